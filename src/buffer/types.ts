@@ -1,0 +1,65 @@
+// The ring's interface, as the source (producer) and the sink (consumer) see it (SPEC §5).
+// Sequence numbers start at 1 and are consecutive for the lifetime of the ring file.
+
+export interface RingReadBatch {
+  /** Sequence number of payloads[0]; the rest follow consecutively. */
+  firstSeq: number;
+  /**
+   * Serialised records (JSON bytes). Views into the mapping: valid only until the records
+   * are acknowledged, so a reader copies them (splices them into a body) before ack.
+   */
+  payloads: Uint8Array[];
+  /** Sum of payload lengths. */
+  bytes: number;
+}
+
+export interface RingStats {
+  capacityBytes: number;
+  usedBytes: number;
+  records: number;
+  /** Sequence numbers: next to append, oldest unacknowledged, last durable. */
+  nextSeq: number;
+  readSeq: number;
+  durableSeq: number;
+  appendedRecords: number;
+  ackedRecords: number;
+  /** Damage found when the file was opened. */
+  recoverySkippedRecords: number;
+  recoverySkippedBytes: number;
+  recoveryCutBytes: number;
+  /** Total milliseconds appenders spent waiting on a full ring; whether one waits now. */
+  blockedMs: number;
+  full: boolean;
+  lastSyncMs: number;
+  syncs: number;
+}
+
+export interface Ring {
+  /**
+   * Appends serialised records in order; resolves with the sequence number of the last one once
+   * they are in the mapping (not yet durable). Waits while the ring is full (backpressure).
+   * A single payload larger than the ring can ever hold rejects with an error.
+   */
+  append(payloads: readonly Uint8Array[]): Promise<number>;
+  /** Sequence number of the last appended record (0 when none ever). */
+  lastSeq(): number;
+  /**
+   * The next records not yet handed to a reader, oldest first, at most maxRecords and maxBytes
+   * (at least one record if any is available, even above maxBytes); null when none is waiting.
+   * A reopened ring hands out again everything not acknowledged.
+   */
+  read(maxRecords: number, maxBytes: number): RingReadBatch | null;
+  /** Resolves when read() would return something (or the ring closes). */
+  waitForData(): Promise<void>;
+  /** Acknowledges records in any order; the read position advances over the contiguous acked prefix. */
+  ack(firstSeq: number, count: number): void;
+  /** fdatasync now; then notifies durable listeners. */
+  sync(): Promise<void>;
+  /** Highest sequence number known to be on disk (after a completed sync). */
+  durableSeq(): number;
+  /** Called after each sync that made new records durable; returns an unsubscribe function. */
+  onDurable(listener: (seq: number) => void): () => void;
+  stats(): RingStats;
+  /** Final sync and unmap. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,33 @@
+// The local API (SPEC §6) as a Hono app: runtime-neutral, served by src/platform/serve.ts.
+import { Hono } from "hono";
+
+/** What the API reads from the running collector; every value is computed on request. */
+export interface ApiView {
+  /** Loops alive and not shutting down. */
+  live(): boolean;
+  /** Config loaded, ring open, first scan done. */
+  ready(): boolean;
+  /** JSON for /status; must never contain secrets. */
+  status(): unknown;
+  /** Prometheus text exposition. */
+  metrics(): Promise<string> | string;
+  metricsContentType: string;
+}
+
+export function createApiApp(view: ApiView): Hono {
+  const app = new Hono();
+  app.get("/health", (c) => (view.live() ? c.json({ ok: true }) : c.json({ ok: false }, 503)));
+  app.get("/ready", (c) => (view.ready() ? c.json({ ready: true }) : c.json({ ready: false }, 503)));
+  app.get("/status", (c) => c.json(view.status() as object));
+  app.get("/metrics", async (c) => c.body(await view.metrics(), 200, { "Content-Type": view.metricsContentType }));
+  app.notFound((c) => c.json({ error: "not found", endpoints: ["/health", "/ready", "/status", "/metrics"] }, 404));
+  return app;
+}
+
+/** Splits `host:port` (IPv6 in brackets). */
+export function parseAddress(address: string): { hostname: string; port: number } {
+  const i = address.lastIndexOf(":");
+  let hostname = address.slice(0, i);
+  if (hostname.startsWith("[") && hostname.endsWith("]")) hostname = hostname.slice(1, -1);
+  return { hostname, port: Number(address.slice(i + 1)) };
+}

@@ -1,0 +1,119 @@
+// The Pipekit chain (SPEC §3): transform (extract identifiers) → filter (drop records missing a
+// required field, with a reason) → reshape (exactly the messenger's fields).
+//
+// Identifiers are constant for a file's pod and container, so the chain is compiled once per
+// (pod metadata, container) into an encoder that only splices the per-line fields into pre-built
+// JSON fragments. The object form (`reshape`) is the reference the encoder is tested against.
+import type { Config } from "../config/schema.ts";
+import type { PodMeta } from "../metadata/types.ts";
+import type { PipekitRecord, RequiredField } from "./record.ts";
+
+export type FieldMap = Config["pipeline"]["fields"];
+export type Stream = "stdout" | "stderr";
+
+/** The per-file fields after transform; absent when the pod does not carry them. */
+export interface Identity {
+  orgUUID?: string;
+  runUUID?: string;
+  pipeUUID?: string;
+  nodeID?: string;
+  podName?: string;
+  containerName?: string;
+}
+
+export interface LineFields {
+  timestamp: string;
+  stream: Stream;
+  message: string;
+}
+
+export type FilterReason = "no-metadata" | `missing-${RequiredField}`;
+
+/** Every reason a record can be filtered, for counters that start at zero. */
+export const FILTER_REASONS: readonly FilterReason[] = [
+  "no-metadata",
+  "missing-orgUUID",
+  "missing-runUUID",
+  "missing-pipeUUID",
+  "missing-nodeID",
+  "missing-podName",
+  "missing-containerName",
+  "missing-timestamp",
+];
+
+const IDENTITY_KEYS = ["orgUUID", "runUUID", "pipeUUID", "nodeID"] as const;
+
+function nonEmpty(v: string | undefined): string | undefined {
+  return v === undefined || v === "" ? undefined : v;
+}
+
+/** Transform: where each identifier comes from (labels/annotations), plus pod and container names. */
+export function transform(pod: PodMeta, containerName: string, fields: FieldMap): Identity {
+  const id: Identity = { podName: nonEmpty(pod.name), containerName: nonEmpty(containerName) };
+  for (const key of IDENTITY_KEYS) {
+    const src = fields[key];
+    id[key] = nonEmpty("label" in src ? pod.labels[src.label] : pod.annotations[src.annotation]);
+  }
+  return id;
+}
+
+/** Filter, the per-file part: the first missing identifier, in the contract's order. */
+export function missingIdentity(id: Identity): FilterReason | null {
+  if (!id.orgUUID) return "missing-orgUUID";
+  if (!id.runUUID) return "missing-runUUID";
+  if (!id.pipeUUID) return "missing-pipeUUID";
+  if (!id.nodeID) return "missing-nodeID";
+  if (!id.podName) return "missing-podName";
+  if (!id.containerName) return "missing-containerName";
+  return null;
+}
+
+/** Filter: a record missing any required field gets a reason; null keeps it. */
+export function filter(id: Identity, line: LineFields): FilterReason | null {
+  return missingIdentity(id) ?? (line.timestamp === "" ? "missing-timestamp" : null);
+}
+
+/** Reshape: exactly the contract's fields, in its order. Call only after filter returned null. */
+export function reshape(id: Identity, line: LineFields): PipekitRecord {
+  return {
+    orgUUID: id.orgUUID as string,
+    runUUID: id.runUUID as string,
+    pipeUUID: id.pipeUUID as string,
+    nodeID: id.nodeID as string,
+    podName: id.podName as string,
+    containerName: id.containerName as string,
+    timestamp: line.timestamp,
+    stream: line.stream,
+    message: line.message,
+  };
+}
+
+/** Encodes one kept line as the JSON record; returns null (with the reason) for a filtered one. */
+export interface RecordEncoder {
+  /** Non-null when every line of this file is filtered (a missing identifier). */
+  readonly fileReason: FilterReason | null;
+  encode(timestamp: string, stream: Stream, message: string): string | null;
+}
+
+// A timestamp as written is normally plain RFC 3339; anything needing escapes goes through JSON.
+const PLAIN_TIMESTAMP = /^[0-9A-Za-z:.+-]*$/;
+
+/** Compiles transform → filter → reshape for one file into pre-built JSON fragments. */
+export function compileEncoder(id: Identity): RecordEncoder {
+  const fileReason = missingIdentity(id);
+  if (fileReason) return { fileReason, encode: () => null };
+  const head =
+    `{"orgUUID":${JSON.stringify(id.orgUUID)},"runUUID":${JSON.stringify(id.runUUID)},` +
+    `"pipeUUID":${JSON.stringify(id.pipeUUID)},"nodeID":${JSON.stringify(id.nodeID)},` +
+    `"podName":${JSON.stringify(id.podName)},"containerName":${JSON.stringify(id.containerName)},"timestamp":`;
+  const stdoutMid = `,"stream":"stdout","message":`;
+  const stderrMid = `,"stream":"stderr","message":`;
+  return {
+    fileReason: null,
+    encode(timestamp, stream, message) {
+      if (timestamp === "") return null;
+      const ts = PLAIN_TIMESTAMP.test(timestamp) ? `"${timestamp}"` : JSON.stringify(timestamp);
+      return head + ts + (stream === "stdout" ? stdoutMid : stderrMid) + JSON.stringify(message) + "}";
+    },
+  };
+}

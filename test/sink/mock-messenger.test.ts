@@ -9,7 +9,7 @@ afterEach(async () => {
   m = undefined;
 });
 
-const post = (url: string, body: BodyInit, headers: Record<string, string> = {}) =>
+const post = (url: string, body: string | Uint8Array<ArrayBuffer>, headers: Record<string, string> = {}) =>
   fetch(url + INGEST_PATH, {
     method: "POST",
     body,

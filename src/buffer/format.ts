@@ -1,0 +1,216 @@
+// The ring file's on-disk format (docs/ring-format.md is the prose version; keep them in step).
+// Everything little-endian. Pure functions over a DataView of the mapping: no I/O here.
+
+/** Two 4 KiB header slots, written alternately, so a torn header write leaves the other intact. */
+export const HEADER_SLOT_BYTES = 4096;
+export const DATA_OFFSET = 2 * HEADER_SLOT_BYTES;
+export const FORMAT_VERSION = 1;
+/** "PKRING01" */
+export const FILE_MAGIC = [0x50, 0x4b, 0x52, 0x49, 0x4e, 0x47, 0x30, 0x31] as const;
+
+// Header slot layout (offsets within the slot).
+const H_MAGIC = 0; // 8 bytes
+const H_VERSION = 8; // u32
+const H_DATA_OFFSET = 12; // u32
+const H_FILE_BYTES = 16; // u64
+const H_GENERATION = 24; // u64, +1 per header write; the valid slot with the larger one wins
+const H_READ_POS = 32; // u64 logical byte position of the oldest unacknowledged record
+const H_READ_SEQ = 40; // u64 its sequence number
+const H_WRITE_POS = 48; // u64 logical write position at the time of this header write (a hint)
+const H_NEXT_SEQ = 56; // u64 next sequence number then: records below it were made durable by that sync
+const H_CRC = 64; // u32 CRC-32 of bytes [0, 64)
+export const HEADER_BYTES = 68;
+
+/** Records: 24-byte header, payload, zero padding to the next multiple of 8. */
+export const RECORD_HEADER_BYTES = 24;
+export const RECORD_ALIGN = 8;
+/** "PKR\x01" read as a little-endian u32. */
+export const RECORD_SYNC = 0x01524b50;
+export const KIND_DATA = 1;
+/** "The rest of this lap is empty; the record with this sequence number is at the lap's start." */
+export const KIND_WRAP = 2;
+// Record header layout.
+const R_SYNC = 0; // u32
+const R_LENGTH = 4; // u32 payload bytes
+const R_SEQ_LO = 8; // u32
+const R_SEQ_HI = 12; // u32
+const R_KIND = 16; // u32
+const R_CRC = 20; // u32 CRC-32 of bytes [4, 20) then the payload
+
+const TWO32 = 0x1_0000_0000;
+
+export function recordSpan(payloadBytes: number): number {
+  return (RECORD_HEADER_BYTES + payloadBytes + RECORD_ALIGN - 1) & ~(RECORD_ALIGN - 1);
+}
+
+/** Data region bytes for a file of fileBytes (the file's size, a multiple of 8). */
+export function dataBytesOf(fileBytes: number): number {
+  return fileBytes - DATA_OFFSET;
+}
+
+/** The file size used for a requested capacity (buffer.maxBytes): rounded down to 4 KiB. */
+export function fileBytesFor(maxBytes: number): number {
+  return Math.max(DATA_OFFSET + 4096, Math.floor(maxBytes / 4096) * 4096);
+}
+
+// ---------------------------------------------------------------------------------------------
+// CRC-32 (IEEE, zlib's). Bun.hash.crc32 does the payloads (native, ~4 GB/s) and chains through
+// its seed argument; this table version does the few header bytes without allocating a view.
+const CRC_TABLE = (() => {
+  const t = new Int32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c;
+  }
+  return t;
+})();
+
+/** CRC-32 of view bytes [from, to), continuing from seed (0 to start). */
+export function crc32Range(view: DataView, from: number, to: number, seed = 0): number {
+  let c = ~seed;
+  for (let i = from; i < to; i++) c = CRC_TABLE[(c ^ view.getUint8(i)) & 0xff]! ^ (c >>> 8);
+  return ~c >>> 0;
+}
+
+export function crc32Bytes(bytes: Uint8Array, seed = 0): number {
+  return Bun.hash.crc32(bytes, seed) >>> 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+export function getU64(v: DataView, at: number): number {
+  return v.getUint32(at + 4, true) * TWO32 + v.getUint32(at, true);
+}
+export function setU64(v: DataView, at: number, x: number): void {
+  v.setUint32(at, x >>> 0, true);
+  v.setUint32(at + 4, Math.floor(x / TWO32) >>> 0, true);
+}
+
+export interface RingHeader {
+  fileBytes: number;
+  generation: number;
+  readPos: number;
+  readSeq: number;
+  writePos: number;
+  nextSeq: number;
+}
+
+export type SlotState =
+  | { kind: "valid"; header: RingHeader }
+  | { kind: "no-magic" }
+  | { kind: "damaged"; reason: string };
+
+export function readHeaderSlot(v: DataView, slot: 0 | 1): SlotState {
+  const base = slot * HEADER_SLOT_BYTES;
+  if (v.byteLength < base + HEADER_BYTES) return { kind: "no-magic" };
+  for (let i = 0; i < FILE_MAGIC.length; i++) {
+    if (v.getUint8(base + H_MAGIC + i) !== FILE_MAGIC[i]) return { kind: "no-magic" };
+  }
+  if (crc32Range(v, base, base + H_CRC) !== v.getUint32(base + H_CRC, true)) {
+    return { kind: "damaged", reason: "header checksum mismatch" };
+  }
+  const version = v.getUint32(base + H_VERSION, true);
+  if (version !== FORMAT_VERSION) return { kind: "damaged", reason: `unsupported format version ${version}` };
+  if (v.getUint32(base + H_DATA_OFFSET, true) !== DATA_OFFSET) return { kind: "damaged", reason: "bad data offset" };
+  const h: RingHeader = {
+    fileBytes: getU64(v, base + H_FILE_BYTES),
+    generation: getU64(v, base + H_GENERATION),
+    readPos: getU64(v, base + H_READ_POS),
+    readSeq: getU64(v, base + H_READ_SEQ),
+    writePos: getU64(v, base + H_WRITE_POS),
+    nextSeq: getU64(v, base + H_NEXT_SEQ),
+  };
+  const ok =
+    h.fileBytes >= DATA_OFFSET + 4096 &&
+    h.fileBytes % RECORD_ALIGN === 0 &&
+    h.readSeq >= 1 &&
+    h.nextSeq >= h.readSeq &&
+    h.writePos >= h.readPos &&
+    h.writePos - h.readPos <= dataBytesOf(h.fileBytes) &&
+    h.readPos % RECORD_ALIGN === 0 &&
+    h.writePos % RECORD_ALIGN === 0 &&
+    Number.isSafeInteger(h.nextSeq) &&
+    Number.isSafeInteger(h.writePos);
+  if (!ok) return { kind: "damaged", reason: "header fields out of range" };
+  return { kind: "valid", header: h };
+}
+
+export function writeHeaderSlot(v: DataView, slot: 0 | 1, h: RingHeader): void {
+  const base = slot * HEADER_SLOT_BYTES;
+  for (let i = 0; i < FILE_MAGIC.length; i++) v.setUint8(base + H_MAGIC + i, FILE_MAGIC[i]!);
+  v.setUint32(base + H_VERSION, FORMAT_VERSION, true);
+  v.setUint32(base + H_DATA_OFFSET, DATA_OFFSET, true);
+  setU64(v, base + H_FILE_BYTES, h.fileBytes);
+  setU64(v, base + H_GENERATION, h.generation);
+  setU64(v, base + H_READ_POS, h.readPos);
+  setU64(v, base + H_READ_SEQ, h.readSeq);
+  setU64(v, base + H_WRITE_POS, h.writePos);
+  setU64(v, base + H_NEXT_SEQ, h.nextSeq);
+  v.setUint32(base + H_CRC, crc32Range(v, base, base + H_CRC), true);
+}
+
+/** The newest valid header slot, or why there is none. */
+export function pickHeader(
+  v: DataView,
+): { kind: "valid"; header: RingHeader; slot: 0 | 1; otherDamaged: boolean } | { kind: "no-magic" } | { kind: "damaged"; reason: string } {
+  const a = readHeaderSlot(v, 0);
+  const b = readHeaderSlot(v, 1);
+  if (a.kind === "valid" && b.kind === "valid") {
+    return a.header.generation >= b.header.generation
+      ? { kind: "valid", header: a.header, slot: 0, otherDamaged: false }
+      : { kind: "valid", header: b.header, slot: 1, otherDamaged: false };
+  }
+  if (a.kind === "valid") return { kind: "valid", header: a.header, slot: 0, otherDamaged: true };
+  if (b.kind === "valid") return { kind: "valid", header: b.header, slot: 1, otherDamaged: true };
+  if (a.kind === "no-magic" && b.kind === "no-magic") return { kind: "no-magic" };
+  return { kind: "damaged", reason: a.kind === "damaged" ? a.reason : (b as { reason: string }).reason };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Records. `at` is an offset into the DataView of the data region.
+
+export function writeRecordHeader(v: DataView, at: number, kind: number, seq: number, length: number, payloadCrcSeedless: Uint8Array | null): void {
+  v.setUint32(at + R_LENGTH, length, true);
+  v.setUint32(at + R_SEQ_LO, seq >>> 0, true);
+  v.setUint32(at + R_SEQ_HI, Math.floor(seq / TWO32), true);
+  v.setUint32(at + R_KIND, kind, true);
+  const headCrc = crc32Range(v, at + R_LENGTH, at + R_CRC);
+  const crc = payloadCrcSeedless ? crc32Bytes(payloadCrcSeedless, headCrc) : headCrc;
+  v.setUint32(at + R_CRC, crc, true);
+  // The sync marker last: a record is recognisable only once the rest of its header is in place.
+  v.setUint32(at + R_SYNC, RECORD_SYNC, true);
+}
+
+export function recordSync(v: DataView, at: number): number {
+  return v.getUint32(at + R_SYNC, true);
+}
+export function recordLength(v: DataView, at: number): number {
+  return v.getUint32(at + R_LENGTH, true);
+}
+export function recordSeq(v: DataView, at: number): number {
+  return v.getUint32(at + R_SEQ_HI, true) * TWO32 + v.getUint32(at + R_SEQ_LO, true);
+}
+export function recordKind(v: DataView, at: number): number {
+  return v.getUint32(at + R_KIND, true);
+}
+
+/**
+ * Checks a record at `at` of a data region of dataBytes: sync marker, kind, length within the lap,
+ * CRC. Returns its span in bytes, or 0 when it is not a valid record.
+ */
+export function validRecordSpan(v: DataView, bytes: Uint8Array, at: number, dataBytes: number): number {
+  if (at + RECORD_HEADER_BYTES > dataBytes) return 0;
+  if (v.getUint32(at + R_SYNC, true) !== RECORD_SYNC) return 0;
+  const kind = v.getUint32(at + R_KIND, true);
+  const len = v.getUint32(at + R_LENGTH, true);
+  if (kind === KIND_WRAP) {
+    if (len !== 0) return 0;
+  } else if (kind !== KIND_DATA) return 0;
+  const span = recordSpan(len);
+  if (at + span > dataBytes) return 0;
+  const headCrc = crc32Range(v, at + R_LENGTH, at + R_CRC);
+  const crc = len === 0 ? headCrc : crc32Bytes(bytes.subarray(at + RECORD_HEADER_BYTES, at + RECORD_HEADER_BYTES + len), headCrc);
+  if (crc !== v.getUint32(at + R_CRC, true)) return 0;
+  if (v.getUint32(at + R_SEQ_HI, true) >= 0x200000) return 0; // beyond a safe integer
+  return span;
+}

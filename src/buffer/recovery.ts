@@ -1,0 +1,125 @@
+// Crash-only recovery: the scan run on every open (SPEC §5). Pure over the mapped data region.
+//
+// From the header's read position, accept records with a valid CRC *and* the next sequence number.
+// A record from an earlier lap has a valid CRC but an older sequence number: it marks the end.
+// The header's (nextSeq, writePos) were written by the last completed sync, so every sequence
+// number below nextSeq was durable: if one of those is unreadable, the damage is in the middle and
+// we resynchronise on the next valid record that continues the sequence (skipping, counted). Past
+// the last sync, a record with our sequence number but a bad checksum is a torn write: cut.
+import {
+  KIND_WRAP,
+  RECORD_ALIGN,
+  RECORD_HEADER_BYTES,
+  RECORD_SYNC,
+  recordKind,
+  recordLength,
+  recordSeq,
+  recordSpan,
+  recordSync,
+  validRecordSpan,
+  type RingHeader,
+} from "./format.ts";
+
+export interface Gap {
+  /** Logical position where the damage starts and the first sequence number it swallowed. */
+  fromPos: number;
+  fromSeq: number;
+  /** Where the next valid record (or wrap marker) is, and its sequence number. */
+  toPos: number;
+  toSeq: number;
+}
+
+export interface ScanResult {
+  readPos: number;
+  readSeq: number;
+  writePos: number;
+  nextSeq: number;
+  records: number;
+  gaps: Gap[];
+  skippedRecords: number;
+  skippedBytes: number;
+  cutRecords: number;
+  cutBytes: number;
+}
+
+export function scanRing(data: Uint8Array, dataBytes: number, h: RingHeader): ScanResult {
+  const v = new DataView(data.buffer, data.byteOffset, dataBytes);
+  const D = dataBytes;
+  const limit = h.readPos + D; // the scan never goes more than one lap
+  const maxRecordsPerLap = Math.floor(D / RECORD_HEADER_BYTES) + 1;
+  let pos = h.readPos;
+  let seq = h.readSeq;
+  let records = 0;
+  const gaps: Gap[] = [];
+  let skippedRecords = 0;
+  let skippedBytes = 0;
+  let cutRecords = 0;
+  let cutBytes = 0;
+
+  // The first valid record or wrap marker at or after `from` whose sequence number continues ours.
+  const resync = (from: number, expect: number): { pos: number; seq: number } | null => {
+    let p = from;
+    while (p < limit) {
+      const phys = p % D;
+      if (D - phys < RECORD_HEADER_BYTES) {
+        p += D - phys;
+        continue;
+      }
+      if (recordSync(v, phys) === RECORD_SYNC) {
+        const span = validRecordSpan(v, data, phys, D);
+        if (span > 0) {
+          const s = recordSeq(v, phys);
+          const isWrap = recordKind(v, phys) === KIND_WRAP;
+          if (s >= expect && s < expect + maxRecordsPerLap && (isWrap || p + span <= limit)) return { pos: p, seq: s };
+          p += span; // a valid record of an earlier lap: step over it whole
+          continue;
+        }
+      }
+      p += RECORD_ALIGN;
+    }
+    return null;
+  };
+
+  while (pos < limit) {
+    const phys = pos % D;
+    if (D - phys < RECORD_HEADER_BYTES) {
+      // Too little room for a header at the end of the lap: the writer wrapped implicitly.
+      pos += D - phys;
+      continue;
+    }
+    const span = validRecordSpan(v, data, phys, D);
+    if (span > 0 && recordSeq(v, phys) === seq) {
+      if (recordKind(v, phys) === KIND_WRAP) {
+        pos += D - phys;
+        continue;
+      }
+      if (pos + span > limit) break;
+      pos += span;
+      seq++;
+      records++;
+      continue;
+    }
+    // Anomaly at `pos` where record `seq` was expected.
+    if (seq >= h.nextSeq) {
+      // Past the last sync. Zeros or an earlier lap's record: the clean end. A header carrying our
+      // sequence number but failing its checks: a torn write, cut.
+      if (span === 0 && recordSync(v, phys) === RECORD_SYNC && recordSeq(v, phys) === seq) {
+        cutRecords = 1;
+        cutBytes = Math.min(recordSpan(recordLength(v, phys)), D - phys);
+      }
+      break;
+    }
+    const found = resync(pos + RECORD_ALIGN, seq);
+    if (!found) {
+      cutRecords = h.nextSeq - seq;
+      cutBytes = Math.max(RECORD_HEADER_BYTES, Math.min(h.writePos, limit) - pos);
+      break;
+    }
+    gaps.push({ fromPos: pos, fromSeq: seq, toPos: found.pos, toSeq: found.seq });
+    skippedRecords += found.seq - seq;
+    skippedBytes += found.pos - pos;
+    pos = found.pos;
+    seq = found.seq;
+  }
+  return { readPos: h.readPos, readSeq: h.readSeq, writePos: pos, nextSeq: seq, records, gaps, skippedRecords, skippedBytes, cutRecords, cutBytes };
+}

@@ -1,0 +1,777 @@
+// The memory-mapped ring file (SPEC §5, docs/ring-format.md).
+//
+// Positions are logical byte counts that only grow; the physical offset in the data region is
+// `pos % dataBytes`. Three positions move forward: the write position (appends), the reader cursor
+// (records handed out by read(), this process only) and the read position (the contiguous acked
+// prefix). A fourth, the *durable* read position, is the read position of the last header that a
+// completed fdatasync put on disk: the writer never overwrites bytes at or after it. So whichever
+// header copy survives a crash, every record from its read position on is still intact.
+import { closeSync, constants, existsSync, fdatasync, fstatSync, fsyncSync, ftruncateSync, openSync, readSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { dirname, join } from "node:path";
+import type { Logger } from "../log.ts";
+import { errnoName, posixFallocate } from "../platform/ffi.ts";
+import { collectGarbage, mapFile } from "../platform/mmap.ts";
+import { AckedRanges } from "./acked.ts";
+import {
+  DATA_OFFSET,
+  KIND_DATA,
+  KIND_WRAP,
+  RECORD_HEADER_BYTES,
+  dataBytesOf,
+  fileBytesFor,
+  pickHeader,
+  recordKind,
+  recordLength,
+  recordSpan,
+  writeHeaderSlot,
+  writeRecordHeader,
+  type RingHeader,
+} from "./format.ts";
+import { scanRing, type Gap } from "./recovery.ts";
+import type { Ring, RingReadBatch, RingStats } from "./types.ts";
+
+export const RING_FILE = "ring.dat";
+
+export interface OpenRingOptions {
+  dir: string;
+  /** buffer.maxBytes: the size of the file, headers included. */
+  capacityBytes: number;
+  syncIntervalMs: number;
+  log?: Logger;
+  /**
+   * Collect garbage after this many bytes have gone through the ring (appended + read), which
+   * releases the payload views and copies that keep anonymous memory growing under load
+   * (docs/ring-format.md, "Memory"). 0 disables. Default 64 MiB.
+   */
+  gcEveryBytes?: number;
+}
+
+export class RingError extends Error {
+  override name = "RingError";
+}
+export class RingClosedError extends Error {
+  override name = "RingClosedError";
+  constructor() {
+    super("the ring is closed");
+  }
+}
+
+/** Extra statistics beyond RingStats. */
+export interface RingExtraStats {
+  fileBytes: number;
+  appendedBytes: number;
+  recoveryCutRecords: number;
+  syncTotalMs: number;
+  path: string;
+}
+
+const noopLog: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => noopLog };
+
+function fdatasyncAsync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve())));
+}
+
+function fsyncDir(dir: string): void {
+  const fd = openSync(dir, constants.O_RDONLY);
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function describe(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  return err?.code ? `${err.code}: ${err.message}` : String(e);
+}
+
+/** Allocates real blocks for the whole file (not sparse): a full disk shows now, clearly. */
+function preallocate(fd: number, bytes: number, path: string): void {
+  let rc: number;
+  try {
+    rc = posixFallocate(fd, 0, bytes);
+  } catch {
+    rc = 95; // no ffi: write zeros below
+  }
+  if (rc === 0) return;
+  if (rc === 95 || rc === 22) {
+    // The file system cannot fallocate: write zeros, which allocates just the same.
+    const chunk = new Uint8Array(1 << 20);
+    const size = fstatSync(fd).size;
+    for (let off = size; off < bytes; ) {
+      const n = Math.min(chunk.length, bytes - off);
+      off += writeSync(fd, chunk, 0, n, off);
+    }
+    return;
+  }
+  const hint = rc === 28 || rc === 122 ? "; free disk space or lower buffer.maxBytes" : "";
+  throw new RingError(`cannot allocate ${bytes} bytes for the ring file ${path}: ${errnoName(rc)}${hint}`);
+}
+
+/** Writes a fresh ring file at `path` atomically (tmp file, fdatasync, rename, fsync dir). */
+function createRingFile(path: string, fileBytes: number, readSeq: number): void {
+  const tmp = `${path}.tmp`;
+  if (existsSync(tmp)) unlinkSync(tmp);
+  const fd = openSync(tmp, constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC, 0o600);
+  try {
+    preallocate(fd, fileBytes, path);
+    const head = new Uint8Array(DATA_OFFSET);
+    const v = new DataView(head.buffer);
+    const h: RingHeader = { fileBytes, generation: 0, readPos: 0, readSeq, writePos: 0, nextSeq: readSeq };
+    writeHeaderSlot(v, 0, h);
+    writeHeaderSlot(v, 1, h);
+    writeSync(fd, head, 0, head.length, 0);
+    fsyncSync(fd);
+  } catch (e) {
+    closeSync(fd);
+    try {
+      unlinkSync(tmp);
+    } catch {}
+    throw e;
+  }
+  closeSync(fd);
+  renameSync(tmp, path);
+  fsyncDir(dirname(path));
+}
+
+function moveAside(path: string, reason: string, log: Logger): string {
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+  const aside = `${path}.invalid-${stamp}`;
+  renameSync(path, aside);
+  fsyncDir(dirname(path));
+  log.error("ring file is not usable; moved it aside and started an empty ring", { path, movedTo: aside, reason });
+  return aside;
+}
+
+interface RecoveryCounts {
+  skippedRecords: number;
+  skippedBytes: number;
+  cutRecords: number;
+  cutBytes: number;
+}
+
+export async function openRing(opts: OpenRingOptions): Promise<Ring> {
+  const log = opts.log ?? noopLog;
+  const path = join(opts.dir, RING_FILE);
+  const wantFileBytes = fileBytesFor(opts.capacityBytes);
+  const counts: RecoveryCounts = { skippedRecords: 0, skippedBytes: 0, cutRecords: 0, cutBytes: 0 };
+
+  if (existsSync(`${path}.tmp`)) unlinkSync(`${path}.tmp`); // an interrupted create or resize
+  if (!existsSync(path)) {
+    createRingFile(path, wantFileBytes, 1);
+    log.info("created ring file", { path, bytes: wantFileBytes });
+    return RingFile.open(path, opts, log, counts);
+  }
+  // Check the header through read(2) before mapping: a mapping of a short file faults (SIGBUS).
+  const fd = openSync(path, constants.O_RDWR);
+  let size: number;
+  let picked: ReturnType<typeof pickHeader>;
+  try {
+    size = fstatSync(fd).size;
+    const head = new Uint8Array(DATA_OFFSET);
+    const n = readSync(fd, head, 0, head.length, 0);
+    picked = pickHeader(new DataView(head.buffer, 0, n));
+    if (picked.kind === "valid" && size !== picked.header.fileBytes) {
+      if (size < picked.header.fileBytes) {
+        log.warn("ring file is shorter than its header says (truncated); restoring its length, missing records will be cut", {
+          path,
+          bytes: size,
+          expectedBytes: picked.header.fileBytes,
+        });
+        preallocate(fd, picked.header.fileBytes, path);
+      } else {
+        ftruncateSync(fd, picked.header.fileBytes);
+      }
+      fsyncSync(fd);
+    }
+  } finally {
+    closeSync(fd);
+  }
+  if (picked.kind !== "valid") {
+    const reason = picked.kind === "no-magic" ? (size < DATA_OFFSET ? `too short (${size} bytes)` : "no ring header (wrong magic)") : `both header copies damaged (${picked.reason})`;
+    moveAside(path, reason, log);
+    createRingFile(path, wantFileBytes, 1);
+    return RingFile.open(path, opts, log, counts);
+  }
+  if (picked.otherDamaged) log.warn("one ring header copy is damaged; using the other", { path });
+  if (picked.header.fileBytes !== wantFileBytes) {
+    const resized = resizeRingFile(path, wantFileBytes, log, counts);
+    if (resized) collectGarbage(true); // unmap the old file's pages now
+  }
+  return RingFile.open(path, opts, log, counts);
+}
+
+/**
+ * Copies every unacknowledged record into a new file of the configured size, keeping their order
+ * and renumbering them consecutively from the read sequence number. Never drops a record: when they
+ * need more room than configured, the new file is as large as they need (it shrinks on a later
+ * start, once drained). Returns false (keeping the old file) when the new one cannot be allocated.
+ */
+function resizeRingFile(path: string, wantFileBytes: number, log: Logger, counts: RecoveryCounts): boolean {
+  let map: Uint8Array | null = mapFile(path);
+  const hv = new DataView(map.buffer, map.byteOffset, DATA_OFFSET);
+  const picked = pickHeader(hv);
+  if (picked.kind !== "valid") throw new RingError("ring header changed while resizing");
+  const h = picked.header;
+  const D = dataBytesOf(h.fileBytes);
+  const data = map.subarray(DATA_OFFSET, DATA_OFFSET + D);
+  const scan = scanRing(data, D, h);
+  addCounts(counts, scan, log, path);
+  // Collect the spans of surviving records.
+  const dv = new DataView(data.buffer, data.byteOffset, D);
+  const gaps = new Map(scan.gaps.map((g) => [g.fromPos, g]));
+  const spans: Array<[number, number]> = []; // [phys, length]
+  let need = 0;
+  for (let pos = scan.readPos; pos < scan.writePos; ) {
+    const g = gaps.get(pos);
+    if (g) {
+      pos = g.toPos;
+      continue;
+    }
+    const phys = pos % D;
+    if (D - phys < RECORD_HEADER_BYTES || recordKind(dv, phys) === KIND_WRAP) {
+      pos += D - phys;
+      continue;
+    }
+    const len = recordLength(dv, phys);
+    spans.push([phys, len]);
+    need += recordSpan(len);
+    pos += recordSpan(len);
+  }
+  let newFileBytes = wantFileBytes;
+  if (DATA_OFFSET + need > wantFileBytes) {
+    newFileBytes = Math.ceil((DATA_OFFSET + need + 4096) / 4096) * 4096;
+    log.warn("unsent records need more room than the configured buffer.maxBytes; the ring keeps them all and shrinks once they are sent", {
+      path,
+      configuredBytes: wantFileBytes,
+      bytes: newFileBytes,
+    });
+  }
+  const tmp = `${path}.tmp`;
+  try {
+    createRingFile(tmp, newFileBytes, scan.readSeq); // creates tmp via tmp.tmp, fine
+  } catch (e) {
+    log.error("cannot resize the ring file; keeping it at its old size", { path, bytes: h.fileBytes, wantedBytes: wantFileBytes, error: e });
+    map = null;
+    return false;
+  }
+  let out: Uint8Array | null = mapFile(tmp);
+  const outData = out.subarray(DATA_OFFSET);
+  const ov = new DataView(outData.buffer, outData.byteOffset, outData.byteLength);
+  let w = 0;
+  let seq = scan.readSeq;
+  for (const [phys, len] of spans) {
+    const payload = data.subarray(phys + RECORD_HEADER_BYTES, phys + RECORD_HEADER_BYTES + len);
+    outData.set(payload, w + RECORD_HEADER_BYTES);
+    writeRecordHeader(ov, w, KIND_DATA, seq, len, payload);
+    w += recordSpan(len);
+    seq++;
+  }
+  const hh: RingHeader = { fileBytes: newFileBytes, generation: 1, readPos: 0, readSeq: scan.readSeq, writePos: w, nextSeq: seq };
+  const ohv = new DataView(out.buffer, out.byteOffset, DATA_OFFSET);
+  writeHeaderSlot(ohv, 0, hh);
+  writeHeaderSlot(ohv, 1, { ...hh, generation: 0 });
+  const fd = openSync(tmp, constants.O_RDWR);
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  out = null;
+  map = null;
+  renameSync(tmp, path);
+  fsyncDir(dirname(path));
+  log.info("resized the ring file, keeping every unsent record", { path, fromBytes: h.fileBytes, toBytes: newFileBytes, records: spans.length });
+  // Damage was dealt with during the copy; do not count it twice when the new file is scanned.
+  return true;
+}
+
+function addCounts(counts: RecoveryCounts, scan: { skippedRecords: number; skippedBytes: number; cutRecords: number; cutBytes: number }, log: Logger, path: string): void {
+  if (scan.skippedRecords || scan.skippedBytes) {
+    log.warn("ring recovery skipped damaged records", { path, records: scan.skippedRecords, bytes: scan.skippedBytes });
+  }
+  if (scan.cutRecords || scan.cutBytes) {
+    log.warn("ring recovery cut a torn tail", { path, records: scan.cutRecords, bytes: scan.cutBytes });
+  }
+  counts.skippedRecords += scan.skippedRecords;
+  counts.skippedBytes += scan.skippedBytes;
+  counts.cutRecords += scan.cutRecords;
+  counts.cutBytes += scan.cutBytes;
+}
+
+class RingFile implements Ring {
+  private map: Uint8Array | null;
+  private readonly hv: DataView;
+  private readonly data: Uint8Array;
+  private readonly dv: DataView;
+  private readonly D: number;
+  private readonly fileBytes: number;
+  private fd: number;
+  private generation: number;
+
+  private readPos: number;
+  private readSeq: number;
+  private durableReadPos: number;
+  private syncedReadPos: number;
+  private cursorPos: number;
+  private cursorSeq: number;
+  private writePos: number;
+  private nextSeq: number;
+  private durable: number;
+  private readonly acked = new AckedRanges();
+  private readonly gaps = new Map<number, Gap>();
+
+  private closed = false;
+  private syncing: Promise<void> | null = null;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private readonly durableListeners = new Set<(seq: number) => void>();
+  private dataWaiter: { promise: Promise<void>; resolve: () => void } | null = null;
+  private spaceWaiter: { promise: Promise<void>; resolve: () => void } | null = null;
+  private pendingAppends = 0;
+  private appendTail: Promise<unknown> = Promise.resolve();
+  private blockedSince = 0;
+  private gcBudget: number;
+
+  // Counters.
+  private appendedRecords = 0;
+  private appendedBytes = 0;
+  private ackedRecords = 0;
+  private blockedMs = 0;
+  private syncs = 0;
+  private lastSyncMs = 0;
+  private syncTotalMs = 0;
+
+  static async open(path: string, opts: OpenRingOptions, log: Logger, counts: RecoveryCounts): Promise<RingFile> {
+    const map = mapFile(path);
+    const hv = new DataView(map.buffer, map.byteOffset, DATA_OFFSET);
+    const picked = pickHeader(hv);
+    if (picked.kind !== "valid") throw new RingError(`ring file ${path} lost its header while opening`);
+    const h = picked.header;
+    const D = dataBytesOf(h.fileBytes);
+    const data = map.subarray(DATA_OFFSET, DATA_OFFSET + D);
+    const scan = scanRing(data, D, h);
+    addCounts(counts, scan, log, path);
+    const ring = new RingFile(path, map, h, scan, opts, log, counts);
+    if (scan.cutRecords || scan.cutBytes) ring.zeroTail(h);
+    // Make what the scan found durable (after a SIGKILL it may sit in the page cache only) and
+    // record the recovered positions, so that later opens see the same ring.
+    ring.forceHeader = true;
+    await ring.sync();
+    log.info("ring opened", {
+      path,
+      bytes: h.fileBytes,
+      records: scan.nextSeq - scan.readSeq - scan.gaps.reduce((n, g) => n + (g.toSeq - g.fromSeq), 0),
+      usedBytes: scan.writePos - scan.readPos,
+      readSeq: scan.readSeq,
+      nextSeq: scan.nextSeq,
+    });
+    return ring;
+  }
+
+  private forceHeader = false;
+
+  private constructor(
+    readonly path: string,
+    map: Uint8Array,
+    h: RingHeader,
+    scan: ReturnType<typeof scanRing>,
+    private readonly opts: OpenRingOptions,
+    private readonly log: Logger,
+    private readonly recovery: RecoveryCounts,
+  ) {
+    this.map = map;
+    this.hv = new DataView(map.buffer, map.byteOffset, DATA_OFFSET);
+    this.fileBytes = h.fileBytes;
+    this.D = dataBytesOf(h.fileBytes);
+    this.data = map.subarray(DATA_OFFSET, DATA_OFFSET + this.D);
+    this.dv = new DataView(this.data.buffer, this.data.byteOffset, this.D);
+    this.fd = openSync(path, constants.O_RDWR);
+    this.generation = h.generation;
+    this.readPos = this.durableReadPos = this.syncedReadPos = this.cursorPos = scan.readPos;
+    this.readSeq = this.cursorSeq = scan.readSeq;
+    this.writePos = scan.writePos;
+    this.nextSeq = scan.nextSeq;
+    this.durable = scan.readSeq - 1;
+    for (const g of scan.gaps) {
+      this.gaps.set(g.fromPos, g);
+      this.acked.add(g.fromSeq, g.toSeq); // lost records count as acknowledged: nobody will send them
+    }
+    this.gcBudget = opts.gcEveryBytes ?? 64 << 20;
+  }
+
+  /** After a cut, clears the bytes past the new end that an earlier write may have left. */
+  private zeroTail(h: RingHeader): void {
+    const end = Math.min(Math.max(h.writePos, this.writePos + RECORD_HEADER_BYTES), this.readPos + this.D);
+    for (let p = this.writePos; p < end; ) {
+      const phys = p % this.D;
+      const n = Math.min(end - p, this.D - phys);
+      this.data.fill(0, phys, phys + n);
+      p += n;
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Producer side.
+
+  append(payloads: readonly Uint8Array[]): Promise<number> {
+    if (this.closed) return Promise.reject(new RingClosedError());
+    const D = this.D;
+    for (let i = 0; i < payloads.length; i++) {
+      if (recordSpan(payloads[i]!.length) > D) {
+        return Promise.reject(new RingError(`a record of ${payloads[i]!.length} bytes cannot fit in a ring of ${D} bytes`));
+      }
+    }
+    let start = 0;
+    if (this.pendingAppends === 0) {
+      start = this.writeSome(payloads, 0);
+      if (start === payloads.length) return Promise.resolve(this.nextSeq - 1);
+    }
+    this.pendingAppends++;
+    const p = this.appendTail.then(() => this.appendBlocking(payloads, start));
+    const done = p.finally(() => {
+      this.pendingAppends--;
+    });
+    this.appendTail = done.catch(() => {});
+    return done;
+  }
+
+  private async appendBlocking(payloads: readonly Uint8Array[], from: number): Promise<number> {
+    let i = from;
+    for (;;) {
+      if (this.closed) throw new RingClosedError();
+      i = this.writeSome(payloads, i);
+      if (i === payloads.length) return this.nextSeq - 1;
+      await this.waitForSpace();
+    }
+  }
+
+  /** Writes payloads[from..] while they fit; returns the index of the first one that did not. */
+  private writeSome(payloads: readonly Uint8Array[], from: number): number {
+    const D = this.D;
+    const data = this.data;
+    const dv = this.dv;
+    let i = from;
+    let wrote = false;
+    for (; i < payloads.length; i++) {
+      const p = payloads[i]!;
+      const span = recordSpan(p.length);
+      let pos = this.writePos;
+      let phys = pos % D;
+      if (phys + span > D) {
+        // Not enough room before the end of the lap: the record starts the next lap.
+        const waste = D - phys;
+        if (pos + waste - this.durableReadPos > D) break;
+        if (waste >= RECORD_HEADER_BYTES) writeRecordHeader(dv, phys, KIND_WRAP, this.nextSeq, 0, null);
+        if (this.readPos === pos) {
+          // Nothing unacknowledged: the skipped bytes belong to no one (otherwise a record larger
+          // than what is left before the end could wait forever on an empty ring).
+          this.readPos = pos + waste;
+          if (this.cursorPos === pos) this.cursorPos = this.readPos;
+        }
+        pos = this.writePos = pos + waste;
+        phys = 0;
+        wrote = true;
+      }
+      if (pos + span - this.durableReadPos > D) break;
+      data.set(p, phys + RECORD_HEADER_BYTES);
+      writeRecordHeader(dv, phys, KIND_DATA, this.nextSeq, p.length, p);
+      this.writePos = pos + span;
+      this.nextSeq++;
+      this.appendedRecords++;
+      this.appendedBytes += p.length;
+      this.gcBudget -= p.length;
+      wrote = true;
+    }
+    if (wrote) {
+      this.armTimer();
+      if (this.dataWaiter) {
+        const w = this.dataWaiter;
+        this.dataWaiter = null;
+        w.resolve();
+      }
+      if (this.gcBudget <= 0) this.paceGc();
+    }
+    return i;
+  }
+
+  private waitForSpace(): Promise<void> {
+    if (!this.blockedSince) this.blockedSince = performance.now();
+    // Acked space becomes writable once a header saying so is on disk: sync now rather than at
+    // the next tick of the interval.
+    if (this.durableReadPos < this.readPos) this.syncSoon();
+    if (!this.spaceWaiter) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.spaceWaiter = { promise, resolve };
+    }
+    return this.spaceWaiter.promise;
+  }
+
+  private wakeAppenders(): void {
+    if (this.blockedSince) {
+      this.blockedMs += performance.now() - this.blockedSince;
+      this.blockedSince = 0;
+    }
+    if (this.spaceWaiter) {
+      const w = this.spaceWaiter;
+      this.spaceWaiter = null;
+      w.resolve();
+    }
+  }
+
+  lastSeq(): number {
+    return this.nextSeq - 1;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Consumer side.
+
+  read(maxRecords: number, maxBytes: number): RingReadBatch | null {
+    if (this.closed || this.cursorSeq >= this.nextSeq) return null;
+    const D = this.D;
+    const dv = this.dv;
+    const data = this.data;
+    const payloads: Uint8Array[] = [];
+    let bytes = 0;
+    let firstSeq = 0;
+    while (this.cursorSeq < this.nextSeq && payloads.length < maxRecords) {
+      const pos = this.cursorPos;
+      if (this.gaps.size) {
+        const g = this.gaps.get(pos);
+        if (g) {
+          if (payloads.length) break; // a batch is consecutive: stop before the hole
+          this.cursorPos = g.toPos;
+          this.cursorSeq = g.toSeq;
+          continue;
+        }
+      }
+      const phys = pos % D;
+      if (D - phys < RECORD_HEADER_BYTES || dv.getUint32(phys + 16, true) === KIND_WRAP) {
+        this.cursorPos = pos + (D - phys);
+        continue;
+      }
+      const len = recordLength(dv, phys);
+      if (payloads.length && bytes + len > maxBytes) break;
+      if (!payloads.length) firstSeq = this.cursorSeq;
+      payloads.push(data.subarray(phys + RECORD_HEADER_BYTES, phys + RECORD_HEADER_BYTES + len));
+      bytes += len;
+      this.cursorPos = pos + recordSpan(len);
+      this.cursorSeq++;
+    }
+    if (!payloads.length) return null;
+    this.gcBudget -= bytes;
+    if (this.gcBudget <= 0) this.paceGc();
+    return { firstSeq, payloads, bytes };
+  }
+
+  waitForData(): Promise<void> {
+    if (this.closed || this.cursorSeq < this.nextSeq) return Promise.resolve();
+    if (!this.dataWaiter) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.dataWaiter = { promise, resolve };
+    }
+    return this.dataWaiter.promise;
+  }
+
+  ack(firstSeq: number, count: number): void {
+    if (this.closed) return;
+    if (!(count > 0)) return;
+    const end = firstSeq + count;
+    if (!Number.isSafeInteger(firstSeq) || !Number.isSafeInteger(end) || firstSeq < 1 || end > this.nextSeq) {
+      throw new RangeError(`ack(${firstSeq}, ${count}) covers records never appended (last is ${this.nextSeq - 1})`);
+    }
+    const start = Math.max(firstSeq, this.readSeq);
+    if (start >= end) return;
+    let target: number;
+    if (start === this.readSeq && this.acked.rangeCount === 0) {
+      this.ackedRecords += end - start;
+      target = end;
+    } else {
+      this.ackedRecords += this.acked.add(start, end);
+      target = this.acked.takePrefix(this.readSeq);
+      // Ranges may chain: a gap range can follow directly.
+      for (let t = this.acked.takePrefix(target); t !== target; t = this.acked.takePrefix(target)) target = t;
+    }
+    if (target > this.readSeq) {
+      this.advanceRead(target);
+      this.armTimer();
+      if (this.blockedSince) this.syncSoon();
+    }
+  }
+
+  /** Moves the read position over records up to (not including) sequence number `to`. */
+  private advanceRead(to: number): void {
+    const D = this.D;
+    const dv = this.dv;
+    let pos = this.readPos;
+    let seq = this.readSeq;
+    while (seq < to) {
+      if (this.gaps.size) {
+        const g = this.gaps.get(pos);
+        if (g) {
+          this.gaps.delete(pos);
+          pos = g.toPos;
+          seq = g.toSeq;
+          continue;
+        }
+      }
+      const phys = pos % D;
+      if (D - phys < RECORD_HEADER_BYTES || dv.getUint32(phys + 16, true) === KIND_WRAP) {
+        pos += D - phys;
+        continue;
+      }
+      pos += recordSpan(recordLength(dv, phys));
+      seq++;
+    }
+    this.readPos = pos;
+    this.readSeq = seq;
+    if (this.cursorSeq < seq) {
+      this.cursorSeq = seq;
+      this.cursorPos = pos;
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Durability.
+
+  durableSeq(): number {
+    return this.durable;
+  }
+
+  onDurable(listener: (seq: number) => void): () => void {
+    this.durableListeners.add(listener);
+    return () => this.durableListeners.delete(listener);
+  }
+
+  private dirty(): boolean {
+    return this.nextSeq - 1 > this.durable || this.readPos !== this.syncedReadPos || this.forceHeader;
+  }
+
+  private armTimer(): void {
+    if (this.timer || this.closed) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.sync().catch((e) => this.log.error("ring sync failed", { path: this.path, error: e }));
+    }, this.opts.syncIntervalMs);
+    this.timer.unref?.();
+  }
+
+  private syncSoon(): void {
+    if (this.syncing) return; // its completion re-checks
+    this.sync().catch((e) => this.log.error("ring sync failed", { path: this.path, error: e }));
+  }
+
+  sync(): Promise<void> {
+    if (this.fd < 0) return Promise.resolve();
+    if (this.syncing) return this.syncing.then(() => (this.dirty() ? this.sync() : undefined));
+    if (!this.dirty()) return Promise.resolve();
+    const p = this.doSync().finally(() => {
+      this.syncing = null;
+    });
+    this.syncing = p;
+    return p;
+  }
+
+  private async doSync(): Promise<void> {
+    const seq = this.nextSeq - 1;
+    const readPos = this.readPos;
+    this.forceHeader = false;
+    this.generation++;
+    writeHeaderSlot(this.hv, (this.generation % 2) as 0 | 1, {
+      fileBytes: this.fileBytes,
+      generation: this.generation,
+      readPos,
+      readSeq: this.readSeq,
+      writePos: this.writePos,
+      nextSeq: this.nextSeq,
+    });
+    const t0 = performance.now();
+    await fdatasyncAsync(this.fd); // on Linux this writes back the pages dirtied through the mapping
+    const ms = performance.now() - t0;
+    this.syncs++;
+    this.lastSyncMs = ms;
+    this.syncTotalMs += ms;
+    this.syncedReadPos = readPos;
+    if (readPos > this.durableReadPos) this.durableReadPos = readPos;
+    if (seq > this.durable) {
+      this.durable = seq;
+      for (const l of this.durableListeners) {
+        try {
+          l(seq);
+        } catch (e) {
+          this.log.error("durable listener threw", { error: e });
+        }
+      }
+    }
+    this.wakeAppenders();
+    if (this.dirty()) {
+      if (this.blockedSince && this.durableReadPos < this.readPos) queueMicrotask(() => this.syncSoon());
+      else this.armTimer();
+    }
+  }
+
+  private paceGc(): void {
+    this.gcBudget = this.opts.gcEveryBytes ?? 64 << 20;
+    if (this.gcBudget > 0) collectGarbage(false);
+    else this.gcBudget = Number.POSITIVE_INFINITY;
+  }
+
+  // ------------------------------------------------------------------------------------------
+
+  stats(): RingStats & RingExtraStats {
+    const blockedNow = this.blockedSince ? performance.now() - this.blockedSince : 0;
+    return {
+      capacityBytes: this.D,
+      usedBytes: this.writePos - this.readPos,
+      records: this.nextSeq - this.readSeq - this.pendingGapRecords(),
+      nextSeq: this.nextSeq,
+      readSeq: this.readSeq,
+      durableSeq: this.durable,
+      appendedRecords: this.appendedRecords,
+      ackedRecords: this.ackedRecords,
+      recoverySkippedRecords: this.recovery.skippedRecords,
+      recoverySkippedBytes: this.recovery.skippedBytes,
+      recoveryCutBytes: this.recovery.cutBytes,
+      recoveryCutRecords: this.recovery.cutRecords,
+      blockedMs: this.blockedMs + blockedNow,
+      full: this.blockedSince !== 0,
+      lastSyncMs: this.lastSyncMs,
+      syncs: this.syncs,
+      syncTotalMs: this.syncTotalMs,
+      fileBytes: this.fileBytes,
+      appendedBytes: this.appendedBytes,
+      path: this.path,
+    };
+  }
+
+  private pendingGapRecords(): number {
+    let n = 0;
+    for (const g of this.gaps.values()) n += g.toSeq - g.fromSeq;
+    return n;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) {
+      if (this.syncing) await this.syncing.catch(() => {});
+      return;
+    }
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.wakeAppenders(); // they see `closed` and reject
+    if (this.dataWaiter) {
+      this.dataWaiter.resolve();
+      this.dataWaiter = null;
+    }
+    try {
+      if (this.syncing) await this.syncing.catch(() => {});
+      await this.sync();
+    } finally {
+      closeSync(this.fd);
+      this.fd = -1;
+      this.map = null; // unmapped when collected
+    }
+  }
+}
+

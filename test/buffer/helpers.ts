@@ -1,0 +1,40 @@
+// Shared helpers for the ring tests: temp dirs, payloads, draining.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Ring } from "../../src/buffer/types.ts";
+
+const dirs: string[] = [];
+export function tempDir(prefix = "ring-"): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  dirs.push(d);
+  return d;
+}
+export function cleanupDirs(): void {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+/** A JSON payload that names its own index, padded to about `size` bytes. */
+export function payload(i: number, size = 60): Uint8Array {
+  const head = `{"i":${i},"pad":"`;
+  const pad = Math.max(0, size - head.length - 2);
+  return enc.encode(head + "x".repeat(pad) + `"}`);
+}
+export function text(b: Uint8Array): string {
+  return dec.decode(b);
+}
+export function indexOf(b: Uint8Array): number {
+  return JSON.parse(text(b)).i;
+}
+
+/** Reads everything currently readable, copying payloads, without acking. */
+export function readAll(ring: Ring, max = 1000): { firstSeq: number; payloads: Uint8Array[] }[] {
+  const out: { firstSeq: number; payloads: Uint8Array[] }[] = [];
+  for (;;) {
+    const b = ring.read(max, 1 << 30);
+    if (!b) return out;
+    out.push({ firstSeq: b.firstSeq, payloads: b.payloads.map((p) => p.slice()) });
+  }
+}

@@ -69,6 +69,15 @@ export interface MockMessengerStats {
   lastRejection: string | null;
 }
 
+/** One answered ingest request, for timing and ordering checks. */
+export interface MockRequestLogEntry {
+  /** Epoch ms when the answer was produced. */
+  at: number;
+  status: number;
+  /** Events accepted by this request (0 unless 2xx). */
+  events: number;
+}
+
 export interface MockMessengerOptions {
   /** 0 (default) picks a free port. */
   port?: number;
@@ -88,6 +97,8 @@ export interface MockMessenger {
   /** Every accepted record, in the order accepted, duplicates included. */
   received(): PipekitRecord[];
   stats(): MockMessengerStats;
+  /** The last 10,000 answered ingest requests, oldest first. */
+  requestLog(): MockRequestLogEntry[];
   /** Replaces the fault set. */
   setFaults(faults: MessengerFaults): void;
   /** Merges into the fault set. */
@@ -146,6 +157,7 @@ export async function startMockMessenger(options: MockMessengerOptions): Promise
   let records: PipekitRecord[] = [];
   let distinct = new Set<string>();
   let st = emptyStats();
+  let log: MockRequestLogEntry[] = [];
   let stopped = false;
   // Requests that hang: released (with a 503 nobody reads) when the server stops or the client leaves.
   const hangReleases = new Set<() => void>();
@@ -173,8 +185,10 @@ export async function startMockMessenger(options: MockMessengerOptions): Promise
     });
   }
 
-  function answer(status: number, body: string, extraHeaders: Record<string, string> = {}): Response {
+  function answer(status: number, body: string, extraHeaders: Record<string, string> = {}, events = 0): Response {
     st.byStatus[String(status)] = (st.byStatus[String(status)] ?? 0) + 1;
+    log.push({ at: Date.now(), status, events });
+    if (log.length > 12_000) log = log.slice(-10_000);
     const headers: Record<string, string> = { "content-type": faults.garbageBody ? "application/octet-stream" : "application/json", ...extraHeaders };
     let bytes: Uint8Array = faults.garbageBody ? GARBAGE : new TextEncoder().encode(body);
     if (faults.gzipAnswers) {
@@ -273,7 +287,7 @@ export async function startMockMessenger(options: MockMessengerOptions): Promise
       if (retain) records.push(rec);
     }
     st.distinctEvents = distinct.size;
-    return answer(200, JSON.stringify({ accepted: parsed.data.length }));
+    return answer(200, JSON.stringify({ accepted: parsed.data.length }), {}, parsed.data.length);
   }
 
   async function control(request: Request, path: string): Promise<Response> {
@@ -308,6 +322,7 @@ export async function startMockMessenger(options: MockMessengerOptions): Promise
     records = [];
     distinct = new Set();
     st = emptyStats();
+    log = [];
   }
 
   const served: Served = serve({
@@ -342,6 +357,7 @@ export async function startMockMessenger(options: MockMessengerOptions): Promise
     port: served.port,
     received: () => records.slice(),
     stats: () => ({ ...st, byStatus: { ...st.byStatus } }),
+    requestLog: () => (log.length > 10_000 ? log.slice(-10_000) : log.slice()),
     setFaults: (f) => {
       faults = { ...f };
     },

@@ -1,31 +1,64 @@
 // The metadata stage's entry point: the provider chosen by config.metadata.provider, feeding a
-// PodCache the source and the chain read from.
+// PodCache the source and the chain read from (SPEC §2.3).
 import { statSync } from "node:fs";
 import type { Config } from "../config/schema.ts";
 import { type Logger, log as rootLog } from "../log.ts";
+import { ApiserverProvider, type ApiserverProviderOptions } from "./apiserver-provider.ts";
 import type { PodCache } from "./cache.ts";
 import { MetadataConfigError } from "./errors.ts";
+import { K8sClient } from "./k8s-client.ts";
+import { type EndpointEnv, resolveApiserverEndpoint, resolveKubeletEndpoint, SERVICE_ACCOUNT_DIR } from "./k8s-endpoint.ts";
+import { KubeletProvider } from "./kubelet-provider.ts";
 import { StaticProvider } from "./static-provider.ts";
 import type { MetadataProvider } from "./types.ts";
 
 export { PodCache } from "./cache.ts";
+export type { PodCacheCounts } from "./cache.ts";
 export { MetadataConfigError } from "./errors.ts";
 export { decidePod, selectionRulesFromConfig } from "./selection.ts";
 export type { PodDecision, SelectionRules } from "./selection.ts";
 export type { MetadataProvider, MetadataProviderStatus, PodMeta } from "./types.ts";
 
-/** Throws MetadataConfigError when the chosen provider lacks what it needs. */
-export function createMetadataProvider(config: Config, cache: PodCache, log: Logger = rootLog): MetadataProvider {
+/** Knobs that are not config keys: the environment (tests), and timings (tests, demo, benchmarks). */
+export interface MetadataProviderOverrides {
+  env?: Record<string, string | undefined>;
+  serviceAccountDir?: string;
+  apiserver?: Omit<Partial<ApiserverProviderOptions>, "nodeName">;
+  kubeletMinGapMs?: number;
+  staticPollIntervalMs?: number;
+}
+
+/** Throws MetadataConfigError when the chosen provider lacks what it needs (the CLI exits 2). */
+export function createMetadataProvider(
+  config: Config,
+  cache: PodCache,
+  log: Logger = rootLog,
+  overrides: MetadataProviderOverrides = {},
+): MetadataProvider {
   const m = config.metadata;
   const plog = log.child({ stage: "metadata", provider: m.provider });
+  const env: EndpointEnv = { env: overrides.env ?? process.env, serviceAccountDir: overrides.serviceAccountDir ?? SERVICE_ACCOUNT_DIR };
   switch (m.provider) {
     case "static": {
       if (!m.podsFile) throw new MetadataConfigError("metadata.podsFile: required when metadata.provider is static");
       requireFile(m.podsFile, "metadata.podsFile");
-      return new StaticProvider({ podsFile: m.podsFile }, cache, plog);
+      return new StaticProvider({ podsFile: m.podsFile, pollIntervalMs: overrides.staticPollIntervalMs }, cache, plog);
     }
-    default:
-      throw new MetadataConfigError(`metadata.provider: ${m.provider} is not available in this build`);
+    case "apiserver": {
+      if (!config.node.name) {
+        throw new MetadataConfigError(
+          "node.name: NODE_NAME is required for metadata.provider apiserver (set it from spec.nodeName with the downward API)",
+        );
+      }
+      const endpoint = resolveApiserverEndpoint(m, env);
+      plog.info("metadata: API server", { server: endpoint.server, via: endpoint.description, node: config.node.name });
+      return new ApiserverProvider(new K8sClient(endpoint), { ...overrides.apiserver, nodeName: config.node.name }, cache, plog);
+    }
+    case "kubelet": {
+      const endpoint = resolveKubeletEndpoint(m, config.node.ip, env);
+      plog.info("metadata: kubelet", { server: endpoint.server });
+      return new KubeletProvider(new K8sClient(endpoint), { pollIntervalMs: m.pollIntervalMs, minGapMs: overrides.kubeletMinGapMs }, cache, plog);
+    }
   }
 }
 

@@ -1,0 +1,120 @@
+// `kubelet` provider (SPEC §2.3): polls the node's kubelet `GET /pods` — zero API-server load.
+// Every pollIntervalMs, plus an early poll when a file of an unknown UID appears (rate-limited:
+// at most one poll per minGapMs, whatever the number of unknown files). A failed poll keeps
+// the cache as it was: an unreachable kubelet must not turn every pod into a tombstone.
+import type { Logger } from "../log.ts";
+import type { PodCache } from "./cache.ts";
+import type { K8sClient } from "./k8s-client.ts";
+import { parsePodList } from "./k8s-objects.ts";
+import { ProviderBase } from "./provider-base.ts";
+import type { MetadataProvider } from "./types.ts";
+
+export interface KubeletProviderOptions {
+  pollIntervalMs: number;
+  /** Minimum gap between two polls, early ones included (default min(1 s, pollIntervalMs)). */
+  minGapMs?: number;
+  /** Per-poll timeout (default max(pollIntervalMs, 10 s)). */
+  timeoutMs?: number;
+}
+
+export class KubeletProvider extends ProviderBase implements MetadataProvider {
+  readonly name = "kubelet" as const;
+  private readonly pollIntervalMs: number;
+  private readonly minGapMs: number;
+  private readonly timeoutMs: number;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private nextAt = 0;
+  private lastPollAt = Number.NEGATIVE_INFINITY;
+  private inFlight: Promise<void> | null = null;
+  private pollAgain = false;
+  private running = false;
+  private abort = new AbortController();
+
+  constructor(
+    private readonly client: K8sClient,
+    options: KubeletProviderOptions,
+    cache: PodCache,
+    log: Logger,
+    now?: () => number,
+  ) {
+    super(cache, log, now);
+    this.pollIntervalMs = options.pollIntervalMs;
+    this.minGapMs = options.minGapMs ?? Math.min(1000, options.pollIntervalMs);
+    this.timeoutMs = options.timeoutMs ?? Math.max(options.pollIntervalMs, 10_000);
+    for (const c of ["polls", "earlyPolls", "invalidPods", "unknownPodNotices"]) this.counters[c] = 0;
+  }
+
+  async start(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    this.abort = new AbortController();
+    this.startSweeper();
+    await this.poll();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.abort.abort();
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.stopSweeper();
+    await this.inFlight;
+  }
+
+  notifyUnknownPod(uid: string): void {
+    this.count("unknownPodNotices");
+    if (!this.running || this.cache.get(uid) !== undefined) return;
+    if (this.inFlight) {
+      // The answer in flight may predate the pod: poll once more after it.
+      this.pollAgain = true;
+      return;
+    }
+    const at = Math.max(this.now(), this.lastPollAt + this.minGapMs);
+    if (at < this.nextAt) {
+      this.count("earlyPolls");
+      this.schedule(at - this.now());
+    }
+  }
+
+  private schedule(delayMs: number): void {
+    if (!this.running) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.nextAt = this.now() + delayMs;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      void this.poll();
+    }, Math.max(0, delayMs));
+  }
+
+  private poll(): Promise<void> {
+    if (this.inFlight) return this.inFlight;
+    this.inFlight = this.pollOnce().finally(() => {
+      this.inFlight = null;
+      const again = this.pollAgain;
+      this.pollAgain = false;
+      this.schedule(again ? this.minGapMs : this.pollIntervalMs);
+    });
+    return this.inFlight;
+  }
+
+  private async pollOnce(): Promise<void> {
+    this.lastPollAt = this.now();
+    this.count("polls");
+    try {
+      const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.timeoutMs)]);
+      const parsed = parsePodList(await this.client.getJson("/pods", signal));
+      this.cache.replaceAll(parsed.pods, this.now());
+      this.counters.invalidPods = parsed.invalidItems;
+      const first = !this.synced;
+      this.markSynced();
+      if (first) this.log.info("metadata: kubelet pods polled", { pods: parsed.pods.length });
+    } catch (err) {
+      if (this.abort.signal.aborted) return;
+      let msg = err instanceof Error ? err.message : String(err);
+      if (/HTTP 403/.test(msg)) msg += " (RBAC: the service account needs get on nodes/proxy)";
+      if (/certificate|SELF_SIGNED|UNABLE_TO_VERIFY/i.test(msg)) msg += " (kubelet serving certificates are often self-signed: set metadata.caFile or metadata.insecureSkipTlsVerify)";
+      if (/HTTP 401/.test(msg)) msg += " (token rejected: the kubelet needs webhook authentication)";
+      this.markError(msg);
+    }
+  }
+}

@@ -38,3 +38,29 @@ export function readAll(ring: Ring, max = 1000): { firstSeq: number; payloads: U
     out.push({ firstSeq: b.firstSeq, payloads: b.payloads.map((p) => p.slice()) });
   }
 }
+
+import type { LogFields, Logger } from "../../src/log.ts";
+export interface LogLine {
+  level: string;
+  msg: string;
+  fields: LogFields;
+}
+/** A Logger that keeps its lines for assertions. */
+export function captureLog(): Logger & { lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  const make = (base: LogFields): Logger => ({
+    debug: (msg, f) => lines.push({ level: "debug", msg, fields: { ...base, ...f } }),
+    info: (msg, f) => lines.push({ level: "info", msg, fields: { ...base, ...f } }),
+    warn: (msg, f) => lines.push({ level: "warn", msg, fields: { ...base, ...f } }),
+    error: (msg, f) => lines.push({ level: "error", msg, fields: { ...base, ...f } }),
+    child: (more) => make({ ...base, ...more }),
+  });
+  return Object.assign(make({}), { lines });
+}
+
+/** Reads everything from a ring and acks nothing; checks batches are consecutive. */
+export function drainCopies(ring: Ring): { seq: number; bytes: Uint8Array }[] {
+  const out: { seq: number; bytes: Uint8Array }[] = [];
+  for (const b of readAll(ring)) b.payloads.forEach((p, i) => out.push({ seq: b.firstSeq + i, bytes: p }));
+  return out;
+}

@@ -59,7 +59,13 @@ export async function startCollector(config: Config, log: Logger = rootLog): Pro
       durableSeq: () => ring.durableSeq(),
       log,
     });
-    const sender = createSender({ ring, config: config.messenger, dataDir: config.dataDir, log });
+    const sender = createSender({
+      ring,
+      config: config.messenger,
+      dataDir: config.dataDir,
+      log,
+      failingAlertMs: config.health.sinkFailingSeconds * 1000,
+    });
 
     let stopping = false;
     const startedAt = Date.now();

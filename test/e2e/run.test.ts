@@ -87,6 +87,6 @@ test("SIGTERM with lines unsent, restart: every record arrives exactly once, not
   }
   // Identifiers come from the pod's own labels and annotation.
   const sample = received.find((r) => r.podName === node.pods[0]!.name)!;
-  expect(sample.orgUUID).toBe(node.pods[0]!.labels["workflows.pipekit.io/org_uuid"]);
-  expect(sample.nodeID).toBe(node.pods[0]!.annotations["workflows.argoproj.io/node-id"]);
+  expect(sample.orgUUID).toBe(node.pods[0]!.labels["workflows.pipekit.io/org_uuid"]!);
+  expect(sample.nodeID).toBe(node.pods[0]!.annotations["workflows.argoproj.io/node-id"]!);
 }, 90_000);

@@ -24,6 +24,8 @@ export interface ApiserverProviderOptions {
   backoffMaxMs?: number;
   /** Page size of consistent lists (default 500). */
   listPageSize?: number;
+  /** A list request that has not answered by then is abandoned and retried (default 30 s). */
+  requestTimeoutMs?: number;
 }
 
 class Gone extends Error {}
@@ -69,6 +71,7 @@ export class ApiserverProvider extends ProviderBase implements MetadataProvider 
       backoffInitialMs: 500,
       backoffMaxMs: 30_000,
       listPageSize: 500,
+      requestTimeoutMs: 30_000,
       ...options,
     };
     this.backoff = new Backoff(this.o.backoffInitialMs, this.o.backoffMaxMs);
@@ -154,7 +157,14 @@ export class ApiserverProvider extends ProviderBase implements MetadataProvider 
     let rv: string | null = null;
     do {
       const q = consistent || cont ? `&limit=${this.o.listPageSize}` + (cont ? `&continue=${encodeURIComponent(cont)}` : "") : "&resourceVersion=0";
-      const body = await this.client.getJson(`/api/v1/pods?${this.selector}${q}`, signal);
+      const timeout = AbortSignal.timeout(this.o.requestTimeoutMs);
+      let body: unknown;
+      try {
+        body = await this.client.getJson(`/api/v1/pods?${this.selector}${q}`, AbortSignal.any([signal, timeout]));
+      } catch (err) {
+        if (timeout.aborted && !signal.aborted) throw new Error(`listing pods: no answer within ${this.o.requestTimeoutMs} ms`);
+        throw err;
+      }
       const parsed = parsePodList(body);
       pods.push(...parsed.pods);
       invalid += parsed.invalidItems;

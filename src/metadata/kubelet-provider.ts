@@ -100,8 +100,9 @@ export class KubeletProvider extends ProviderBase implements MetadataProvider {
   private async pollOnce(): Promise<void> {
     this.lastPollAt = this.now();
     this.count("polls");
+    const timeout = AbortSignal.timeout(this.timeoutMs);
     try {
-      const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.timeoutMs)]);
+      const signal = AbortSignal.any([this.abort.signal, timeout]);
       const parsed = parsePodList(await this.client.getJson("/pods", signal));
       this.cache.replaceAll(parsed.pods, this.now());
       this.counters.invalidPods = parsed.invalidItems;
@@ -110,7 +111,7 @@ export class KubeletProvider extends ProviderBase implements MetadataProvider {
       if (first) this.log.info("metadata: kubelet pods polled", { pods: parsed.pods.length });
     } catch (err) {
       if (this.abort.signal.aborted) return;
-      let msg = err instanceof Error ? err.message : String(err);
+      let msg = timeout.aborted ? `GET /pods: no answer within ${this.timeoutMs} ms` : err instanceof Error ? err.message : String(err);
       if (/HTTP 403/.test(msg)) msg += " (RBAC: the service account needs get on nodes/proxy)";
       if (/certificate|SELF_SIGNED|UNABLE_TO_VERIFY/i.test(msg)) msg += " (kubelet serving certificates are often self-signed: set metadata.caFile or metadata.insecureSkipTlsVerify)";
       if (/HTTP 401/.test(msg)) msg += " (token rejected: the kubelet needs webhook authentication)";

@@ -33,7 +33,7 @@ export abstract class ProviderBase {
       lastError: this.lastError,
       podsKnown: c.podsKnown,
       tombstones: c.tombstones,
-      counters: { ...this.counters, sweptTombstones: c.swept },
+      counters: { ...this.counters, sweptTombstones: c.swept, retainedPods: c.retainedPods },
     };
   }
 

@@ -85,6 +85,28 @@ describe("apiserver endpoint from kubeconfig / apiserverUrl (parsed with the yam
   });
 });
 
+test("an API server that accepts but never answers: start() resolves, the list times out and is retried", async () => {
+  const { createServer } = await import("node:net");
+  const sockets: Array<import("node:net").Socket> = [];
+  const srv = createServer((s) => sockets.push(s)); // never speaks TLS, never closes
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", () => r()));
+  h.closers.push(() => {
+    for (const s of sockets) s.destroy();
+    return new Promise<void>((r) => srv.close(() => r()));
+  });
+  const port = (srv.address() as { port: number }).port;
+  const { provider } = h.provider(
+    { metadata: { provider: "apiserver", apiserverUrl: `https://127.0.0.1:${port}`, caFile: h.pki.ca.certFile }, node: { name: NODE } },
+    { apiserver: { requestTimeoutMs: 300, backoffInitialMs: 50, backoffMaxMs: 100 } },
+  );
+  const t0 = Date.now();
+  await provider.start();
+  expect(Date.now() - t0).toBeLessThan(3000);
+  expect(provider.status()).toMatchObject({ synced: false, failing: true });
+  expect(provider.status().lastError).toContain("no answer within 300 ms");
+  await until(() => sockets.length >= 2, 3000, "a retry");
+});
+
 describe("configuration errors are MetadataConfigError, naming the key", () => {
   const cases: Array<[string, () => unknown, RegExp]> = [
     ["apiserver without NODE_NAME", () => h.provider({ metadata: { provider: "apiserver", apiserverUrl: "https://127.0.0.1:1" } }), /node\.name: NODE_NAME is required/],

@@ -3,12 +3,13 @@
 import { z } from "zod";
 import { parseDuration, parseSize } from "./units.ts";
 
-const size = (def: string) =>
+/** A value written with units ("500MB", "5s") or as a plain number, resolved by `parse`. */
+const withUnits = (parse: (v: unknown) => number | string) => (def: string | number) =>
   z
     .union([z.number(), z.string()])
     .default(def)
     .transform((v, ctx) => {
-      const r = parseSize(v);
+      const r = parse(v);
       if (typeof r === "string") {
         ctx.addIssue({ code: "custom", message: r });
         return z.NEVER;
@@ -16,18 +17,8 @@ const size = (def: string) =>
       return r;
     });
 
-const duration = (def: string | number) =>
-  z
-    .union([z.number(), z.string()])
-    .default(def)
-    .transform((v, ctx) => {
-      const r = parseDuration(v);
-      if (typeof r === "string") {
-        ctx.addIssue({ code: "custom", message: r });
-        return z.NEVER;
-      }
-      return r;
-    });
+const size = withUnits(parseSize);
+const duration = withUnits(parseDuration);
 
 const seconds = (def: number) => z.number().min(0, "must be zero or more seconds").default(def);
 const positiveInt = (def: number) => z.number().int("must be a whole number").positive("must be at least 1").default(def);

@@ -96,10 +96,12 @@ export class ApiserverProvider extends ProviderBase implements MetadataProvider 
     this.loop = null;
   }
 
-  /** The watch delivers new pods by itself; while failing, retry now instead of waiting out the backoff. */
+  /**
+   * The watch delivers new pods by itself. Deliberately no early retry while failing: the router
+   * reports held files on every turn, and that must not defeat the backoff against a sick server.
+   */
   notifyUnknownPod(_uid: string): void {
     this.count("unknownPodNotices");
-    if (this.failing) this.wake?.();
   }
 
   private get selector(): string {

@@ -2,6 +2,8 @@
 // Every pollIntervalMs, plus an early poll when a file of an unknown UID appears (rate-limited:
 // at most one poll per minGapMs, whatever the number of unknown files). A failed poll keeps
 // the cache as it was: an unreachable kubelet must not turn every pod into a tombstone.
+// One early poll per unknown UID: a UID the kubelet does not know either waits for the regular
+// polls (its file is held up to waitForMetadataSeconds), so a stray file cannot drive 1 poll/s.
 import type { Logger } from "../log.ts";
 import type { PodCache } from "./cache.ts";
 import type { K8sClient } from "./k8s-client.ts";
@@ -29,6 +31,8 @@ export class KubeletProvider extends ProviderBase implements MetadataProvider {
   private pollAgain = false;
   private running = false;
   private abort = new AbortController();
+  /** UIDs that already brought a poll forward: the router reports a held file on every turn. */
+  private readonly earlyFor = new Set<string>();
 
   constructor(
     private readonly client: K8sClient,
@@ -63,7 +67,9 @@ export class KubeletProvider extends ProviderBase implements MetadataProvider {
 
   notifyUnknownPod(uid: string): void {
     this.count("unknownPodNotices");
-    if (!this.running || this.cache.get(uid) !== undefined) return;
+    if (!this.running || this.cache.get(uid) !== undefined || this.earlyFor.has(uid)) return;
+    if (this.earlyFor.size >= 10_000) this.earlyFor.clear();
+    this.earlyFor.add(uid);
     if (this.inFlight) {
       // The answer in flight may predate the pod: poll once more after it.
       this.pollAgain = true;

@@ -56,6 +56,22 @@ describe("kubelet provider (GET /pods over HTTPS, self-signed kubelet certificat
     expect(provider.status().counters.earlyPolls).toBeGreaterThanOrEqual(2);
   });
 
+  test("a UID the kubelet does not know either brings one early poll forward, not one per notice", async () => {
+    const k = await kubelet();
+    const { provider } = h.provider(
+      { metadata: { provider: "kubelet", kubeletUrl: k.url, caFile: h.pki.selfSigned.certFile, pollIntervalMs: 60_000 } },
+      { serviceAccountDir: h.serviceAccount("sa-token-1").dir, kubeletMinGapMs: 50 },
+    );
+    await provider.start();
+    expect(k.polls).toBe(1);
+    for (let i = 0; i < 10; i++) {
+      provider.notifyUnknownPod("stray-uid"); // the router asks again on every turn while holding
+      await Bun.sleep(60);
+    }
+    expect(k.polls).toBe(2);
+    expect(provider.status().counters.unknownPodNotices).toBe(10);
+  });
+
   test("polls every pollIntervalMs; a failing kubelet keeps the cache and reports failing", async () => {
     const k = await kubelet();
     const a = makeArgoPod({ workflow: "wf", step: "a", nodeName: NODE });

@@ -1,0 +1,109 @@
+// The published package as users run it: `npm pack`, then `npx` and `bunx` from that tarball in an
+// empty directory, with empty package caches and no Bun on PATH — the `bun` runtime dependency and
+// the bin launcher must be enough. Needs the npm registry (the dependencies are installed for real).
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { delimiter, join } from "node:path";
+import pkg from "../../package.json" with { type: "json" };
+
+const ROOT = join(import.meta.dir, "..", "..");
+// The repo's own Bun, used only as the `bunx` command itself (as a user's installed bunx would be).
+const BUNX = join(ROOT, "node_modules", ".bin", "bunx");
+const node = Bun.which("node");
+const npx = Bun.which("npx");
+
+let dir: string;
+let tarball: string;
+let env: Record<string, string>;
+let files: string[] = [];
+
+/** PATH without any directory that holds a `bun`: only node, npm and the system remain. */
+function pathWithoutBun(): string {
+  return (process.env.PATH ?? "")
+    .split(delimiter)
+    .filter((d) => d && !existsSync(join(d, "bun")) && !d.includes("node_modules"))
+    .join(delimiter);
+}
+
+function run(cmd: string[], timeoutMs: number) {
+  const r = Bun.spawnSync(cmd, { cwd: join(dir, "work"), env, stdout: "pipe", stderr: "pipe", timeout: timeoutMs });
+  return { code: r.exitCode, signal: r.signalCode, out: r.stdout.toString(), err: r.stderr.toString() };
+}
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "plc-npm-"));
+  const packed = Bun.spawnSync(["npm", "pack", "--json", "--pack-destination", dir], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+  if (packed.exitCode !== 0) throw new Error(`npm pack failed: ${packed.stderr.toString()}`);
+  const info = JSON.parse(packed.stdout.toString()) as Array<{ filename: string; files: Array<{ path: string }> }>;
+  tarball = join(dir, info[0]!.filename);
+  files = info[0]!.files.map((f) => f.path);
+  mkdirSync(join(dir, "work"));
+  mkdirSync(join(dir, "tmp"));
+  env = {
+    PATH: pathWithoutBun(),
+    HOME: join(dir, "home"),
+    TMPDIR: join(dir, "tmp"),
+    npm_config_cache: join(dir, "npm-cache"), // empty: everything comes from the registry
+    npm_config_update_notifier: "false",
+    npm_config_fund: "false",
+    npm_config_audit: "false",
+    BUN_INSTALL_CACHE_DIR: join(dir, "bun-cache"), // empty, and where bunx installs the package
+    NO_COLOR: "1",
+  };
+}, 60_000);
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("npm pack", () => {
+  test("the tarball holds the launcher, the sources and nothing of the repo's tooling", () => {
+    expect(files).toContain("bin/pipekit-log-collector.cjs");
+    expect(files).toContain("src/main.ts");
+    expect(files).toContain("package.json");
+    for (const f of files) expect(f).toMatch(/^(bin\/|src\/|package\.json$|README\.md$)/);
+  });
+
+  test("no Bun is reachable on the PATH the runs below use", () => {
+    expect(Bun.which("bun", { PATH: env.PATH })).toBeNull();
+    expect(Bun.which("node", { PATH: env.PATH })).not.toBeNull();
+  });
+});
+
+describe.skipIf(!node || !npx)("npx (runs the launcher with Node)", () => {
+  const args = () => ["npx", "--yes", "--package", tarball, "pipekit-log-collector"];
+
+  test("--version", () => {
+    const r = run([...args(), "--version"], 120_000);
+    if (r.code !== 0) console.error(r.err);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(`pipekit-log-collector ${pkg.version}`);
+  }, 130_000);
+
+  test("demo", () => {
+    const r = run([...args(), "demo"], 90_000);
+    expect(r.signal ?? null).toBeNull();
+    expect(r.code).toBe(0);
+    expect(r.out + r.err).toContain("demo OK");
+  }, 100_000);
+});
+
+describe("bunx", () => {
+  const args = () => [BUNX, "--package", tarball, "pipekit-log-collector"];
+
+  test("--version", () => {
+    const r = run([...args(), "--version"], 120_000);
+    if (r.code !== 0) console.error(r.err);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(`pipekit-log-collector ${pkg.version}`);
+    expect(existsSync(join(dir, "bun-cache"))).toBe(true); // installed into the empty cache, not the repo's
+  }, 130_000);
+
+  test("demo", () => {
+    const r = run([...args(), "demo"], 90_000);
+    expect(r.signal ?? null).toBeNull();
+    expect(r.code).toBe(0);
+    expect(r.out + r.err).toContain("demo OK");
+  }, 100_000);
+});

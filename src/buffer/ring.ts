@@ -6,7 +6,7 @@
 // prefix). A fourth, the *durable* read position, is the read position of the last header that a
 // completed fdatasync put on disk: the writer never overwrites bytes at or after it. So whichever
 // header copy survives a crash, every record from its read position on is still intact.
-import { closeSync, constants, existsSync, fdatasync, fstatSync, fsyncSync, ftruncateSync, openSync, readSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, constants, existsSync, fdatasync, mkdirSync, fstatSync, fsyncSync, ftruncateSync, openSync, readSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Logger } from "../log.ts";
 import { errnoName, posixFallocate } from "../platform/ffi.ts";
@@ -156,14 +156,24 @@ export async function openRing(opts: OpenRingOptions): Promise<Ring> {
   const wantFileBytes = fileBytesFor(opts.capacityBytes);
   const counts: RecoveryCounts = { skippedRecords: 0, skippedBytes: 0, cutRecords: 0, cutBytes: 0 };
 
-  if (existsSync(`${path}.tmp`)) unlinkSync(`${path}.tmp`); // an interrupted create or resize
+  try {
+    mkdirSync(opts.dir, { recursive: true });
+    if (existsSync(`${path}.tmp`)) unlinkSync(`${path}.tmp`); // an interrupted create or resize
+  } catch (e) {
+    throw new RingError(`cannot use the data dir ${opts.dir} for the ring: ${describe(e)}`);
+  }
   if (!existsSync(path)) {
     createRingFile(path, wantFileBytes, 1);
     log.info("created ring file", { path, bytes: wantFileBytes });
     return RingFile.open(path, opts, log, counts);
   }
   // Check the header through read(2) before mapping: a mapping of a short file faults (SIGBUS).
-  const fd = openSync(path, constants.O_RDWR);
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDWR);
+  } catch (e) {
+    throw new RingError(`cannot open the ring file ${path}: ${describe(e)}`);
+  }
   let size: number;
   let picked: ReturnType<typeof pickHeader>;
   try {
@@ -687,7 +697,15 @@ class RingFile implements Ring {
       nextSeq: this.nextSeq,
     });
     const t0 = performance.now();
-    await fdatasyncAsync(this.fd); // on Linux this writes back the pages dirtied through the mapping
+    try {
+      await fdatasyncAsync(this.fd); // on Linux this writes back the pages dirtied through the mapping
+    } catch (e) {
+      // Not durable. Write the next header into this same slot again, so the other slot keeps the
+      // last header known to be on disk.
+      this.generation--;
+      this.forceHeader = true;
+      throw new RingError(`fdatasync of the ring file ${this.path} failed: ${describe(e)}`);
+    }
     const ms = performance.now() - t0;
     this.syncs++;
     this.lastSyncMs = ms;

@@ -32,6 +32,15 @@ export interface RingStats {
   full: boolean;
   lastSyncMs: number;
   syncs: number;
+  // Added by the ring implementation (optional so that fakes need not provide them).
+  /** Records cut as a torn tail when the file was opened (recoveryCutBytes says how many bytes). */
+  recoveryCutRecords?: number;
+  /** Total milliseconds spent in fdatasync. */
+  syncTotalMs?: number;
+  /** Payload bytes appended since open. */
+  appendedBytes?: number;
+  /** Size of the ring file (capacityBytes is its data region: the file minus the two headers). */
+  fileBytes?: number;
 }
 
 export interface Ring {

@@ -15,7 +15,7 @@ const CAPACITY = 192 * 1024; // small: the ring laps many times per run, reusing
 /** Collects the child's stdout lines as they come. */
 function lines(stream: ReadableStream<Uint8Array>): { all: string[]; waitFor(prefix: string): Promise<string>; done: Promise<void> } {
   const all: string[] = [];
-  let wake: (() => void) | null = null;
+  const waker: { wake: (() => void) | null } = { wake: null };
   const done = (async () => {
     const dec = new TextDecoder();
     let buf = "";
@@ -26,9 +26,9 @@ function lines(stream: ReadableStream<Uint8Array>): { all: string[]; waitFor(pre
         all.push(buf.slice(0, i));
         buf = buf.slice(i + 1);
       }
-      wake?.();
+      waker.wake?.();
     }
-    wake?.();
+    waker.wake?.();
   })();
   return {
     all,
@@ -37,7 +37,7 @@ function lines(stream: ReadableStream<Uint8Array>): { all: string[]; waitFor(pre
       for (;;) {
         const l = all.find((x) => x.startsWith(prefix));
         if (l) return l;
-        if (await Promise.race([done.then(() => true), new Promise<false>((r) => (wake = () => r(false)))])) {
+        if (await Promise.race([done.then(() => true), new Promise<false>((r) => (waker.wake = () => r(false)))])) {
           const l2 = all.find((x) => x.startsWith(prefix));
           if (l2) return l2;
           throw new Error(`child ended without "${prefix}": ${all.slice(-5).join(" | ")}`);

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { statSync } from "node:fs";
 import { join } from "node:path";
 import { openRing } from "../../src/buffer/ring.ts";
-import { cleanupDirs, indexOf, payload, readAll, tempDir, text } from "./helpers.ts";
+import { cleanupDirs, drainCopies, indexOf, payload, readAll, tempDir, text } from "./helpers.ts";
 
 afterEach(cleanupDirs);
 
@@ -176,5 +176,55 @@ describe("ring basics", () => {
     expect(b.payloads.map((p) => Array.from(p))).toEqual(src.map((p) => Array.from(p)));
     expect(text(b.payloads[2]!)).toBe('{"m":"héllo"}');
     await ring.close();
+  });
+});
+
+describe("ring lifecycle", () => {
+  test("close rejects appenders waiting on a full ring, wakes readers, and keeps what was appended", async () => {
+    const dir = tempDir();
+    const ring = await openRing({ dir, capacityBytes: 64 * KiB, syncIntervalMs: 60_000 });
+    const appended: number[] = [];
+    let rejected: unknown = null;
+    const producer = (async () => {
+      for (let i = 1; ; i++) appended.push(await ring.append([payload(i, 1000)]));
+    })().catch((e) => (rejected = e));
+    await Bun.sleep(20);
+    expect(ring.stats().full).toBe(true);
+    await ring.close();
+    await producer;
+    expect((rejected as Error).name).toBe("RingClosedError");
+    await expect(ring.append([payload(0)])).rejects.toThrow(/closed/);
+    expect(ring.read(10, 1 << 20)).toBeNull();
+    const again = await openRing({ dir, capacityBytes: 64 * KiB, syncIntervalMs: 60_000 });
+    expect(again.lastSeq()).toBe(appended.length);
+    expect(again.durableSeq()).toBe(appended.length);
+    expect(drainCopies(again).map((r) => indexOf(r.bytes))).toEqual(appended);
+    await again.close();
+  });
+
+  test("acks of records never appended are refused; repeated and stale acks are harmless", async () => {
+    const dir = tempDir();
+    const ring = await openRing({ dir, capacityBytes: 64 * KiB, syncIntervalMs: 60_000 });
+    await ring.append([payload(1), payload(2), payload(3)]);
+    expect(() => ring.ack(3, 2)).toThrow(RangeError);
+    ring.read(10, 1 << 20);
+    ring.ack(2, 1);
+    ring.ack(2, 1);
+    ring.ack(1, 2);
+    ring.ack(1, 1);
+    expect(ring.stats().readSeq).toBe(3);
+    expect(ring.stats().ackedRecords).toBe(2);
+    await ring.close();
+  });
+
+  test("reopening restarts the reader cursor at the read position", async () => {
+    const dir = tempDir();
+    const ring = await openRing({ dir, capacityBytes: 64 * KiB, syncIntervalMs: 60_000 });
+    await ring.append([payload(1), payload(2), payload(3)]);
+    ring.read(2, 1 << 20);
+    await ring.close();
+    const again = await openRing({ dir, capacityBytes: 64 * KiB, syncIntervalMs: 60_000 });
+    expect(again.read(10, 1 << 20)!.firstSeq).toBe(1);
+    await again.close();
   });
 });

@@ -140,9 +140,12 @@ export class ApiserverProvider extends ProviderBase implements MetadataProvider 
         if (err instanceof Gone || (err instanceof K8sHttpError && err.status === 410)) {
           // History compacted: our resourceVersion is too old. Relist, consistently.
           this.count("gone");
+          // A 410 from the relist itself (an expired continue token): back off before the next.
+          const fromList = needList;
           needList = true;
           consistent = true;
           this.log.info("metadata: resourceVersion expired (410 Gone), relisting", { node: this.o.nodeName });
+          if (fromList) await this.sleep(this.backoff.next());
           continue;
         }
         this.markError(describe(err));
@@ -231,19 +234,23 @@ export class ApiserverProvider extends ProviderBase implements MetadataProvider 
     if (rv !== null) this.resourceVersion = rv;
   }
 
+  /** Sleeps, cut short by stop(). */
   private sleep(ms: number): Promise<void> {
+    const signal = this.abort.signal;
+    if (signal.aborted) return Promise.resolve();
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
+      const done = () => {
         clearTimeout(timer);
-        resolve();
-      }
-      this.wake = () => {
+        signal.removeEventListener("abort", done);
         this.wake = null;
-        done();
+        resolve();
       };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener("abort", done, { once: true });
+      this.wake = done;
     });
   }
+
 }
 
 function describe(err: unknown): string {

@@ -154,6 +154,13 @@ export function createSender(deps: SenderDeps): Sender {
     if (!apiKey) reasons.set("key-source", "no messenger API key configured (messenger.apiKey, PIPEKIT_API_KEY or messenger.apiKeyFile)");
   }
   const secretsSeen = new Set<string>();
+  // Credentials in the base URI (user:password@host) are secrets too.
+  try {
+    const u = new URL(cfg.baseUri);
+    if (u.password) secretsSeen.add(decodeURIComponent(u.password));
+  } catch {
+    // the schema already checked the URL
+  }
   function redact(s: string): string {
     if (apiKey) secretsSeen.add(apiKey);
     for (const k of secretsSeen) if (k.length >= 4) s = s.split(k).join("[redacted]");
@@ -187,6 +194,7 @@ export function createSender(deps: SenderDeps): Sender {
   let failingSince: number | null = null;
   let lastError: string | null = null;
   let deadLetters: DeadLetterFile | null = null;
+  let warned413 = false;
 
   function setReason(key: ReasonKey, text: string): void {
     if (reasons.get(key) !== text) log.warn(text, { url: endpointForHumans });
@@ -335,6 +343,13 @@ export function createSender(deps: SenderDeps): Sender {
           if (to - from === 1) return deadLetter(batch, from, status, (outcome as { snippet: string }).snippet);
           c.bisections++;
           log.debug("messenger refused a batch; splitting it", { status, records: to - from });
+          if (status === 413 && !warned413) {
+            warned413 = true;
+            log.warn("messenger refused a batch as too large; splitting it. If this repeats, lower messenger.batchMaxBytes", {
+              bodyBytes: raw.length,
+              batchMaxBytes: cfg.batchMaxBytes,
+            });
+          }
           const [a, b] = splitRange(from, to);
           if (!(await deliver(batch, a[0], a[1]))) return false;
           return deliver(batch, b[0], b[1]);

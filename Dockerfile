@@ -14,7 +14,7 @@ FROM --platform=$BUILDPLATFORM oven/bun:${BUN_VERSION} AS build
 WORKDIR /src
 # Runtime dependencies only; the `bun` npm package's postinstall would fetch a second Bun.
 COPY package.json package-lock.json ./
-RUN bun install --production --ignore-scripts
+RUN bun install --production --ignore-scripts --frozen-lockfile
 COPY tsconfig.json ./
 COPY scripts/build.ts ./scripts/build.ts
 COPY src ./src

@@ -1,10 +1,13 @@
 // No Docker engine runs on these machines (only the client), so the image cannot be built here.
 // This test holds the Dockerfile to its rules statically instead: multi-stage, built in the
 // official Bun image, only the executable copied into distroless `cc`, no shell at run time,
-// exec-form entrypoint, OCI labels, and a .dockerignore that lets in exactly what the build uses.
+// exec-form entrypoint, OCI labels, and a .dockerignore that lets in exactly what the build uses —
+// and it runs the build stage's own commands here, in a copy of the build context, to show that they
+// produce the one file the runtime stage copies.
 import { describe, expect, test } from "bun:test";
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, dirname, join } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
 
 const ROOT = join(import.meta.dir, "..", "..");
@@ -155,4 +158,53 @@ describe("Dockerfile (static: no Docker engine here)", () => {
       expect(allowed).toContain(src.replace(/\/$/, ""));
     }
   });
+});
+
+describe("the build stage's commands, run here (no engine: a temp dir stands in for the container)", () => {
+  test("produce /out/pipekit-log-collector, which the runtime stage copies, with the version and commit", () => {
+    const dir = mkdtempSync(join(tmpdir(), "plc-docker-"));
+    try {
+      const workdir = build.instructions.find((i) => i.keyword === "WORKDIR")!.args;
+      const ctx = join(dir, "ctx");
+      const out = join(dir, "out");
+      // The build context as .dockerignore admits it; COPY destinations are relative to WORKDIR.
+      for (const ins of build.instructions.filter((i) => i.keyword === "COPY" && !i.args.startsWith("--from"))) {
+        const parts = ins.args.split(/\s+/);
+        const dest = parts.at(-1)!;
+        for (const src of parts.slice(0, -1)) {
+          const target = dest.endsWith("/") ? join(ctx, dest, basename(src)) : join(ctx, dest);
+          mkdirSync(dirname(target), { recursive: true });
+          cpSync(join(ROOT, src), target, { recursive: true, filter: (p) => !p.endsWith(".test.ts") });
+        }
+      }
+      // ARG defaults (TARGETARCH is set by BuildKit), then ENV, as the build sees them.
+      const bunDir = join(dir, "bin");
+      mkdirSync(bunDir);
+      symlinkSync(process.execPath, join(bunDir, "bun"));
+      const env: Record<string, string> = { PATH: `${bunDir}:/usr/bin:/bin`, HOME: process.env.HOME ?? dir, TARGETARCH: "amd64", GIT_COMMIT: "c0ffee123456" };
+      for (const ins of build.instructions) {
+        if (ins.keyword === "ARG" && ins.args.includes("=")) {
+          const [k, v] = ins.args.split("=", 2) as [string, string];
+          env[k] ??= v;
+        }
+        if (ins.keyword === "ENV") {
+          const [k, v] = ins.args.split("=", 2) as [string, string];
+          env[k] = v.replace(/\$\{(\w+)\}/g, (_, name: string) => env[name] ?? "");
+        }
+      }
+      expect(env.PIPEKIT_BUILD_COMMIT).toBe("c0ffee123456");
+      for (const ins of build.instructions.filter((i) => i.keyword === "RUN")) {
+        const cmd = ins.args.replaceAll("/out", out).replaceAll(workdir, ctx);
+        const r = Bun.spawnSync(["sh", "-c", cmd], { cwd: ctx, env, stdout: "pipe", stderr: "pipe", timeout: 120_000 });
+        if (r.exitCode !== 0) throw new Error(`RUN at Dockerfile:${ins.line} failed: ${r.stderr.toString()}${r.stdout.toString()}`);
+      }
+      const copied = runtime.instructions.find((i) => i.keyword === "COPY")!.args.split(/\s+/)[1]!;
+      const exe = copied.replace("/out", out);
+      const v = Bun.spawnSync([exe, "--version"], { stdout: "pipe" });
+      expect(v.exitCode).toBe(0);
+      expect(v.stdout.toString().trim()).toBe(`pipekit-log-collector ${pkg.version} (c0ffee123456)`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 150_000);
 });

@@ -1,4 +1,4 @@
-// The real collector (source → router → ring → sender) with the apiserver provider against the
+// The real collector (source → router → ring → sender) with the apiserver and kubelet providers against the
 // HTTPS fake: real files, real inotify, the mock messenger over HTTP. Proves the holding and
 // tombstone behaviour end to end: every line arrives with its own pod's identifiers.
 import { afterAll, beforeAll, expect, test } from "bun:test";
@@ -6,6 +6,7 @@ import { appendFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Collector, startCollector } from "../../src/collector.ts";
 import { ConfigSchema } from "../../src/config/schema.ts";
+import { FakeKubelet } from "../../src/testing/fake-kubelet.ts";
 import { type MockMessenger, startMockMessenger } from "../../src/testing/mock-messenger.ts";
 import { type K8sPod, LABEL_RUN, makeArgoPod, makePod } from "../../src/testing/podlist.ts";
 import { until } from "./helpers.ts";
@@ -108,4 +109,44 @@ test(
     expect(api.requests.every((r) => r.query.fieldSelector === `spec.nodeName=${NODE}` && r.auth === "token")).toBe(true);
   },
   { timeout: 40_000 },
+);
+
+test(
+  "kubelet provider in the collector: a file of an unknown pod brings the poll forward (pollIntervalMs is 60 s)",
+  async () => {
+    const kubelet = await FakeKubelet.start({ cert: h.pki.selfSigned.cert, key: h.pki.selfSigned.key, tokens: ["kt"] });
+    h.closers.push(() => kubelet.close());
+    const dir = h.tmp();
+    const root = join(dir, "pods");
+    mkdirSync(root);
+    writeFileSync(join(dir, "token"), "kt");
+    const known = makeArgoPod({ workflow: "wk", step: "known", nodeName: NODE, runUUID: "run-known" });
+    kubelet.setPod(known);
+    writeFileSync(podDir(root, known, "main"), lines("known", 0, 10));
+    const config = ConfigSchema.parse({
+      dataDir: join(dir, "data"),
+      source: { root },
+      metadata: { provider: "kubelet", kubeletUrl: kubelet.url, caFile: h.pki.selfSigned.certFile, tokenFile: join(dir, "token"), pollIntervalMs: 60_000, waitForMetadataSeconds: 20 },
+      buffer: { maxBytes: "4MiB", syncIntervalMs: 50 },
+      messenger: { baseUri: messenger.url, apiKey: "k", flushIntervalMs: 50 },
+      api: { address: "127.0.0.1:0" },
+      node: { name: NODE },
+      shutdownTimeoutMs: 2000,
+    });
+    messenger.reset();
+    const collector = await startCollector(config, h.log);
+    h.closers.push(async () => void (await collector.stop()));
+    const count = (tag: string) => messenger.received().filter((r) => r.message.startsWith(tag + " ")).length;
+    await until(() => count("known") === 10, 10_000, "known pod");
+    const pollsBefore = kubelet.polls;
+    // A new step pod starts: the kubelet knows it, the collector's cache does not yet.
+    const fresh = makeArgoPod({ workflow: "wk", step: "fresh", nodeName: NODE, runUUID: "run-fresh" });
+    kubelet.setPod(fresh);
+    writeFileSync(podDir(root, fresh, "main"), lines("fresh", 0, 15));
+    await until(() => count("fresh") === 15, 10_000, "fresh pod via an early poll");
+    expect(new Set(messenger.received().filter((r) => r.message.startsWith("fresh ")).map((r) => r.runUUID))).toEqual(new Set(["run-fresh"]));
+    expect(kubelet.polls - pollsBefore).toBeLessThanOrEqual(2);
+    expect(collector.provider.status().counters.earlyPolls).toBeGreaterThanOrEqual(1);
+  },
+  { timeout: 30_000 },
 );

@@ -142,7 +142,10 @@ export const MANIFEST_VARIANTS: Record<string, { about: string; set: string[] }>
     set: [],
   },
   "pipekit-log-collector-kubelet.yaml": {
-    about: "metadata from each node's kubelet (no API-server load; for the largest clusters)",
+    about:
+      "metadata from each node's kubelet (no API-server load; for the largest clusters). Kubelet serving " +
+      "certificates are often self-signed, so this variant skips their verification; where they are signed " +
+      "by the cluster CA, set metadata.caFile in the ConfigMap instead",
     set: ["metadataProvider=kubelet", "config.metadata.insecureSkipTlsVerify=true"],
   },
 };
@@ -153,9 +156,24 @@ const MANIFEST_BASE_SET = [
   "messengerBaseUri=https://messenger.example.com",
 ];
 
+/** Words into `# ` comment lines of at most `width` characters. */
+function wrapComment(text: string, width = 100): string[] {
+  const lines: string[] = [];
+  let line = "#";
+  for (const word of text.split(/\s+/)) {
+    if (line.length + 1 + word.length > width && line !== "#") {
+      lines.push(line);
+      line = "#";
+    }
+    line += " " + word;
+  }
+  lines.push(line);
+  return lines;
+}
+
 function header(file: string, about: string): string {
   return [
-    `# ${file} — pipekit-log-collector as plain manifests: ${about}.`,
+    ...wrapComment(`${file} — pipekit-log-collector as plain manifests: ${about}.`),
     "# Generated from deploy/helm/pipekit-log-collector by scripts/render-manifests.ts; do not edit.",
     "#",
     "# Before applying: replace https://messenger.example.com (PIPEKIT_MESSENGER_BASE_URI) with your",

@@ -2,8 +2,11 @@
 // ring file, in batches as the source and the sink use it. Prints MB/s each way, the anonymous
 // memory (RssAnon) the process holds, and the mapped file pages (RssFile).
 //
-//   bun bench/ring.bench.ts [--mb 500] [--rounds 6] [--gc-every-mb 64]
+//   bun bench/ring.bench.ts [--mb 500] [--rounds 6] [--gc-every-mb 32] [--copy]
 //
+// --copy splices each read batch into a fresh JSON-array body, as the sink does, so the benchmark
+// also shows the garbage a real consumer makes; --gc-every-mb 0 turns the ring's paced collection
+// off to show what anonymous memory does without it.
 // Payload bytes are what is counted (the JSON records), not the 24-byte record headers.
 import { mkdtempSync, rmSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -16,22 +19,30 @@ function arg(name: string, def: number): number {
 }
 const capacityMB = arg("mb", 500);
 const rounds = arg("rounds", 6);
-const gcEveryMB = arg("gc-every-mb", 64);
+const gcEveryMB = arg("gc-every-mb", 32);
 const RECORD = 300;
 const BATCH = 1024;
 
-function memKB(): { anon: number; file: number } {
-  const s = readFileSync("/proc/self/status", "utf8");
-  const get = (k: string) => Number(/^${k}:\s+(\d+)/m.exec(s)?.[1] ?? 0);
-  return { anon: get("RssAnon"), file: get("RssFile") + get("RssShmem") };
-}
-// The regex above needs the key interpolated; build it per key.
 function mem(): { anonMB: number; fileMB: number } {
   const s = readFileSync("/proc/self/status", "utf8");
   const get = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, "m").exec(s)?.[1] ?? 0);
   return { anonMB: get("RssAnon") / 1024, fileMB: (get("RssFile") + get("RssShmem")) / 1024 };
 }
-void memKB;
+const copy = process.argv.includes("--copy");
+let bodies = 0;
+/** The sink's splice: `[` p0 `,` p1 ... `]` into one new buffer. */
+function splice(ps: Uint8Array[], bytes: number): Uint8Array {
+  const body = new Uint8Array(bytes + ps.length + 1);
+  let o = 0;
+  body[o++] = 0x5b;
+  for (let i = 0; i < ps.length; i++) {
+    if (i) body[o++] = 0x2c;
+    body.set(ps[i]!, o);
+    o += ps[i]!.length;
+  }
+  body[o] = 0x5d;
+  return body;
+}
 
 // Pre-built payloads: JSON records of exactly 300 bytes, as the reshape stage hands them over.
 const enc = new TextEncoder();
@@ -47,7 +58,7 @@ const ring = await openRing({ dir, capacityBytes: capacityMB * 1e6, syncInterval
 const D = ring.stats().capacityBytes;
 const perRound = Math.floor((D * 0.8) / (RECORD + 24) / BATCH) * BATCH; // fill ~80 % per round
 
-console.log(`ring ${capacityMB} MB, ${RECORD}-byte records, batches of ${BATCH}, ${perRound} records per round, gc every ${gcEveryMB || "never"} MiB`);
+console.log(`ring ${capacityMB} MB, ${RECORD}-byte records, batches of ${BATCH}, ${perRound} records per round, gc every ${gcEveryMB || "never"} MiB${copy ? ", sink-like copies" : ""}`);
 const m0 = mem();
 console.log(`start: anon ${m0.anonMB.toFixed(0)} MB, file-backed ${m0.fileMB.toFixed(0)} MB`);
 let peakAnon = m0.anonMB;
@@ -65,7 +76,11 @@ for (let r = 0; r < rounds; r++) {
     const b = ring.read(BATCH, 4e6);
     if (!b) break;
     // Touch the data as the sink does when splicing (sum a byte per record).
-    for (let i = 0; i < b.payloads.length; i++) sum += b.payloads[i]![0]!;
+    if (copy) {
+      const body = splice(b.payloads, b.bytes);
+      sum += body[1]! * b.payloads.length;
+      bodies++;
+    } else for (let i = 0; i < b.payloads.length; i++) sum += b.payloads[i]![0]!;
     got += b.payloads.length;
     ring.ack(b.firstSeq, b.payloads.length);
   }
@@ -85,4 +100,5 @@ for (let r = 0; r < rounds; r++) {
 await ring.close();
 rmSync(dir, { recursive: true, force: true });
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
+void bodies;
 console.log(`median: append ${median(appendRates).toFixed(0)} MB/s, read+ack ${median(readRates).toFixed(0)} MB/s; peak anon ${peakAnon.toFixed(0)} MB`);

@@ -31,6 +31,10 @@ import { scanRing, type Gap } from "./recovery.ts";
 import type { Ring, RingReadBatch, RingStats } from "./types.ts";
 
 export const RING_FILE = "ring.dat";
+/** Paced collection (see OpenRingOptions.gcEveryBytes): a minor collection costs ~0.2 ms. */
+export const DEFAULT_GC_EVERY_BYTES = 32 << 20;
+/** Positions are rebased below this (2^48 bytes: years at any real rate, far from 2^53). */
+export const REBASE_AT_BYTES = 2 ** 48;
 
 export interface OpenRingOptions {
   dir: string;
@@ -41,9 +45,11 @@ export interface OpenRingOptions {
   /**
    * Collect garbage after this many bytes have gone through the ring (appended + read), which
    * releases the payload views and copies that keep anonymous memory growing under load
-   * (docs/ring-format.md, "Memory"). 0 disables. Default 64 MiB.
+   * (docs/ring-format.md, "Memory"). 0 disables. Default 32 MiB.
    */
   gcEveryBytes?: number;
+  /** Tests only: rebase logical positions once the durable read position reaches this. */
+  rebaseAtBytes?: number;
 }
 
 export class RingError extends Error {
@@ -406,7 +412,7 @@ class RingFile implements Ring {
       this.gaps.set(g.fromPos, g);
       this.acked.add(g.fromSeq, g.toSeq); // lost records count as acknowledged: nobody will send them
     }
-    this.gcBudget = opts.gcEveryBytes ?? 64 << 20;
+    this.gcBudget = opts.gcEveryBytes ?? DEFAULT_GC_EVERY_BYTES;
   }
 
   /** After a cut, clears the bytes past the new end that an earlier write may have left. */
@@ -683,7 +689,27 @@ class RingFile implements Ring {
     return p;
   }
 
+  /**
+   * Keeps logical positions far below 2^53: subtracts a whole number of laps from all of them
+   * (physical offsets, `pos % D`, do not change). Runs only between syncs.
+   */
+  private rebase(): void {
+    if (this.durableReadPos < (this.opts.rebaseAtBytes ?? REBASE_AT_BYTES)) return;
+    const base = Math.floor(this.durableReadPos / this.D) * this.D;
+    this.readPos -= base;
+    this.durableReadPos -= base;
+    this.syncedReadPos -= base;
+    this.cursorPos -= base;
+    this.writePos -= base;
+    if (this.gaps.size) {
+      const moved = [...this.gaps.values()].map((g) => ({ ...g, fromPos: g.fromPos - base, toPos: g.toPos - base }));
+      this.gaps.clear();
+      for (const g of moved) this.gaps.set(g.fromPos, g);
+    }
+  }
+
   private async doSync(): Promise<void> {
+    this.rebase();
     const seq = this.nextSeq - 1;
     const readPos = this.readPos;
     this.forceHeader = false;
@@ -730,7 +756,7 @@ class RingFile implements Ring {
   }
 
   private paceGc(): void {
-    this.gcBudget = this.opts.gcEveryBytes ?? 64 << 20;
+    this.gcBudget = this.opts.gcEveryBytes ?? DEFAULT_GC_EVERY_BYTES;
     if (this.gcBudget > 0) collectGarbage(false);
     else this.gcBudget = Number.POSITIVE_INFINITY;
   }

@@ -92,6 +92,13 @@ export interface Sender {
 const FAILURES_BEFORE_WARNING = 5;
 const FAILING_LOG_INTERVAL_MS = 60_000;
 
+/**
+ * Dead letters in a row, without any 2xx in between, after which the sender stops dead-lettering
+ * and holds the data: one bad record is isolated among accepted ones; a messenger that accepts
+ * nothing at all is broken or misconfigured, and its "refusals" must not empty the ring.
+ */
+export const REFUSAL_STREAK_LIMIT = 32;
+
 /** Bound on batches taken from the ring and not yet acknowledged, per request slot. */
 export const OUTSTANDING_PER_SLOT = 4;
 
@@ -100,7 +107,7 @@ type Outcome =
   | { kind: "error"; timeout: boolean; message: string }
   | { kind: "aborted" };
 
-type ReasonKey = "key" | "url" | "unexpected" | "dead-letter" | "key-source";
+type ReasonKey = "key" | "url" | "unexpected" | "dead-letter" | "key-source" | "refusing";
 
 const decoder = new TextDecoder();
 
@@ -195,6 +202,7 @@ export function createSender(deps: SenderDeps): Sender {
   let lastError: string | null = null;
   let deadLetters: DeadLetterFile | null = null;
   let warned413 = false;
+  let refusalStreak = 0; // records dead-lettered since the last 2xx
 
   function setReason(key: ReasonKey, text: string): void {
     if (reasons.get(key) !== text) log.warn(text, { url: endpointForHumans });
@@ -223,7 +231,8 @@ export function createSender(deps: SenderDeps): Sender {
     warnedAt = 0;
     consecutiveFailures = 0;
     failingSince = null;
-    for (const k of ["key", "url", "unexpected"] as const) {
+    refusalStreak = 0;
+    for (const k of ["key", "url", "unexpected", "refusing"] as const) {
       if (reasons.delete(k)) log.info("messenger accepts batches again", { cleared: k });
     }
   }
@@ -340,7 +349,15 @@ export function createSender(deps: SenderDeps): Sender {
         }
         case "split": {
           const status = (outcome as { status: number }).status;
-          if (to - from === 1) return deadLetter(batch, from, status, (outcome as { snippet: string }).snippet);
+          if (to - from === 1) {
+            if (refusalStreak < REFUSAL_STREAK_LIMIT) return deadLetter(batch, from, status, (outcome as { snippet: string }).snippet);
+            // Record after record refused and nothing accepted in between: the messenger (or a proxy
+            // answering 400 for plain HTTP to an HTTPS port) refuses everything. Hold instead of dead-lettering.
+            setReason("refusing", `messenger refuses every record (HTTP ${status}, ${refusalStreak} dead letters without a success); holding the data — check messenger.baseUri`);
+            noteFailure(what);
+            delay = cfg.retryMaxBackoffMs;
+            break;
+          }
           c.bisections++;
           log.debug("messenger refused a batch; splitting it", { status, records: to - from });
           if (status === 413 && !warned413) {
@@ -394,6 +411,7 @@ export function createSender(deps: SenderDeps): Sender {
     }
     ring.ack(seq, 1);
     c.deadLettered++;
+    refusalStreak++;
     log.error("messenger refused a record; dead-lettered", { seq, status, file: deadLetters?.path ?? null });
     return true;
   }

@@ -4,6 +4,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
+import { REFUSAL_STREAK_LIMIT } from "../../src/sink/sender.ts";
 import { startMockMessenger } from "../../src/testing/mock-messenger.ts";
 import { API_KEY, bench, expectAcksCoverOnce, expectNoSecret, type Bench } from "./harness.ts";
 import { makeRecord, waitFor } from "./helpers.ts";
@@ -94,6 +95,22 @@ describe("sender against the mock messenger", () => {
     expect(s.eventsSent).toBe(1023);
     expect(s.requests["4xx"]).toBe(11);
     expectAcksCoverOnce(b.acks, 1024);
+  });
+
+  test("400 for everything (a broken messenger or proxy): a few dead letters, then the data is held, not emptied", async () => {
+    b = await bench({ faults: { forceStatus: 400 }, messenger: { batchMaxEvents: 100, retryMaxBackoffMs: 100 }, start: false });
+    await b.append(0, 100);
+    b.sender.start();
+    await waitFor(() => b!.sender.stats().healthReasons.some((r) => r.startsWith("messenger refuses every record")), 10_000, "held");
+    await new Promise((r) => setTimeout(r, 300));
+    expect(b.sender.stats().deadLetteredEvents).toBe(REFUSAL_STREAK_LIMIT);
+    expect(b.ring.readSeq()).toBe(REFUSAL_STREAK_LIMIT + 1); // the dead-lettered prefix, nothing more
+    b.messenger.setFaults({});
+    await b.waitAcked(100);
+    const refused = Array.from({ length: REFUSAL_STREAK_LIMIT }, (_, i) => i);
+    b.expectExactlyOnce(100, refused);
+    expect(deadLetters(b.dir).map((d) => d.record)).toEqual(refused.map((i) => makeRecord(i)));
+    expect(b.sender.stats().healthReasons).toEqual([]);
   });
 
   test("401 while the key file holds an old key, then fixed: nothing lost, health flips back, key never logged", async () => {

@@ -184,6 +184,10 @@ export class ApiserverProvider extends ProviderBase implements MetadataProvider 
     this.markSynced();
     this.backoff.reset();
     this.log.info("metadata: pods listed", { node: this.o.nodeName, pods: pods.length, resourceVersion: rv });
+    if (pods.length === 0) {
+      // In a DaemonSet the collector's own pod is on the node: none at all means a wrong NODE_NAME.
+      this.log.warn("metadata: no pods on this node; is NODE_NAME the node's name (spec.nodeName)?", { node: this.o.nodeName });
+    }
   }
 
   /** One watch request; returns whether it delivered anything. Throws Gone on a 410 ERROR. */

@@ -252,5 +252,7 @@ describe("apiserver provider (in-cluster, HTTPS with a private CA, rotating toke
     await provider.start();
     await until(() => (provider.status().counters.relists ?? 0) >= 1, 5000, "resync");
     expect(api.lists).toBeGreaterThanOrEqual(2);
+    // No pod at all on the node (not even the collector's own): NODE_NAME is probably wrong.
+    expect(h.log.lines.some((l) => l.level === "warn" && String(l.msg).includes("is NODE_NAME the node's name"))).toBe(true);
   });
 });

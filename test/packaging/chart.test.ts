@@ -84,6 +84,10 @@ describe("default values", () => {
     const broken = structuredClone(ds);
     broken.spec.template.spec.containers[0].ports[0].containerPort = "http";
     await expect(validateObject(broken)).rejects.toThrow(/containerPort/);
+    const sm = findOne(render(["serviceMonitor.enabled=true"]), "ServiceMonitor");
+    sm.spec.endpoints[0].interval = "every 30 seconds";
+    await expect(validateObject(sm)).rejects.toThrow(/interval/);
+    await expect(validateObject({ ...ds, apiVersion: "apps/v1beta9" })).rejects.toThrow(/no Kubernetes schema/);
   });
 
   test("the chart and the image move with the package version", () => {
@@ -288,8 +292,9 @@ describe("other values", () => {
     expect(config.source.excludeContainers).toEqual(["wait"]);
   });
 
-  test("ServiceMonitor scrapes /metrics on the Service's port", () => {
+  test("ServiceMonitor scrapes /metrics on the Service's port", async () => {
     const objects = render(["serviceMonitor.enabled=true", "serviceMonitor.labels.release=prom"]);
+    expect(await validateAll(objects)).toBe(7);
     const sm = findOne(objects, "ServiceMonitor");
     expect(sm.apiVersion).toBe("monitoring.coreos.com/v1");
     expect(sm.metadata.labels.release).toBe("prom");

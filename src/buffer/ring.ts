@@ -164,7 +164,8 @@ export async function openRing(opts: OpenRingOptions): Promise<Ring> {
 
   try {
     mkdirSync(opts.dir, { recursive: true });
-    if (existsSync(`${path}.tmp`)) unlinkSync(`${path}.tmp`); // an interrupted create or resize
+    // An interrupted create or resize.
+    for (const leftover of [`${path}.tmp`, `${path}.tmp.tmp`]) if (existsSync(leftover)) unlinkSync(leftover);
   } catch (e) {
     throw new RingError(`cannot use the data dir ${opts.dir} for the ring: ${describe(e)}`);
   }
@@ -674,9 +675,13 @@ class RingFile implements Ring {
   }
 
   private syncSoon(): void {
-    if (this.syncing) return; // its completion re-checks
+    if (this.syncing) {
+      this.syncAgain = true; // run another as soon as this one is done
+      return;
+    }
     this.sync().catch((e) => this.log.error("ring sync failed", { path: this.path, error: e }));
   }
+  private syncAgain = false;
 
   sync(): Promise<void> {
     if (this.fd < 0) return Promise.resolve();
@@ -684,6 +689,10 @@ class RingFile implements Ring {
     if (!this.dirty()) return Promise.resolve();
     const p = this.doSync().finally(() => {
       this.syncing = null;
+      if (this.syncAgain) {
+        this.syncAgain = false;
+        if (!this.closed) this.syncSoon();
+      }
     });
     this.syncing = p;
     return p;
@@ -748,11 +757,8 @@ class RingFile implements Ring {
         }
       }
     }
-    this.wakeAppenders();
-    if (this.dirty()) {
-      if (this.blockedSince && this.durableReadPos < this.readPos) queueMicrotask(() => this.syncSoon());
-      else this.armTimer();
-    }
+    if (this.dirty()) this.armTimer();
+    this.wakeAppenders(); // a waiting appender that still finds no room asks for another sync
   }
 
   private paceGc(): void {

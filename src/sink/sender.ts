@@ -147,18 +147,18 @@ export function createSender(deps: SenderDeps): Sender {
       try {
         const k = readFileSync(cfg.apiKeyFile, "utf8").trim();
         if (k === "") {
-          reasons.set("key-source", `messenger API key file ${cfg.apiKeyFile} is empty`);
+          setReason("key-source", `messenger API key file ${cfg.apiKeyFile} is empty`);
           return;
         }
         if (k !== apiKey) log.info("messenger API key loaded", { file: cfg.apiKeyFile });
         apiKey = k;
         reasons.delete("key-source");
       } catch (err) {
-        reasons.set("key-source", `cannot read messenger API key file ${cfg.apiKeyFile}: ${(err as NodeJS.ErrnoException).code ?? "error"}`);
+        setReason("key-source", `cannot read messenger API key file ${cfg.apiKeyFile}: ${(err as NodeJS.ErrnoException).code ?? "error"}`);
       }
       return;
     }
-    if (!apiKey) reasons.set("key-source", "no messenger API key configured (messenger.apiKey, PIPEKIT_API_KEY or messenger.apiKeyFile)");
+    if (!apiKey) setReason("key-source", "no messenger API key configured (messenger.apiKey, PIPEKIT_API_KEY or messenger.apiKeyFile)");
   }
   const secretsSeen = new Set<string>();
   // Credentials in the base URI (user:password@host) are secrets too.

@@ -395,7 +395,8 @@ export async function startMockMessenger(options: MockMessengerOptions): Promise
   };
 }
 
-const USAGE = `usage: pipekit-log-collector dev-messenger [--port N] [--host H] [--api-key K] [fault flags]
+/** `dev-messenger --help` (also for the CLI's help table). */
+export const DEV_MESSENGER_USAGE = `usage: pipekit-log-collector dev-messenger [--port N] [--host H] [--api-key K] [fault flags]
   --api-key K            the key to accept (default: $PIPEKIT_API_KEY, else "dev-key")
   --fail-rate F          refuse this fraction (0..1) of requests with --fail-status (default 503)
   --fail-status N
@@ -430,11 +431,11 @@ export async function runDevMessengerCli(argv: string[]): Promise<number> {
       },
     }).values;
   } catch (err) {
-    process.stderr.write(`dev-messenger: ${(err as Error).message}\n${USAGE}\n`);
+    process.stderr.write(`dev-messenger: ${(err as Error).message}\n${DEV_MESSENGER_USAGE}\n`);
     return 2;
   }
   if (values.help) {
-    process.stdout.write(USAGE + "\n");
+    process.stdout.write(DEV_MESSENGER_USAGE + "\n");
     return 0;
   }
   const num = (flag: string): number | undefined => {

@@ -1,7 +1,7 @@
 // The sender's own behaviour beyond faults: batching limits, the flush interval, bounds on what
 // it holds, drain and stop, TLS, and secrets.
 import { afterEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfigSchema } from "../../src/config/schema.ts";
@@ -136,6 +136,29 @@ describe("configuration, TLS and secrets", () => {
     expect(() => createSender({ ring: { read: () => null, waitForData: () => new Promise(() => {}), ack: () => {} }, config, dataDir: "/tmp" })).toThrow(
       /caFile \/nonexistent\/ca.pem cannot be read: ENOENT/,
     );
+  });
+
+  test("no API key at all: reported, and the data held through the messenger's 401s", async () => {
+    b = await bench({ messenger: { apiKey: null, retryMaxBackoffMs: 50 } });
+    await b.append(0, 20);
+    await waitFor(() => b!.sender.stats().healthReasons.includes("messenger rejected the API key"), 5000, "401s");
+    expect(b.sender.stats().healthReasons.some((r) => r.startsWith("no messenger API key configured"))).toBe(true);
+    expect(b.ring.readSeq()).toBe(1);
+  });
+
+  test("a dead letter that cannot be written keeps its record in the ring and says why", async () => {
+    b = await bench({ faults: { poisonMarker: "POISON" }, messenger: { retryMaxBackoffMs: 50 }, start: false });
+    writeFileSync(join(b.dir, "not-a-dir"), "");
+    const logs: LogLine[] = [];
+    const s = createSender({ ring: b.ring, config: b.config, dataDir: join(b.dir, "not-a-dir", "data"), log: captureLogger(logs) });
+    await b.append(0, 10, (i) => (i === 4 ? "line 4 POISON" : undefined));
+    s.start();
+    await waitFor(() => s.stats().healthReasons.some((r) => r.startsWith("cannot write the dead-letter file")), 5000, "dead-letter failure");
+    await b.waitAcked(4, 3000);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(b.ring.readSeq()).toBe(5); // records 0-3 delivered; the refused record 4 is kept, so the ring stops there
+    expect(s.stats().deadLetteredEvents).toBe(0);
+    await s.stop();
   });
 
   test("TLS: verified against caFile; refused without it; insecureSkipTlsVerify works and warns", async () => {

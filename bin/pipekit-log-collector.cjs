@@ -43,21 +43,23 @@ function platformPackages() {
   return arch === "x64" ? [base, `${base}-baseline`] : [base];
 }
 
-function findBun() {
-  const candidates = [];
-  if (process.env.PIPEKIT_BUN) candidates.push(process.env.PIPEKIT_BUN);
-  if (process.versions.bun) candidates.push(process.execPath);
+/** Candidate Bun binaries, best first, produced lazily: the common case stops at the first. */
+function* candidates() {
+  if (process.env.PIPEKIT_BUN) yield process.env.PIPEKIT_BUN;
+  if (process.versions.bun) yield process.execPath;
   const bunPkg = resolveFrom("bun/package.json", __dirname);
-  if (bunPkg) {
-    const dir = path.dirname(bunPkg);
-    candidates.push(path.join(dir, "bin", "bun.exe")); // the package's name on every platform
-    // When install scripts were skipped, the binary is still in the optional platform package.
-    for (const name of platformPackages()) {
-      const pkg = resolveFrom(`@oven/${name}/package.json`, dir);
-      if (pkg) candidates.push(path.join(path.dirname(pkg), "bin", process.platform === "win32" ? "bun.exe" : "bun"));
-    }
+  if (!bunPkg) return;
+  const dir = path.dirname(bunPkg);
+  yield path.join(dir, "bin", "bun.exe"); // the package's name for it on every platform
+  // When install scripts were skipped, the binary is still in the optional platform package.
+  for (const name of platformPackages()) {
+    const pkg = resolveFrom(`@oven/${name}/package.json`, dir);
+    if (pkg) yield path.join(path.dirname(pkg), "bin", process.platform === "win32" ? "bun.exe" : "bun");
   }
-  for (const file of candidates) if (isRealBinary(file)) return file;
+}
+
+function findBun() {
+  for (const file of candidates()) if (isRealBinary(file)) return file;
   // Last resort: a Bun on PATH.
   const probe = spawnSync("bun", ["--version"], { stdio: "ignore" });
   if (probe.status === 0) return "bun";

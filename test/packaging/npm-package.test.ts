@@ -2,7 +2,7 @@
 // empty directory, with empty package caches and no Bun on PATH — the `bun` runtime dependency and
 // the bin launcher must be enough. Needs the npm registry (the dependencies are installed for real).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
@@ -87,6 +87,31 @@ describe.skipIf(!node || !npx)("npx (runs the launcher with Node)", () => {
     expect(r.code).toBe(0);
     expect(r.out + r.err).toContain("demo OK");
   }, 100_000);
+});
+
+describe.skipIf(!node)("installed with --ignore-scripts (the bun package's postinstall never ran)", () => {
+  test("the launcher falls back to the @oven platform package's binary", () => {
+    const project = join(dir, "ignore-scripts");
+    mkdirSync(project);
+    const install = Bun.spawnSync(["npm", "install", "--ignore-scripts", "--no-save", "--no-package-lock", tarball], {
+      cwd: project,
+      env,
+      stdout: "pipe",
+      stderr: "pipe",
+      timeout: 120_000,
+    });
+    expect(install.exitCode).toBe(0);
+    const placeholder = join(project, "node_modules", "bun", "bin", "bun.exe");
+    expect(statSync(placeholder).size).toBeLessThan(1024 * 1024); // still the placeholder
+    const r = Bun.spawnSync([node!, join(project, "node_modules", ".bin", "pipekit-log-collector"), "--version"], {
+      cwd: project,
+      env,
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    expect(r.stderr.toString()).toBe("");
+    expect(r.stdout.toString()).toContain(`pipekit-log-collector ${pkg.version}`);
+  }, 130_000);
 });
 
 describe("bunx", () => {

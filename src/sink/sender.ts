@@ -59,8 +59,14 @@ export interface SenderStats {
   waiting: number;
   /** Batches ready and waiting for a free request slot. */
   queued: number;
-  /** Batches taken from the ring and not yet acknowledged (bounded by concurrency × 4). */
+  /** Batches taken from the ring and not yet acknowledged, and their bound (concurrency × 4). */
   outstanding: number;
+  outstandingLimit: number;
+  /**
+   * True while the sender does not read the ring because outstandingLimit batches are unacknowledged:
+   * backpressure from a failing messenger (not a stuck loop).
+   */
+  atOutstandingLimit: boolean;
   /** Epoch ms of the last 2xx; null before the first. */
   lastSuccessAt: number | null;
   /** Seconds since the last 2xx (since start when none yet). */
@@ -176,7 +182,8 @@ export function createSender(deps: SenderDeps): Sender {
 
   // ---- state ----
   const slots = new Semaphore(cfg.concurrency);
-  const outstandingSlots = new Semaphore(cfg.concurrency * OUTSTANDING_PER_SLOT);
+  const outstandingLimit = cfg.concurrency * OUTSTANDING_PER_SLOT;
+  const outstandingSlots = new Semaphore(outstandingLimit);
   const shutdown = new AbortController(); // aborts requests, sleeps and waits
   let wake!: () => void;
   const woken = new Promise<void>((r) => (wake = r)); // drain or stop began
@@ -591,6 +598,8 @@ export function createSender(deps: SenderDeps): Sender {
         waiting,
         queued,
         outstanding,
+        outstandingLimit,
+        atOutstandingLimit: outstanding >= outstandingLimit,
         lastSuccessAt,
         secondsSinceLastSuccess: (t - (lastSuccessAt ?? startedAt)) / 1000,
         failingSince,

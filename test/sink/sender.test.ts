@@ -74,6 +74,7 @@ describe("bounds", () => {
       await new Promise((r) => setTimeout(r, 10));
     }
     expect(maxOutstanding).toBe(8); // concurrency × 4
+    expect(b.sender.stats()).toMatchObject({ outstandingLimit: 8, atOutstandingLimit: true });
     expect(sawMoreWaitingThanSlots).toBe(true);
     expect(b.messenger.stats().maxInFlight).toBeLessThanOrEqual(2);
     expect(b.ring.readSeq()).toBe(1);

@@ -66,6 +66,25 @@ describe("helm lint", () => {
   }
 });
 
+describe("helm package", () => {
+  test("packages, and the packaged chart renders the same objects (schema and README inside)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "plc-pkg-"));
+    try {
+      const r = runHelm(["package", CHART_DIR, "--destination", dir]);
+      expect(r.exitCode).toBe(0);
+      const tgz = join(dir, `pipekit-log-collector-${pkg.version}.tgz`);
+      const listing = Bun.spawnSync(["tar", "-tzf", tgz], { stdout: "pipe" }).stdout.toString().split("\n");
+      for (const f of ["Chart.yaml", "values.yaml", "values.schema.json", "README.md", "templates/daemonset.yaml"]) {
+        expect(listing).toContain(`pipekit-log-collector/${f}`);
+      }
+      expect(render([], { chart: tgz })).toEqual(render());
+      expect(() => render(["config.nope=1"], { chart: tgz })).toThrow(/additional properties 'nope' not allowed/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("default values", () => {
   let objects: K8sObject[];
   beforeAll(() => {

@@ -1,6 +1,11 @@
 // Merging of partial lines (SPEC §2.2). Runtimes split long lines into `P` fragments ended by an
 // `F` fragment of the same stream. Pending fragments are keyed by (pod UID, container, restart,
 // stream) — not by file — so a line split across a rotation is still merged.
+//
+// Crash safety: a pending line pins, in every file it has taken fragments from, the offset of its
+// first fragment there. The source keeps each such file's checkpoint at or before its pin, so after
+// a crash the whole line is read again: the head from the rotated file (found again by inode, or in
+// its .gz), the rest from its successor.
 import type { Stream } from "./line-format.ts";
 import { truncateUtf8, utf8ByteLength } from "./utf8.ts";
 
@@ -11,20 +16,27 @@ export interface MergedLine {
   truncated: boolean;
 }
 
+/** A file region a pending line still needs: the checkpoint of `fileId` may not pass `offset`. */
+export interface Pin {
+  fileId: string;
+  offset: number;
+}
+
 interface Pending {
   timestamp: string;
   stream: Stream;
   parts: string[];
   bytes: number;
   truncated: boolean;
-  /** Where the first fragment starts in its file: the checkpoint may not pass it. */
-  fileId: string;
-  startOffset: number;
+  /** One pin per file the line has fragments in, the first (the head's file) first. */
+  pins: Pin[];
   since: number;
 }
 
 export class PartialMerger {
   private readonly pending = new Map<string, Pending>();
+  /** Files whose pins were dropped (line completed or flushed) since the last takeReleased(). */
+  private released = new Set<string>();
 
   constructor(private readonly maxLineBytes: number) {}
 
@@ -52,12 +64,12 @@ export class PartialMerger {
         parts: [content],
         bytes: utf8ByteLength(content),
         truncated: false,
-        fileId,
-        startOffset: offset,
+        pins: [{ fileId, offset }],
         since: now,
       });
       return null;
     }
+    if (!p.pins.some((pin) => pin.fileId === fileId)) p.pins.push({ fileId, offset });
     if (!p.truncated) {
       p.parts.push(content);
       p.bytes += utf8ByteLength(content);
@@ -71,7 +83,12 @@ export class PartialMerger {
     }
     if (partial) return null;
     this.pending.delete(k);
+    this.release(p);
     return this.finish(p.timestamp, stream, p.parts, p.bytes, p.truncated);
+  }
+
+  private release(p: Pending): void {
+    for (const pin of p.pins) this.released.add(pin.fileId);
   }
 
   private finish(timestamp: string, stream: Stream, parts: string[], bytes: number, truncated: boolean): MergedLine {
@@ -83,25 +100,52 @@ export class PartialMerger {
     return { timestamp, stream, message, truncated };
   }
 
-  /** The lowest file offset still needed by a pending partial of this file, or null. */
+  /** The lowest offset of this file still needed by a pending line, or null. */
   pendingStart(fileId: string): number | null {
     let min: number | null = null;
     for (const p of this.pending.values()) {
-      if (p.fileId === fileId && (min === null || p.startOffset < min)) min = p.startOffset;
+      for (const pin of p.pins) {
+        if (pin.fileId === fileId && (min === null || pin.offset < min)) min = pin.offset;
+      }
     }
     return min;
   }
 
-  /** Flushes pendings older than `maxAgeMs` (or of the given key prefix when `key` is set) as whole lines. */
+  /** Whether a pending line has fragments in this file. */
+  pinned(fileId: string): boolean {
+    return this.pendingStart(fileId) !== null;
+  }
+
+  /** Files that lost a pin since the last call: their safe offsets may have moved. */
+  takeReleased(): string[] {
+    if (this.released.size === 0) return [];
+    const out = [...this.released];
+    this.released = new Set();
+    return out;
+  }
+
+  /**
+   * Flushes pendings older than `maxAgeMs` (or every pending of the key prefix when `key` is set)
+   * as whole lines; `fileId` is the file of the line's head.
+   */
   flush(now: number, maxAgeMs: number, key?: string): Array<MergedLine & { fileId: string }> {
     const out: Array<MergedLine & { fileId: string }> = [];
     for (const [k, p] of this.pending) {
       const matches = key === undefined ? now - p.since >= maxAgeMs : k.startsWith(key + "\u0000");
       if (!matches) continue;
       this.pending.delete(k);
-      out.push({ ...this.finish(p.timestamp, p.stream, p.parts, p.bytes, p.truncated), fileId: p.fileId });
+      this.release(p);
+      const head = p.pins[0] as Pin;
+      out.push({ ...this.finish(p.timestamp, p.stream, p.parts, p.bytes, p.truncated), fileId: head.fileId });
     }
     return out;
+  }
+
+  /** The earliest time a pending line becomes due for a flush, or null. */
+  nextDue(maxAgeMs: number): number | null {
+    let min: number | null = null;
+    for (const p of this.pending.values()) if (min === null || p.since + maxAgeMs < min) min = p.since + maxAgeMs;
+    return min;
   }
 
   get size(): number {

@@ -1,9 +1,10 @@
 // The source stage (SPEC §2.1): finds container log files, follows them through their file
 // descriptors, turns their bytes into merged lines, and hands them to the next stage.
 // It keeps each file's checkpoint as the watermark of SPEC §4: a file's offset only becomes its
-// checkpoint once the ring says the records read before it are durable.
-import { type FSWatcher, closeSync, fstatSync, openSync, readdirSync, readSync, statSync, watch } from "node:fs";
-import { join } from "node:path";
+// checkpoint once the ring says the records read before it are durable, and never passes the
+// first fragment of a line still pending (in this file or, across a rotation, in its successor).
+import { closeSync, fstatSync, openSync, readdirSync, readSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
 import type { Config } from "../config/schema.ts";
 import { type Logger, log as rootLog } from "../log.ts";
 import { CheckpointStore, checkpointKey, type FileCheckpoint, fingerprint } from "./checkpoints.ts";
@@ -11,6 +12,8 @@ import { compileGlobs } from "./glob.ts";
 import { LineReader, type LineReaderCounters } from "./line-reader.ts";
 import { type MergedLine, PartialMerger } from "./partial.ts";
 import { parsePodLogPath, type PodLogPath } from "./paths.ts";
+import { readGzip, rotatedSiblings } from "./rotated.ts";
+import { DirWatcher } from "./watcher.ts";
 
 export interface SourceFileInfo extends PodLogPath {
   /** device:inode */
@@ -28,7 +31,7 @@ export interface SourceOutput {
   decide(file: SourceFileInfo, now: number): FileDecision;
   /** Takes a file's lines; resolves (after any backpressure) with the ring sequence number that covers them. */
   emit(file: SourceFileInfo, lines: MergedLine[]): Promise<number>;
-  /** The file is closed for good (drained or skipped). */
+  /** The file is closed for good (drained, given up or skipped). */
   closed?(file: SourceFileInfo): void;
 }
 
@@ -43,6 +46,7 @@ export interface SourceOptions {
   now?: () => number;
 }
 
+/** Plain numbers for /status and /metrics: `*Total`-like counters only grow; the rest are gauges. */
 export interface SourceCounters extends LineReaderCounters {
   bytesRead: number;
   filesAdded: number;
@@ -50,9 +54,24 @@ export interface SourceCounters extends LineReaderCounters {
   filesTruncated: number;
   filesDeleted: number;
   filesSkipped: number;
+  /** Deleted-but-open files closed unread because of maxDeletedHeldBytes. */
+  filesGivenUp: number;
+  /** Unread bytes of given-up files. */
+  bytesLost: number;
+  /** Rotated files (plain or .gz) read after downtime to finish a checkpointed file. */
+  filesRecovered: number;
   partialFlushTimeouts: number;
+  watchdogReopens: number;
   watcherErrors: number;
   checkpointWrites: number;
+  checkpointsPruned: number;
+  /** Times the reading loop or the scan timer woke up (idle cost). */
+  wakeups: number;
+  /** Gauges. */
+  filesWatched: number;
+  filesHeld: number;
+  deletedHeldBytes: number;
+  lagBytes: number;
 }
 
 interface Mark {
@@ -60,29 +79,55 @@ interface Mark {
   offset: number;
 }
 
-type FileState = "active" | "draining" | "skipped";
-
 interface TailedFile {
+  /** Unique per opened file (inodes are reused; this is not). */
+  serial: string;
   info: SourceFileInfo;
+  /** The live name (`…/N.log`) this file had: checkpoint path and rotated-sibling lookup. */
+  livePath: string;
+  /** Live paths naming it now (more than one through symlinks). */
+  paths: Set<string>;
+  partialKey: string;
+  /** Read through this descriptor, or from `mem` (a decompressed .gz after downtime). */
   fd: number;
+  mem: Uint8Array | null;
   dev: number;
   ino: number;
   reader: LineReader;
-  /** Next byte to read from the descriptor. */
+  /** Next byte to read. */
   readPos: number;
   /** Size at the last fstat. */
   size: number;
   checkpoint: number;
   marks: Mark[];
-  state: FileState;
+  /** draining: rotated away or deleted; read to its end, then closed. */
+  state: "active" | "draining";
+  /** Will not grow again: closed at its end without waiting for a successor. */
+  final: boolean;
   drainingSince: number;
+  deleted: boolean;
+  deletedAt: number;
+  held: boolean;
+  /** Waits for an older file of the same container (its rotated predecessor) to be drained. */
+  blocked: boolean;
+  /** There may be bytes to read (an event, a scan, or the last read filled a slice). */
+  dirty: boolean;
+  /** Reading order among files of one container instance (older first). */
+  order: number;
   fpLen: number;
   fpHash: number;
+  stuckSince: number | null;
+  stuckAtPos: number;
+  /** Test hook: the reader believes it is at its end (the peers' "stops shipping" bug). */
+  stalled: boolean;
+  gone: boolean;
 }
 
 const FINGERPRINT_BYTES = 1024;
-/** A rotated file is closed at EOF once its successor has bytes, or after this long. */
+/** A rotated file is closed at its end once its successor has bytes, or after this long. */
 const DRAIN_GRACE_MS = 5000;
+/** While files are held, draining or partials pending, the loop wakes this often. */
+const TICK_MS = 1000;
 
 export class Source {
   readonly counters: SourceCounters = {
@@ -95,35 +140,58 @@ export class Source {
     filesTruncated: 0,
     filesDeleted: 0,
     filesSkipped: 0,
+    filesGivenUp: 0,
+    bytesLost: 0,
+    filesRecovered: 0,
     partialFlushTimeouts: 0,
+    watchdogReopens: 0,
     watcherErrors: 0,
     checkpointWrites: 0,
+    checkpointsPruned: 0,
+    wakeups: 0,
+    filesWatched: 0,
+    filesHeld: 0,
+    deletedHeldBytes: 0,
+    lagBytes: 0,
   };
+  /** Open files (active or draining), in round-robin order. */
   private readonly files = new Map<string, TailedFile>();
-  /** Live path → file id, to notice rotation (the path now names another inode). */
-  private readonly byPath = new Map<string, string>();
-  /** Closed files whose last marks are not durable yet (their checkpoints must survive until then). */
-  private readonly retired: TailedFile[] = [];
-  private readonly skippedIds = new Set<string>();
+  /** Live path → the open file it names. */
+  private readonly byPath = new Map<string, TailedFile>();
+  /** device:inode → open file (one file is read once, however many paths link to it). */
+  private readonly byInode = new Map<string, TailedFile>();
+  /** Closed files whose checkpoints must survive: marks not durable yet, or a pending line's head. */
+  private readonly retired = new Map<string, TailedFile>();
+  /** Live path → device:inode of a file of a pod that is not selected. */
+  private readonly skipped = new Map<string, string>();
+  /** Every path the last scan saw (watch events on them need no scan). */
+  private known = new Set<string>();
   private readonly merger: PartialMerger;
   private readonly store: CheckpointStore;
-  private saved = new Map<string, FileCheckpoint>();
+  /** Checkpoints loaded at start and not yet matched to a file. */
+  private unclaimed = new Map<string, FileCheckpoint>();
+  private prunedAfterScan = false;
+  /** Containers (partial keys) finished from rotated files at start: their live file starts at 0. */
+  private readonly recoveredKeys = new Set<string>();
   private readonly include: (p: string) => boolean;
   private readonly exclude: (p: string) => boolean;
   private readonly excludedContainers: Set<string>;
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly readBuf: Uint8Array;
-  private watcher: FSWatcher | null = null;
-  private watcherFailed = false;
+  private watcher: DirWatcher | null = null;
   private scanTimer: ReturnType<typeof setInterval> | null = null;
   private scanSoonTimer: ReturnType<typeof setTimeout> | null = null;
+  private tickTimer: ReturnType<typeof setTimeout> | null = null;
   private wake: (() => void) | null = null;
   private woken = false;
   private stopping = false;
+  private emitting = false;
   private pumpDone: Promise<void> = Promise.resolve();
   private checkpointsDirty = false;
   private firstScanDone = false;
+  private serials = 0;
+  private orders = 0;
 
   constructor(private readonly opts: SourceOptions) {
     const c = opts.config;
@@ -137,13 +205,17 @@ export class Source {
     this.readBuf = new Uint8Array(c.readSliceBytes);
   }
 
-  /** Loads checkpoints, scans once, starts the watcher and the pump. */
+  /** Loads checkpoints, finishes files rotated while we were down, scans, starts the watcher and the loop. */
   start(): void {
-    this.saved = this.store.load((msg) => this.log.warn(msg));
+    this.unclaimed = this.store.load((msg) => this.log.warn(msg));
+    this.recoverRotated();
     this.scan(true);
     this.firstScanDone = true;
     this.startWatcher();
-    this.scanTimer = setInterval(() => this.scan(false), this.opts.config.scanIntervalMs);
+    this.scanTimer = setInterval(() => {
+      this.counters.wakeups++;
+      this.scan(false);
+    }, this.opts.config.scanIntervalMs);
     this.pumpDone = this.pump();
   }
 
@@ -172,6 +244,7 @@ export class Source {
     this.watcher?.close();
     if (this.scanTimer) clearInterval(this.scanTimer);
     if (this.scanSoonTimer) clearTimeout(this.scanSoonTimer);
+    if (this.tickTimer) clearTimeout(this.tickTimer);
     await this.pumpDone;
   }
 
@@ -182,57 +255,80 @@ export class Source {
     this.saveCheckpoints();
     for (const f of this.files.values()) this.closeFd(f);
     this.files.clear();
+    this.byPath.clear();
+    this.byInode.clear();
   }
 
+  /** Per-file data for /status: checkpoint offset, read position, size, lag (size − checkpoint). */
   fileStatus(): Array<Record<string, unknown>> {
-    return [...this.files.values()].map((f) => ({
-      path: f.info.path,
-      namespace: f.info.namespace,
-      pod: f.info.podName,
-      podUid: f.info.podUid,
-      container: f.info.container,
-      restart: f.info.restart,
-      state: f.state,
-      offset: f.checkpoint,
-      readOffset: f.readPos,
-      size: f.size,
-      lag: Math.max(0, f.size - f.checkpoint),
-    }));
+    const out: Array<Record<string, unknown>> = [];
+    for (const f of this.files.values()) {
+      out.push({
+        path: f.info.path,
+        namespace: f.info.namespace,
+        pod: f.info.podName,
+        podUid: f.info.podUid,
+        container: f.info.container,
+        restart: f.info.restart,
+        state: f.held ? "held" : f.blocked ? "waiting-predecessor" : f.state,
+        deleted: f.deleted,
+        offset: f.checkpoint,
+        readOffset: f.readPos,
+        size: f.size,
+        lag: Math.max(0, f.size - f.checkpoint),
+      });
+    }
+    return out;
   }
 
   get filesWatched(): number {
     return this.files.size;
   }
 
+  /**
+   * Test hook: makes the reader of the file at `path` believe it is at its end, as the peers' tailers
+   * do when they "silently stop shipping". The watchdog must notice and reopen it.
+   */
+  simulateStall(path: string): boolean {
+    const f = this.byPath.get(path);
+    if (!f) return false;
+    f.stalled = true;
+    return true;
+  }
+
+  /** Test hook: the watcher's asynchronous error (e.g. ENOSPC: out of inotify watches). */
+  simulateWatcherError(err: Error): void {
+    this.watcher?.fail(err);
+  }
+
   // ---- discovery -------------------------------------------------------------------------
 
   private startWatcher(): void {
-    if (this.watcher || this.watcherFailed || this.stopping) return;
-    try {
-      this.watcher = watch(this.opts.config.root, { recursive: true }, (_event, filename) => {
-        const name = typeof filename === "string" ? filename : "";
-        // A new or renamed path may be a new file; any event may mean bytes to read.
-        if (!this.byPath.has(join(this.opts.config.root, name))) this.scanSoon();
-        this.notify();
-      });
-      this.watcher.on("error", (err) => {
-        // Running out of inotify watches arrives here; unhandled it would kill the process.
+    if (this.watcher || this.stopping) return;
+    const w = new DirWatcher(this.opts.config.root, {
+      onEvent: (kind, name) => this.onWatchEvent(kind, name),
+      onError: (err, first) => {
+        // Out of inotify watches (ENOSPC) arrives as an asynchronous error; unhandled it kills the process.
         this.counters.watcherErrors++;
-        this.log.warn("file watcher failed; relying on the reconciliation scan", {
-          error: (err as Error).message,
-          scanIntervalMs: this.opts.config.scanIntervalMs,
-        });
-        this.watcher?.close();
-        this.watcher = null;
-        this.watcherFailed = true;
-      });
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== "ENOENT") {
-        this.watcherFailed = true;
-        this.log.warn("cannot watch the log root; relying on the reconciliation scan", { error: (err as Error).message });
-      }
-    }
+        if (first) {
+          this.log.warn("file watcher failed; relying on the reconciliation scan from now on", {
+            error: err.message,
+            scanIntervalMs: this.opts.config.scanIntervalMs,
+          });
+        }
+      },
+    });
+    if (w.start()) this.watcher = w;
+    else if (w.failed) this.watcher = w; // failed for good: do not retry on every scan
+  }
+
+  private onWatchEvent(kind: "rename" | "change", name: string): void {
+    const path = join(this.opts.config.root, name);
+    const f = this.byPath.get(path);
+    if (f) f.dirty = true;
+    // A created, renamed or removed path may be a new file, a rotation or a deletion.
+    if (kind === "rename" || (!f && !this.known.has(path))) this.scanSoon();
+    this.notify();
   }
 
   private scanSoon(): void {
@@ -243,7 +339,7 @@ export class Source {
     }, 50);
   }
 
-  /** Reconciliation: find new files, notice rotated and deleted ones. */
+  /** Reconciliation: find new files, notice rotated and deleted ones, run the watchdog and the caps. */
   private scan(initial: boolean): void {
     if (this.stopping) return;
     const root = this.opts.config.root;
@@ -255,7 +351,7 @@ export class Source {
       this.markMissing(new Set());
       return;
     }
-    this.startWatcher();
+    if (!this.watcher) this.startWatcher();
     const seen = new Set<string>();
     for (const podDir of podDirs) {
       let containers: string[];
@@ -273,18 +369,42 @@ export class Source {
         }
         for (const name of names) {
           const rel = `${podDir}/${container}/${name}`;
-          const parsed = parsePodLogPath(rel);
-          if (!parsed || !this.include(rel) || this.exclude(rel)) continue;
-          if (this.excludedContainers.has(parsed.container)) continue;
-          if (this.opts.ownPodUid && parsed.podUid === this.opts.ownPodUid) continue;
           const path = join(root, rel);
           seen.add(path);
-          this.discover(path, parsed, initial);
+          const parsed = this.accept(rel);
+          if (parsed) this.discover(path, parsed, initial);
         }
       }
     }
+    this.known = seen;
     this.markMissing(seen);
+    if (!this.prunedAfterScan) {
+      // Checkpoints that matched no file (live or rotated) at the first readable scan are of files gone for good.
+      this.prunedAfterScan = true;
+      if (this.unclaimed.size > 0) {
+        this.counters.checkpointsPruned += this.unclaimed.size;
+        this.log.info("forgetting checkpoints of files that no longer exist", { count: this.unclaimed.size });
+        this.unclaimed.clear();
+        this.checkpointsDirty = true;
+      }
+    }
+    const now = this.now();
+    this.refreshSizes(now);
+    this.enforceDeletedCap(now);
+    this.watchdog(now);
+    for (const f of this.files.values()) f.dirty = true;
+    this.applyMarks(this.opts.durableSeq());
+    this.saveCheckpoints();
     this.notify();
+  }
+
+  /** The parsed path of a live log file we should follow, or null. */
+  private accept(rel: string): PodLogPath | null {
+    const parsed = parsePodLogPath(rel); // only `<n>.log`: never .gz, .tmp or rotated names
+    if (!parsed || !this.include(rel) || this.exclude(rel)) return null;
+    if (this.excludedContainers.has(parsed.container)) return null;
+    if (this.opts.ownPodUid && parsed.podUid === this.opts.ownPodUid) return null;
+    return parsed;
   }
 
   private discover(path: string, parsed: PodLogPath, initial: boolean): void {
@@ -296,24 +416,50 @@ export class Source {
     }
     if (!st.isFile()) return;
     const id = checkpointKey(st.dev, st.ino);
-    const knownId = this.byPath.get(path);
-    if (knownId === id || this.files.has(id) || this.skippedIds.has(id)) {
-      if (knownId !== id) this.byPath.set(path, id);
+    const known = this.byPath.get(path);
+    if (known && known.info.id === id) return;
+    if (this.skipped.get(path) === id) return;
+    this.skipped.delete(path);
+    if (known) this.unlinkPath(known, path); // the path names another file now: a rotation
+    const alias = this.byInode.get(id);
+    if (alias) {
+      alias.paths.add(path);
+      this.byPath.set(path, alias);
       return;
     }
-    if (knownId !== undefined) {
-      // The path names another file now: the old one was rotated away; read it to its end.
-      const old = this.files.get(knownId);
-      if (old && old.state === "active") {
-        old.state = "draining";
-        old.drainingSince = this.now();
-        this.counters.filesRotated++;
-      }
-    }
-    this.open(path, parsed, id, initial);
+    this.open(path, parsed, initial && !this.recoveredKeys.has(partialKeyOf(parsed)));
   }
 
-  private open(path: string, parsed: PodLogPath, id: string, initial: boolean): void {
+  /** `path` no longer names `f`; once no path does, `f` is drained to its end through its descriptor. */
+  private unlinkPath(f: TailedFile, path: string): void {
+    f.paths.delete(path);
+    if (this.byPath.get(path) === f) this.byPath.delete(path);
+    if (f.paths.size === 0) this.startDraining(f);
+  }
+
+  private startDraining(f: TailedFile): void {
+    if (f.state !== "active") return;
+    f.state = "draining";
+    f.drainingSince = this.now();
+    f.dirty = true;
+    let nlink = 1;
+    try {
+      nlink = fstatSync(f.fd).nlink;
+    } catch {
+      // closed meanwhile
+    }
+    if (nlink === 0) this.markDeleted(f);
+    else this.counters.filesRotated++;
+  }
+
+  private markDeleted(f: TailedFile): void {
+    if (f.deleted) return;
+    f.deleted = true;
+    f.deletedAt = this.now();
+    this.counters.filesDeleted++;
+  }
+
+  private open(path: string, parsed: PodLogPath, initial: boolean): void {
     let fd: number;
     try {
       fd = openSync(path, "r");
@@ -322,74 +468,213 @@ export class Source {
       return;
     }
     const st = fstatSync(fd);
-    const realId = checkpointKey(st.dev, st.ino);
-    if (realId !== id && (this.files.has(realId) || this.skippedIds.has(realId))) {
-      closeSync(fd);
+    const id = checkpointKey(st.dev, st.ino);
+    if (this.byInode.has(id)) {
+      closeSync(fd); // raced with another path to the same file
       return;
     }
     let start = 0;
     let fpLen = 0;
     let fpHash = 0;
-    const saved = this.saved.get(realId);
-    if (saved && this.headMatches(fd, saved.fpLen, saved.fpHash)) {
+    const saved = this.unclaimed.get(id);
+    if (saved && headMatches(fd, null, saved.fpLen, saved.fpHash)) {
+      this.unclaimed.delete(id);
       start = saved.offset <= st.size ? saved.offset : 0;
       fpLen = saved.fpLen;
       fpHash = saved.fpHash;
     } else if (initial && this.opts.config.readFrom === "end") {
       start = st.size;
     }
-    const info: SourceFileInfo = { ...parsed, id: realId, path, firstSeenAt: this.now() };
-    const file: TailedFile = {
-      info,
-      fd,
-      dev: st.dev,
-      ino: st.ino,
+    const f = this.track({ path, livePath: path, parsed, fd, mem: null, dev: st.dev, ino: st.ino, size: st.size, start, fpLen, fpHash });
+    f.paths.add(path);
+    this.byPath.set(path, f);
+    this.byInode.set(id, f);
+    this.log.debug("following file", { path, offset: start });
+  }
+
+  private track(o: {
+    path: string;
+    livePath: string;
+    parsed: PodLogPath;
+    fd: number;
+    mem: Uint8Array | null;
+    dev: number;
+    ino: number;
+    size: number;
+    start: number;
+    fpLen: number;
+    fpHash: number;
+  }): TailedFile {
+    const serial = `f${++this.serials}`;
+    const partialKey = partialKeyOf(o.parsed);
+    const f: TailedFile = {
+      serial,
+      info: { ...o.parsed, id: checkpointKey(o.dev, o.ino), path: o.path, firstSeenAt: this.now() },
+      livePath: o.livePath,
+      paths: new Set(),
+      partialKey,
+      fd: o.fd,
+      mem: o.mem,
+      dev: o.dev,
+      ino: o.ino,
       reader: new LineReader(
         {
-          partialKey: `${parsed.podUid}/${parsed.container}/${parsed.restart}`,
-          fileId: realId,
+          partialKey,
+          fileId: serial,
           format: this.opts.config.format,
           maxLineBytes: this.opts.config.maxLineBytes,
           merger: this.merger,
           counters: this.counters,
         },
-        start,
+        o.start,
       ),
-      readPos: start,
-      size: st.size,
-      checkpoint: start,
+      readPos: o.start,
+      size: o.size,
+      checkpoint: o.start,
       marks: [],
       state: "active",
+      final: false,
       drainingSince: 0,
-      fpLen,
-      fpHash,
+      deleted: false,
+      deletedAt: 0,
+      held: false,
+      blocked: false,
+      dirty: true,
+      order: ++this.orders,
+      fpLen: o.fpLen,
+      fpHash: o.fpHash,
+      stuckSince: null,
+      stuckAtPos: 0,
+      stalled: false,
+      gone: false,
     };
-    this.files.set(realId, file);
-    this.byPath.set(path, realId);
+    this.files.set(serial, f);
     this.counters.filesAdded++;
+    this.counters.filesWatched = this.files.size;
     this.checkpointsDirty = true;
-    this.log.debug("following file", { path, offset: start });
+    return f;
   }
 
-  private headMatches(fd: number, len: number, hash: number): boolean {
-    if (len === 0) return true;
-    const head = new Uint8Array(len);
-    const n = readSync(fd, head, 0, len, 0);
-    return n === len && fingerprint(head) === hash;
-  }
-
-  /** Files whose path vanished are drained to their end through the descriptor, then closed. */
+  /** Live paths that vanished: their files are drained to their end through the descriptor. */
   private markMissing(seen: Set<string>): void {
-    for (const [path, id] of this.byPath) {
-      if (seen.has(path)) continue;
-      this.byPath.delete(path);
-      const f = this.files.get(id);
-      if (f && f.state === "active") {
-        f.state = "draining";
-        f.drainingSince = this.now();
-        this.counters.filesDeleted++;
+    for (const [path, f] of this.byPath) if (!seen.has(path)) this.unlinkPath(f, path);
+    for (const path of this.skipped.keys()) if (!seen.has(path)) this.skipped.delete(path);
+  }
+
+  /**
+   * After downtime: a checkpointed file that is no longer at its path was rotated while we were
+   * away. Find it among its rotated siblings (by inode, or in a .gz by the fingerprint of its head),
+   * read its remainder, then every newer rotated sibling, before the live file.
+   */
+  private recoverRotated(): void {
+    const root = this.opts.config.root;
+    const byLive = new Map<string, FileCheckpoint[]>();
+    for (const cp of this.unclaimed.values()) {
+      try {
+        const st = statSync(cp.path);
+        if (st.dev === cp.dev && st.ino === cp.ino) continue; // still live: the scan resumes it
+      } catch {
+        // gone from its path
+      }
+      const list = byLive.get(cp.path) ?? [];
+      list.push(cp);
+      byLive.set(cp.path, list);
+    }
+    for (const [livePath, cps] of byLive) {
+      const parsed = this.accept(relative(root, livePath));
+      if (!parsed) continue;
+      const siblings = rotatedSiblings(livePath);
+      if (siblings.length === 0) continue;
+      const gzCache = new Map<string, Uint8Array | null>();
+      const content = (path: string) => {
+        if (!gzCache.has(path)) gzCache.set(path, readGzip(path));
+        return gzCache.get(path) ?? null;
+      };
+      const plan: Array<{ index: number; cp: FileCheckpoint | null }> = [];
+      for (const cp of cps) {
+        const index = siblings.findIndex((s) => {
+          if (!s.gz) {
+            try {
+              const st = statSync(s.path);
+              if (st.dev !== cp.dev || st.ino !== cp.ino) return false;
+            } catch {
+              return false;
+            }
+            return fileHeadMatches(s.path, cp.fpLen, cp.fpHash);
+          }
+          const bytes = content(s.path);
+          return bytes !== null && headMatches(-1, bytes, cp.fpLen, cp.fpHash);
+        });
+        if (index >= 0 && !plan.some((p) => p.index === index)) plan.push({ index, cp });
+      }
+      if (plan.length === 0) continue;
+      // Newer rotated files than the newest one we knew were written entirely during the downtime.
+      const newest = Math.max(...plan.map((p) => p.index));
+      for (let i = newest + 1; i < siblings.length; i++) plan.push({ index: i, cp: null });
+      plan.sort((a, b) => a.index - b.index);
+      for (const { index, cp } of plan) {
+        const sib = siblings[index]!;
+        if (cp) this.unclaimed.delete(checkpointKey(cp.dev, cp.ino));
+        const opened = this.openRotated(sib.path, sib.gz ? content(sib.path) : null, livePath, parsed, cp);
+        if (opened) {
+          this.counters.filesRecovered++;
+          this.recoveredKeys.add(partialKeyOf(parsed));
+          this.log.info("reading a file rotated during downtime", { path: sib.path, offset: opened.readPos, from: livePath });
+        }
       }
     }
+  }
+
+  private openRotated(
+    path: string,
+    mem: Uint8Array | null,
+    livePath: string,
+    parsed: PodLogPath,
+    cp: FileCheckpoint | null,
+  ): TailedFile | null {
+    let fd = -1;
+    let dev: number;
+    let ino: number;
+    let size: number;
+    if (mem) {
+      size = mem.length;
+      const st = statSync(path);
+      // Keep the identity the checkpoint knew (the .gz is a new inode; its content is the same file).
+      dev = cp?.dev ?? st.dev;
+      ino = cp?.ino ?? st.ino;
+    } else {
+      try {
+        fd = openSync(path, "r");
+      } catch {
+        return null;
+      }
+      const st = fstatSync(fd);
+      dev = st.dev;
+      ino = st.ino;
+      size = st.size;
+    }
+    const start = cp ? Math.min(cp.offset, size) : 0;
+    if (start >= size) {
+      if (fd >= 0) closeSync(fd);
+      return null; // nothing unread
+    }
+    const f = this.track({
+      path,
+      livePath,
+      parsed,
+      fd,
+      mem,
+      dev,
+      ino,
+      size,
+      start,
+      fpLen: cp?.fpLen ?? 0,
+      fpHash: cp?.fpHash ?? 0,
+    });
+    f.state = "draining";
+    f.final = true;
+    if (fd >= 0) this.byInode.set(f.info.id, f);
+    return f;
   }
 
   // ---- reading ---------------------------------------------------------------------------
@@ -406,132 +691,226 @@ export class Source {
       if (progressed || this.woken || this.stopping) continue;
       await new Promise<void>((resolve) => {
         this.wake = resolve;
-        // Held files and pending partials have deadlines; otherwise only events wake us.
-        if (this.needsTimer()) setTimeout(() => this.notify(), 1000);
+        // Held and draining files and pending partials have deadlines; otherwise only events wake us.
+        if (this.needsTick()) {
+          this.tickTimer = setTimeout(() => {
+            this.tickTimer = null;
+            this.notify();
+          }, TICK_MS);
+        }
       });
+      if (this.tickTimer) {
+        clearTimeout(this.tickTimer);
+        this.tickTimer = null;
+      }
+      this.counters.wakeups++;
     }
   }
 
-  private needsTimer(): boolean {
+  private needsTick(): boolean {
     if (this.merger.size > 0) return true;
-    for (const f of this.files.values()) if (f.state === "draining") return true;
-    return this.holding;
+    for (const f of this.files.values()) if (f.state === "draining" || f.held) return true;
+    return false;
   }
 
-  private holding = false;
-
-  /** One round-robin pass: at most one slice per file. Returns whether any bytes were read. */
+  /** One round-robin pass: at most one slice per file. Returns whether anything moved. */
   private async turn(): Promise<boolean> {
     let progressed = false;
-    let holding = false;
+    let held = 0;
     const now = this.now();
+    // The oldest unfinished file of each container instance is read first: a rotated file is
+    // drained before its successor, so lines (and partials split across them) stay in order.
+    const heads = new Map<string, TailedFile>();
+    for (const f of this.files.values()) {
+      const h = heads.get(f.partialKey);
+      if (!h || f.order < h.order) heads.set(f.partialKey, f);
+    }
     for (const file of [...this.files.values()]) {
       if (this.stopping) break;
+      if (file.gone) continue;
       const decision = this.opts.output.decide(file.info, now);
       if (decision === "skip") {
         this.skip(file);
         continue;
       }
       if (decision === "hold") {
-        holding = true;
+        file.held = true;
+        held++;
         continue;
       }
+      if (file.held) {
+        file.held = false;
+        file.dirty = true;
+      }
+      if (heads.get(file.partialKey) !== file) {
+        file.blocked = true;
+        continue;
+      }
+      if (file.blocked) {
+        file.blocked = false;
+        file.dirty = true;
+      }
+      if (!file.dirty && file.state === "active") continue;
       const lines: MergedLine[] = [];
       const n = this.readSlice(file, now, lines);
       if (n > 0) progressed = true;
+      else file.dirty = false;
       let finished = false;
-      if (n === 0 && file.state === "draining" && this.drained(file, now)) {
-        // A pending partial stays pending: its continuation is in the successor file.
+      if (n === 0 && file.state === "draining" && !file.gone && this.drained(file, now)) {
+        // Its last line may lack "\n": the file will not grow, so that line is complete.
+        // A pending partial stays pending: its continuation is in the successor.
         file.reader.finish(now, lines);
         finished = true;
       }
-      if (n > 0 || lines.length > 0 || finished) await this.emit(file, lines);
-      if (finished) this.retire(file);
+      const released = this.merger.takeReleased();
+      if (n > 0 || lines.length > 0 || finished || released.length > 0) await this.emit(file, lines, released);
+      if (finished) {
+        this.retire(file);
+        progressed = true; // its successor may read now
+      }
     }
+    this.counters.filesHeld = held;
     // Partials whose F never came are emitted whole after partialFlushMs.
     if (this.merger.size > 0) {
       const flushed = this.merger.flush(now, this.opts.config.partialFlushMs);
-      if (flushed.length) this.counters.partialFlushTimeouts += flushed.length;
-      await this.emitFlushed(flushed);
+      for (const line of flushed) {
+        this.counters.partialFlushTimeouts++;
+        if (line.truncated) this.counters.linesTruncated++;
+        const head = this.files.get(line.fileId) ?? this.retired.get(line.fileId);
+        // Emit through an open file of the same container when the head's file is closed.
+        const target = head && !head.gone ? head : this.openFileOfKey(head?.partialKey) ?? head;
+        const released = this.merger.takeReleased();
+        if (target) await this.emit(target, [line], released);
+      }
     }
-    this.holding = holding;
     return progressed;
   }
 
-  private async emitFlushed(lines: ReturnType<PartialMerger["flush"]>): Promise<void> {
-    for (const line of lines) {
-      const file = this.files.get(line.fileId) ?? this.retired.find((f) => f.info.id === line.fileId);
-      if (file) await this.emit(file, [line]);
+  private openFileOfKey(key: string | undefined): TailedFile | undefined {
+    if (key === undefined) return undefined;
+    for (const f of this.files.values()) if (f.partialKey === key && !f.gone) return f;
+    return undefined;
+  }
+
+  private async emit(file: TailedFile, lines: MergedLine[], released: string[]): Promise<void> {
+    this.emitting = true;
+    let seq: number;
+    try {
+      seq = await this.opts.output.emit(file.info, lines);
+    } finally {
+      this.emitting = false;
+    }
+    const durable = this.opts.durableSeq();
+    this.mark(file, seq, durable);
+    for (const serial of released) {
+      if (serial === file.serial) continue;
+      const other = this.files.get(serial) ?? this.retired.get(serial);
+      if (other) this.mark(other, seq, durable);
     }
   }
 
-  private async emit(file: TailedFile, lines: MergedLine[]): Promise<void> {
-    const seq = await this.opts.output.emit(file.info, lines);
-    const pending = this.merger.pendingStart(file.info.id);
-    const safe = pending === null ? file.reader.lineEnd : Math.min(pending, file.reader.lineEnd);
-    const last = file.marks[file.marks.length - 1];
+  /** Records that everything before the file's safe offset is covered by ring records up to `seq`. */
+  private mark(f: TailedFile, seq: number, durable: number): void {
+    const pending = this.merger.pendingStart(f.serial);
+    const safe = pending === null ? f.reader.lineEnd : Math.min(pending, f.reader.lineEnd);
+    const last = f.marks[f.marks.length - 1];
     if (last && last.seq === seq) last.offset = safe;
-    else file.marks.push({ seq, offset: safe });
+    else f.marks.push({ seq, offset: safe });
+    if (seq <= durable) this.advance(f, durable); // filtered lines: nothing to wait for
   }
 
-  /** Reads one slice from the descriptor into lines; returns the bytes read. */
+  /** Reads one slice into lines; returns the bytes read. */
   private readSlice(file: TailedFile, now: number, out: MergedLine[]): number {
     let n: number;
+    if (file.mem) {
+      n = Math.min(this.readBuf.length, file.mem.length - file.readPos);
+      if (n <= 0) return 0;
+      const chunk = file.mem.subarray(file.readPos, file.readPos + n);
+      file.readPos += n;
+      this.counters.bytesRead += n;
+      file.reader.feed(chunk, now, out);
+      return n;
+    }
+    if (file.fd < 0) return 0;
     try {
-      n = readSync(file.fd, this.readBuf, 0, this.readBuf.length, file.readPos);
+      n = file.stalled ? 0 : readSync(file.fd, this.readBuf, 0, this.readBuf.length, file.readPos);
     } catch (err) {
       this.log.warn("read failed", { path: file.info.path, error: (err as NodeJS.ErrnoException).code });
       return 0;
     }
     if (n === 0) {
+      if (file.stalled) return 0;
       const st = fstatSync(file.fd);
       file.size = st.size;
       if (st.size < file.readPos) {
         // Truncated in place: start again from the top.
         this.counters.filesTruncated++;
-        this.log.warn("file truncated; reading it again from the start", { path: file.info.path });
+        this.log.warn("file truncated; reading it again from the start", { path: file.info.path, offset: file.readPos });
         file.readPos = 0;
         file.reader.reset(0);
         file.marks = [];
         file.checkpoint = 0;
+        file.fpLen = 0;
+        file.fpHash = 0;
+        file.dirty = true;
         this.checkpointsDirty = true;
       }
-      if (st.nlink === 0 && file.state === "active") {
-        file.state = "draining";
-        file.drainingSince = now;
-        this.counters.filesDeleted++;
+      if (st.nlink === 0) {
+        this.markDeleted(file);
+        if (file.state === "active") {
+          file.state = "draining";
+          file.drainingSince = now;
+        }
       }
       return 0;
     }
     file.readPos += n;
     if (file.readPos > file.size) file.size = file.readPos;
+    file.stuckSince = null;
     this.counters.bytesRead += n;
     file.reader.feed(this.readBuf.subarray(0, n), now, out);
     return n;
   }
 
   private drained(file: TailedFile, now: number): boolean {
-    if (fstatSync(file.fd).nlink === 0) return true;
+    if (file.final || file.deleted) return true;
     if (now - file.drainingSince >= DRAIN_GRACE_MS) return true;
     // The runtime writes to the new file once it reopened: the old one will not grow again.
-    const successorId = this.byPath.get(file.info.path);
-    const successor = successorId ? this.files.get(successorId) : undefined;
-    return successor !== undefined && successor !== file && successor.size > 0;
+    const successor = this.byPath.get(file.livePath);
+    if (!successor || successor === file || successor.fd < 0) return false;
+    try {
+      successor.size = Math.max(successor.size, fstatSync(successor.fd).size);
+    } catch {
+      return false;
+    }
+    return successor.size > 0;
   }
 
   private skip(file: TailedFile): void {
     this.counters.filesSkipped++;
-    this.skippedIds.add(file.info.id);
-    this.closeFd(file);
-    this.files.delete(file.info.id);
-    this.opts.output.closed?.(file.info);
+    for (const p of file.paths) this.skipped.set(p, file.info.id);
+    this.forget(file);
   }
 
   private retire(file: TailedFile): void {
+    this.forget(file);
+    if (file.marks.length > 0 || this.merger.pinned(file.serial)) this.retired.set(file.serial, file);
+    else this.checkpointsDirty = true;
+  }
+
+  /** Closes a file and removes it from every index. */
+  private forget(file: TailedFile): void {
+    file.gone = true;
     this.closeFd(file);
-    this.files.delete(file.info.id);
-    this.retired.push(file);
+    file.mem = null;
+    this.files.delete(file.serial);
+    if (this.byInode.get(file.info.id) === file) this.byInode.delete(file.info.id);
+    for (const p of file.paths) if (this.byPath.get(p) === file) this.byPath.delete(p);
+    this.counters.filesWatched = this.files.size;
+    this.checkpointsDirty = true;
     this.opts.output.closed?.(file.info);
+    for (const f of this.files.values()) if (f.partialKey === file.partialKey) f.dirty = true;
+    this.notify();
   }
 
   private closeFd(file: TailedFile): void {
@@ -544,24 +923,128 @@ export class Source {
     file.fd = -1;
   }
 
+  // ---- safety nets -----------------------------------------------------------------------
+
+  private refreshSizes(now: number): void {
+    let lag = 0;
+    for (const f of this.files.values()) {
+      if (f.fd >= 0) {
+        try {
+          const st = fstatSync(f.fd);
+          f.size = st.size;
+          if (st.nlink === 0) {
+            this.markDeleted(f);
+            if (f.state === "active") {
+              f.state = "draining";
+              f.drainingSince = now;
+            }
+          }
+        } catch {
+          // closed meanwhile
+        }
+      }
+      lag += Math.max(0, f.size - f.checkpoint);
+    }
+    this.counters.lagBytes = lag;
+  }
+
+  /** Deleted-but-open files hold disk; beyond maxDeletedHeldBytes the oldest is given up. */
+  private enforceDeletedCap(now: number): void {
+    const deleted = [...this.files.values()].filter((f) => f.deleted && f.fd >= 0).sort((a, b) => a.deletedAt - b.deletedAt);
+    let total = deleted.reduce((s, f) => s + f.size, 0);
+    const cap = this.opts.config.maxDeletedHeldBytes;
+    for (const f of deleted) {
+      if (total <= cap) break;
+      const lost = Math.max(0, f.size - f.reader.lineEnd);
+      total -= f.size;
+      this.counters.filesGivenUp++;
+      this.counters.bytesLost += lost;
+      this.log.warn("giving up a deleted file to free its disk space (source.maxDeletedHeldBytes)", {
+        path: f.info.path,
+        unreadBytes: lost,
+        deletedHeldBytes: total + f.size,
+        maxDeletedHeldBytes: cap,
+        deletedForMs: now - f.deletedAt,
+      });
+      this.forget(f);
+      if (this.merger.pinned(f.serial)) this.retired.set(f.serial, f);
+    }
+    this.counters.deletedHeldBytes = total;
+  }
+
+  /**
+   * A file that grows while its read position has not moved for watchdogSeconds, with nothing
+   * blocking it (held, waiting for its predecessor, ring backpressure), is reopened.
+   */
+  private watchdog(now: number): void {
+    const limitMs = this.opts.config.watchdogSeconds * 1000;
+    if (limitMs <= 0) return;
+    for (const f of this.files.values()) {
+      if (f.fd < 0 || f.held || f.blocked || this.emitting || f.size <= f.readPos) {
+        f.stuckSince = null;
+        continue;
+      }
+      if (f.stuckSince === null || f.stuckAtPos !== f.readPos) {
+        f.stuckSince = now;
+        f.stuckAtPos = f.readPos;
+        continue;
+      }
+      if (now - f.stuckSince < limitMs) continue;
+      this.reopen(f, now);
+    }
+  }
+
+  private reopen(f: TailedFile, now: number): void {
+    this.counters.watchdogReopens++;
+    const resumeAt = f.reader.lineEnd;
+    this.log.warn("file grows but reading it has not advanced; reopening it at its checkpoint", {
+      path: f.info.path,
+      readOffset: f.readPos,
+      resumeAt,
+      size: f.size,
+      stuckMs: now - (f.stuckSince ?? now),
+    });
+    const path = [...f.paths][0];
+    if (path) {
+      try {
+        const fd = openSync(path, "r");
+        const st = fstatSync(fd);
+        if (st.dev === f.dev && st.ino === f.ino) {
+          this.closeFd(f);
+          f.fd = fd;
+        } else closeSync(fd); // the path names another file now: keep reading ours through its descriptor
+      } catch {
+        // keep the old descriptor
+      }
+    }
+    f.readPos = resumeAt;
+    f.reader.reset(resumeAt);
+    f.stalled = false;
+    f.stuckSince = null;
+    f.dirty = true;
+    this.notify();
+  }
+
   // ---- checkpoints -----------------------------------------------------------------------
 
+  private advance(f: TailedFile, durable: number): void {
+    let i = 0;
+    while (i < f.marks.length && (f.marks[i] as Mark).seq <= durable) i++;
+    if (i === 0) return;
+    const offset = (f.marks[i - 1] as Mark).offset;
+    f.marks.splice(0, i);
+    if (offset !== f.checkpoint) {
+      f.checkpoint = offset;
+      this.checkpointsDirty = true;
+    }
+  }
+
   private applyMarks(durable: number): void {
-    const advance = (f: TailedFile) => {
-      let i = 0;
-      while (i < f.marks.length && (f.marks[i] as Mark).seq <= durable) i++;
-      if (i > 0) {
-        f.checkpoint = (f.marks[i - 1] as Mark).offset;
-        f.marks.splice(0, i);
-        this.checkpointsDirty = true;
-      }
-    };
-    for (const f of this.files.values()) advance(f);
-    for (let i = this.retired.length - 1; i >= 0; i--) {
-      const f = this.retired[i] as TailedFile;
-      advance(f);
-      if (f.marks.length === 0) {
-        this.retired.splice(i, 1);
+    for (const f of this.files.values()) this.advance(f, durable);
+    for (const [serial, f] of this.retired) {
+      this.advance(f, durable);
+      if (f.marks.length === 0 && !this.merger.pinned(serial)) {
+        this.retired.delete(serial);
         this.checkpointsDirty = true;
       }
     }
@@ -571,7 +1054,8 @@ export class Source {
     if (!this.checkpointsDirty) return;
     this.checkpointsDirty = false;
     const out: FileCheckpoint[] = [];
-    for (const f of [...this.files.values(), ...this.retired]) {
+    const ids = new Set<string>();
+    for (const f of [...this.files.values(), ...this.retired.values()]) {
       if (f.fd >= 0 && f.fpLen < FINGERPRINT_BYTES && f.size > f.fpLen) {
         const len = Math.min(f.size, FINGERPRINT_BYTES);
         const head = new Uint8Array(len);
@@ -580,8 +1064,13 @@ export class Source {
           f.fpHash = fingerprint(head);
         }
       }
-      out.push({ dev: f.dev, ino: f.ino, fpLen: f.fpLen, fpHash: f.fpHash, path: f.info.path, offset: f.checkpoint });
+      const id = checkpointKey(f.dev, f.ino);
+      if (ids.has(id)) continue; // an older retired file whose inode was reused: the open one wins
+      ids.add(id);
+      out.push({ dev: f.dev, ino: f.ino, fpLen: f.fpLen, fpHash: f.fpHash, path: f.livePath, offset: f.checkpoint });
     }
+    // Until the first scan of a readable root, checkpoints not matched yet are kept as they were.
+    for (const [id, cp] of this.unclaimed) if (!ids.has(id)) out.push(cp);
     try {
       this.store.save(out);
       this.counters.checkpointWrites++;
@@ -589,5 +1078,37 @@ export class Source {
       this.checkpointsDirty = true;
       this.log.error("cannot write checkpoints", { path: this.store.path, error: (err as Error).message });
     }
+  }
+}
+
+function partialKeyOf(p: PodLogPath): string {
+  return `${p.podUid}/${p.container}/${p.restart}`;
+}
+
+/** Whether the first `len` bytes (of the descriptor, or of `mem`) hash to `hash`. */
+function headMatches(fd: number, mem: Uint8Array | null, len: number, hash: number): boolean {
+  if (len === 0) return true;
+  let head: Uint8Array;
+  if (mem) {
+    if (mem.length < len) return false;
+    head = mem.subarray(0, len);
+  } else {
+    head = new Uint8Array(len);
+    if (readSync(fd, head, 0, len, 0) !== len) return false;
+  }
+  return fingerprint(head) === hash;
+}
+
+function fileHeadMatches(path: string, len: number, hash: number): boolean {
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch {
+    return false;
+  }
+  try {
+    return headMatches(fd, null, len, hash);
+  } finally {
+    closeSync(fd);
   }
 }

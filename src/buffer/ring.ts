@@ -641,9 +641,16 @@ class RingFile implements Ring {
       pos += recordSpan(recordLength(dv, phys));
       seq++;
     }
+    // Caught up with the writer: what lies between is at most a skipped lap end, which belongs to
+    // no record. Release it too, or a record that waits for it would wait forever.
+    if (seq === this.nextSeq) {
+      pos = this.writePos;
+      this.gaps.clear();
+    }
     this.readPos = pos;
     this.readSeq = seq;
-    if (this.cursorSeq < seq) {
+    if (this.cursorSeq <= seq) {
+      // The cursor never lags the read position (the bytes behind it may be rewritten).
       this.cursorSeq = seq;
       this.cursorPos = pos;
     }

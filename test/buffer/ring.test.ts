@@ -261,3 +261,36 @@ describe("long-lived positions", () => {
     await again.close();
   });
 });
+
+describe("wrapping", () => {
+  test("a large record that must wrap while others are unacked continues once they are acked", async () => {
+    const dir = tempDir();
+    const ring = await openRing({ dir, capacityBytes: 64 * KiB, syncIntervalMs: 60_000 });
+    const D = ring.stats().capacityBytes; // 57344
+    const small = Array.from({ length: 20 }, (_, i) => payload(i + 1, 1000)); // ~20 KB, unacked
+    await ring.append(small);
+    // Fits neither in the ~36 KB left before the end nor in the ~20 KB at the start: it needs the
+    // skipped end of the lap to be released too, once everything before it is acknowledged.
+    const big = new Uint8Array(40_000).fill(0x62);
+    let done = false;
+    const p = ring.append([big]).then((s) => {
+      done = true;
+      return s;
+    });
+    await Bun.sleep(20);
+    expect(done).toBe(false);
+    expect(ring.stats().full).toBe(true);
+    const b = ring.read(100, 1 << 30)!;
+    expect(b.payloads.length).toBe(20);
+    ring.ack(1, 20);
+    expect(await Promise.race([p, Bun.sleep(2000).then(() => -1)])).toBe(21);
+    const c = ring.read(1, 1 << 30)!;
+    expect(c.firstSeq).toBe(21);
+    expect(c.payloads[0]!.length).toBe(40_000);
+    expect(D).toBeGreaterThan(40_024);
+    await ring.close();
+    const again = await openRing({ dir, capacityBytes: 64 * KiB, syncIntervalMs: 60_000 });
+    expect(drainCopies(again).map((r) => r.seq)).toEqual([21]);
+    await again.close();
+  });
+});

@@ -135,6 +135,9 @@ export function chartReadme(readme: string, valuesYaml: string): string {
   return readme.slice(0, a + TABLE_START.length) + "\n" + valuesTable(valuesYaml) + "\n" + readme.slice(b);
 }
 
+export const SCHEMA_PATH = join(CHART_DIR, "values.schema.json");
+const schemaText = () => JSON.stringify(valuesSchema(), null, 2) + "\n";
+
 /** The plain manifests: file name → helm arguments. */
 export const MANIFEST_VARIANTS: Record<string, { about: string; set: string[] }> = {
   "pipekit-log-collector.yaml": {
@@ -209,7 +212,7 @@ export function helmTemplate(helm: string, set: string[], extra: string[] = []):
 /** Every generated file with its expected content. */
 export function generate(helm: string): Map<string, string> {
   const files = new Map<string, string>();
-  files.set(join(CHART_DIR, "values.schema.json"), JSON.stringify(valuesSchema(), null, 2) + "\n");
+  files.set(SCHEMA_PATH, schemaText());
   const readme = join(CHART_DIR, "README.md");
   files.set(readme, chartReadme(readFileSync(readme, "utf8"), readFileSync(join(CHART_DIR, "values.yaml"), "utf8")));
   for (const [file, { about, set }] of Object.entries(MANIFEST_VARIANTS)) {
@@ -223,10 +226,8 @@ if (import.meta.main) {
   const check = process.argv.includes("--check");
   try {
     // The schema is written first: `helm template` checks the values against it.
-    const schemaPath = join(CHART_DIR, "values.schema.json");
-    const schema = JSON.stringify(valuesSchema(), null, 2) + "\n";
     const stale: string[] = [];
-    if (!check) writeFileSync(schemaPath, schema);
+    if (!check) writeFileSync(SCHEMA_PATH, schemaText());
     const files = generate(ensureHelm());
     for (const [path, content] of files) {
       const current = existsSync(path) ? readFileSync(path, "utf8") : null;

@@ -373,7 +373,7 @@ function standalone(line: string): string {
 }
 
 describe("the seed's --set lines", () => {
-  function checkSeedRender(objects: K8sObject[], serviceAccountOptional = false) {
+  function checkSeedRender(objects: K8sObject[]) {
     const { ds, pod, container } = daemonSet(objects);
     expect(ds.spec.updateStrategy.rollingUpdate.maxSurge).toBe(0);
     expect(volumeOf(pod, "data")!.hostPath.path).toBe("/var/lib/pipekit-vector");
@@ -386,7 +386,7 @@ describe("the seed's --set lines", () => {
     expect(Buffer.from(secret.data.pipekitSecretAccessKey, "base64").toString()).toBe("pk_seed_key");
     expect(volumeOf(pod, "api-key")!.secret.secretName).toBe(secret.metadata.name);
     expect(objects.some((o) => o.kind === "Service")).toBe(true);
-    if (!serviceAccountOptional) expect(objects.some((o) => o.kind === "ServiceAccount")).toBe(true);
+    expect(objects.some((o) => o.kind === "ServiceAccount")).toBe(true);
   }
 
   test("standalone chart: vector.X → X", async () => {

@@ -55,6 +55,10 @@ export interface OpenRingOptions {
 export class RingError extends Error {
   override name = "RingError";
 }
+/** The ring cannot be opened (data dir unusable, disk full): a refused start (the CLI exits 2). */
+export class RingOpenError extends RingError {
+  override name = "RingOpenError";
+}
 export class RingClosedError extends Error {
   override name = "RingClosedError";
   constructor() {
@@ -111,7 +115,7 @@ function preallocate(fd: number, bytes: number, path: string): void {
     return;
   }
   const hint = rc === 28 || rc === 122 ? "; free disk space or lower buffer.maxBytes" : "";
-  throw new RingError(`cannot allocate ${bytes} bytes for the ring file ${path}: ${errnoName(rc)}${hint}`);
+  throw new RingOpenError(`cannot allocate ${bytes} bytes for the ring file ${path}: ${errnoName(rc)}${hint}`);
 }
 
 /** Writes a fresh ring file at `path` atomically (tmp file, fdatasync, rename, fsync dir). */
@@ -157,6 +161,15 @@ interface RecoveryCounts {
 }
 
 export async function openRing(opts: OpenRingOptions): Promise<Ring> {
+  try {
+    return await openRingFile(opts);
+  } catch (e) {
+    if (e instanceof RingError) throw e;
+    throw new RingOpenError(`cannot open the ring in ${opts.dir}: ${describe(e)}`);
+  }
+}
+
+async function openRingFile(opts: OpenRingOptions): Promise<Ring> {
   const log = opts.log ?? noopLog;
   const path = join(opts.dir, RING_FILE);
   const wantFileBytes = fileBytesFor(opts.capacityBytes);
@@ -167,7 +180,7 @@ export async function openRing(opts: OpenRingOptions): Promise<Ring> {
     // An interrupted create or resize.
     for (const leftover of [`${path}.tmp`, `${path}.tmp.tmp`]) if (existsSync(leftover)) unlinkSync(leftover);
   } catch (e) {
-    throw new RingError(`cannot use the data dir ${opts.dir} for the ring: ${describe(e)}`);
+    throw new RingOpenError(`cannot use the data dir ${opts.dir} for the ring: ${describe(e)}`);
   }
   if (!existsSync(path)) {
     createRingFile(path, wantFileBytes, 1);
@@ -179,7 +192,7 @@ export async function openRing(opts: OpenRingOptions): Promise<Ring> {
   try {
     fd = openSync(path, constants.O_RDWR);
   } catch (e) {
-    throw new RingError(`cannot open the ring file ${path}: ${describe(e)}`);
+    throw new RingOpenError(`cannot open the ring file ${path}: ${describe(e)}`);
   }
   let size: number;
   let picked: ReturnType<typeof pickHeader>;

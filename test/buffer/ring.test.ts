@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { statSync } from "node:fs";
+import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { openRing } from "../../src/buffer/ring.ts";
+import { openRing, RingOpenError } from "../../src/buffer/ring.ts";
 import { header } from "./filetools.ts";
 import { cleanupDirs, drainCopies, indexOf, payload, readAll, tempDir, text } from "./helpers.ts";
 
@@ -292,5 +292,17 @@ describe("wrapping", () => {
     const again = await openRing({ dir, capacityBytes: 64 * KiB, syncIntervalMs: 60_000 });
     expect(drainCopies(again).map((r) => r.seq)).toEqual([21]);
     await again.close();
+  });
+});
+
+describe("start-up errors", () => {
+  test("a ring larger than the disk can hold fails at start with a clear error and leaves no file", async () => {
+    const dir = tempDir();
+    const err = (await openRing({ dir, capacityBytes: 10e12, syncIntervalMs: 1000 }).catch((e) => e)) as Error;
+    expect(err).toBeInstanceOf(RingOpenError);
+    expect(err.name).toBe("RingOpenError");
+    expect(err.message).toContain(join(dir, "ring.dat"));
+    expect(err.message).toMatch(/cannot allocate 10000000000000 bytes .*(ENOSPC|EFBIG|EDQUOT)/);
+    expect(readdirSync(dir)).toEqual([]);
   });
 });

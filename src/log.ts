@@ -1,7 +1,13 @@
-// The collector's own logs: JSON lines on stderr (SPEC §8 `log.level`).
-// Never pass secrets in fields; callers pass counts, paths and statuses only.
+// The collector's own logs: JSON lines on stderr (SPEC §8 `log.level`):
+//   {"time":"…","level":"warn","msg":"…", …fields}
+// Callers pass counts, paths and statuses, never secrets; as a second line of defence every
+// registered secret is replaced by "[redacted]" wherever it appears in a line, and fields whose
+// name says "secret" (apiKey, token, password, authorization) are masked whatever their value.
+// Repeated warnings and errors are rate-limited per message: a flaky messenger or a broken file
+// must not fill the node's disk with the same line (the count of suppressed lines is reported).
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
+export const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
 export type LogFields = Record<string, unknown>;
@@ -18,10 +24,16 @@ export interface Logger {
 type Write = (line: string) => void;
 
 let minRank = RANK.info;
+let level: LogLevel = "info";
 let write: Write = (line) => process.stderr.write(line);
 
-export function setLogLevel(level: LogLevel): void {
-  minRank = RANK[level];
+export function setLogLevel(l: LogLevel): void {
+  level = l;
+  minRank = RANK[l];
+}
+
+export function getLogLevel(): LogLevel {
+  return level;
 }
 
 /** Redirects output (tests capture lines this way). */
@@ -29,16 +41,107 @@ export function setLogWriter(w: Write): void {
   write = w;
 }
 
-function serialiseError(value: unknown): unknown {
+// ---- secrets ----------------------------------------------------------------------------
+
+const secrets = new Set<string>();
+const SECRET_FIELD = /^(api[-_]?key|x-pipekit-api-key|token|password|passwd|secret|authorization)$/i;
+
+/** Registers a value that must never appear in a log line (API keys). Short values are ignored. */
+export function registerSecret(value: string | null | undefined): void {
+  if (!value || value.length < 4) return;
+  secrets.add(value);
+  secrets.add(JSON.stringify(value).slice(1, -1)); // as it appears inside a JSON string
+}
+
+function redact(line: string): string {
+  for (const s of secrets) if (line.includes(s)) line = line.split(s).join("[redacted]");
+  return line;
+}
+
+// ---- rate limiting ----------------------------------------------------------------------
+
+/** Per message: at most `burst` warn/error lines per `windowMs`; the rest are counted. */
+export interface RateLimit {
+  burst: number;
+  windowMs: number;
+}
+let rateLimit: RateLimit = { burst: 5, windowMs: 60_000 };
+interface Window {
+  start: number;
+  emitted: number;
+  suppressed: number;
+}
+const windows = new Map<string, Window>();
+const MAX_WINDOWS = 1000;
+let now: () => number = Date.now;
+
+export function setLogRateLimit(limit: RateLimit, clock: () => number = Date.now): void {
+  rateLimit = limit;
+  now = clock;
+  windows.clear();
+}
+
+/** Lines suppressed by rate limiting since start (also a metric). */
+export const logCounters = { suppressed: 0, byLevel: { debug: 0, info: 0, warn: 0, error: 0 } as Record<LogLevel, number> };
+
+/** Returns null to drop the line, or the number of lines suppressed before it (0 usually). */
+function admit(lvl: LogLevel, msg: string): number | null {
+  if (lvl !== "warn" && lvl !== "error") return 0;
+  const key = lvl + "\0" + msg;
+  const t = now();
+  let w = windows.get(key);
+  if (!w || t - w.start >= rateLimit.windowMs) {
+    const suppressed = w?.suppressed ?? 0;
+    if (!w && windows.size >= MAX_WINDOWS) windows.clear(); // bounded, whatever the messages
+    windows.set(key, { start: t, emitted: 1, suppressed: 0 });
+    return suppressed;
+  }
+  if (w.emitted < rateLimit.burst) {
+    w.emitted++;
+    return 0;
+  }
+  w.suppressed++;
+  logCounters.suppressed++;
+  return null;
+}
+
+// ---- lines ------------------------------------------------------------------------------
+
+function serialiseValue(key: string, value: unknown): unknown {
+  if (SECRET_FIELD.test(key) && value !== null && value !== undefined) return "***";
   if (value instanceof Error) return { name: value.name, message: value.message };
   return value;
 }
 
-function emit(level: LogLevel, base: LogFields, msg: string, fields?: LogFields): void {
-  if (RANK[level] < minRank) return;
-  const rec: LogFields = { time: new Date().toISOString(), level, msg, ...base };
-  if (fields) for (const [k, v] of Object.entries(fields)) rec[k] = serialiseError(v);
-  write(JSON.stringify(rec) + "\n");
+function emit(lvl: LogLevel, base: LogFields, msg: string, fields?: LogFields): void {
+  if (RANK[lvl] < minRank) return;
+  const suppressed = admit(lvl, msg);
+  if (suppressed === null) return;
+  logCounters.byLevel[lvl]++;
+  const rec: LogFields = { time: new Date().toISOString(), level: lvl, msg };
+  for (const [k, v] of Object.entries(base)) rec[k] = serialiseValue(k, v);
+  if (fields) for (const [k, v] of Object.entries(fields)) rec[k] = serialiseValue(k, v);
+  if (suppressed > 0) rec.suppressedRepeats = suppressed;
+  let line: string;
+  try {
+    line = JSON.stringify(rec);
+  } catch {
+    line = JSON.stringify({ time: rec.time, level: lvl, msg, fieldsError: "fields could not be serialised" });
+  }
+  if (secrets.size) line = redact(line);
+  if (RANK[lvl] >= RANK.warn) {
+    recent.push(line);
+    if (recent.length > RECENT_MAX) recent.shift();
+  }
+  write(line + "\n");
+}
+
+// The last warnings and errors, for /status ("recent errors"); already redacted.
+const RECENT_MAX = 20;
+const recent: string[] = [];
+
+export function recentProblems(): LogFields[] {
+  return recent.map((l) => JSON.parse(l) as LogFields);
 }
 
 export function createLogger(base: LogFields = {}): Logger {

@@ -11,15 +11,21 @@ export interface ApiView {
   status(): unknown;
   /** Prometheus text exposition. */
   metrics(): Promise<string> | string;
-  metricsContentType: string;
+  metricsContentType(): string;
 }
 
 export function createApiApp(view: ApiView): Hono {
   const app = new Hono();
+  // Probes and scrapers must never be cached by a proxy in between.
+  app.use("*", async (c, next) => {
+    await next();
+    c.header("Cache-Control", "no-store");
+  });
   app.get("/health", (c) => (view.live() ? c.json({ ok: true }) : c.json({ ok: false }, 503)));
   app.get("/ready", (c) => (view.ready() ? c.json({ ready: true }) : c.json({ ready: false }, 503)));
   app.get("/status", (c) => c.json(view.status() as object));
-  app.get("/metrics", async (c) => c.body(await view.metrics(), 200, { "Content-Type": view.metricsContentType }));
+  app.get("/metrics", async (c) => c.body(await view.metrics(), 200, { "Content-Type": view.metricsContentType() }));
+  app.onError((err, c) => c.json({ error: "internal error", message: err.message }, 500));
   app.notFound((c) => c.json({ error: "not found", endpoints: ["/health", "/ready", "/status", "/metrics"] }, 404));
   return app;
 }

@@ -1,22 +1,79 @@
 // Prometheus metrics (SPEC §6) through prom-client. The stages keep plain number counters on
-// their hot paths; the registry reads them only when /metrics is scraped.
-import { Counter, Gauge, Registry } from "prom-client";
-import type { Collector } from "../collector.ts";
+// their hot paths (a prom-client call costs ~0.15 µs, too much per event); the registry reads
+// them when /metrics is scraped, so every counter is "incremented" in one batch per scrape.
+// Labels are bounded: filter reasons, status codes, fixed outcome names; never per line.
+// Per-file series (lag, offset) exist only when perFileMetrics is on.
+import { Counter, collectDefaultMetrics, Gauge, Histogram, type Metric, Registry } from "prom-client";
+import type { RingStats } from "../buffer/types.ts";
+import type { MetadataProviderStatus } from "../metadata/types.ts";
+import type { RouterCounters } from "../pipeline/router.ts";
+import type { HistogramSnapshot } from "../sink/histogram.ts";
+import type { SenderStats } from "../sink/sender.ts";
+import type { SourceCounters } from "../source/source.ts";
+import type { RingTapCounters } from "./ring-tap.ts";
 
-const P = "pipekit_collector_";
+export const METRIC_PREFIX = "pipekit_collector_";
+const P = METRIC_PREFIX;
+
+/** Buckets for line timestamp → acknowledgement, seconds: from a flush interval to an outage. */
+export const END_TO_END_BUCKETS = [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 21600];
+
+/** What the metrics read from the running collector, on scrape. */
+export interface MetricsView {
+  router(): RouterCounters;
+  source(): { counters: SourceCounters; filesWatched: number; files(): Array<Record<string, unknown>> };
+  ring(): RingStats;
+  /** Totals across every sender of this process (a SIGHUP may replace it). */
+  sender(): SenderStats;
+  tap(): RingTapCounters;
+  /** Records appended by this process and not acknowledged yet. */
+  eventsInRing(): number;
+  metadata(): MetadataProviderStatus;
+  healthy(): boolean;
+  live(): boolean;
+  /** Disk space held by deleted files the collector still has open. */
+  deletedHeldBytes(): number;
+  logSuppressed(): number;
+  perFileMetrics: boolean;
+}
 
 export interface Metrics {
   registry: Registry;
   contentType: string;
   text(): Promise<string>;
+  /** One end-to-end latency sample (line timestamp to acknowledgement), seconds. */
+  observeEndToEnd(seconds: number): void;
 }
 
-export function createMetrics(collector: Collector): Metrics {
+/** Process metrics kept from prom-client's defaults (CPU, memory, descriptors, event-loop lag). */
+const PROCESS_DEFAULTS = [
+  "process_cpu_user_seconds_total",
+  "process_cpu_system_seconds_total",
+  "process_cpu_seconds_total",
+  "process_start_time_seconds",
+  "process_resident_memory_bytes",
+  "process_virtual_memory_bytes",
+  "process_heap_bytes",
+  "process_open_fds",
+  "process_max_fds",
+  "nodejs_eventloop_lag_seconds",
+];
+
+let defaults: Registry | null = null;
+function processDefaults(): Registry {
+  // prom-client's default collectors are process-wide: collect them once, share the metrics.
+  if (!defaults) {
+    defaults = new Registry();
+    collectDefaultMetrics({ register: defaults, prefix: P });
+  }
+  return defaults;
+}
+
+export function createMetrics(view: MetricsView): Metrics {
   const registry = new Registry();
-  const { router, source, ring } = collector;
 
   // A counter whose value lives in a stage: set on scrape (values only ever grow).
-  const mirroredCounter = (name: string, help: string, get: () => number) =>
+  const counter = (name: string, help: string, get: () => number) =>
     new Counter({
       name: P + name,
       help,
@@ -24,6 +81,17 @@ export function createMetrics(collector: Collector): Metrics {
       collect() {
         this.reset();
         this.inc(get());
+      },
+    });
+  const labelledCounter = (name: string, help: string, label: string, get: () => Record<string, number>) =>
+    new Counter({
+      name: P + name,
+      help,
+      labelNames: [label],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [value, n] of Object.entries(get())) this.inc({ [label]: value }, n);
       },
     });
   const gauge = (name: string, help: string, get: () => number) =>
@@ -36,26 +104,101 @@ export function createMetrics(collector: Collector): Metrics {
       },
     });
 
-  mirroredCounter("events_read_total", "Log lines read and merged (one event per merged line).", () => router.counters.eventsRead);
-  new Counter({
-    name: P + "events_filtered_total",
-    help: "Events dropped by the chain, by reason.",
-    labelNames: ["reason"],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const [reason, n] of Object.entries(router.counters.eventsFiltered)) this.inc({ reason }, n);
-    },
-  });
-  mirroredCounter("events_appended_total", "Events written to the ring.", () => router.counters.eventsAppended);
-  mirroredCounter("bytes_read_total", "Bytes read from log files.", () => source.counters.bytesRead);
-  mirroredCounter("lines_malformed_total", "Lines that matched no format, skipped.", () => source.counters.linesMalformed);
-  mirroredCounter("lines_truncated_total", "Lines cut at source.maxLineBytes.", () => source.counters.linesTruncated);
-  mirroredCounter("files_skipped_total", "Files of pods without the selector label, never read.", () => source.counters.filesSkipped);
-  gauge("files_watched", "Log files open and followed.", () => source.filesWatched);
-  gauge("ring_bytes", "Bytes of records in the ring.", () => ring.stats().usedBytes);
-  gauge("ring_records", "Records in the ring not yet acknowledged.", () => ring.stats().records);
-  gauge("ring_capacity_bytes", "Capacity of the ring file.", () => ring.stats().capacityBytes);
+  // ---- accounting: read = filtered + skipped + in ring + (sent + dead-lettered − replayed) ----
+  counter("events_read_total", "Events read from log files: merged lines, plus malformed lines (which are skipped).", () => view.router().eventsRead + view.source().counters.linesMalformed);
+  labelledCounter("events_filtered_total", "Events dropped by the chain, by reason.", "reason", () => view.router().eventsFiltered);
+  labelledCounter("events_skipped_total", "Events read but not processed, by reason (malformed: matched no line format).", "reason", () => ({ malformed: view.source().counters.linesMalformed }));
+  gauge("events_in_ring", "Events appended to the ring by this process and not acknowledged yet.", () => view.eventsInRing());
+  counter("events_appended_total", "Events appended to the ring by this process.", () => view.router().eventsAppended);
+  counter("events_sent_total", "Events acknowledged by the messenger with a 2xx (including ones replayed from an earlier run).", () => view.sender().eventsSent);
+  counter("events_dead_lettered_total", "Events the messenger refused on their own, written to the dead-letter file.", () => view.sender().deadLetteredEvents);
+  counter("events_replayed_total", "Acknowledged events (sent or dead-lettered) that an earlier run had appended to the ring.", () => view.tap().ackedReplayed);
+  counter("lines_truncated_total", "Lines cut at source.maxLineBytes.", () => view.source().counters.linesTruncated);
 
-  return { registry, contentType: registry.contentType, text: () => registry.metrics() };
+  // ---- bytes and files ----
+  counter("bytes_read_total", "Bytes read from log files.", () => view.source().counters.bytesRead);
+  counter("bytes_sent_total", "Request body bytes put on the wire (after compression), every attempt.", () => view.sender().bytesSentWire);
+  counter("bytes_sent_uncompressed_total", "Request body bytes before compression, every attempt.", () => view.sender().bytesSentRaw);
+  gauge("files_watched", "Log files open and followed.", () => view.source().filesWatched);
+  counter("files_skipped_total", "Files of pods without the selector label, never read.", () => view.source().counters.filesSkipped);
+  counter("files_rotated_total", "Files seen rotated away (read on to their end).", () => view.source().counters.filesRotated);
+  gauge("deleted_held_bytes", "Disk space held by deleted log files the collector still has open (unread data).", () => view.deletedHeldBytes());
+
+  // ---- ring ----
+  gauge("ring_bytes", "Bytes of records in the ring not yet acknowledged.", () => view.ring().usedBytes);
+  gauge("ring_records", "Records in the ring not yet acknowledged (replayed ones included).", () => view.ring().records);
+  gauge("ring_capacity_bytes", "Capacity of the ring's data region.", () => view.ring().capacityBytes);
+  gauge("ring_full", "1 while readers wait because the ring is full (backpressure).", () => (view.ring().full ? 1 : 0));
+  counter("ring_blocked_seconds_total", "Time readers spent waiting on a full ring.", () => view.ring().blockedMs / 1000);
+
+  // ---- sink ----
+  labelledCounter("sink_requests_total", "Messenger requests by answer: HTTP status code, or timeout / connection.", "status", () => view.sender().requestsByStatus);
+  counter("sink_retries_total", "Messenger requests repeated after a failure.", () => view.sender().retries);
+  gauge("sink_in_flight_requests", "Messenger requests on the wire now.", () => view.sender().inFlight);
+  gauge("sink_waiting_batches", "Batches waiting out a backoff or Retry-After.", () => view.sender().waiting);
+  gauge("sink_last_success_timestamp_seconds", "Unix time of the last 2xx from the messenger (0 before the first).", () => (view.sender().lastSuccessAt ?? 0) / 1000);
+  registry.registerMetric(
+    snapshotHistogram(P + "sink_request_duration_seconds", "Messenger request latency, send to answer read.", () => view.sender().latency) as unknown as Metric,
+  );
+  const endToEnd = new Histogram({
+    name: P + "end_to_end_latency_seconds",
+    help: "Line timestamp to acknowledgement by the messenger, sampled: first and last record of each ring read.",
+    buckets: END_TO_END_BUCKETS,
+    registers: [registry],
+  });
+
+  // ---- health, metadata, the process ----
+  gauge("pipeline_healthy", "1 when /status reports no reason for concern, 0 otherwise.", () => (view.healthy() ? 1 : 0));
+  gauge("live", "1 while /health answers 200.", () => (view.live() ? 1 : 0));
+  gauge("metadata_pods", "Pods known to the metadata cache.", () => view.metadata().podsKnown);
+  gauge("metadata_available", "1 while the metadata provider reaches its source.", () => (view.metadata().failing ? 0 : 1));
+  counter("log_lines_suppressed_total", "Own log lines dropped by rate limiting of repeated warnings.", () => view.logSuppressed());
+  const defaultsRegistry = processDefaults();
+  for (const name of PROCESS_DEFAULTS) {
+    const m = defaultsRegistry.getSingleMetric(P + name);
+    if (m) registry.registerMetric(m);
+  }
+
+  if (view.perFileMetrics) {
+    const perFile = (name: string, help: string, field: string) =>
+      new Gauge({
+        name: P + name,
+        help,
+        labelNames: ["path"],
+        registers: [registry],
+        collect() {
+          this.reset();
+          for (const f of view.source().files()) this.set({ path: String(f.path) }, Number(f[field] ?? 0));
+        },
+      });
+    perFile("file_lag_bytes", "Per file: bytes not yet safe in the ring (size − checkpoint).", "lag");
+    perFile("file_offset_bytes", "Per file: checkpoint offset.", "offset");
+  }
+
+  return {
+    registry,
+    contentType: registry.contentType,
+    text: () => registry.metrics(),
+    observeEndToEnd: (s) => endToEnd.observe(s),
+  };
+}
+
+/** A histogram whose buckets are kept elsewhere (the sender's), exposed in Prometheus shape. */
+function snapshotHistogram(name: string, help: string, get: () => HistogramSnapshot) {
+  return {
+    name,
+    help,
+    type: "histogram",
+    aggregator: "sum",
+    get: async () => {
+      const s = get();
+      const values: Array<{ value: number; labels: Record<string, string | number>; metricName: string }> = [];
+      s.boundsSeconds.forEach((le, i) => values.push({ value: s.cumulativeCounts[i] ?? 0, labels: { le }, metricName: `${name}_bucket` }));
+      values.push({ value: s.count, labels: { le: "+Inf" }, metricName: `${name}_bucket` });
+      values.push({ value: s.sumSeconds, labels: {}, metricName: `${name}_sum` });
+      values.push({ value: s.count, labels: {}, metricName: `${name}_count` });
+      return { name, help, type: "histogram", values, aggregator: "sum" };
+    },
+    reset() {},
+  };
 }

@@ -1,14 +1,22 @@
-// `run`: the collector until SIGTERM/SIGINT (graceful) — SIGHUP re-reads the API key file.
-import { startCollector } from "../collector.ts";
+// `run`: the collector until SIGTERM/SIGINT (graceful, SPEC §8). SIGHUP re-reads the config file
+// and the API key file, applies what can change safely and logs what needs a restart.
+import { type Collector, startCollector } from "../collector.ts";
+import type { Config } from "../config/schema.ts";
 import { loadConfig, requireRunnable, resolveConfigPath } from "../config/load.ts";
-import { log, setLogLevel } from "../log.ts";
+import { log, registerSecret, setLogLevel } from "../log.ts";
 import { reportStartError } from "./errors.ts";
 
+/** Beyond shutdownTimeoutMs, this much more for syncing and closing before the process gives up. */
+const SHUTDOWN_GRACE_MS = 10_000;
+
 export async function runCommand(configPath: string | undefined): Promise<number> {
-  let collector;
+  let collector: Collector;
+  let config: Config;
+  const path = resolveConfigPath(configPath, process.env);
   try {
-    const config = loadConfig(resolveConfigPath(configPath, process.env));
+    config = loadConfig(path);
     requireRunnable(config);
+    registerSecret(config.messenger.apiKey);
     setLogLevel(config.log.level);
     collector = await startCollector(config, log);
   } catch (err) {
@@ -18,9 +26,17 @@ export async function runCommand(configPath: string | undefined): Promise<number
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {
-      if (stopping) return;
+      if (stopping) {
+        log.warn("already shutting down", { signal, deadlineMs: config.shutdownTimeoutMs });
+        return;
+      }
       stopping = true;
       log.info("signal received", { signal });
+      // Whatever hangs, the process ends: a stuck shutdown must not outlive the pod's grace period.
+      setTimeout(() => {
+        log.error("shutdown did not finish in time; exiting", { afterMs: config.shutdownTimeoutMs + SHUTDOWN_GRACE_MS });
+        resolve(1);
+      }, config.shutdownTimeoutMs + SHUTDOWN_GRACE_MS).unref();
       c.stop().then(
         () => resolve(0),
         (err) => {
@@ -31,9 +47,30 @@ export async function runCommand(configPath: string | undefined): Promise<number
     };
     process.on("SIGTERM", () => stop("SIGTERM"));
     process.on("SIGINT", () => stop("SIGINT"));
+    let reloading: Promise<void> = Promise.resolve();
     process.on("SIGHUP", () => {
-      log.info("SIGHUP: re-reading the API key file; other settings need a restart");
-      c.sender.reloadApiKey();
+      if (stopping) return;
+      reloading = reloading.then(() => reload());
     });
+
+    async function reload(): Promise<void> {
+      log.info("SIGHUP: re-reading the config and the API key file", { config: path ?? "(defaults)" });
+      let next: Config;
+      try {
+        next = loadConfig(path);
+        requireRunnable(next);
+      } catch (err) {
+        log.error("config reload refused; the running config stays in effect", { error: (err as Error).message });
+        return;
+      }
+      try {
+        const { applied, needsRestart } = await c.reload(next);
+        config = { ...config, shutdownTimeoutMs: next.shutdownTimeoutMs };
+        log.info("config reloaded", { applied, needsRestart });
+        if (needsRestart.length) log.warn("config changes that need a restart to take effect", { keys: needsRestart });
+      } catch (err) {
+        log.error("config reload failed", { error: err as Error });
+      }
+    }
   });
 }

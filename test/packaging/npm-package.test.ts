@@ -79,6 +79,8 @@ describe.skipIf(!node || !npx)("npx (runs the launcher with Node)", () => {
     if (r.code !== 0) console.error(r.err);
     expect(r.code).toBe(0);
     expect(r.out).toContain(`pipekit-log-collector ${pkg.version}`);
+    // npm prepack stamps the commit the tarball was packed from.
+    expect(r.out).toMatch(/\((?:[0-9a-f]{12}(?:-dirty)?)\)/);
   }, 130_000);
 
   test("demo", () => {
@@ -122,6 +124,7 @@ describe("bunx", () => {
     if (r.code !== 0) console.error(r.err);
     expect(r.code).toBe(0);
     expect(r.out).toContain(`pipekit-log-collector ${pkg.version}`);
+    expect(r.out).toMatch(/\((?:[0-9a-f]{12}(?:-dirty)?)\)/);
     expect(existsSync(join(dir, "bun-cache"))).toBe(true); // installed into the empty cache, not the repo's
   }, 130_000);
 

@@ -1,7 +1,10 @@
 // `pipekit-log-collector dev-messenger` as a real process: prints its URL, serves, applies fault
 // flags, exits 0 on SIGTERM, and refuses bad flags with status 2.
-import { expect, test } from "bun:test";
+import { expect, test, setDefaultTimeout } from "bun:test";
 import { makeRecord } from "./helpers.ts";
+
+// Real HTTP and real files on a shared 2-core machine: generous limits, the assertions are about behaviour.
+setDefaultTimeout(30_000);
 
 const BUN = process.execPath;
 

@@ -1,7 +1,10 @@
-import { afterEach, describe, expect, test } from "bun:test";
+import { afterEach, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { gzipSync } from "node:zlib";
 import { INGEST_PATH, startMockMessenger, type MockMessenger } from "../../src/testing/mock-messenger.ts";
 import { makeRecord } from "./helpers.ts";
+
+// Real HTTP and real files on a shared 2-core machine: generous limits, the assertions are about behaviour.
+setDefaultTimeout(30_000);
 
 let m: MockMessenger | undefined;
 afterEach(async () => {

@@ -60,6 +60,8 @@ export interface SourceCounters extends LineReaderCounters {
   bytesLost: number;
   /** Rotated files (plain or .gz) read after downtime to finish a checkpointed file. */
   filesRecovered: number;
+  /** Files created and rotated before we opened them, read under their rotated name. */
+  filesMissedRotated: number;
   partialFlushTimeouts: number;
   watchdogReopens: number;
   watcherErrors: number;
@@ -124,6 +126,10 @@ interface TailedFile {
 }
 
 const FINGERPRINT_BYTES = 1024;
+const ROTATED_NAME = /^(\d+\.log)\.(\d{8}-\d{6})(\.gz)?$/;
+/** Enough for kubelet's 5 files per container and then some. */
+const HISTORY_PER_CONTAINER = 16;
+type RotatedClass = "history" | "missed" | "ignored";
 /** A rotated file is closed at its end once its successor has bytes, or after this long. */
 const DRAIN_GRACE_MS = 5000;
 /** While files are held, draining or partials pending, the loop wakes this often. */
@@ -143,6 +149,7 @@ export class Source {
     filesGivenUp: 0,
     bytesLost: 0,
     filesRecovered: 0,
+    filesMissedRotated: 0,
     partialFlushTimeouts: 0,
     watchdogReopens: 0,
     watcherErrors: 0,
@@ -164,6 +171,10 @@ export class Source {
   private readonly retired = new Map<string, TailedFile>();
   /** Live path → device:inode of a file of a pod that is not selected. */
   private readonly skipped = new Map<string, string>();
+  /** Rotated names already looked at: history (read or older than us), missed (read now), ignored. */
+  private readonly classified = new Map<string, RotatedClass>();
+  /** Per container instance: the files we opened (device:inode → head fingerprint), to recognise them rotated. */
+  private readonly history = new Map<string, Map<string, { fpLen: number; fpHash: number }>>();
   /** Every path the last scan saw (watch events on them need no scan). */
   private known = new Set<string>();
   private readonly merger: PartialMerger;
@@ -245,7 +256,10 @@ export class Source {
     if (this.scanTimer) clearInterval(this.scanTimer);
     if (this.scanSoonTimer) clearTimeout(this.scanSoonTimer);
     if (this.tickTimer) clearTimeout(this.tickTimer);
-    await this.pumpDone;
+    // A full ring may never take the slice being appended (messenger down): do not wait for it.
+    // Its lines are not covered by any checkpoint yet, so they are read again after a restart.
+    if (this.emitting) this.log.info("stopping while an append waits on a full ring; those lines are read again after restart");
+    else await this.pumpDone;
   }
 
   /** After the final ring sync: persist checkpoints and close every descriptor. */
@@ -323,11 +337,25 @@ export class Source {
   }
 
   private onWatchEvent(kind: "rename" | "change", name: string): void {
+    if (this.stopping) return;
     const path = join(this.opts.config.root, name);
     const f = this.byPath.get(path);
     if (f) f.dirty = true;
-    // A created, renamed or removed path may be a new file, a rotation or a deletion.
-    if (kind === "rename" || (!f && !this.known.has(path))) this.scanSoon();
+    if (kind === "rename" || (!f && !this.known.has(path))) {
+      // A created, renamed or removed path may be a new file, a rotation or a deletion: look at
+      // its container dir now (a file must be open before it can be rotated or deleted), and let
+      // a full scan reconcile the rest shortly.
+      const parts = name.split("/");
+      if (parts.length >= 2) this.scanContainer(parts[0] as string, parts[1] as string, false, null);
+      else if (parts.length === 1 && parts[0]) {
+        try {
+          for (const c of readdirSync(join(this.opts.config.root, parts[0]))) this.scanContainer(parts[0], c, false, null);
+        } catch {
+          // a file, or removed meanwhile
+        }
+      }
+      this.scanSoon();
+    }
     this.notify();
   }
 
@@ -360,23 +388,16 @@ export class Source {
       } catch {
         continue; // not a directory, or removed meanwhile
       }
-      for (const container of containers) {
-        let names: string[];
-        try {
-          names = readdirSync(join(root, podDir, container));
-        } catch {
-          continue;
-        }
-        for (const name of names) {
-          const rel = `${podDir}/${container}/${name}`;
-          const path = join(root, rel);
-          seen.add(path);
-          const parsed = this.accept(rel);
-          if (parsed) this.discover(path, parsed, initial);
-        }
-      }
+      for (const container of containers) this.scanContainer(podDir, container, initial, seen);
     }
     this.known = seen;
+    for (const path of this.classified.keys()) if (!seen.has(path)) this.classified.delete(path);
+    const openKeys = new Set<string>();
+    for (const f of this.files.values()) openKeys.add(f.partialKey);
+    for (const [key, h] of this.history) {
+      if (!openKeys.has(key)) this.history.delete(key);
+      else while (h.size > HISTORY_PER_CONTAINER) h.delete(h.keys().next().value as string);
+    }
     this.markMissing(seen);
     if (!this.prunedAfterScan) {
       // Checkpoints that matched no file (live or rotated) at the first readable scan are of files gone for good.
@@ -396,6 +417,88 @@ export class Source {
     this.applyMarks(this.opts.durableSeq());
     this.saveCheckpoints();
     this.notify();
+  }
+
+  /**
+   * One container dir: rotated siblings first (a file created and rotated between two looks is
+   * found under its rotated name and read), then the live `N.log` files.
+   */
+  private scanContainer(podDir: string, container: string, initial: boolean, seen: Set<string> | null): void {
+    const dir = join(this.opts.config.root, podDir, container);
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      return;
+    }
+    const live: Array<[string, PodLogPath]> = [];
+    for (const name of names) {
+      const rel = `${podDir}/${container}/${name}`;
+      const path = join(dir, name);
+      seen?.add(path);
+      const rotated = ROTATED_NAME.exec(name);
+      if (rotated) {
+        if (!this.classified.has(path)) this.classifyRotated(`${podDir}/${container}/${rotated[1]}`, path, rotated[2] as string, rotated[3] !== undefined, initial);
+        continue;
+      }
+      const parsed = this.accept(rel);
+      if (parsed) live.push([path, parsed]);
+    }
+    for (const [path, parsed] of live) this.discover(path, parsed, initial);
+  }
+
+  /**
+   * A rotated name we have not looked at yet. If it is a file we followed (by inode; a .gz by the
+   * name it was compressed from, else by the fingerprint of its head), nothing to do. Present at
+   * start: history, not read (SPEC: rotated files are not tailed). Otherwise it was created and
+   * rotated while we were not looking: read it whole, before the live file of its container.
+   */
+  private classifyRotated(liveRel: string, path: string, stamp: string, gz: boolean, initial: boolean): void {
+    const parsed = this.accept(liveRel);
+    if (!parsed) {
+      this.classified.set(path, "ignored");
+      return;
+    }
+    if (initial) {
+      this.classified.set(path, "history");
+      return;
+    }
+    const key = partialKeyOf(parsed);
+    const history = this.history.get(key);
+    let mem: Uint8Array | null = null;
+    if (gz) {
+      const plain = path.slice(0, -3);
+      if (this.classified.has(plain)) {
+        this.classified.set(path, this.classified.get(plain) as RotatedClass);
+        return;
+      }
+      mem = readGzip(path);
+      if (!mem) return; // still being written, or damaged: look again at the next scan
+      if (history && [...history.values()].some((h) => h.fpLen > 0 && headMatches(-1, mem, h.fpLen, h.fpHash))) {
+        this.classified.set(path, "history");
+        return;
+      }
+    } else {
+      let st;
+      try {
+        st = statSync(path);
+      } catch {
+        return;
+      }
+      if (history?.has(checkpointKey(st.dev, st.ino)) || this.byInode.has(checkpointKey(st.dev, st.ino))) {
+        this.classified.set(path, "history");
+        return;
+      }
+    }
+    this.classified.set(path, "missed");
+    const f = this.openRotated(path, mem, join(this.opts.config.root, liveRel), parsed, null);
+    if (!f) return;
+    // Read before any file of its container we opened after it was rotated (ordered by stamp).
+    let min = Number.POSITIVE_INFINITY;
+    for (const o of this.files.values()) if (o !== f && o.partialKey === key && !o.final) min = Math.min(min, o.order);
+    if (min !== Number.POSITIVE_INFINITY) f.order = min - 1 + stampFraction(stamp);
+    this.counters.filesMissedRotated++;
+    this.log.warn("a file was rotated before it was opened; reading it under its rotated name", { path });
   }
 
   /** The parsed path of a live log file we should follow, or null. */
@@ -549,6 +652,9 @@ export class Source {
       gone: false,
     };
     this.files.set(serial, f);
+    let history = this.history.get(partialKey);
+    if (!history) this.history.set(partialKey, (history = new Map()));
+    history.set(f.info.id, { fpLen: o.fpLen, fpHash: o.fpHash });
     this.counters.filesAdded++;
     this.counters.filesWatched = this.files.size;
     this.checkpointsDirty = true;
@@ -770,6 +876,7 @@ export class Source {
       }
     }
     this.counters.filesHeld = held;
+    if (this.stopping) return progressed;
     // Partials whose F never came are emitted whole after partialFlushMs.
     if (this.merger.size > 0) {
       const flushed = this.merger.flush(now, this.opts.config.partialFlushMs);
@@ -901,6 +1008,8 @@ export class Source {
   /** Closes a file and removes it from every index. */
   private forget(file: TailedFile): void {
     file.gone = true;
+    this.updateFingerprint(file);
+    this.history.get(file.partialKey)?.set(file.info.id, { fpLen: file.fpLen, fpHash: file.fpHash });
     this.closeFd(file);
     file.mem = null;
     this.files.delete(file.serial);
@@ -1050,20 +1159,27 @@ export class Source {
     }
   }
 
+  /** The fingerprint covers the first FINGERPRINT_BYTES of the file once it has them. */
+  private updateFingerprint(f: TailedFile): void {
+    if (f.fd < 0 || f.fpLen >= FINGERPRINT_BYTES || f.size <= f.fpLen) return;
+    const len = Math.min(f.size, FINGERPRINT_BYTES);
+    const head = new Uint8Array(len);
+    try {
+      if (readSync(f.fd, head, 0, len, 0) !== len) return;
+    } catch {
+      return;
+    }
+    f.fpLen = len;
+    f.fpHash = fingerprint(head);
+  }
+
   private saveCheckpoints(): void {
     if (!this.checkpointsDirty) return;
     this.checkpointsDirty = false;
     const out: FileCheckpoint[] = [];
     const ids = new Set<string>();
     for (const f of [...this.files.values(), ...this.retired.values()]) {
-      if (f.fd >= 0 && f.fpLen < FINGERPRINT_BYTES && f.size > f.fpLen) {
-        const len = Math.min(f.size, FINGERPRINT_BYTES);
-        const head = new Uint8Array(len);
-        if (readSync(f.fd, head, 0, len, 0) === len) {
-          f.fpLen = len;
-          f.fpHash = fingerprint(head);
-        }
-      }
+      this.updateFingerprint(f);
       const id = checkpointKey(f.dev, f.ino);
       if (ids.has(id)) continue; // an older retired file whose inode was reused: the open one wins
       ids.add(id);
@@ -1079,6 +1195,11 @@ export class Source {
       this.log.error("cannot write checkpoints", { path: this.store.path, error: (err as Error).message });
     }
   }
+}
+
+/** A rotation stamp as a fraction in [0, 1), increasing with the stamp (orders missed files). */
+function stampFraction(stamp: string): number {
+  return Number(stamp.replace("-", "")) / 1e15;
 }
 
 function partialKeyOf(p: PodLogPath): string {

@@ -195,12 +195,12 @@ export async function startCollector(config: Config, log: Logger = rootLog, opti
     const eventsInRing = () => ring.stats().appendedRecords - tap.counters.ackedOwn;
 
     const monitor = new HealthMonitor(thresholds(config, options));
-    let lastVerdict: HealthVerdict | null = null;
+    let lastReasons = "";
     function health(): HealthVerdict {
       const r = ring.stats();
       const s = sender.stats();
       const m = provider.status();
-      lastVerdict = monitor.evaluate({
+      const v = monitor.evaluate({
         now: Date.now(),
         stopping,
         ring: { full: r.full, lastSeq: r.nextSeq - 1, durableSeq: r.durableSeq },
@@ -214,20 +214,17 @@ export async function startCollector(config: Config, log: Logger = rootLog, opti
         },
         metadata: { provider: m.provider, failing: m.failing, synced: m.synced, lastError: m.lastError },
       });
-      return lastVerdict;
-    }
-    // Sampled on a timer too, so that "full for N s" and "stuck" episodes are timed between requests,
-    // and transitions are logged once.
-    let lastReasons = "";
-    const tick = setInterval(() => {
-      const v = health();
+      // Each change of the reasons is logged once, whoever observed it (the timer or a request).
       const key = v.reasons.join("\n");
       if (key !== lastReasons) {
-        if (v.reasons.length) log.warn("pipeline unhealthy", { reasons: v.reasons });
-        else if (lastReasons !== "") log.info("pipeline healthy again");
+        if (v.reasons.length) log.warn(lastReasons === "" ? "pipeline unhealthy" : "pipeline unhealthy: reasons changed", { reasons: v.reasons });
+        else log.info("pipeline healthy again");
         lastReasons = key;
       }
-    }, options.monitorIntervalMs ?? 500);
+      return v;
+    }
+    // Sampled on a timer too, so that "full for N s" and "stuck" episodes are timed between requests.
+    const tick = setInterval(() => health(), options.monitorIntervalMs ?? 500);
     tick.unref?.();
     cleanups.push(() => clearInterval(tick));
 
@@ -435,6 +432,7 @@ export async function startCollector(config: Config, log: Logger = rootLog, opti
       reload,
       stop,
     };
+    const replayRecords = ring.stats().records;
     sender.start();
     source.start();
     log.info("collector started", {
@@ -444,7 +442,7 @@ export async function startCollector(config: Config, log: Logger = rootLog, opti
       provider: config.metadata.provider,
       api: `${hostname}:${served.port}`,
       ringBytes: config.buffer.maxBytes,
-      replayRecords: ring.stats().records,
+      replayRecords,
     });
     return collector;
   } catch (err) {

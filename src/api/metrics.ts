@@ -45,7 +45,7 @@ export interface Metrics {
   observeEndToEnd(seconds: number): void;
 }
 
-/** Process metrics kept from prom-client's defaults (CPU, memory, descriptors, event-loop lag). */
+/** Process metrics kept from prom-client's defaults (CPU, memory, descriptors); the nodejs_* ones say little under Bun. */
 const PROCESS_DEFAULTS = [
   "process_cpu_user_seconds_total",
   "process_cpu_system_seconds_total",
@@ -53,10 +53,8 @@ const PROCESS_DEFAULTS = [
   "process_start_time_seconds",
   "process_resident_memory_bytes",
   "process_virtual_memory_bytes",
-  "process_heap_bytes",
   "process_open_fds",
   "process_max_fds",
-  "nodejs_eventloop_lag_seconds",
 ];
 
 let defaults: Registry | null = null;

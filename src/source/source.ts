@@ -678,7 +678,8 @@ export class Source {
     for (const cp of this.unclaimed.values()) {
       try {
         const st = statSync(cp.path);
-        if (st.dev === cp.dev && st.ino === cp.ino) continue; // still live: the scan resumes it
+        // Still live (same inode, same head; inodes are reused quickly): the scan resumes it.
+        if (st.dev === cp.dev && st.ino === cp.ino && fileHeadMatches(cp.path, cp.fpLen, cp.fpHash)) continue;
       } catch {
         // gone from its path
       }

@@ -1,0 +1,221 @@
+// Identity and checkpoints (issue 4 §3): the watermark, restarts, crashes, partials pinned across
+// a rotation, downtime across rotations with gzip, readFrom, inode reuse, pruning.
+import { afterAll, afterEach, expect, test } from "bun:test";
+import { appendFileSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+import { cleanupDirs, cri, criLines, duplicates, expectedMessages, Harness, podDir, rotationStamp, tempDir, waitFor } from "./harness.ts";
+
+const running: Harness[] = [];
+afterEach(async () => {
+  for (const h of running.splice(0)) await h.stop().catch(() => {});
+});
+afterAll(cleanupDirs);
+
+/** Two harnesses over one dir are one collector before and after a restart. */
+function collector(over: Record<string, unknown> = {}) {
+  const dir = tempDir();
+  let h = Harness.create(over, dir);
+  const all: string[] = [];
+  return {
+    get h() {
+      return h;
+    },
+    root: h.root,
+    start() {
+      h.start();
+      running.push(h);
+      return h;
+    },
+    /** Restart: a new Source over the same files and data dir. */
+    next() {
+      all.push(...h.messages());
+      h = new Harness(h.root, h.dataDir, h.config);
+      return h;
+    },
+    allMessages: () => [...all, ...h.messages()],
+  };
+}
+
+function savedCheckpoints(dataDir: string): Array<{ ino: number; offset: number; path: string }> {
+  return JSON.parse(readFileSync(join(dataDir, "checkpoints.json"), "utf8")).files;
+}
+
+function gzipAway(path: string): void {
+  writeFileSync(path + ".gz", gzipSync(readFileSync(path)));
+  unlinkSync(path);
+}
+
+test("the checkpoint is a watermark: it moves only when the ring reports the records durable", async () => {
+  const c = collector();
+  const h = c.h;
+  h.autoDurable = false;
+  const path = join(podDir(c.root, "uid-w"), "0.log");
+  writeFileSync(path, criLines("w", 0, 10) + cri("head ", "stdout", "P"));
+  c.start();
+  expect(await waitFor(() => h.received.length === 10, 2000)).toBe(true);
+  expect(h.source.fileStatus()[0]!.offset).toBe(0); // read, not durable
+  const headAt = readFileSync(path).length - cri("head ", "stdout", "P").length;
+  h.makeDurable();
+  // The pending partial pins the checkpoint at its first fragment.
+  expect(h.source.fileStatus()[0]!.offset).toBe(headAt);
+  expect(savedCheckpoints(h.dataDir)[0]!.offset).toBe(headAt);
+  appendFileSync(path, cri("tail"));
+  expect(await waitFor(() => h.received.length === 11, 2000)).toBe(true);
+  expect(h.received[10]!.message).toBe("head tail");
+  h.makeDurable();
+  expect(h.source.fileStatus()[0]!.offset).toBe(readFileSync(path).length);
+});
+
+test("graceful restart mid-stream: resumes every file at its checkpoint, no duplicates, no loss", async () => {
+  const c = collector();
+  const paths = [0, 1, 2].map((i) => join(podDir(c.root, `uid-g${i}`), "0.log"));
+  for (const p of paths) writeFileSync(p, criLines(p, 0, 3000));
+  c.start();
+  await waitFor(() => c.h.received.length > 2000, 3000);
+  await c.h.stop(); // mid-stream
+  for (const p of paths) appendFileSync(p, criLines(p, 3000, 3500));
+  const second = c.next();
+  second.start();
+  running.push(second);
+  expect(await waitFor(() => c.allMessages().length >= 10_500, 5000)).toBe(true);
+  await Bun.sleep(100);
+  expect(duplicates(c.allMessages())).toEqual([]);
+  const want = paths.flatMap((p) => expectedMessages(p, 0, 3500)).sort();
+  expect(c.allMessages().sort()).toEqual(want);
+});
+
+test("crash (no final checkpoint write): restart re-reads only what was not durable; nothing lost", async () => {
+  const c = collector();
+  c.h.autoDurable = false;
+  const path = join(podDir(c.root, "uid-crash"), "0.log");
+  writeFileSync(path, criLines("c", 0, 1000));
+  c.start();
+  expect(await waitFor(() => c.h.received.length === 1000, 2000)).toBe(true);
+  c.h.makeDurable(); // the ring synced up to here
+  appendFileSync(path, criLines("c", 1000, 1200));
+  expect(await waitFor(() => c.h.received.length === 1200, 2000)).toBe(true);
+  await c.h.crash(); // 200 lines read but never durable
+  const second = c.next();
+  second.start();
+  running.push(second);
+  expect(await waitFor(() => second.received.length === 200, 2000)).toBe(true);
+  await Bun.sleep(100);
+  expect(second.messages()).toEqual(expectedMessages("c", 1000, 1200)); // the replay is bounded
+});
+
+test("a partial spanning a rotation survives a crash and a gzip of the head's file during downtime", async () => {
+  const c = collector();
+  const d = podDir(c.root, "uid-span");
+  const live = join(d, "0.log");
+  writeFileSync(live, cri("first") + cri("head|", "stdout", "P"));
+  c.start();
+  expect(await waitFor(() => c.h.received.length === 1, 2000)).toBe(true);
+  // Rotation: the continuation goes to the new file; the line is still incomplete.
+  const rotated = `${live}.${rotationStamp()}`;
+  renameSync(live, rotated);
+  writeFileSync(live, cri("middle|", "stdout", "P"));
+  expect(await waitFor(() => c.h.source.fileStatus().length === 1 && c.h.source.fileStatus()[0]!.readOffset !== 0, 3000)).toBe(true);
+  await Bun.sleep(100); // the ring syncs: both files' checkpoints are saved pinned
+  const saved = savedCheckpoints(c.h.dataDir);
+  expect(saved.length).toBe(2); // the retired file is kept: it holds the line's head
+  await c.h.crash();
+  // Downtime: the line completes, and the kubelet compresses the rotated file.
+  appendFileSync(live, cri("tail") + cri("after"));
+  gzipAway(rotated);
+  const second = c.next();
+  second.start();
+  running.push(second);
+  expect(await waitFor(() => second.received.length === 2, 3000)).toBe(true);
+  await Bun.sleep(100);
+  expect(c.allMessages()).toEqual(["first", "head|middle|tail", "after"]);
+  expect(second.source.counters.filesRecovered).toBe(1);
+  expect(second.source.counters.partialFlushTimeouts).toBe(0);
+});
+
+test("downtime across rotations that gzipped unread data: read from the .gz and the newer files, no loss", async () => {
+  const c = collector();
+  const d = podDir(c.root, "uid-down");
+  const live = join(d, "0.log");
+  writeFileSync(live, criLines("d", 0, 500));
+  c.start();
+  expect(await waitFor(() => c.h.received.length === 500, 2000)).toBe(true);
+  await c.h.stop();
+  // While we are down: more lines, rotate, gzip, another file entirely, rotate again, a new live file.
+  appendFileSync(live, criLines("d", 500, 800));
+  const r1 = `${live}.${rotationStamp()}`;
+  renameSync(live, r1);
+  writeFileSync(live, criLines("d", 800, 1100));
+  const r2 = `${live}.${rotationStamp()}`;
+  renameSync(live, r2);
+  gzipAway(r1);
+  writeFileSync(live, criLines("d", 1100, 1200));
+  const second = c.next();
+  second.start();
+  running.push(second);
+  const ok = await waitFor(() => c.allMessages().length >= 1200, 3000);
+  if (!ok) console.log(c.allMessages().length, second.source.counters, second.source.fileStatus(), second.log.lines);
+  expect(ok).toBe(true);
+  await Bun.sleep(100);
+  expect(c.allMessages()).toEqual(expectedMessages("d", 0, 1200)); // exactly once, in order
+  expect(second.source.counters.filesRecovered).toBe(2);
+});
+
+test("readFrom: end applies to files present at start without a checkpoint; new files start at 0", async () => {
+  const c = collector({ readFrom: "end" });
+  const old = join(podDir(c.root, "uid-old"), "0.log");
+  writeFileSync(old, criLines("old", 0, 100));
+  c.start();
+  await Bun.sleep(200);
+  expect(c.h.received.length).toBe(0);
+  appendFileSync(old, cri("old new line"));
+  writeFileSync(join(podDir(c.root, "uid-newpod"), "0.log"), criLines("newpod", 0, 5));
+  expect(await waitFor(() => c.h.received.length === 6, 2000)).toBe(true);
+  expect(c.h.messages().sort()).toEqual(["old new line", ...expectedMessages("newpod", 0, 5)].sort());
+  // After a restart, checkpointed files resume where they were, whatever readFrom says.
+  await c.h.stop();
+  appendFileSync(old, cri("old after restart"));
+  const second = c.next();
+  second.start();
+  running.push(second);
+  expect(await waitFor(() => second.received.length === 1, 2000)).toBe(true);
+  await Bun.sleep(100);
+  expect(second.messages()).toEqual(["old after restart"]);
+});
+
+test("inode reuse: a checkpoint whose fingerprint does not match the file's head is not applied", async () => {
+  const c = collector();
+  const path = join(podDir(c.root, "uid-reuse"), "0.log");
+  writeFileSync(path, criLines("fresh", 0, 20));
+  const st = statSync(path);
+  // A checkpoint left by another file that had this device and inode.
+  writeFileSync(
+    join(c.h.dataDir, "checkpoints.json"),
+    JSON.stringify({ version: 1, files: [{ dev: st.dev, ino: st.ino, fpLen: 64, fpHash: 12345, path, offset: 500 }] }),
+  );
+  c.start();
+  expect(await waitFor(() => c.h.received.length === 20, 2000)).toBe(true);
+  expect(c.h.messages()).toEqual(expectedMessages("fresh", 0, 20));
+});
+
+test("checkpoints of files gone for good are pruned at start", async () => {
+  const c = collector();
+  const keep = join(podDir(c.root, "uid-keep"), "0.log");
+  const gone = join(podDir(c.root, "uid-gone"), "0.log");
+  writeFileSync(keep, criLines("k", 0, 10));
+  writeFileSync(gone, criLines("g", 0, 10));
+  c.start();
+  expect(await waitFor(() => c.h.received.length === 20, 2000)).toBe(true);
+  await c.h.stop();
+  expect(savedCheckpoints(c.h.dataDir).length).toBe(2);
+  unlinkSync(gone);
+  const second = c.next();
+  second.start();
+  running.push(second);
+  await Bun.sleep(200);
+  expect(second.source.counters.checkpointsPruned).toBe(1);
+  await second.stop();
+  const saved = savedCheckpoints(second.dataDir);
+  expect(saved.map((s) => s.path)).toEqual([keep]);
+  expect(second.received.length).toBe(0);
+});

@@ -1,0 +1,142 @@
+// Lines through real files (issue 4 §5): long lines, partials, garbage, UTF-8, docker json-file,
+// an unterminated last line.
+import { afterAll, afterEach, expect, test } from "bun:test";
+import { appendFileSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { cleanupDirs, cri, criLines, expectedMessages, Harness, podDir, rotationStamp, ts, waitFor } from "./harness.ts";
+
+const running: Harness[] = [];
+function harness(over: Record<string, unknown> = {}): Harness {
+  const h = Harness.create(over);
+  running.push(h);
+  return h;
+}
+afterEach(async () => {
+  for (const h of running.splice(0)) await h.stop().catch(() => {});
+});
+afterAll(cleanupDirs);
+
+const MiB = 1 << 20;
+
+test("a 3 MB line split by the runtime into 16 KiB partials: one record of maxLineBytes, counted truncated", async () => {
+  const h = harness();
+  const path = join(podDir(h.root, "uid-big"), "0.log");
+  const line = Array.from({ length: 3_000_000 / 10 }, (_, i) => String(i % 1e9).padStart(10, "0")).join("");
+  let text = cri("before");
+  for (let i = 0; i < line.length; i += 16 * 1024) {
+    const last = i + 16 * 1024 >= line.length;
+    text += cri(line.slice(i, i + 16 * 1024), "stdout", last ? "F" : "P");
+  }
+  text += cri("after");
+  writeFileSync(path, text);
+  h.start();
+  expect(await waitFor(() => h.received.length === 3, 5000)).toBe(true);
+  expect(h.received[0]!.message).toBe("before");
+  expect(h.received[1]!.message).toBe(line.slice(0, MiB)); // the first maxLineBytes bytes
+  expect(h.received[1]!.truncated).toBe(true);
+  expect(h.received[2]!.message).toBe("after");
+  expect(h.source.counters.linesTruncated).toBe(1);
+});
+
+test("a 3 MB physical line (no runtime split) is cut at maxLineBytes; the file goes on", async () => {
+  const h = harness({ maxLineBytes: "64KiB" });
+  const path = join(podDir(h.root, "uid-phys"), "0.log");
+  writeFileSync(path, cri("x".repeat(3_000_000)) + cri("next"));
+  h.start();
+  expect(await waitFor(() => h.received.length === 2, 5000)).toBe(true);
+  expect(h.received[0]!.message).toBe("x".repeat(64 * 1024));
+  expect(h.received[0]!.truncated).toBe(true);
+  expect(h.received[1]!.message).toBe("next");
+  expect(h.source.counters.linesTruncated).toBe(1);
+});
+
+test("interleaved stdout/stderr partials merge per stream", async () => {
+  const h = harness();
+  const path = join(podDir(h.root, "uid-int"), "0.log");
+  writeFileSync(
+    path,
+    cri("out-1 ", "stdout", "P") +
+      cri("err-1 ", "stderr", "P") +
+      cri("out-2 ", "stdout", "P") +
+      cri("err-2", "stderr", "F") +
+      cri("out-3", "stdout", "F"),
+  );
+  h.start();
+  expect(await waitFor(() => h.received.length === 2, 2000)).toBe(true);
+  expect(h.received.map((r) => [r.stream, r.message])).toEqual([
+    ["stderr", "err-1 err-2"],
+    ["stdout", "out-1 out-2 out-3"],
+  ]);
+});
+
+test("a partial never completed is flushed whole after partialFlushMs and counted", async () => {
+  const h = harness({ partialFlushMs: 300 });
+  const path = join(podDir(h.root, "uid-never"), "0.log");
+  writeFileSync(path, cri("never ", "stdout", "P") + cri("completed", "stdout", "P"));
+  h.start();
+  await Bun.sleep(100);
+  expect(h.received.length).toBe(0);
+  expect(await waitFor(() => h.received.length === 1, 3000)).toBe(true);
+  expect(h.received[0]!.message).toBe("never completed");
+  expect(h.source.counters.partialFlushTimeouts).toBe(1);
+  // The checkpoint is no longer pinned once the flushed line is durable.
+  expect(await waitFor(() => h.source.fileStatus()[0]!.lag === 0, 2000)).toBe(true);
+});
+
+test("binary garbage and NUL bytes are counted as malformed and skipped; invalid UTF-8 is replaced", async () => {
+  const h = harness();
+  const path = join(podDir(h.root, "uid-bin"), "0.log");
+  const garbage = new Uint8Array(4096);
+  for (let i = 0; i < garbage.length; i++) garbage[i] = (i * 7919) % 256 === 10 ? 0 : (i * 7919) % 256;
+  const badUtf8 = Buffer.concat([Buffer.from(`${ts()} stdout F bad `), Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from(" end\n")]);
+  writeFileSync(path, Buffer.concat([Buffer.from(cri("ok-1")), garbage, Buffer.from("\n"), Buffer.alloc(300, 0), Buffer.from("\n"), badUtf8, Buffer.from(cri("ok-2"))]));
+  h.start();
+  expect(await waitFor(() => h.received.length === 3, 2000)).toBe(true);
+  expect(h.received[0]!.message).toBe("ok-1");
+  expect(h.received[1]!.message).toBe("bad \uFFFD\uFFFD\uFFFD end");
+  expect(h.received[2]!.message).toBe("ok-2");
+  expect(h.source.counters.linesMalformed).toBe(2);
+});
+
+test("docker json-file: escapes, 16 KiB splits merged, format detected per file", async () => {
+  const h = harness();
+  const dockerPath = join(podDir(h.root, "uid-docker"), "0.log");
+  const criPath = join(podDir(h.root, "uid-cri"), "0.log");
+  const long = "y".repeat(40 * 1024);
+  const time = "2026-11-25T10:00:00.123456789Z";
+  let text = JSON.stringify({ log: 'tab\there "quoted" \\ back \u00e9 \ud83d\ude00\n', stream: "stdout", time }) + "\n";
+  for (let i = 0; i < long.length; i += 16 * 1024) {
+    const chunk = long.slice(i, i + 16 * 1024);
+    const last = i + 16 * 1024 >= long.length;
+    text += JSON.stringify({ log: last ? chunk + "\n" : chunk, stream: "stderr", time }) + "\n";
+  }
+  writeFileSync(dockerPath, text);
+  writeFileSync(criPath, cri("a cri line"));
+  h.start();
+  expect(await waitFor(() => h.received.length === 3, 2000)).toBe(true);
+  const docker = h.received.filter((r) => r.podUid === "uid-docker");
+  expect(docker[0]!.message).toBe('tab\there "quoted" \\ back \u00e9 \ud83d\ude00');
+  expect(docker[0]!.timestamp).toBe(time);
+  expect(docker[1]!.message).toBe(long);
+  expect(docker[1]!.stream).toBe("stderr");
+  expect(h.messages((r) => r.podUid === "uid-cri")).toEqual(["a cri line"]);
+});
+
+test("a last line without \\n waits until completed, or until its file is rotated away", async () => {
+  const h = harness();
+  const d = podDir(h.root, "uid-nl");
+  const live = join(d, "0.log");
+  writeFileSync(live, cri("one") + `${ts()} stdout F wai`);
+  h.start();
+  expect(await waitFor(() => h.received.length === 1, 2000)).toBe(true);
+  await Bun.sleep(200);
+  expect(h.received.length).toBe(1);
+  appendFileSync(live, "ting\n" + `${ts()} stdout F cut short`);
+  expect(await waitFor(() => h.received.length === 2, 2000)).toBe(true);
+  expect(h.received[1]!.message).toBe("waiting");
+  // Rotated away without its "\n": the line is complete once the new file has bytes.
+  renameSync(live, `${live}.${rotationStamp()}`);
+  writeFileSync(live, criLines("new", 0, 3));
+  expect(await waitFor(() => h.received.length === 6, 3000)).toBe(true);
+  expect(h.messages().slice(2)).toEqual(["cut short", ...expectedMessages("new", 0, 3)]);
+});

@@ -78,6 +78,11 @@ export class Api {
   }
 }
 
+/** Polls /metrics until the metric's sum is above zero (gauges that are non-zero only for a moment). */
+export async function eventuallyAboveZero(api: Api, name: string, timeoutMs = 5000): Promise<boolean> {
+  return waitFor(async () => (await api.metrics()).sum(name) > 0, timeoutMs, 10);
+}
+
 export async function startCollector(env: Env, over: Record<string, any> = {}, extraEnv: Record<string, string> = {}) {
   const port = await freePort();
   const configPath = writeJson(join(env.dir, `config-${port}.json`), testConfig(env, port, over));
@@ -85,10 +90,10 @@ export async function startCollector(env: Env, over: Record<string, any> = {}, e
   const api = new Api(port);
   const up = await waitFor(async () => (await api.code("/ready")) === 200, 15_000);
   if (!up) throw new Error(`collector did not become ready:\n${proc.stderr()}`);
-  return { proc, api, port, configPath };
+  return { ...proc, api, port, configPath };
 }
 
-export async function stopCollector(p: CollectorProcess): Promise<number> {
+export async function stopCollector(p: Pick<CollectorProcess, "proc" | "exited">): Promise<number> {
   p.proc.kill("SIGTERM");
   return p.exited;
 }

@@ -2,7 +2,7 @@
 // pipeline's reasons, driven by the mock messenger's fault injection and the pods file.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
-import { type Env, KEY, distinctMessages, expectAboveZero, setUp, startCollector, stopCollector, waitFor } from "./harness.ts";
+import { type Env, KEY, distinctMessages, eventuallyAboveZero, expectAboveZero, setUp, startCollector, stopCollector, waitFor } from "./harness.ts";
 
 let env: Env;
 beforeAll(async () => {
@@ -84,8 +84,7 @@ test("endpoints' content and every /status reason transition; liveness stays 200
     expect(during.sum("pipekit_collector_pipeline_healthy")).toBe(0);
     expectAboveZero(during, ["pipekit_collector_events_in_ring", "pipekit_collector_sink_retries_total"]);
     expect(during.sum("pipekit_collector_sink_requests_total", { status: "503" })).toBeGreaterThan(0);
-    expect(await waitFor(async () => (await api.metrics()).sum("pipekit_collector_sink_waiting_batches") > 0, 5000)).toBe(true);
-    expectAboveZero(await api.metrics(), ["pipekit_collector_sink_waiting_batches"]);
+    expect(await eventuallyAboveZero(api, "pipekit_collector_sink_waiting_batches")).toBe(true);
 
     // ---- key rejected ----
     env.messenger.setFaults({ rejectKeys: 401 });
@@ -111,7 +110,7 @@ test("endpoints' content and every /status reason transition; liveness stays 200
     expect((await api.status()).pipeline.reasons).toEqual([]);
   } finally {
     clearInterval(probe);
-    expect(await stopCollector(c.proc)).toBe(0);
+    expect(await stopCollector(c)).toBe(0);
   }
   // Liveness never failed while running (the last probes may meet the shutdown or a closed port).
   const running = liveness.slice(0, -5);
@@ -121,7 +120,7 @@ test("endpoints' content and every /status reason transition; liveness stays 200
   expect([...env.node.expectedMessages].filter((m) => !counts.has(m))).toEqual([]);
   expect([...counts.values()].filter((n) => n > 1)).toEqual([]);
   // Transitions are logged once each, and the key never is.
-  const stderr = c.proc.stderr();
+  const stderr = c.stderr();
   expect(stderr).toContain('"msg":"pipeline unhealthy"');
   expect(stderr).toContain('"msg":"pipeline healthy again"');
   expect(stderr).not.toContain(KEY);

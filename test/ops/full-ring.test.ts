@@ -1,0 +1,68 @@
+// A full ring is backpressure, not a failure: liveness stays 200, /status says why reading is
+// paused, a log file deleted meanwhile stays readable through its descriptor (and its held bytes
+// are reported), and once the messenger is back everything arrives.
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { readdirSync, unlinkSync } from "node:fs";
+import { join } from "node:path";
+import { type Env, distinctMessages, expectAboveZero, setUp, startCollector, stopCollector, waitFor } from "./harness.ts";
+
+let env: Env;
+beforeAll(async () => {
+  env = await setUp("fullring", 150);
+});
+afterAll(async () => {
+  await env.cleanup();
+});
+
+test("ring full during an outage: live, reasons, deleted-but-held bytes, then everything delivered", async () => {
+  env.messenger.setFaults({ forceStatus: 503 });
+  const c = await startCollector(env, { buffer: { maxBytes: "64KiB", syncIntervalMs: 50 } });
+  const api = c.api;
+  const liveness: Array<number | null> = [];
+  const probe = setInterval(async () => liveness.push(await api.code("/health")), 100);
+  try {
+    expect(await waitFor(async () => (await api.status()).ring.full === true, 10_000)).toBe(true);
+    expect(await waitFor(async () => (await api.status()).pipeline.reasons.some((r: string) => r.startsWith("ring full for")), 10_000)).toBe(true);
+    const s = await api.status();
+    expect(s.loops.source.state).toBe("blocked");
+    expect(Date.parse(s.ring.fullSince)).toBeGreaterThan(0);
+    expect(s.live).toBe(true);
+    expect(s.ready).toBe(true);
+    expect(await waitFor(async () => (await api.status()).pipeline.reasons.some((r: string) => r.startsWith("messenger failing for")), 5000)).toBe(true);
+
+    // A pod's log file is deleted while reading is paused: its data is still held open.
+    const pod = env.node.pods.find((p) => p.expected === "delivered" && p.containers.includes("main"))!;
+    const dir = join(env.node.root, `${pod.namespace}_${pod.name}_${pod.uid}`, "main");
+    for (const f of readdirSync(dir)) unlinkSync(join(dir, f));
+    expect(await waitFor(async () => (await api.status()).source.deletedHeldBytes > 0, 5000)).toBe(true);
+    const m = await api.metrics();
+    expectAboveZero(m, [
+      "pipekit_collector_ring_full",
+      "pipekit_collector_ring_blocked_seconds_total",
+      "pipekit_collector_deleted_held_bytes",
+      "pipekit_collector_ring_bytes",
+      "pipekit_collector_ring_records",
+      "pipekit_collector_ring_capacity_bytes",
+      "pipekit_collector_files_watched",
+    ]);
+    expect(m.sum("pipekit_collector_live")).toBe(1);
+    expect(m.sum("pipekit_collector_pipeline_healthy")).toBe(0);
+    expect((await api.get("/health")).status).toBe(200);
+
+    // Back: reading resumes, the deleted file is read to its end and let go.
+    env.messenger.setFaults({});
+    expect(await waitFor(() => env.messenger.stats().distinctEvents >= env.node.expectedMessages.size, 30_000, 100)).toBe(true);
+    expect(await waitFor(async () => (await api.status()).pipeline.healthy === true, 10_000)).toBe(true);
+    expect(await waitFor(async () => (await api.status()).source.deletedHeldBytes === 0, 10_000)).toBe(true);
+    expect((await api.status()).ring.full).toBe(false);
+  } finally {
+    clearInterval(probe);
+    expect(await stopCollector(c)).toBe(0);
+  }
+  const running = liveness.slice(0, -5);
+  expect(running.length).toBeGreaterThan(10);
+  expect(running.every((code) => code === 200)).toBe(true);
+  const counts = distinctMessages(env.messenger);
+  expect([...env.node.expectedMessages].filter((m) => !counts.has(m))).toEqual([]);
+  expect([...counts.values()].filter((n) => n > 1)).toEqual([]);
+}, 90_000);

@@ -2,7 +2,7 @@
 // and the API key file, applies what can change safely and logs what needs a restart.
 import { type Collector, startCollector } from "../collector.ts";
 import type { Config } from "../config/schema.ts";
-import { loadConfig, requireRunnable, resolveConfigPath } from "../config/load.ts";
+import { loadConfig, maskSecrets, requireRunnable, resolveConfigPath } from "../config/load.ts";
 import { log, registerSecret, setLogLevel } from "../log.ts";
 import { reportStartError } from "./errors.ts";
 
@@ -67,6 +67,7 @@ export async function runCommand(configPath: string | undefined): Promise<number
         const { applied, needsRestart } = await c.reload(next);
         config = { ...config, shutdownTimeoutMs: next.shutdownTimeoutMs };
         log.info("config reloaded", { applied, needsRestart });
+        log.debug("effective config after the reload", { config: maskSecrets(next) });
         if (needsRestart.length) log.warn("config changes that need a restart to take effect", { keys: needsRestart });
       } catch (err) {
         log.error("config reload failed", { error: err as Error });

@@ -16,7 +16,7 @@ afterAll(async () => {
 
 test("ring full during an outage: live, reasons, deleted-but-held bytes, then everything delivered", async () => {
   env.messenger.setFaults({ forceStatus: 503 });
-  const c = await startCollector(env, { buffer: { maxBytes: "64KiB", syncIntervalMs: 50 } });
+  const c = await startCollector(env, { buffer: { maxBytes: "64KiB", syncIntervalMs: 50 } }, { PIPEKIT_COLLECTOR_PER_FILE_METRICS: "1" });
   const api = c.api;
   const liveness: Array<number | null> = [];
   const probe = setInterval(async () => liveness.push(await api.code("/health")), 100);
@@ -44,6 +44,7 @@ test("ring full during an outage: live, reasons, deleted-but-held bytes, then ev
       "pipekit_collector_ring_records",
       "pipekit_collector_ring_capacity_bytes",
       "pipekit_collector_files_watched",
+      "pipekit_collector_file_lag_bytes", // lines read but not yet safe in the ring, or not read at all
     ]);
     expect(m.sum("pipekit_collector_live")).toBe(1);
     expect(m.sum("pipekit_collector_pipeline_healthy")).toBe(0);

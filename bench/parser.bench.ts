@@ -1,0 +1,103 @@
+// Parser micro-benchmark (issue 4): CRI and docker json-file lines parsed from bytes, alone and
+// through the LineReader (split on "\n", parse, merge partials), as the source feeds it 256 KiB
+// slices. Prints lines/s and MB/s.
+//
+//   bun bench/parser.bench.ts [--mb 64] [--rounds 3]
+import { parseCriLine, parseDockerLine } from "../src/source/line-format.ts";
+import { LineReader, type LineReaderCounters } from "../src/source/line-reader.ts";
+import { type MergedLine, PartialMerger } from "../src/source/partial.ts";
+
+function arg(name: string, def: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : def;
+}
+const targetMB = arg("mb", 64);
+const rounds = arg("rounds", 3);
+const SLICE = 256 * 1024;
+const enc = new TextEncoder();
+
+/** A realistic mix: short and medium lines, some JSON, some UTF-8, every 50th split into P/F. */
+function generate(format: "cri" | "docker"): { bytes: Uint8Array; lines: number } {
+  const parts: string[] = [];
+  let size = 0;
+  let lines = 0;
+  for (let i = 0; size < targetMB * 1e6; i++) {
+    const t = `2026-11-25T10:00:${String(i % 60).padStart(2, "0")}.${String(i).padStart(9, "0").slice(-9)}Z`;
+    const msg =
+      i % 5 === 0
+        ? `{"level":"info","ts":${i},"msg":"processed batch","rows":${i * 7},"worker":"w-${i % 16}"}`
+        : i % 7 === 3
+          ? `warning: ünïcödé ✓ step ${i} took ${i % 1000}ms`
+          : `INFO step ${i}: ${"lorem ipsum dolor sit amet ".repeat(1 + (i % 4))}`;
+    const stream = i % 7 === 3 ? "stderr" : "stdout";
+    let s: string;
+    if (format === "cri") {
+      if (i % 50 === 49) {
+        const cut = msg.length >> 1;
+        s = `${t} ${stream} P ${msg.slice(0, cut)}\n${t} ${stream} F ${msg.slice(cut)}\n`;
+      } else s = `${t} ${stream} F ${msg}\n`;
+    } else {
+      if (i % 50 === 49) {
+        const cut = msg.length >> 1;
+        s = JSON.stringify({ log: msg.slice(0, cut), stream, time: t }) + "\n" + JSON.stringify({ log: msg.slice(cut) + "\n", stream, time: t }) + "\n";
+      } else s = JSON.stringify({ log: msg + "\n", stream, time: t }) + "\n";
+    }
+    parts.push(s);
+    size += s.length;
+    lines++;
+  }
+  return { bytes: enc.encode(parts.join("")), lines };
+}
+
+function lineBounds(bytes: Uint8Array): Int32Array {
+  const ends: number[] = [];
+  let pos = 0;
+  for (;;) {
+    const nl = bytes.indexOf(0x0a, pos);
+    if (nl < 0) break;
+    ends.push(nl);
+    pos = nl + 1;
+  }
+  return Int32Array.from(ends);
+}
+
+function report(name: string, lines: number, bytes: number, ms: number): void {
+  const s = ms / 1000;
+  console.log(
+    `${name.padEnd(34)} ${(lines / s / 1e6).toFixed(2).padStart(6)} M lines/s  ${(bytes / s / 1e6).toFixed(0).padStart(5)} MB/s  (${lines} lines, ${(bytes / 1e6).toFixed(1)} MB, ${ms.toFixed(0)} ms)`,
+  );
+}
+
+for (const format of ["cri", "docker"] as const) {
+  const { bytes, lines } = generate(format);
+  const ends = lineBounds(bytes);
+  const parse = format === "cri" ? parseCriLine : parseDockerLine;
+  for (let r = 0; r < rounds; r++) {
+    // The line parser alone (physical lines, bounds known).
+    let t0 = performance.now();
+    let start = 0;
+    let ok = 0;
+    for (let i = 0; i < ends.length; i++) {
+      const end = ends[i] as number;
+      if (parse(bytes, start, end)) ok++;
+      start = end + 1;
+    }
+    if (ok !== ends.length) throw new Error(`parser refused ${ends.length - ok} lines`);
+    report(`${format} parse (physical lines)`, ends.length, bytes.length, performance.now() - t0);
+
+    // The reader: split + parse + merge partials, fed in the source's slices.
+    const counters: LineReaderCounters = { linesRead: 0, linesMalformed: 0, linesTruncated: 0 };
+    const merger = new PartialMerger(1 << 20);
+    const reader = new LineReader({ partialKey: "uid/main/0", fileId: "f1", format, maxLineBytes: 1 << 20, merger, counters }, 0);
+    let merged = 0;
+    const out: MergedLine[] = [];
+    t0 = performance.now();
+    for (let o = 0; o < bytes.length; o += SLICE) {
+      reader.feed(bytes.subarray(o, Math.min(bytes.length, o + SLICE)), 0, out);
+      merged += out.length;
+      out.length = 0;
+    }
+    if (merged !== lines || counters.linesMalformed) throw new Error(`reader gave ${merged} of ${lines} lines`);
+    report(`${format} reader (split+parse+merge)`, merged, bytes.length, performance.now() - t0);
+  }
+}

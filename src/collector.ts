@@ -172,13 +172,18 @@ export async function startCollector(config: Config, log: Logger = rootLog, opti
       metadata: () => provider.status(),
       healthy: () => health().healthy,
       live: () => health().live,
-      deletedHeldBytes: () => deletedHeldFiles(current.dataDir).bytes,
+      deletedHeldBytes: () => heldBytes(),
       logSuppressed: () => logCounters.suppressed,
       perFileMetrics: options.perFileMetrics ?? process.env.PIPEKIT_COLLECTOR_PER_FILE_METRICS === "1",
     });
     metricsText = () => metrics.text();
     metricsContentType = metrics.contentType;
 
+    // The source owns the number (it enforces maxDeletedHeldBytes with it); /proc is the fallback.
+    const heldBytes = () => {
+      const n = (source.counters as { deletedHeldBytes?: number }).deletedHeldBytes;
+      return typeof n === "number" ? n : deletedHeldFiles(current.dataDir).bytes;
+    };
     const tap = new RingTap(ring, firstOwnSeq, (s) => metrics.observeEndToEnd(s));
     const totals = new SenderTotals();
     const makeSender = (cfg: Config) =>
@@ -207,7 +212,7 @@ export async function startCollector(config: Config, log: Logger = rootLog, opti
         sourceEmitSince: emitSince,
         sender: {
           unread: r.nextSeq - 1 > tap.highestHandedOut,
-          atCapacity: s.outstanding >= current.messenger.concurrency * OUTSTANDING_PER_SLOT,
+          atCapacity: (s as { atOutstandingLimit?: boolean }).atOutstandingLimit ?? s.outstanding >= current.messenger.concurrency * OUTSTANDING_PER_SLOT,
           lastReadAt: tap.lastReadAt,
           failingSince: s.failingSince,
           reasons: s.healthReasons,
@@ -245,7 +250,7 @@ export async function startCollector(config: Config, log: Logger = rootLog, opti
     function status(): Record<string, unknown> {
       const v = health();
       const s = senderStats();
-      const held = deletedHeldFiles(current.dataDir);
+      const held = deletedHeldFiles(current.dataDir); // as lsof +L1 would show them
       const a = accounting();
       return maskSecrets({
         version: VERSION,
@@ -271,7 +276,7 @@ export async function startCollector(config: Config, log: Logger = rootLog, opti
           accountingImbalance: a.imbalance,
         },
         files: source.fileStatus(),
-        source: { ...source.counters, filesWatched: source.filesWatched, deletedHeldFiles: held.files, deletedHeldBytes: held.bytes, filesHeldForMetadata: router.held },
+        source: { ...source.counters, filesWatched: source.filesWatched, deletedHeldBytes: heldBytes(), deletedOpenFiles: held.files, deletedOpenBytes: held.bytes, filesHeldForMetadata: router.held },
         ring: { ...ring.stats(), fullSince: v.ringFullSince === null ? null : new Date(v.ringFullSince).toISOString() },
         sink: {
           url: current.messenger.baseUri ? displayUrl(ingestUrl(current.messenger.baseUri)) : null,

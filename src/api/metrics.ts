@@ -121,6 +121,8 @@ export function createMetrics(view: MetricsView): Metrics {
   counter("files_skipped_total", "Files of pods without the selector label, never read.", () => view.source().counters.filesSkipped);
   counter("files_rotated_total", "Files seen rotated away (read on to their end).", () => view.source().counters.filesRotated);
   gauge("deleted_held_bytes", "Disk space held by deleted log files the collector still has open (unread data).", () => view.deletedHeldBytes());
+  counter("files_given_up_total", "Deleted files closed unread because their held space exceeded source.maxDeletedHeldBytes.", () => view.source().counters.filesGivenUp ?? 0);
+  counter("bytes_lost_total", "Unread bytes of given-up deleted files: log data lost (alert on any increase).", () => view.source().counters.bytesLost ?? 0);
 
   // ---- ring ----
   gauge("ring_bytes", "Bytes of records in the ring not yet acknowledged.", () => view.ring().usedBytes);

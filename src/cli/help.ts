@@ -2,14 +2,21 @@ export const HELP = `pipekit-log-collector — ships Argo Workflows container lo
 
 Usage:
   pipekit-log-collector run [--config FILE]      the collector (default command)
-  pipekit-log-collector demo                     self-contained run: sample pods, embedded messenger
+  pipekit-log-collector demo [--lines N]         self-contained run: sample pods, embedded messenger
   pipekit-log-collector validate --config FILE   check a config, print the effective one (secrets masked)
   pipekit-log-collector dev-messenger [--port N] a local mock messenger for development
   pipekit-log-collector --version | --help [COMMAND]
 
 Configuration: one YAML or JSON file (--config, or PIPEKIT_COLLECTOR_CONFIG); every key is optional.
 Environment: PIPEKIT_API_KEY, PIPEKIT_MESSENGER_BASE_URI, NODE_NAME, NODE_IP, POD_UID.
+Local API (api.address, default 127.0.0.1:8686): /health /ready /status /metrics.
 Exit status: 0 done; 1 failed while running; 2 refused at start (bad config, data dir locked, port in use).
+
+Examples:
+  pipekit-log-collector demo
+  pipekit-log-collector validate --config /etc/pipekit-log-collector/config.yaml
+  pipekit-log-collector run --config /etc/pipekit-log-collector/config.yaml
+  pipekit-log-collector --help run
 `;
 
 export const COMMAND_HELP: Record<string, string> = {
@@ -17,31 +24,68 @@ export const COMMAND_HELP: Record<string, string> = {
 
 Follows the container log files under source.root, tags each line with its pod's Pipekit
 identifiers, buffers it in the ring file under dataDir and delivers it to the messenger.
-SIGTERM/SIGINT: stop reading, deliver what is buffered (shutdownTimeoutMs), sync, exit 0.
+
+Options:
+  -c, --config FILE   YAML or JSON config (default: $PIPEKIT_COLLECTOR_CONFIG, else built-in defaults)
+
+Local API on api.address (default 127.0.0.1:8686):
+  /health   liveness: 200 while the loops are alive (a messenger outage or a full ring never fails it)
+  /ready    readiness: 200 once the ring is open and the first scan is done
+  /status   JSON: pipeline health and reasons, files, ring, sink, metadata, recent errors
+  /metrics  Prometheus text (pipekit_collector_*)
+
+Signals:
+  SIGTERM, SIGINT  stop reading, deliver what is buffered within shutdownTimeoutMs, sync, exit 0
+  SIGHUP           re-read the config and the API key file; log.level, health thresholds,
+                   messenger settings and a static metadata.podsFile apply at once; the log says
+                   which other changes need a restart
+
+Logs: JSON lines on stderr (log.level); repeated warnings are rate-limited; secrets are never written.
 
 Examples:
   PIPEKIT_API_KEY=... PIPEKIT_MESSENGER_BASE_URI=https://messenger.example \\
     NODE_NAME=$(hostname) pipekit-log-collector run --config /etc/pipekit-log-collector/config.yaml
-  pipekit-log-collector --config ./local.yaml
+  pipekit-log-collector --config ./local.yaml        # run is the default command
+  kill -HUP $(pidof pipekit-log-collector)           # after editing the config or rotating the key
+  curl -s 127.0.0.1:8686/status | jq .pipeline
 `,
   validate: `pipekit-log-collector validate --config FILE
 
 Validates the file with the environment applied and prints the effective configuration, every
 default filled in and secrets masked. Exit 0 when valid, 2 with the key and the problem otherwise.
 
-Example:
+Options:
+  -c, --config FILE   the config to check (default: $PIPEKIT_COLLECTOR_CONFIG)
+
+Examples:
   pipekit-log-collector validate --config deploy/systemd/config.yaml
+  PIPEKIT_MESSENGER_BASE_URI=https://messenger.example pipekit-log-collector validate -c ./local.yaml
 `,
-  demo: `pipekit-log-collector demo [--lines N]
+  demo: `pipekit-log-collector demo [--lines N] [--keep]
 
 Writes a sample node (Argo workflow pods, a system pod, a pod missing a Pipekit label) into a
 temporary directory, starts an embedded mock messenger, runs the collector until every expected
 event is delivered, prints a summary and exits 0 (non-zero, saying what is missing, otherwise).
 Needs nothing outside the package.
+
+Options:
+  --lines N   lines per container written at start (default 300)
+  --keep      keep the temporary directory (sample files, ring, checkpoints) for a look afterwards
+
+Examples:
+  pipekit-log-collector demo
+  pipekit-log-collector demo --lines 5000 --keep
 `,
   "dev-messenger": `pipekit-log-collector dev-messenger [--port N] [--api-key KEY] [fault flags]
 
 Runs the mock messenger used by the tests and the demo: the real ingest endpoint, zod validation
-of every record, key check, GET /stats, and fault injection. Stops on SIGINT/SIGTERM.
+of every record, key check, GET /stats, and fault injection (flags at start, or at runtime through
+GET|POST|PATCH /control/faults). Stops on SIGINT/SIGTERM.
+
+Examples:
+  pipekit-log-collector dev-messenger --port 8080 --api-key dev-key
+  curl -s -X PATCH localhost:8080/control/faults -d '{"forceStatus":503}'   # an outage
+  curl -s -X POST localhost:8080/control/faults -d '{}'                      # over
+  curl -s localhost:8080/stats
 `,
 };

@@ -18,8 +18,13 @@ const H_READ_POS = 32; // u64 logical byte position of the oldest unacknowledged
 const H_READ_SEQ = 40; // u64 its sequence number
 const H_WRITE_POS = 48; // u64 logical write position at the time of this header write (a hint)
 const H_NEXT_SEQ = 56; // u64 next sequence number then: records below it were made durable by that sync
-const H_CRC = 64; // u32 CRC-32 of bytes [0, 64)
-export const HEADER_BYTES = 68;
+const H_EPOCH = 64; // u32 epoch of the records being written (see recovery.ts)
+const H_FLAGS = 68; // u32 bit 0: written by close(), nothing was appended after it
+const H_CRC = 72; // u32 CRC-32 of bytes [0, 72)
+export const HEADER_BYTES = 76;
+export const FLAG_CLOSED = 1;
+/** Epochs are 24-bit in records; 2^24 unclean opens is far beyond any lifetime. */
+export const MAX_EPOCH = 0xffffff;
 
 /** Records: 24-byte header, payload, zero padding to the next multiple of 8. */
 export const RECORD_HEADER_BYTES = 24;
@@ -29,12 +34,13 @@ export const RECORD_SYNC = 0x01524b50;
 export const KIND_DATA = 1;
 /** "The rest of this lap is empty; the record with this sequence number is at the lap's start." */
 export const KIND_WRAP = 2;
+const KIND_MASK = 0xff;
 // Record header layout.
 const R_SYNC = 0; // u32
 const R_LENGTH = 4; // u32 payload bytes
 const R_SEQ_LO = 8; // u32
 const R_SEQ_HI = 12; // u32
-const R_KIND = 16; // u32
+const R_KIND = 16; // u32: kind in the low 8 bits, epoch in the high 24
 const R_CRC = 20; // u32 CRC-32 of bytes [4, 20) then the payload
 
 const TWO32 = 0x1_0000_0000;
@@ -93,6 +99,9 @@ export interface RingHeader {
   readSeq: number;
   writePos: number;
   nextSeq: number;
+  /** Raised on every open after an unclean end (see recovery.ts). */
+  epoch: number;
+  flags: number;
 }
 
 export type SlotState =
@@ -119,6 +128,8 @@ export function readHeaderSlot(v: DataView, slot: 0 | 1): SlotState {
     readSeq: getU64(v, base + H_READ_SEQ),
     writePos: getU64(v, base + H_WRITE_POS),
     nextSeq: getU64(v, base + H_NEXT_SEQ),
+    epoch: v.getUint32(base + H_EPOCH, true),
+    flags: v.getUint32(base + H_FLAGS, true),
   };
   const ok =
     h.fileBytes >= DATA_OFFSET + 4096 &&
@@ -128,6 +139,7 @@ export function readHeaderSlot(v: DataView, slot: 0 | 1): SlotState {
     h.writePos >= h.readPos &&
     h.writePos - h.readPos <= dataBytesOf(h.fileBytes) &&
     h.readPos % RECORD_ALIGN === 0 &&
+    h.epoch <= MAX_EPOCH &&
     h.writePos % RECORD_ALIGN === 0 &&
     Number.isSafeInteger(h.nextSeq) &&
     Number.isSafeInteger(h.writePos);
@@ -146,6 +158,8 @@ export function writeHeaderSlot(v: DataView, slot: 0 | 1, h: RingHeader): void {
   setU64(v, base + H_READ_SEQ, h.readSeq);
   setU64(v, base + H_WRITE_POS, h.writePos);
   setU64(v, base + H_NEXT_SEQ, h.nextSeq);
+  v.setUint32(base + H_EPOCH, h.epoch, true);
+  v.setUint32(base + H_FLAGS, h.flags, true);
   v.setUint32(base + H_CRC, crc32Range(v, base, base + H_CRC), true);
 }
 
@@ -169,13 +183,13 @@ export function pickHeader(
 // ---------------------------------------------------------------------------------------------
 // Records. `at` is an offset into the DataView of the data region.
 
-export function writeRecordHeader(v: DataView, at: number, kind: number, seq: number, length: number, payloadCrcSeedless: Uint8Array | null): void {
+export function writeRecordHeader(v: DataView, at: number, kind: number, seq: number, length: number, payload: Uint8Array | null, epoch: number): void {
   v.setUint32(at + R_LENGTH, length, true);
   v.setUint32(at + R_SEQ_LO, seq >>> 0, true);
   v.setUint32(at + R_SEQ_HI, Math.floor(seq / TWO32), true);
-  v.setUint32(at + R_KIND, kind, true);
+  v.setUint32(at + R_KIND, (kind | (epoch << 8)) >>> 0, true);
   const headCrc = crc32Range(v, at + R_LENGTH, at + R_CRC);
-  const crc = payloadCrcSeedless ? crc32Bytes(payloadCrcSeedless, headCrc) : headCrc;
+  const crc = payload ? crc32Bytes(payload, headCrc) : headCrc;
   v.setUint32(at + R_CRC, crc, true);
   // The sync marker last: a record is recognisable only once the rest of its header is in place.
   v.setUint32(at + R_SYNC, RECORD_SYNC, true);
@@ -191,7 +205,10 @@ export function recordSeq(v: DataView, at: number): number {
   return v.getUint32(at + R_SEQ_HI, true) * TWO32 + v.getUint32(at + R_SEQ_LO, true);
 }
 export function recordKind(v: DataView, at: number): number {
-  return v.getUint32(at + R_KIND, true);
+  return v.getUint32(at + R_KIND, true) & KIND_MASK;
+}
+export function recordEpoch(v: DataView, at: number): number {
+  return v.getUint32(at + R_KIND, true) >>> 8;
 }
 
 /**
@@ -201,7 +218,7 @@ export function recordKind(v: DataView, at: number): number {
 export function validRecordSpan(v: DataView, bytes: Uint8Array, at: number, dataBytes: number): number {
   if (at + RECORD_HEADER_BYTES > dataBytes) return 0;
   if (v.getUint32(at + R_SYNC, true) !== RECORD_SYNC) return 0;
-  const kind = v.getUint32(at + R_KIND, true);
+  const kind = v.getUint32(at + R_KIND, true) & KIND_MASK;
   const len = v.getUint32(at + R_LENGTH, true);
   if (kind === KIND_WRAP) {
     if (len !== 0) return 0;

@@ -6,11 +6,20 @@
 // number below nextSeq was durable: if one of those is unreadable, the damage is in the middle and
 // we resynchronise on the next valid record that continues the sequence (skipping, counted). Past
 // the last sync, a record with our sequence number but a bad checksum is a torn write: cut.
+//
+// Epochs: unless the file was closed cleanly (the header written by close() and the end exactly
+// where it says), records appended after the last sync may survive beyond the end the scan found
+// (a page written back, the one before it not). The open raises the epoch and new records carry
+// it. The scan accepts epochs that never decrease (and never exceed the header's), so a record of
+// such an abandoned tail, even with a good checksum and a fitting sequence number, is never taken
+// for one written after it.
 import {
+  FLAG_CLOSED,
   KIND_WRAP,
   RECORD_ALIGN,
   RECORD_HEADER_BYTES,
   RECORD_SYNC,
+  recordEpoch,
   recordKind,
   recordLength,
   recordSeq,
@@ -40,6 +49,8 @@ export interface ScanResult {
   skippedBytes: number;
   cutRecords: number;
   cutBytes: number;
+  /** The end is not where the header said: records past the last sync were found or lost. */
+  unclean: boolean;
 }
 
 export function scanRing(data: Uint8Array, dataBytes: number, h: RingHeader): ScanResult {
@@ -55,9 +66,10 @@ export function scanRing(data: Uint8Array, dataBytes: number, h: RingHeader): Sc
   let skippedBytes = 0;
   let cutRecords = 0;
   let cutBytes = 0;
+  let epoch = 0; // of the last accepted record
 
   // The first valid record or wrap marker at or after `from` whose sequence number continues ours.
-  const resync = (from: number, expect: number): { pos: number; seq: number } | null => {
+  const resync = (from: number, expect: number): { pos: number; seq: number; epoch: number } | null => {
     let p = from;
     while (p < limit) {
       const phys = p % D;
@@ -69,8 +81,9 @@ export function scanRing(data: Uint8Array, dataBytes: number, h: RingHeader): Sc
         const span = validRecordSpan(v, data, phys, D);
         if (span > 0) {
           const s = recordSeq(v, phys);
+          const e = recordEpoch(v, phys);
           const isWrap = recordKind(v, phys) === KIND_WRAP;
-          if (s >= expect && s < expect + maxRecordsPerLap && (isWrap || p + span <= limit)) return { pos: p, seq: s };
+          if (s >= expect && s < expect + maxRecordsPerLap && e >= epoch && e <= h.epoch && (isWrap || p + span <= limit)) return { pos: p, seq: s, epoch: e };
           p += span; // a valid record of an earlier lap: step over it whole
           continue;
         }
@@ -88,7 +101,8 @@ export function scanRing(data: Uint8Array, dataBytes: number, h: RingHeader): Sc
       continue;
     }
     const span = validRecordSpan(v, data, phys, D);
-    if (span > 0 && recordSeq(v, phys) === seq) {
+    if (span > 0 && recordSeq(v, phys) === seq && recordEpoch(v, phys) >= epoch && recordEpoch(v, phys) <= h.epoch) {
+      epoch = recordEpoch(v, phys);
       if (recordKind(v, phys) === KIND_WRAP) {
         pos += D - phys;
         continue;
@@ -101,8 +115,8 @@ export function scanRing(data: Uint8Array, dataBytes: number, h: RingHeader): Sc
     }
     // Anomaly at `pos` where record `seq` was expected.
     if (seq >= h.nextSeq) {
-      // Past the last sync. Zeros or an earlier lap's record: the clean end. A header carrying our
-      // sequence number but failing its checks: a torn write, cut.
+      // Past the last sync. Zeros, an earlier lap's record or an abandoned tail's: the end. A header
+      // carrying our sequence number but failing its checks: a torn write, cut.
       if (span === 0 && recordSync(v, phys) === RECORD_SYNC && recordSeq(v, phys) === seq) {
         cutRecords = 1;
         cutBytes = Math.min(recordSpan(recordLength(v, phys)), D - phys);
@@ -121,5 +135,6 @@ export function scanRing(data: Uint8Array, dataBytes: number, h: RingHeader): Sc
     pos = found.pos;
     seq = found.seq;
   }
-  return { readPos: h.readPos, readSeq: h.readSeq, writePos: pos, nextSeq: seq, records, gaps, skippedRecords, skippedBytes, cutRecords, cutBytes };
+  const unclean = !(h.flags & FLAG_CLOSED) || pos !== h.writePos || seq !== h.nextSeq || cutBytes > 0 || gaps.length > 0;
+  return { readPos: h.readPos, readSeq: h.readSeq, writePos: pos, nextSeq: seq, records, gaps, skippedRecords, skippedBytes, cutRecords, cutBytes, unclean };
 }

@@ -15,7 +15,9 @@ import { AckedRanges } from "./acked.ts";
 import {
   DATA_OFFSET,
   KIND_DATA,
+  FLAG_CLOSED,
   KIND_WRAP,
+  MAX_EPOCH,
   RECORD_HEADER_BYTES,
   dataBytesOf,
   fileBytesFor,
@@ -119,7 +121,7 @@ function preallocate(fd: number, bytes: number, path: string): void {
 }
 
 /** Writes a fresh ring file at `path` atomically (tmp file, fdatasync, rename, fsync dir). */
-function createRingFile(path: string, fileBytes: number, readSeq: number): void {
+function createRingFile(path: string, fileBytes: number, readSeq: number, epoch = 1): void {
   const tmp = `${path}.tmp`;
   if (existsSync(tmp)) unlinkSync(tmp);
   const fd = openSync(tmp, constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC, 0o600);
@@ -127,7 +129,7 @@ function createRingFile(path: string, fileBytes: number, readSeq: number): void 
     preallocate(fd, fileBytes, path);
     const head = new Uint8Array(DATA_OFFSET);
     const v = new DataView(head.buffer);
-    const h: RingHeader = { fileBytes, generation: 0, readPos: 0, readSeq, writePos: 0, nextSeq: readSeq };
+    const h: RingHeader = { fileBytes, generation: 0, readPos: 0, readSeq, writePos: 0, nextSeq: readSeq, epoch, flags: FLAG_CLOSED };
     writeHeaderSlot(v, 0, h);
     writeHeaderSlot(v, 1, h);
     writeSync(fd, head, 0, head.length, 0);
@@ -279,7 +281,7 @@ function resizeRingFile(path: string, wantFileBytes: number, log: Logger, counts
   }
   const tmp = `${path}.tmp`;
   try {
-    createRingFile(tmp, newFileBytes, scan.readSeq); // creates tmp via tmp.tmp, fine
+    createRingFile(tmp, newFileBytes, scan.readSeq, h.epoch); // written as tmp.tmp, renamed to tmp
   } catch (e) {
     log.error("cannot resize the ring file; keeping it at its old size", { path, bytes: h.fileBytes, wantedBytes: wantFileBytes, error: e });
     map = null;
@@ -293,11 +295,11 @@ function resizeRingFile(path: string, wantFileBytes: number, log: Logger, counts
   for (const [phys, len] of spans) {
     const payload = data.subarray(phys + RECORD_HEADER_BYTES, phys + RECORD_HEADER_BYTES + len);
     outData.set(payload, w + RECORD_HEADER_BYTES);
-    writeRecordHeader(ov, w, KIND_DATA, seq, len, payload);
+    writeRecordHeader(ov, w, KIND_DATA, seq, len, payload, h.epoch);
     w += recordSpan(len);
     seq++;
   }
-  const hh: RingHeader = { fileBytes: newFileBytes, generation: 1, readPos: 0, readSeq: scan.readSeq, writePos: w, nextSeq: seq };
+  const hh: RingHeader = { fileBytes: newFileBytes, generation: 1, readPos: 0, readSeq: scan.readSeq, writePos: w, nextSeq: seq, epoch: h.epoch, flags: FLAG_CLOSED };
   const ohv = new DataView(out.buffer, out.byteOffset, DATA_OFFSET);
   writeHeaderSlot(ohv, 0, hh);
   writeHeaderSlot(ohv, 1, { ...hh, generation: 0 });
@@ -338,6 +340,7 @@ class RingFile implements Ring {
   private readonly fileBytes: number;
   private fd: number;
   private generation: number;
+  private readonly epoch: number;
 
   private readPos: number;
   private readSeq: number;
@@ -417,6 +420,8 @@ class RingFile implements Ring {
     this.dv = new DataView(this.data.buffer, this.data.byteOffset, this.D);
     this.fd = openSync(path, constants.O_RDWR);
     this.generation = h.generation;
+    // After an unclean end, new records carry a higher epoch than anything left of the old tail.
+    this.epoch = scan.unclean ? Math.min(h.epoch + 1, MAX_EPOCH) : h.epoch;
     this.readPos = this.durableReadPos = this.syncedReadPos = this.cursorPos = scan.readPos;
     this.readSeq = this.cursorSeq = scan.readSeq;
     this.writePos = scan.writePos;
@@ -491,7 +496,7 @@ class RingFile implements Ring {
         // Not enough room before the end of the lap: the record starts the next lap.
         const waste = D - phys;
         if (pos + waste - this.durableReadPos > D) break;
-        if (waste >= RECORD_HEADER_BYTES) writeRecordHeader(dv, phys, KIND_WRAP, this.nextSeq, 0, null);
+        if (waste >= RECORD_HEADER_BYTES) writeRecordHeader(dv, phys, KIND_WRAP, this.nextSeq, 0, null, this.epoch);
         if (this.readPos === pos) {
           // Nothing unacknowledged: the skipped bytes belong to no one (otherwise a record larger
           // than what is left before the end could wait forever on an empty ring).
@@ -504,7 +509,7 @@ class RingFile implements Ring {
       }
       if (pos + span - this.durableReadPos > D) break;
       data.set(p, phys + RECORD_HEADER_BYTES);
-      writeRecordHeader(dv, phys, KIND_DATA, this.nextSeq, p.length, p);
+      writeRecordHeader(dv, phys, KIND_DATA, this.nextSeq, p.length, p, this.epoch);
       this.writePos = pos + span;
       this.nextSeq++;
       this.appendedRecords++;
@@ -576,7 +581,7 @@ class RingFile implements Ring {
         }
       }
       const phys = pos % D;
-      if (D - phys < RECORD_HEADER_BYTES || dv.getUint32(phys + 16, true) === KIND_WRAP) {
+      if (D - phys < RECORD_HEADER_BYTES || recordKind(dv, phys) === KIND_WRAP) {
         this.cursorPos = pos + (D - phys);
         continue;
       }
@@ -647,7 +652,7 @@ class RingFile implements Ring {
         }
       }
       const phys = pos % D;
-      if (D - phys < RECORD_HEADER_BYTES || dv.getUint32(phys + 16, true) === KIND_WRAP) {
+      if (D - phys < RECORD_HEADER_BYTES || recordKind(dv, phys) === KIND_WRAP) {
         pos += D - phys;
         continue;
       }
@@ -750,6 +755,9 @@ class RingFile implements Ring {
       readSeq: this.readSeq,
       writePos: this.writePos,
       nextSeq: this.nextSeq,
+      epoch: this.epoch,
+      // Only the final sync of close() says "closed": appends are refused from then on.
+      flags: this.closed ? FLAG_CLOSED : 0,
     });
     const t0 = performance.now();
     try {
@@ -836,6 +844,7 @@ class RingFile implements Ring {
     }
     try {
       if (this.syncing) await this.syncing.catch(() => {});
+      this.forceHeader = true; // the header that says "closed cleanly, nothing after this"
       await this.sync();
     } finally {
       closeSync(this.fd);

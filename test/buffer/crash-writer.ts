@@ -20,12 +20,14 @@ ring.onDurable((seq) => say(`durable ${seq}`));
 say(`ready ${ring.lastSeq()}`);
 
 let stop = false;
+let producerDone = false;
 if (runArg) setTimeout(() => (stop = true), Number(runArg));
 
 // Consumer: hold up to a few batches "in flight", acknowledge them in random order.
 const inflight: Array<[number, number]> = [];
 const consumer = (async () => {
-  while (!stop) {
+  // Runs until the producer is done: a producer waiting on a full ring needs acks to finish.
+  while (!producerDone) {
     const b = ring.read(1 + Math.floor(Math.random() * 64), 64 * 1024);
     if (b) inflight.push([b.firstSeq, b.payloads.length]);
     if (inflight.length > 4 || (!b && inflight.length)) {
@@ -50,6 +52,7 @@ while (!stop) {
   say(`appended ${last}`);
   if (Math.random() < 0.2) await Bun.sleep(0);
 }
+producerDone = true;
 await consumer;
 await ring.close();
 say("closed");

@@ -138,7 +138,7 @@ describe("recovery from damage", () => {
     const stale = payload(7, 500);
     const rec = new Uint8Array(recordSpan(stale.length));
     rec.set(stale, RECORD_HEADER_BYTES);
-    writeRecordHeader(new DataView(rec.buffer), 0, KIND_DATA, h.nextSeq - 200, stale.length, stale);
+    writeRecordHeader(new DataView(rec.buffer), 0, KIND_DATA, h.nextSeq - 200, stale.length, stale, h.epoch);
     const at = DATA_OFFSET + (h.writePos % D);
     expect(at + rec.length).toBeLessThanOrEqual(DATA_OFFSET + D);
     writeAt(path, at, rec);

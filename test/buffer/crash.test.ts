@@ -54,6 +54,7 @@ test("SIGKILL at random moments never loses a durable record nor returns a bad o
   let totalDurable = 0;
   let verifiedRecords = 0;
   let cuts = 0;
+  let maxAnnouncedEver = 0;
   for (let k = 0; k < kills; k++) {
     const child = Bun.spawn([BUN, WRITER, dir, String(CAPACITY), "5"], { stdout: "pipe", stderr: "pipe" });
     const out = lines(child.stdout);
@@ -64,6 +65,9 @@ test("SIGKILL at random moments never loses a durable record nor returns a bad o
     await out.done;
     const durable = out.all.filter((l) => l.startsWith("durable ")).map((l) => Number(l.slice(8)));
     const maxDurable = durable.length ? Math.max(...durable) : 0;
+    const announced = out.all.filter((l) => l.startsWith("appending ")).map((l) => Number(l.split(" ")[2]));
+    const maxAnnounced = Math.max(maxAnnouncedEver, ...announced);
+    maxAnnouncedEver = maxAnnounced;
     if (durable.length) totalDurable++;
     maxDurableEver = Math.max(maxDurableEver, maxDurable);
 
@@ -74,6 +78,8 @@ test("SIGKILL at random moments never loses a durable record nor returns a bad o
     if (st.recoveryCutBytes) cuts++;
     // Every record reported durable is still in the ring (unless acknowledged, i.e. below readSeq).
     expect(ring.lastSeq()).toBeGreaterThanOrEqual(maxDurableEver);
+    // And nothing the writer never appended (no stale record taken for a new one).
+    expect(ring.lastSeq()).toBeLessThanOrEqual(maxAnnounced);
     let expectSeq = st.readSeq;
     for (;;) {
       const b = ring.read(1000, 1 << 30);

@@ -5,6 +5,7 @@
 // Start-up: lock the data dir, bind the API (a port in use refuses the start before anything
 // is read or sent; probes see /health 200 and /ready 503 while the ring opens and metadata
 // syncs), open the ring, start metadata, the sender and the source; ready after the first scan.
+import { readFileSync } from "node:fs";
 import { lockDataDir } from "./buffer/lock.ts";
 import { openRing } from "./buffer/ring.ts";
 import type { Ring } from "./buffer/types.ts";
@@ -87,7 +88,7 @@ const DEFAULT_STUCK_AFTER_MS = 60_000;
 
 export async function startCollector(config: Config, log: Logger = rootLog, options: StartOptions = {}): Promise<Collector> {
   let current = config;
-  registerSecret(config.messenger.apiKey);
+  registerSecrets(config);
   const lock = lockDataDir(config.dataDir);
   const cleanups: Array<() => Promise<void> | void> = [() => lock.release()];
   const cleanup = async () => {
@@ -219,8 +220,9 @@ export async function startCollector(config: Config, log: Logger = rootLog, opti
         },
         metadata: { provider: m.provider, failing: m.failing, synced: m.synced, lastError: m.lastError },
       });
-      // Each change of the reasons is logged once, whoever observed it (the timer or a request).
-      const key = v.reasons.join("\n");
+      // Each change of the reasons is logged once, whoever observed it (the timer or a request);
+      // durations inside a reason ("failing for 12.5 s") are not a change.
+      const key = v.reasons.map((r) => r.replace(/\d+(\.\d+)? s\b/g, "N s")).join("\n");
       if (key !== lastReasons) {
         if (v.reasons.length) log.warn(lastReasons === "" ? "pipeline unhealthy" : "pipeline unhealthy: reasons changed", { reasons: v.reasons });
         else log.info("pipeline healthy again");
@@ -372,7 +374,7 @@ export async function startCollector(config: Config, log: Logger = rootLog, opti
       // Messenger: the key file is re-read always; other settings take a new sender, which gets
       // the records its predecessor held unacknowledged first (at least once: a request in flight
       // during the swap may be sent again).
-      registerSecret(next.messenger.apiKey);
+      registerSecrets(next);
       if (!same(next.messenger, prev.messenger) || next.dataDir !== prev.dataDir) {
         if (next.dataDir !== prev.dataDir) needsRestart.push("dataDir");
         if (!next.messenger.baseUri) {
@@ -454,6 +456,18 @@ export async function startCollector(config: Config, log: Logger = rootLog, opti
     stopping = true;
     await cleanup();
     throw err;
+  }
+}
+
+/** The key, from the config or its file, is redacted from every log line (the sender also redacts its own). */
+function registerSecrets(config: Config): void {
+  registerSecret(config.messenger.apiKey);
+  if (config.messenger.apiKeyFile) {
+    try {
+      registerSecret(readFileSync(config.messenger.apiKeyFile, "utf8").trim());
+    } catch {
+      // The sender reports an unreadable key file as a health reason.
+    }
   }
 }
 

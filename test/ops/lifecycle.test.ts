@@ -63,8 +63,9 @@ test("/ready is 503 while starting (metadata not synced yet) and /health 200; th
     expect(await waitFor(async () => (await api.code("/ready")) === 200, 10_000)).toBe(true);
     expect((await api.status()).metadata.provider).toBe("kubelet");
   } finally {
-    proc.proc.kill("SIGTERM");
+    proc.proc.kill("SIGINT"); // as SIGTERM
     expect(await proc.exited).toBe(0);
+    expect(proc.stderr()).toContain('"signal":"SIGINT"');
     await kubelet.stop(true);
   }
 }, 30_000);

@@ -1,0 +1,80 @@
+// Liveness fails only for a loop that is stuck without backpressure. A hung disk or a lost
+// wake-up cannot be produced on demand, so this test runs the real collector in-process and hangs
+// one call of the real ring (the fault a stuck fdatasync or a lost wake-up would cause); the
+// heartbeats, the health monitor and the API are the real ones.
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { join } from "node:path";
+import { startCollector as startInProcess } from "../../src/collector.ts";
+import { parseConfig } from "../../src/config/load.ts";
+import { setLogWriter } from "../../src/log.ts";
+import { Api, type Env, KEY, setUp, testConfig, waitFor } from "./harness.ts";
+
+let env: Env;
+const logLines: string[] = [];
+beforeAll(async () => {
+  env = await setUp("stuck", 30);
+  setLogWriter((l) => logLines.push(l));
+});
+afterAll(async () => {
+  setLogWriter((l) => process.stderr.write(l));
+  await env.cleanup();
+});
+
+async function collector(name: string) {
+  const raw = testConfig(env, 0, { dataDir: join(env.dir, name), messenger: { apiKey: KEY } });
+  const c = await startInProcess(parseConfig(raw), undefined, { stuckAfterMs: 300, monitorIntervalMs: 50 });
+  return { c, api: new Api(c.apiPort) };
+}
+
+test("a source hand-over that never returns while the ring has room: /health 503 and a reason", async () => {
+  env.messenger.reset();
+  const { c, api } = await collector("data-source");
+  try {
+    expect(await waitFor(() => env.messenger.stats().distinctEvents >= env.node.expectedMessages.size, 10_000)).toBe(true);
+    expect((await api.get("/health")).status).toBe(200);
+    const ring = c.ring as { append: unknown };
+    ring.append = () => new Promise(() => {}); // as if the write into the mapping never completed
+    env.node.appendLines(2);
+    expect(await waitFor(async () => (await api.code("/health")) === 503, 5000)).toBe(true);
+    const s = await api.status();
+    expect(s.live).toBe(false);
+    expect(s.loops.source.state).toBe("stuck");
+    expect(s.pipeline.reasons[0]).toStartWith("source loop stuck: handing lines to the ring for");
+    expect((await api.metrics()).sum("pipekit_collector_live")).toBe(0);
+  } finally {
+    const stopped = await Promise.race([c.stop().then(() => "stopped"), Bun.sleep(10_000).then(() => "hung")]);
+    expect(stopped).toBe("stopped");
+  }
+}, 30_000);
+
+test("a sender that stops taking records with request slots free: /health 503; waiting on the messenger is not", async () => {
+  env.messenger.reset();
+  const { c, api } = await collector("data-sender");
+  try {
+    expect(await waitFor(() => env.messenger.stats().distinctEvents >= env.node.expectedMessages.size, 10_000)).toBe(true);
+    // An outage first: records wait, batches back off — backpressure, live all along.
+    env.messenger.setFaults({ forceStatus: 503 });
+    env.node.appendLines(2);
+    await Bun.sleep(1500);
+    expect((await api.status()).events.inRing).toBeGreaterThan(0);
+    expect(await api.code("/health")).toBe(200);
+    env.messenger.setFaults({});
+    expect(await waitFor(async () => (await api.status()).events.inRing === 0, 10_000)).toBe(true);
+
+    // Now the ring's wake-up is lost: new records are never taken.
+    const ring = c.ring as { waitForData: unknown };
+    ring.waitForData = () => new Promise(() => {});
+    env.node.appendLines(2); // wakes the sender's last good wait; it sends them, then waits (forever)
+    await Bun.sleep(500);
+    env.node.appendLines(2); // never taken
+    expect(await waitFor(async () => (await api.code("/health")) === 503, 5000)).toBe(true);
+    const s = await api.status();
+    expect(s.loops.sender.state).toBe("stuck");
+    expect(s.pipeline.reasons.some((r: string) => r.startsWith("sender loop stuck: records waiting in the ring"))).toBe(true);
+  } finally {
+    const stopped = await Promise.race([c.stop().then(() => "stopped"), Bun.sleep(10_000).then(() => "hung")]);
+    expect(stopped).toBe("stopped");
+  }
+  // The drain at shutdown took what the stuck loop had left.
+  expect(env.messenger.stats().distinctEvents).toBe(env.node.expectedMessages.size);
+}, 30_000);

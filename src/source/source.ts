@@ -192,11 +192,11 @@ export class Source {
   private readonly readBuf: Uint8Array;
   private watcher: DirWatcher | null = null;
   private scanTimer: ReturnType<typeof setInterval> | null = null;
-  private scanSoonTimer: ReturnType<typeof setTimeout> | null = null;
   private tickTimer: ReturnType<typeof setTimeout> | null = null;
   private wake: (() => void) | null = null;
   private woken = false;
   private stopping = false;
+  private closed = false;
   private emitting = false;
   private pumpDone: Promise<void> = Promise.resolve();
   private checkpointsDirty = false;
@@ -244,6 +244,7 @@ export class Source {
 
   /** The ring made everything up to `seq` durable: advance checkpoints and persist them. */
   onDurable(seq: number): void {
+    if (this.closed) return; // the ring's last sync after close() must not rewrite checkpoints without the files
     this.applyMarks(seq);
     this.saveCheckpoints();
   }
@@ -254,7 +255,6 @@ export class Source {
     this.notify();
     this.watcher?.close();
     if (this.scanTimer) clearInterval(this.scanTimer);
-    if (this.scanSoonTimer) clearTimeout(this.scanSoonTimer);
     if (this.tickTimer) clearTimeout(this.tickTimer);
     // A full ring may never take the slice being appended (messenger down): do not wait for it.
     // Its lines are not covered by any checkpoint yet, so they are read again after a restart.
@@ -264,9 +264,11 @@ export class Source {
 
   /** After the final ring sync: persist checkpoints and close every descriptor. */
   close(): void {
+    if (this.closed) return;
     this.applyMarks(this.opts.durableSeq());
     this.checkpointsDirty = true;
     this.saveCheckpoints();
+    this.closed = true;
     for (const f of this.files.values()) this.closeFd(f);
     this.files.clear();
     this.byPath.clear();
@@ -343,28 +345,36 @@ export class Source {
     if (f) f.dirty = true;
     if (kind === "rename" || (!f && !this.known.has(path))) {
       // A created, renamed or removed path may be a new file, a rotation or a deletion: look at
-      // its container dir now (a file must be open before it can be rotated or deleted), and let
-      // a full scan reconcile the rest shortly.
+      // its container dir (or pod dir) now — a file must be open before it can be rotated or
+      // deleted. Only that dir is listed, so pod churn and rotations cost no full scans.
       const parts = name.split("/");
-      if (parts.length >= 2) this.scanContainer(parts[0] as string, parts[1] as string, false, null);
-      else if (parts.length === 1 && parts[0]) {
-        try {
-          for (const c of readdirSync(join(this.opts.config.root, parts[0]))) this.scanContainer(parts[0], c, false, null);
-        } catch {
-          // a file, or removed meanwhile
-        }
-      }
-      this.scanSoon();
+      const podDir = parts[0];
+      if (!podDir) return;
+      if (parts.length >= 2) this.scanContainer(podDir, parts[1] as string, false, null);
+      else this.scanPodDir(podDir);
     }
     this.notify();
   }
 
-  private scanSoon(): void {
-    if (this.scanSoonTimer || this.stopping) return;
-    this.scanSoonTimer = setTimeout(() => {
-      this.scanSoonTimer = null;
-      this.scan(false);
-    }, 50);
+  /** A pod dir appeared or vanished: its containers are looked at, or its files drained. */
+  private scanPodDir(podDir: string): void {
+    const dir = join(this.opts.config.root, podDir);
+    let containers: string[];
+    try {
+      containers = readdirSync(dir);
+    } catch {
+      this.reconcileUnder(dir + "/", null); // removed: drain what it had through the descriptors
+      return;
+    }
+    for (const c of containers) this.scanContainer(podDir, c, false, null);
+  }
+
+  /** Live paths under `prefix` that are not in `present` (null: none is) no longer name their files. */
+  private reconcileUnder(prefix: string, present: Set<string> | null): void {
+    for (const [path, f] of this.byPath) {
+      if (path.startsWith(prefix) && !present?.has(path)) this.unlinkPath(f, path);
+    }
+    for (const path of this.skipped.keys()) if (path.startsWith(prefix) && !present?.has(path)) this.skipped.delete(path);
   }
 
   /** Reconciliation: find new files, notice rotated and deleted ones, run the watchdog and the caps. */
@@ -429,6 +439,7 @@ export class Source {
     try {
       names = readdirSync(dir);
     } catch {
+      if (!seen) this.reconcileUnder(dir + "/", null);
       return;
     }
     const live: Array<[string, PodLogPath]> = [];
@@ -444,6 +455,7 @@ export class Source {
       const parsed = this.accept(rel);
       if (parsed) live.push([path, parsed]);
     }
+    if (!seen) this.reconcileUnder(dir + "/", new Set(names.map((n) => join(dir, n))));
     for (const [path, parsed] of live) this.discover(path, parsed, initial);
   }
 
@@ -474,6 +486,12 @@ export class Source {
       }
       mem = readGzip(path);
       if (!mem) return; // still being written, or damaged: look again at the next scan
+      // Files of this container still open (a rotated one being drained) count too.
+      for (const o of this.files.values()) {
+        if (o.partialKey !== key || o.fd < 0) continue;
+        this.updateFingerprint(o);
+        history?.set(o.info.id, { fpLen: o.fpLen, fpHash: o.fpHash });
+      }
       if (history && [...history.values()].some((h) => h.fpLen > 0 && headMatches(-1, mem, h.fpLen, h.fpHash))) {
         this.classified.set(path, "history");
         return;
@@ -560,6 +578,7 @@ export class Source {
     f.deleted = true;
     f.deletedAt = this.now();
     this.counters.filesDeleted++;
+    this.enforceDeletedCap(f.deletedAt);
   }
 
   private open(path: string, parsed: PodLogPath, initial: boolean): void {
@@ -795,7 +814,13 @@ export class Source {
       } catch (err) {
         this.log.error("source turn failed", { error: err });
       }
-      if (progressed || this.woken || this.stopping) continue;
+      if (this.stopping) break;
+      if (progressed || this.woken) {
+        // Appends that do not wait resolve as microtasks: yield to the event loop between turns,
+        // or watcher events, timers and the API would starve while a backlog is read.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        continue;
+      }
       await new Promise<void>((resolve) => {
         this.wake = resolve;
         // Held and draining files and pending partials have deadlines; otherwise only events wake us.

@@ -161,18 +161,20 @@ test("200k lines with kubelet rotation every 256 KiB under continuous writing: e
   const c = start(node);
   expect(await waitFor(async () => (await status(node))?.ready === true, 15_000)).toBe(true);
   const total = 200_000;
+  // ≈ 19 MB/s across the pods: each file rotates every ~50 ms and is deleted ~200 ms later.
   for (let written = 0; written < total; written += 2000) {
     for (const w of writers) w.write(500);
-    await Bun.sleep(5);
+    await Bun.sleep(10);
   }
   for (const w of writers) w.close();
   const want = writers.reduce((s, w) => s + w.messages.size, 0); // plus one late write per rotation
   expect(want).toBeGreaterThanOrEqual(total);
-  const all = await waitFor(() => messenger.stats().distinctEvents >= want, 90_000, 200);
+  const all = await waitFor(() => messenger.stats().distinctEvents >= want, 30_000, 200);
   await Bun.sleep(500);
   const st = await status(node);
   await stopCollector(c);
   const result = check(writers);
+  if (!all || result.duplicated || result.missing) console.log(result, st?.source, c.stderr().slice(-3000));
   expect(all).toBe(true);
   expect(result).toEqual({ missing: 0, unexpected: 0, duplicated: 0, received: want });
   expect(writers.reduce((s, w) => s + w.rotations, 0)).toBeGreaterThan(40);

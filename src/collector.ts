@@ -375,35 +375,33 @@ export async function startCollector(config: Config, log: Logger = rootLog, opti
       // the records its predecessor held unacknowledged first (at least once: a request in flight
       // during the swap may be sent again).
       registerSecrets(next);
-      if (!same(next.messenger, prev.messenger) || next.dataDir !== prev.dataDir) {
-        if (next.dataDir !== prev.dataDir) needsRestart.push("dataDir");
-        if (!next.messenger.baseUri) {
-          needsRestart.push("messenger (baseUri missing in the new config; keeping the old settings)");
-          next = { ...next, messenger: prev.messenger };
-        } else {
-          let replacement: Sender;
-          try {
-            replacement = makeSender({ ...next, dataDir: prev.dataDir });
-          } catch (err) {
-            log.error("new messenger settings refused; keeping the old ones", { error: err as Error });
-            next = { ...next, messenger: prev.messenger };
-            replacement = null as unknown as Sender;
-          }
-          if (replacement) {
-            const old = sender;
-            await old.stop();
-            totals.retire(old.stats());
-            tap.rewind();
-            sender = replacement;
-            (collector as { sender: Sender }).sender = sender;
-            sender.start();
-            const changed = Object.keys(next.messenger).filter((k) => !same(next.messenger[k as keyof Config["messenger"]], prev.messenger[k as keyof Config["messenger"]]));
-            applied.push(`messenger: ${changed.join(", ")}`);
-          }
-        }
-      } else {
+      if (next.dataDir !== prev.dataDir) needsRestart.push("dataDir");
+      if (same(next.messenger, prev.messenger)) {
         sender.reloadApiKey();
         if (next.messenger.apiKeyFile) applied.push("messenger.apiKeyFile re-read");
+      } else if (!next.messenger.baseUri) {
+        needsRestart.push("messenger (baseUri missing in the new config; keeping the old settings)");
+        next = { ...next, messenger: prev.messenger };
+      } else {
+        let replacement: Sender | null = null;
+        try {
+          replacement = makeSender({ ...next, dataDir: prev.dataDir });
+        } catch (err) {
+          log.error("new messenger settings refused; keeping the old ones", { error: err as Error });
+          next = { ...next, messenger: prev.messenger };
+        }
+        if (replacement) {
+          const old = sender;
+          await old.stop(); // in-flight requests are aborted; their records go to the successor
+          totals.retire(old.stats());
+          tap.rewind();
+          sender = replacement;
+          (collector as { sender: Sender }).sender = sender;
+          sender.start();
+          const m = next.messenger;
+          const changed = (Object.keys(m) as Array<keyof Config["messenger"]>).filter((k) => !same(m[k], prev.messenger[k]));
+          applied.push(`messenger: ${changed.join(", ")}`);
+        }
       }
       for (const key of ["source", "buffer", "api", "node", "pipeline"] as const) {
         if (!same(next[key], prev[key])) needsRestart.push(key);

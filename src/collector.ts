@@ -212,7 +212,7 @@ export async function startCollector(config: Config, log: Logger = rootLog, opti
         ring: { full: r.full, lastSeq: r.nextSeq - 1, durableSeq: r.durableSeq },
         sourceEmitSince: emitSince,
         sender: {
-          unread: r.nextSeq - 1 > tap.highestHandedOut,
+          unread: r.nextSeq - 1 > tap.highestHandedOut || tap.replayPending,
           atCapacity: (s as { atOutstandingLimit?: boolean }).atOutstandingLimit ?? s.outstanding >= current.messenger.concurrency * OUTSTANDING_PER_SLOT,
           lastReadAt: tap.lastReadAt,
           failingSince: s.failingSince,

@@ -101,6 +101,11 @@ export class RingTap implements ConsumerRing {
     }
   }
 
+  /** Records waiting to be handed again to a replacement reader. */
+  get replayPending(): boolean {
+    return this.replay.length > 0;
+  }
+
   /** Records handed out and not acknowledged. */
   outstandingRecords(): number {
     let n = 0;

@@ -116,8 +116,15 @@ export function scanRing(data: Uint8Array, dataBytes: number, h: RingHeader): Sc
     // Anomaly at `pos` where record `seq` was expected.
     if (seq >= h.nextSeq) {
       // Past the last sync. Zeros, an earlier lap's record or an abandoned tail's: the end. A header
-      // carrying our sequence number but failing its checks: a torn write, cut.
-      if (span === 0 && recordSync(v, phys) === RECORD_SYNC && recordSeq(v, phys) === seq) {
+      // carrying our sequence number (and no older epoch) but failing its checks: a torn write, cut,
+      // unless close() wrote the header: then the end is exactly there, and whatever follows is not ours.
+      if (
+        span === 0 &&
+        !(h.flags & FLAG_CLOSED && seq === h.nextSeq) &&
+        recordSync(v, phys) === RECORD_SYNC &&
+        recordSeq(v, phys) === seq &&
+        recordEpoch(v, phys) >= epoch
+      ) {
         cutRecords = 1;
         cutBytes = Math.min(recordSpan(recordLength(v, phys)), D - phys);
       }

@@ -256,10 +256,10 @@ export class Source {
     this.watcher?.close();
     if (this.scanTimer) clearInterval(this.scanTimer);
     if (this.tickTimer) clearTimeout(this.tickTimer);
-    // A full ring may never take the slice being appended (messenger down): do not wait for it.
-    // Its lines are not covered by any checkpoint yet, so they are read again after a restart.
-    if (this.emitting) this.log.info("stopping while an append waits on a full ring; those lines are read again after restart");
-    else await this.pumpDone;
+    // Resolves once the loop is out. If it waits on a full ring, it waits until the ring takes the
+    // slice or closes (the caller bounds that with its shutdown deadline); lines of a slice the
+    // ring never took are not covered by any checkpoint, so they are read again after a restart.
+    await this.pumpDone;
   }
 
   /** After the final ring sync: persist checkpoints and close every descriptor. */
@@ -812,6 +812,7 @@ export class Source {
       try {
         progressed = await this.turn();
       } catch (err) {
+        if (this.stopping) break; // the ring closed under a waiting append at shutdown
         this.log.error("source turn failed", { error: err });
       }
       if (this.stopping) break;

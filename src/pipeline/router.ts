@@ -40,8 +40,8 @@ export class Router {
   private readonly encoders = new Map<string, CachedEncoder>();
   private readonly retained = new Set<string>();
   private readonly textEncoder = new TextEncoder();
-  /** Files currently held waiting for metadata or labels. */
-  held = 0;
+  /** Files held at their last decision (waiting for metadata or labels). */
+  private readonly heldIds = new Set<string>();
 
   constructor(
     private readonly config: Config,
@@ -53,7 +53,19 @@ export class Router {
     this.waitMs = config.metadata.waitForMetadataSeconds * 1000;
   }
 
+  /** Files currently held waiting for metadata or labels. */
+  get held(): number {
+    return this.heldIds.size;
+  }
+
   decide(file: SourceFileInfo, now: number): FileDecision {
+    const d = this.decideFile(file, now);
+    if (d === "hold") this.heldIds.add(file.id);
+    else this.heldIds.delete(file.id);
+    return d;
+  }
+
+  private decideFile(file: SourceFileInfo, now: number): FileDecision {
     if (!this.retained.has(file.id)) {
       // While a file is open its pod's metadata must outlive a deletion.
       this.retained.add(file.id);
@@ -104,6 +116,7 @@ export class Router {
   }
 
   closed(file: SourceFileInfo): void {
+    this.heldIds.delete(file.id);
     this.encoders.delete(file.id);
     if (this.retained.delete(file.id)) this.cache.release(file.podUid);
   }

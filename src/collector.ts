@@ -12,7 +12,7 @@ import type { Ring } from "./buffer/types.ts";
 import { createApiApp, parseAddress } from "./api/app.ts";
 import { deletedHeldFiles } from "./api/deleted-files.ts";
 import { HealthMonitor, type HealthVerdict } from "./api/health.ts";
-import { createMetrics } from "./api/metrics.ts";
+import { createMetrics, processMetricsText } from "./api/metrics.ts";
 import { RingTap } from "./api/ring-tap.ts";
 import { SenderTotals } from "./api/sender-totals.ts";
 import type { Config } from "./config/schema.ts";
@@ -105,7 +105,7 @@ export async function startCollector(config: Config, log: Logger = rootLog, opti
   // ---- the API first: the port is checked before anything is read, probes answer while starting ----
   let collector: Collector | null = null;
   let stopping = false;
-  let metricsText: () => Promise<string> = async () => "";
+  let metricsText: () => Promise<string> = processMetricsText;
   let metricsContentType = "text/plain; version=0.0.4; charset=utf-8";
   const startedAt = Date.now();
   const app = createApiApp({

@@ -67,6 +67,16 @@ function processDefaults(): Registry {
   return defaults;
 }
 
+/** Before the stages exist (opening the ring, first metadata sync): the process metrics only. */
+export function processMetricsText(): Promise<string> {
+  const registry = new Registry();
+  for (const name of PROCESS_DEFAULTS) {
+    const m = processDefaults().getSingleMetric(P + name);
+    if (m) registry.registerMetric(m);
+  }
+  return registry.metrics();
+}
+
 export function createMetrics(view: MetricsView): Metrics {
   const registry = new Registry();
 

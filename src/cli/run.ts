@@ -10,7 +10,6 @@ import { reportStartError } from "./errors.ts";
 const SHUTDOWN_GRACE_MS = 10_000;
 
 export async function runCommand(configPath: string | undefined): Promise<number> {
-  let collector: Collector;
   let config: Config;
   const path = resolveConfigPath(configPath, process.env);
   try {
@@ -18,60 +17,82 @@ export async function runCommand(configPath: string | undefined): Promise<number
     requireRunnable(config);
     registerSecret(config.messenger.apiKey);
     setLogLevel(config.log.level);
+  } catch (err) {
+    return reportStartError(err);
+  }
+  // Handlers first: a signal while starting (opening a large ring, waiting for metadata) stops
+  // the collector as soon as it is up, instead of killing it half-started.
+  let collector: Collector | null = null;
+  let stopRequested: string | null = null;
+  let stopping = false;
+  let finish!: (code: number) => void;
+  const finished = new Promise<number>((r) => (finish = r));
+  const stop = (signal: string) => {
+    if (stopping || stopRequested) {
+      log.warn("already shutting down", { signal, deadlineMs: config.shutdownTimeoutMs });
+      return;
+    }
+    if (!collector) {
+      stopRequested = signal;
+      log.info("signal received while starting; stopping once started", { signal });
+      return;
+    }
+    stopping = true;
+    log.info("signal received", { signal });
+    // Whatever hangs, the process ends: a stuck shutdown must not outlive the pod's grace period.
+    setTimeout(() => {
+      log.error("shutdown did not finish in time; exiting", { afterMs: config.shutdownTimeoutMs + SHUTDOWN_GRACE_MS });
+      finish(1);
+    }, config.shutdownTimeoutMs + SHUTDOWN_GRACE_MS).unref();
+    collector.stop().then(
+      () => finish(0),
+      (err) => {
+        log.error("shutdown failed", { error: err });
+        finish(1);
+      },
+    );
+  };
+  const onTerm = () => stop("SIGTERM");
+  const onInt = () => stop("SIGINT");
+  let reloading: Promise<void> = Promise.resolve();
+  const onHup = () => {
+    if (stopping || !collector) return;
+    reloading = reloading.then(() => reload(collector as Collector));
+  };
+  process.on("SIGTERM", onTerm);
+  process.on("SIGINT", onInt);
+  process.on("SIGHUP", onHup);
+
+  try {
     collector = await startCollector(config, log);
   } catch (err) {
     return reportStartError(err);
   }
-  const c = collector;
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = (signal: string) => {
-      if (stopping) {
-        log.warn("already shutting down", { signal, deadlineMs: config.shutdownTimeoutMs });
-        return;
-      }
-      stopping = true;
-      log.info("signal received", { signal });
-      // Whatever hangs, the process ends: a stuck shutdown must not outlive the pod's grace period.
-      setTimeout(() => {
-        log.error("shutdown did not finish in time; exiting", { afterMs: config.shutdownTimeoutMs + SHUTDOWN_GRACE_MS });
-        resolve(1);
-      }, config.shutdownTimeoutMs + SHUTDOWN_GRACE_MS).unref();
-      c.stop().then(
-        () => resolve(0),
-        (err) => {
-          log.error("shutdown failed", { error: err });
-          resolve(1);
-        },
-      );
-    };
-    process.on("SIGTERM", () => stop("SIGTERM"));
-    process.on("SIGINT", () => stop("SIGINT"));
-    let reloading: Promise<void> = Promise.resolve();
-    process.on("SIGHUP", () => {
-      if (stopping) return;
-      reloading = reloading.then(() => reload());
-    });
+  if (stopRequested) {
+    const signal = stopRequested;
+    stopRequested = null;
+    stop(signal);
+  }
+  return finished;
 
-    async function reload(): Promise<void> {
-      log.info("SIGHUP: re-reading the config and the API key file", { config: path ?? "(defaults)" });
-      let next: Config;
-      try {
-        next = loadConfig(path);
-        requireRunnable(next);
-      } catch (err) {
-        log.error("config reload refused; the running config stays in effect", { error: (err as Error).message });
-        return;
-      }
-      try {
-        const { applied, needsRestart } = await c.reload(next);
-        config = { ...config, shutdownTimeoutMs: next.shutdownTimeoutMs };
-        log.info("config reloaded", { applied, needsRestart });
-        log.debug("effective config after the reload", { config: maskSecrets(next) });
-        if (needsRestart.length) log.warn("config changes that need a restart to take effect", { keys: needsRestart });
-      } catch (err) {
-        log.error("config reload failed", { error: err as Error });
-      }
+  async function reload(c: Collector): Promise<void> {
+    log.info("SIGHUP: re-reading the config and the API key file", { config: path ?? "(defaults)" });
+    let next: Config;
+    try {
+      next = loadConfig(path);
+      requireRunnable(next);
+    } catch (err) {
+      log.error("config reload refused; the running config stays in effect", { error: (err as Error).message });
+      return;
     }
-  });
+    try {
+      const { applied, needsRestart } = await c.reload(next);
+      config = { ...config, shutdownTimeoutMs: next.shutdownTimeoutMs };
+      log.info("config reloaded", { applied, needsRestart });
+      log.debug("effective config after the reload", { config: maskSecrets(next) });
+      if (needsRestart.length) log.warn("config changes that need a restart to take effect", { keys: needsRestart });
+    } catch (err) {
+      log.error("config reload failed", { error: err as Error });
+    }
+  }
 }

@@ -60,12 +60,24 @@ test("/ready is 503 while starting (metadata not synced yet) and /health 200; th
     expect(ready.status).toBe(503);
     expect(ready.body).toEqual({ ready: false });
     expect((await api.status()).phase).toBe("starting");
+    // Metrics answer while starting (the process's at least).
+    expect((await api.metrics()).sum("pipekit_collector_process_resident_memory_bytes")).toBeGreaterThan(0);
     expect(await waitFor(async () => (await api.code("/ready")) === 200, 10_000)).toBe(true);
     expect((await api.status()).metadata.provider).toBe("kubelet");
   } finally {
     proc.proc.kill("SIGINT"); // as SIGTERM
     expect(await proc.exited).toBe(0);
     expect(proc.stderr()).toContain('"signal":"SIGINT"');
+  }
+  // A SIGTERM while starting: it finishes starting, then stops cleanly (exit 0, not killed).
+  const again = spawnCollector(["run", "--config", config], { PIPEKIT_API_KEY: "k" });
+  try {
+    expect(await waitFor(async () => (await api.code("/ready")) === 503, 10_000, 20)).toBe(true);
+    again.proc.kill("SIGTERM");
+    expect(await again.exited).toBe(0);
+    expect(again.stderr()).toContain("signal received while starting; stopping once started");
+    expect(again.stderr()).toContain('"msg":"stopped"');
+  } finally {
     await kubelet.stop(true);
   }
 }, 30_000);

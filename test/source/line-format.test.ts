@@ -176,6 +176,35 @@ describe("line reader", () => {
     expect(merged?.message).toBe("first half second half");
     expect(merged?.timestamp).toBe("t1");
   });
+
+  test("a line spanning files pins each file at its first fragment there, until it completes", () => {
+    const merger = new PartialMerger(1 << 20);
+    merger.add("uid/main/0", "stdout", "t1", "a", true, "old", 900, 0);
+    merger.add("uid/main/0", "stdout", "t2", "b", true, "old", 950, 0); // same file: pin unchanged
+    merger.add("uid/main/0", "stdout", "t3", "c", true, "new", 0, 0);
+    merger.add("uid/main/0", "stdout", "t4", "d", true, "new", 40, 0);
+    expect(merger.pendingStart("old")).toBe(900);
+    expect(merger.pendingStart("new")).toBe(0);
+    expect(merger.pinned("old")).toBe(true);
+    expect(merger.takeReleased()).toEqual([]);
+    const merged = merger.add("uid/main/0", "stdout", "t5", "e", false, "new", 80, 0);
+    expect(merged?.message).toBe("abcde");
+    expect(merger.pinned("old")).toBe(false);
+    expect(merger.pendingStart("new")).toBeNull();
+    expect(merger.takeReleased().sort()).toEqual(["new", "old"]);
+    expect(merger.takeReleased()).toEqual([]);
+  });
+
+  test("a flushed line spanning files releases every pin and names the head's file", () => {
+    const merger = new PartialMerger(1 << 20);
+    merger.add("k", "stderr", "t1", "head ", true, "old", 10, 1000);
+    merger.add("k", "stderr", "t2", "tail", true, "new", 0, 1500);
+    expect(merger.nextDue(5000)).toBe(6000);
+    const [line] = merger.flush(6000, 5000);
+    expect(line).toEqual({ timestamp: "t1", stream: "stderr", message: "head tail", truncated: false, fileId: "old" });
+    expect(merger.takeReleased().sort()).toEqual(["new", "old"]);
+    expect(merger.size).toBe(0);
+  });
 });
 
 describe("paths and globs", () => {

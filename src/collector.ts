@@ -304,6 +304,7 @@ export async function startCollector(config: Config, log: Logger = rootLog, opti
         recentErrors: recentProblems(),
         log: { level: getLogLevel(), suppressedRepeats: logCounters.suppressed },
         lastReload,
+        config: current, // masked below, like everything else here
       });
     }
 

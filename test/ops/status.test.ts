@@ -59,6 +59,8 @@ test("endpoints' content and every /status reason transition; liveness stays 200
     expect(s.events.accountingImbalance).toBe(0);
     expect(Array.isArray(s.recentErrors)).toBe(true);
     expect(st.text).not.toContain(KEY);
+    expect(s.config.messenger.apiKey).toBe("***"); // the running config, secrets masked
+    expect(s.config.health).toEqual({ sinkFailingSeconds: 1, bufferFullSeconds: 1 });
 
     const m = await api.metrics();
     expect((await api.get("/metrics")).headers.get("content-type")).toContain("text/plain");

@@ -1,0 +1,95 @@
+// `npm run chaos` (issue 9): the full reliability run against the real executable
+// (dist/pipekit-log-collector when built, or PIPEKIT_COLLECTOR_BIN, else bun src/main.ts).
+//   phase 1: continuous writing with kubelet rotation, 20 % 503s and hanging requests, ≥ 10 SIGKILLs
+//            at random moments (requests in flight, files lagging), each followed by an immediate restart;
+//   phase 2: the messenger down for a full minute while writing goes on (the ring fills, reading
+//            pauses, files rotate and are deleted underneath), then everything must arrive.
+// Prints the figures and appends them to bench/RESULTS.md ("Chaos" section). Exit 1 on any loss.
+//   bun bench/chaos.ts [--seed N] [--events N] [--rate N] [--kills N] [--outage-seconds N] [--no-results]
+import { appendFileSync, existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { type ChaosResult, describe, runChaos } from "./lib/chaos-run.ts";
+
+const { values } = parseArgs({
+  options: {
+    seed: { type: "string" },
+    events: { type: "string" },
+    rate: { type: "string" },
+    kills: { type: "string" },
+    "outage-seconds": { type: "string" },
+    "no-results": { type: "boolean" },
+    "skip-outage": { type: "boolean" },
+  },
+});
+const seed = values.seed !== undefined ? Number(values.seed) : Math.floor(Math.random() * 2 ** 31);
+const events = Number(values.events ?? 2_000_000);
+const rate = Number(values.rate ?? 20_000);
+const kills = Number(values.kills ?? 12);
+const outageSeconds = Number(values["outage-seconds"] ?? 60);
+console.log(`chaos seed ${seed} — replay: bun bench/chaos.ts --seed ${seed} --events ${events} --rate ${rate} --kills ${kills}`);
+
+const writeSeconds = events / rate;
+const gap = (writeSeconds * 1000) / (kills + 1);
+const kill = await runChaos({
+  seed,
+  events,
+  rate,
+  pods: 6,
+  rotateBytes: 2 * 1024 * 1024,
+  maxFiles: 5,
+  kills,
+  killAfterMs: { min: Math.max(1500, gap * 0.5), max: Math.max(3000, gap * 1.5) },
+  ringBytes: "64MiB",
+  syncIntervalMs: 1000,
+  preferDist: true,
+  drainTimeoutMs: 300_000,
+  log: (l) => console.log(l),
+});
+console.log(`\n== phase 1: kills ==\n${describe(kill)}\n`);
+
+let outage: ChaosResult | null = null;
+if (!values["skip-outage"]) {
+  outage = await runChaos({
+    seed: seed + 1,
+    events: Math.round(8_000 * (outageSeconds + 20)),
+    rate: 8_000,
+    pods: 4,
+    rotateBytes: 1024 * 1024,
+    maxFiles: 4,
+    kills: 0,
+    ringBytes: "4MiB",
+    syncIntervalMs: 1000,
+    failRate: 0,
+    hangRate: 0,
+    outage: { startAfterMs: 5_000, durationMs: outageSeconds * 1000 },
+    preferDist: true,
+    drainTimeoutMs: 300_000,
+    log: (l) => console.log(l),
+  });
+  console.log(`\n== phase 2: ${outageSeconds} s outage ==\n${describe(outage)}\n`);
+}
+
+if (!values["no-results"]) {
+  const file = join(import.meta.dir, "RESULTS.md");
+  const date = new Date().toISOString().replace(/\.\d+Z$/, "Z");
+  let out = "";
+  if (!existsSync(file) || !readFileSync(file, "utf8").includes("\n## Chaos\n")) {
+    out += `${existsSync(file) ? "\n" : "# Benchmark results\n\n"}## Chaos\n\n`;
+    out += "`npm run chaos` (bench/chaos.ts): real collector process, kubelet-style rotation with gzip and deletion, mock messenger with 20 % 503 and 2 % hanging requests, SIGKILL at random moments with an immediate restart; then a messenger outage with a small ring. Duplicates are attributed to the crash that preceded the run they arrived in; the bound is one sync interval of reads and acks (×2 for sampling) plus the requests on the wire.\n\n";
+    out += "| date (UTC) | seed | collector | events | kills | missing | duplicates per crash (bound) | outage | wall | result |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n";
+  }
+  const perCrash = kill.crashes.map((c) => `${c.duplicates} (${c.bound})`).join(", ");
+  const o = outage?.outage;
+  const outageCell = outage && o ? `${o.durationMs / 1000} s, ring 4 MiB full ${(o.ringFullMs / 1000).toFixed(0)} s, ${outage.events} events, missing ${outage.missing}, dup ${outage.duplicates}` : "skipped";
+  const ok = kill.failures.length === 0 && (!outage || outage.failures.length === 0);
+  out += `| ${date} | ${seed} | ${kill.command.split(" ")[0]!.split("/").pop()} | ${kill.events} | ${kill.crashes.length} | ${kill.missing} | ${perCrash} | ${outageCell} | ${(kill.wallMs / 1000).toFixed(0)} s + ${outage ? (outage.wallMs / 1000).toFixed(0) : 0} s | ${ok ? "pass" : "FAIL"} |\n`;
+  appendFileSync(file, out);
+  console.log(`appended to ${file}`);
+}
+const failed = [...kill.failures, ...(outage?.failures ?? [])];
+if (failed.length) {
+  console.log(`chaos FAILED (seed ${seed}): ${failed.join("; ")}`);
+  process.exit(1);
+}
+console.log(`chaos passed (seed ${seed})`);

@@ -1,0 +1,391 @@
+// The reliability run (issue 9), shared by `npm run chaos` (bench/chaos.ts) and the reduced CI test
+// (test/reliability/chaos.test.ts): the real collector process against a RotatingWriter (kubelet-style
+// rotation, gzip, deletion) and the mock messenger failing 20 % of requests with 503 and hanging
+// some, SIGKILLed at random moments while requests are in flight and files lag, restarted at once;
+// optionally a messenger outage long enough to fill the ring. At the end every written event must
+// have arrived; duplicates are attributed to the crash that preceded the run they arrived in.
+import { existsSync, mkdtempSync, openSync, closeSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type MockMessenger, startMockMessenger } from "../../src/testing/mock-messenger.ts";
+import { prng } from "../../src/testing/sample-node.ts";
+import { DeliveryTracker, RotatingWriter } from "../../src/testing/rotating-writer.ts";
+
+const ROOT = join(import.meta.dir, "../..");
+const KEY = "chaos-key";
+
+export interface ChaosOptions {
+  seed: number;
+  /** Events the writer produces in total. */
+  events: number;
+  /** Events a second the writer produces. */
+  rate: number;
+  pods?: number;
+  rotateBytes?: number;
+  maxFiles?: number;
+  /** SIGKILLs, spread at random over the run. */
+  kills: number;
+  /** Uptime before a kill is considered, drawn in [min, max] ms after the collector is ready. */
+  killAfterMs?: { min: number; max: number };
+  ringBytes?: string;
+  syncIntervalMs?: number;
+  failRate?: number;
+  hangRate?: number;
+  /** A messenger outage (every request 503) starting this long after the start, while writing goes on. */
+  outage?: { startAfterMs: number; durationMs: number };
+  /** Give up waiting for delivery after the writer finished (default 120 s). */
+  drainTimeoutMs?: number;
+  /** Use dist/pipekit-log-collector when it exists (npm run chaos); else bun src/main.ts unless PIPEKIT_COLLECTOR_BIN. */
+  preferDist?: boolean;
+  log?: (line: string) => void;
+  keepDir?: boolean;
+}
+
+export interface CrashReport {
+  n: number;
+  atMs: number;
+  uptimeMs: number;
+  /** Whether requests were in flight and files lagged at the moment of the kill. */
+  inFlight: number;
+  lagBytes: number;
+  ringRecords: number;
+  /** Events the collector appended to its ring per second just before the kill. */
+  appendRate: number;
+  /** Events acknowledged per second just before the kill. */
+  sendRate: number;
+  /** Duplicates that arrived in the run after this crash. */
+  duplicates: number;
+  /** What one sync interval can hold at the observed rates (reads to replay + acks to resend), plus the requests in flight. */
+  bound: number;
+}
+
+export interface ChaosResult {
+  seed: number;
+  command: string;
+  events: number;
+  distinct: number;
+  missing: number;
+  missingExamples: string[];
+  corrupt: number;
+  corruptSamples: string[];
+  misattributed: number;
+  duplicates: number;
+  duplicatesWithoutCrash: number;
+  crashes: CrashReport[];
+  writer: RotatingWriter["stats"];
+  wallMs: number;
+  requests: number;
+  byStatus: Record<string, number>;
+  outage: null | { durationMs: number; ringFullObserved: boolean; ringFullMs: number; maxDeletedHeldBytes: number; rotationsDuringOutage: number };
+  finalExit: number | null;
+  bytesLost: number;
+  accountingImbalance: number | null;
+  logFile: string;
+  failures: string[];
+}
+
+export function collectorCommand(preferDist: boolean): string[] {
+  const bin = process.env.PIPEKIT_COLLECTOR_BIN;
+  if (bin) return [bin];
+  const dist = join(ROOT, "dist/pipekit-log-collector");
+  if (preferDist && existsSync(dist)) return [dist];
+  return [process.execPath, join(ROOT, "src/main.ts")];
+}
+
+async function freePort(): Promise<number> {
+  const s = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response() });
+  const port = s.port as number;
+  await s.stop(true);
+  return port;
+}
+
+type Status = Record<string, any>;
+
+async function getStatus(port: number): Promise<Status | null> {
+  try {
+    const r = await fetch(`http://127.0.0.1:${port}/status`, { signal: AbortSignal.timeout(2000) });
+    return r.ok ? ((await r.json()) as Status) : null;
+  } catch {
+    return null;
+  }
+}
+
+export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
+  const log = o.log ?? ((l: string) => process.stderr.write(l + "\n"));
+  const rand = prng(o.seed ^ 0x5eed);
+  const t0 = performance.now();
+  const dir = mkdtempSync(join(tmpdir(), "pipekit-chaos-"));
+  const syncIntervalMs = o.syncIntervalMs ?? 1000;
+  const concurrency = 4;
+  const batchMaxEvents = 1024;
+  const writer = new RotatingWriter({
+    root: join(dir, "pods"),
+    podsFile: join(dir, "pods.json"),
+    seed: o.seed,
+    pods: o.pods ?? 4,
+    rotateBytes: o.rotateBytes ?? 1024 * 1024,
+    maxFiles: o.maxFiles ?? 5,
+  });
+  const tracker = new DeliveryTracker(writer);
+  const faults = { failRate: o.failRate ?? 0.2, failStatus: 503, hangRate: o.hangRate ?? 0.02, latencyMs: 2, latencyJitterMs: 20 };
+  const messenger: MockMessenger = await startMockMessenger({ apiKey: KEY, faults });
+  const byStatus: Record<string, number> = {};
+  let requests = 0;
+  let epoch = 0;
+  // The mock keeps every accepted record; they are moved into the tracker and forgotten regularly.
+  const drain = () => {
+    const recs = messenger.received();
+    const st = messenger.stats();
+    messenger.reset();
+    requests += st.requests;
+    for (const [k, v] of Object.entries(st.byStatus)) byStatus[k] = (byStatus[k] ?? 0) + v;
+    tracker.add(recs, epoch);
+  };
+  const drainTimer = setInterval(drain, 250);
+
+  const port = await freePort();
+  const configPath = join(dir, "config.json");
+  await Bun.write(
+    configPath,
+    JSON.stringify({
+      dataDir: join(dir, "data"),
+      source: { root: join(dir, "pods"), partialFlushMs: 2000, scanIntervalMs: 2000 },
+      metadata: { provider: "static", podsFile: join(dir, "pods.json"), waitForMetadataSeconds: 5 },
+      buffer: { maxBytes: o.ringBytes ?? "64MiB", syncIntervalMs },
+      messenger: {
+        baseUri: messenger.url,
+        concurrency,
+        batchMaxEvents,
+        flushIntervalMs: 200,
+        retryInitialBackoffMs: 50,
+        retryMaxBackoffMs: 1000,
+        timeoutMs: 2000,
+      },
+      api: { address: `127.0.0.1:${port}` },
+      shutdownTimeoutMs: 10000,
+      log: { level: "info" },
+    }),
+  );
+  const command = collectorCommand(o.preferDist ?? false);
+  const logFile = join(dir, "collector.log");
+  const failures: string[] = [];
+  log(`chaos: seed ${o.seed} (replay with --seed ${o.seed}); collector: ${command.join(" ")}; work dir ${dir}`);
+
+  let proc: ReturnType<typeof Bun.spawn> | null = null;
+  let startedAt = 0;
+  const spawn = () => {
+    const fd = openSync(logFile, "a");
+    proc = Bun.spawn([...command, "run", "--config", configPath], {
+      cwd: ROOT,
+      env: { ...process.env, PIPEKIT_API_KEY: KEY },
+      stdin: "ignore",
+      stdout: fd,
+      stderr: fd,
+    });
+    closeSync(fd);
+    startedAt = performance.now();
+  };
+  const waitReady = async (timeoutMs: number) => {
+    const deadline = performance.now() + timeoutMs;
+    while (performance.now() < deadline) {
+      try {
+        if ((await fetch(`http://127.0.0.1:${port}/ready`, { signal: AbortSignal.timeout(1000) })).ok) return true;
+      } catch {}
+      await Bun.sleep(25);
+    }
+    return false;
+  };
+
+  // Rates for the duplicate bound: samples of (time, appended, sent) from /status.
+  let samples: Array<{ t: number; appended: number; sent: number; st: Status }> = [];
+  let lastStatus: Status | null = null;
+  let outageInfo: ChaosResult["outage"] = null;
+  let outageOn = false;
+  let ringFullSince: number | null = null;
+  let maxHeld = 0;
+  const sample = async () => {
+    const st = await getStatus(port);
+    if (!st || !st.events) return null;
+    lastStatus = st;
+    samples.push({ t: performance.now(), appended: st.events.appended ?? 0, sent: st.events.sent ?? 0, st });
+    if (samples.length > 200) samples = samples.slice(-100);
+    if (outageOn && outageInfo) {
+      if (st.ring?.full) {
+        outageInfo.ringFullObserved = true;
+        ringFullSince ??= performance.now();
+      } else if (ringFullSince !== null) {
+        outageInfo.ringFullMs += performance.now() - ringFullSince;
+        ringFullSince = null;
+      }
+      maxHeld = Math.max(maxHeld, st.source?.deletedHeldBytes ?? 0);
+    }
+    return st;
+  };
+  const rateBefore = (field: "appended" | "sent", now: number) => {
+    const recent = samples.filter((s) => now - s.t <= 2500);
+    if (recent.length < 2) return 0;
+    const a = recent[0]!;
+    const b = recent[recent.length - 1]!;
+    return b.t > a.t ? ((b[field] - a[field]) * 1000) / (b.t - a.t) : 0;
+  };
+
+  spawn();
+  if (!(await waitReady(30_000))) failures.push("the collector did not become ready at start");
+  const writing = writer.run(o.rate, o.events);
+  let writingDone = false;
+  writing.then(() => (writingDone = true));
+
+  // The outage, on its own clock.
+  let outagePromise: Promise<void> = Promise.resolve();
+  if (o.outage) {
+    const { startAfterMs, durationMs } = o.outage;
+    outagePromise = (async () => {
+      await Bun.sleep(startAfterMs);
+      const rotBefore = writer.stats.rotations;
+      outageInfo = { durationMs, ringFullObserved: false, ringFullMs: 0, maxDeletedHeldBytes: 0, rotationsDuringOutage: 0 };
+      outageOn = true;
+      messenger.setFaults({ forceStatus: 503 });
+      log(`chaos: messenger down for ${durationMs} ms`);
+      const end = performance.now() + durationMs;
+      while (performance.now() < end) {
+        await sample();
+        await Bun.sleep(200);
+      }
+      if (ringFullSince !== null) outageInfo.ringFullMs += performance.now() - ringFullSince;
+      ringFullSince = null;
+      outageOn = false;
+      outageInfo.maxDeletedHeldBytes = maxHeld;
+      outageInfo.rotationsDuringOutage = writer.stats.rotations - rotBefore;
+      messenger.setFaults(faults);
+      log(`chaos: messenger back (ring full observed: ${outageInfo.ringFullObserved}, ${Math.round(outageInfo.ringFullMs)} ms full; ${outageInfo.rotationsDuringOutage} rotations meanwhile)`);
+    })();
+  }
+
+  // The kills: spread over the writing period (and the catch-up after it).
+  const crashes: CrashReport[] = [];
+  const killMin = o.killAfterMs?.min ?? 1500;
+  const killMax = o.killAfterMs?.max ?? 6000;
+  for (let k = 1; k <= o.kills; k++) {
+    const wait = killMin + rand() * (killMax - killMin);
+    const until = performance.now() + wait;
+    while (performance.now() < until) {
+      await sample();
+      await Bun.sleep(100);
+    }
+    // Wait (a little) for the moment the issue asks for: requests in flight and files lagging.
+    let st: Status | null = null;
+    const watchUntil = performance.now() + 3000;
+    while (performance.now() < watchUntil) {
+      st = await sample();
+      const lag = st ? (st.files as Array<{ lag: number }>).reduce((a, f) => a + (f.lag ?? 0), 0) : 0;
+      if (st && st.sink.inFlight > 0 && lag > 0) break;
+      await Bun.sleep(5 + rand() * 20);
+    }
+    const now = performance.now();
+    const p = proc as unknown as { kill(sig: string): void; exited: Promise<number> };
+    p.kill("SIGKILL");
+    await p.exited;
+    const s = st ?? lastStatus;
+    const lagBytes = s ? (s.files as Array<{ lag: number }>).reduce((a, f) => a + (f.lag ?? 0), 0) : 0;
+    const appendRate = rateBefore("appended", now);
+    const sendRate = rateBefore("sent", now);
+    drain();
+    epoch++;
+    const crash: CrashReport = {
+      n: k,
+      atMs: Math.round(now - t0),
+      uptimeMs: Math.round(now - startedAt),
+      inFlight: s?.sink?.inFlight ?? 0,
+      lagBytes,
+      ringRecords: s?.ring?.records ?? 0,
+      appendRate: Math.round(appendRate),
+      sendRate: Math.round(sendRate),
+      duplicates: 0,
+      // A crash replays what was read since the last ring sync and resends what was acknowledged since
+      // the last sync of the read position: one interval (twice, for the sampling and the sync's own
+      // time) of each rate, plus the requests on the wire (answered, their answer lost).
+      bound: Math.ceil((appendRate + sendRate) * ((2 * syncIntervalMs) / 1000) + concurrency * batchMaxEvents),
+    };
+    crashes.push(crash);
+    samples = [];
+    log(`chaos: kill ${k}/${o.kills} at ${(crash.atMs / 1000).toFixed(1)} s (uptime ${(crash.uptimeMs / 1000).toFixed(1)} s, ${crash.inFlight} requests in flight, ${crash.lagBytes} bytes lag, ${crash.ringRecords} records in ring)`);
+    spawn();
+    if (!(await waitReady(30_000))) failures.push(`the collector did not become ready after kill ${k}`);
+  }
+
+  await writing;
+  await outagePromise;
+  log(`chaos: writer done (${writer.stats.events} events, ${writer.stats.rotations} rotations, ${writer.stats.gzipped} gzipped, ${writer.stats.deleted} deleted); waiting for delivery`);
+  const drainDeadline = performance.now() + (o.drainTimeoutMs ?? 120_000);
+  while (performance.now() < drainDeadline) {
+    drain();
+    if (tracker.distinct() >= writer.stats.events) break;
+    await sample();
+    await Bun.sleep(250);
+  }
+  await Bun.sleep(syncIntervalMs + 500); // anything else (a duplicate) would arrive now
+  const final = await sample();
+  const p = proc as unknown as { kill(sig: string): void; exited: Promise<number> };
+  p.kill("SIGTERM");
+  const exit = await Promise.race([p.exited, Bun.sleep(20_000).then(() => null)]);
+  if (exit === null) {
+    p.kill("SIGKILL");
+    failures.push("the collector did not exit within 20 s of SIGTERM");
+  } else if (exit !== 0) failures.push(`the collector exited ${exit} on SIGTERM`);
+  clearInterval(drainTimer);
+  drain();
+  await messenger.stop();
+  writer.close();
+
+  // Duplicates that arrived in the run after crash k belong to crash k.
+  crashes.forEach((c) => (c.duplicates = tracker.duplicatesByEpoch[c.n] ?? 0));
+  const missing = tracker.missing();
+  const result: ChaosResult = {
+    seed: o.seed,
+    command: command.map((c) => c.replace(ROOT + "/", "")).join(" "),
+    events: writer.stats.events,
+    distinct: tracker.distinct(),
+    missing: missing.count,
+    missingExamples: missing.examples,
+    corrupt: tracker.corrupt,
+    corruptSamples: tracker.corruptSamples,
+    misattributed: tracker.misattributed,
+    duplicates: tracker.duplicates(),
+    duplicatesWithoutCrash: tracker.duplicatesByEpoch[0] ?? 0,
+    crashes,
+    writer: { ...writer.stats },
+    wallMs: Math.round(performance.now() - t0),
+    requests,
+    byStatus,
+    outage: outageInfo,
+    finalExit: exit,
+    bytesLost: final?.source?.bytesLost ?? (lastStatus as Status | null)?.source?.bytesLost ?? 0,
+    accountingImbalance: final?.events?.accountingImbalance ?? null,
+    logFile,
+    failures,
+  };
+  if (result.missing > 0) failures.push(`${result.missing} events missing (e.g. ${result.missingExamples.join(", ")})`);
+  if (result.corrupt > 0) failures.push(`${result.corrupt} corrupt or unknown messages (e.g. ${JSON.stringify(result.corruptSamples[0])})`);
+  if (result.misattributed > 0) failures.push(`${result.misattributed} records tagged with the wrong pod or container`);
+  if (result.duplicatesWithoutCrash > 0) failures.push(`${result.duplicatesWithoutCrash} duplicates before any crash`);
+  if (result.bytesLost > 0) failures.push(`the collector reports ${result.bytesLost} bytes lost`);
+  if (o.outage && !result.outage?.ringFullObserved) failures.push("the outage did not fill the ring (the scenario did not happen)");
+  if (!o.keepDir && failures.length === 0) rmSync(dir, { recursive: true, force: true });
+  return result;
+}
+
+/** Human-readable figures. */
+export function describe(r: ChaosResult): string {
+  const lines = [
+    `seed ${r.seed} · ${r.command}`,
+    `events written ${r.events} · delivered distinct ${r.distinct} · missing ${r.missing} · corrupt ${r.corrupt} · duplicates ${r.duplicates} (before any crash: ${r.duplicatesWithoutCrash})`,
+    `writer: ${r.writer.rotations} rotations (${r.writer.lateWrites} late writes into renamed files, ${r.writer.splitAcrossRotation} lines split across a rotation), ${r.writer.gzipped} gzipped, ${r.writer.deleted} deleted, ${(r.writer.bytes / 1e6).toFixed(1)} MB`,
+    `messenger: ${r.requests} requests, by status ${JSON.stringify(r.byStatus)}`,
+    `kills ${r.crashes.length}; per crash: duplicates / bound (uptime, in flight, lag):`,
+    ...r.crashes.map((c) => `  #${c.n} at ${(c.atMs / 1000).toFixed(1)} s: ${c.duplicates} / ${c.bound} (uptime ${(c.uptimeMs / 1000).toFixed(1)} s, ${c.inFlight} in flight, ${c.lagBytes} B lag, ${c.ringRecords} in ring, ${c.appendRate} appended/s, ${c.sendRate} sent/s)`),
+  ];
+  if (r.outage) lines.push(`outage ${r.outage.durationMs / 1000} s: ring full ${r.outage.ringFullObserved ? `for ${(r.outage.ringFullMs / 1000).toFixed(1)} s` : "never"}, ${r.outage.rotationsDuringOutage} rotations meanwhile, up to ${r.outage.maxDeletedHeldBytes} B held by deleted files`);
+  lines.push(`wall ${(r.wallMs / 1000).toFixed(1)} s · final exit ${r.finalExit} · bytes lost ${r.bytesLost} · accounting imbalance ${r.accountingImbalance}`);
+  lines.push(r.failures.length ? `FAILED: ${r.failures.join("; ")} (collector log: ${r.logFile})` : "PASSED");
+  return lines.join("\n");
+}

@@ -1,0 +1,352 @@
+// A continuous container runtime + kubelet for one node, on local disk: Argo pods whose containers
+// write CRI lines without pause while the kubelet rotates their logs (SPEC §2.1: `N.log` renamed to
+// `N.log.<YYYYMMDD-hhmmss>`, a late write landing in the renamed file before the runtime reopens,
+// a new `N.log`, older rotated files gzip-compressed through `.gz.tmp`, the oldest deleted beyond
+// `maxFiles`). Every message is derived from (stream, sequence), so a checker can tell a missing,
+// duplicated or damaged event without keeping the messages. Shared by the reliability tests, the
+// chaos run and the benchmarks.
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+import { argoPod, podListJson, prng, type SamplePod } from "./sample-node.ts";
+
+export interface RotatingWriterOptions {
+  /** The `/var/log/pods`-like root to write under. */
+  root: string;
+  /** Where the PodList (static metadata provider) is written. */
+  podsFile: string;
+  seed: number;
+  pods?: number;
+  containers?: string[];
+  /** Rotate a live file once it reaches this many bytes (kubelet default 10 MiB). */
+  rotateBytes?: number;
+  /** Files kept per container, live one included (kubelet default 5). */
+  maxFiles?: number;
+  /** Message lengths are drawn in [min, max] bytes (before the prefix). */
+  messageBytes?: { min: number; max: number };
+  /** About one line in this many is split by the runtime into P/F fragments (0: never). */
+  partialEvery?: number;
+  /** About one line in this many goes to stderr. */
+  stderrEvery?: number;
+}
+
+export interface WriterStats {
+  events: number;
+  lines: number;
+  bytes: number;
+  rotations: number;
+  lateWrites: number;
+  gzipped: number;
+  deleted: number;
+  /** Rotations that fell between the P fragments and the F of one line. */
+  splitAcrossRotation: number;
+}
+
+interface Stream {
+  id: number;
+  pod: SamplePod;
+  container: string;
+  dir: string;
+  fd: number;
+  liveBytes: number;
+  seq: number;
+  lastStamp: number;
+}
+
+const MESSAGE_PREFIX = /^c(\d+):(\d+):/;
+
+/** A fast integer hash (splitmix-like), for deterministic payloads. */
+function mix(a: number, b: number): number {
+  let h = (Math.imul(a ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(b + 0x7f4a7c15, 0xc2b2ae35)) >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x45d9f3b) >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x45d9f3b) >>> 0;
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+const ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -_=.,;{}[]\"'/\\";
+
+/**
+ * The message of event `seq` of stream `id`: a prefix naming both, then a payload derived from them
+ * (some with JSON-hostile characters, tabs and non-ASCII), so the checker can rebuild it.
+ */
+export function expectedMessage(seed: number, id: number, seq: number, min: number, max: number): string {
+  const h = mix(seed ^ id, seq);
+  const len = min + (h % (max - min + 1));
+  let s = `c${id}:${seq}:`;
+  let x = h;
+  for (let i = 0; i < len; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    s += ALPHABET[(x >>> 16) % ALPHABET.length];
+  }
+  if (h % 23 === 0) s += "\tünïcödé ✓";
+  return s;
+}
+
+/** Which stream and sequence a delivered message claims to be, or null. */
+export function parseMessageId(message: string): { id: number; seq: number } | null {
+  const m = MESSAGE_PREFIX.exec(message);
+  return m ? { id: Number(m[1]), seq: Number(m[2]) } : null;
+}
+
+function stamp(sec: number): string {
+  const d = new Date(sec * 1000);
+  const p = (n: number) => String(n).padStart(2, "0");
+  return `${d.getUTCFullYear()}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}-${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}`;
+}
+
+let tsCounter = 0;
+function criTime(): string {
+  // RFC 3339 with nanoseconds, as containerd writes them; the sub-millisecond digits are a counter.
+  const iso = new Date().toISOString(); // …T10:00:00.123Z
+  tsCounter = (tsCounter + 1) % 1_000_000;
+  return `${iso.slice(0, -1)}${String(tsCounter).padStart(6, "0")}Z`;
+}
+
+export class RotatingWriter {
+  readonly pods: SamplePod[];
+  readonly streams: Stream[] = [];
+  readonly stats: WriterStats = { events: 0, lines: 0, bytes: 0, rotations: 0, lateWrites: 0, gzipped: 0, deleted: 0, splitAcrossRotation: 0 };
+  readonly seed: number;
+  readonly messageBytes: { min: number; max: number };
+  private readonly rand: () => number;
+  private readonly rotateBytes: number;
+  private readonly maxFiles: number;
+  private readonly partialEvery: number;
+  private readonly stderrEvery: number;
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private closed = false;
+
+  constructor(readonly opts: RotatingWriterOptions) {
+    this.seed = opts.seed >>> 0;
+    this.rand = prng(this.seed);
+    this.rotateBytes = opts.rotateBytes ?? 10 * 1024 * 1024;
+    this.maxFiles = Math.max(2, opts.maxFiles ?? 5);
+    this.messageBytes = opts.messageBytes ?? { min: 20, max: 240 };
+    this.partialEvery = opts.partialEvery ?? 40;
+    this.stderrEvery = opts.stderrEvery ?? 9;
+    const containers = opts.containers ?? ["wait", "main"];
+    this.pods = [];
+    for (let i = 0; i < (opts.pods ?? 4); i++) this.pods.push(argoPod(this.rand, `chaos-wf-${i % 3}`, `step${i}`, containers));
+    mkdirSync(opts.root, { recursive: true });
+    for (const pod of this.pods) {
+      for (const container of pod.containers) {
+        const dir = join(opts.root, `${pod.namespace}_${pod.name}_${pod.uid}`, container);
+        mkdirSync(dir, { recursive: true });
+        this.streams.push({ id: this.streams.length, pod, container, dir, fd: openSync(join(dir, "0.log"), "a"), liveBytes: 0, seq: 0, lastStamp: 0 });
+      }
+    }
+    writeFileSync(opts.podsFile, podListJson(this.pods));
+  }
+
+  /** Events written per stream (sequence numbers 0..n-1 exist). */
+  written(): number[] {
+    return this.streams.map((s) => s.seq);
+  }
+
+  /** The message event `seq` of stream `id` carries. */
+  message(id: number, seq: number): string {
+    return expectedMessage(this.seed, id, seq, this.messageBytes.min, this.messageBytes.max);
+  }
+
+  /** Writes `count` events spread at random over the streams, rotating whatever grows past its limit. */
+  write(count: number): void {
+    if (this.closed) throw new Error("writer closed");
+    const per = new Array<number>(this.streams.length).fill(0);
+    for (let i = 0; i < count; i++) per[Math.floor(this.rand() * this.streams.length)]!++;
+    for (let i = 0; i < per.length; i++) if (per[i]) this.writeStream(this.streams[i]!, per[i]!);
+  }
+
+  /**
+   * Writes `ratePerSecond` events a second until `total` have been written (or stop()); resolves then.
+   * Each tick writes what the clock says is due, so a slow tick catches up.
+   */
+  run(ratePerSecond: number, total: number, tickMs = 20): Promise<void> {
+    const start = performance.now();
+    const base = this.stats.events;
+    return new Promise((resolve) => {
+      const tick = () => {
+        if (this.closed) return done();
+        const due = Math.min(total, Math.floor(((performance.now() - start) / 1000) * ratePerSecond));
+        const n = due - (this.stats.events - base);
+        if (n > 0) this.write(n);
+        if (this.stats.events - base >= total) done();
+      };
+      const done = () => {
+        if (this.timer) clearInterval(this.timer);
+        this.timer = null;
+        resolve();
+      };
+      this.timer = setInterval(tick, tickMs);
+    });
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  close(): void {
+    this.stop();
+    if (this.closed) return;
+    this.closed = true;
+    for (const s of this.streams) closeSync(s.fd);
+  }
+
+  private writeStream(s: Stream, count: number): void {
+    let chunk = "";
+    let midLine = false; // P fragments written, the F not yet: no late write may land between them
+    const put = (line: string) => {
+      // A rotation falls between two physical lines, never inside one.
+      if (s.liveBytes + chunk.length + line.length > this.rotateBytes && s.liveBytes + chunk.length > 0) {
+        this.flush(s, chunk);
+        chunk = "";
+        this.rotate(s, !midLine);
+        return true;
+      }
+      return false;
+    };
+    for (let i = 0; i < count; i++) {
+      const msg = this.message(s.id, s.seq++);
+      const stream = this.stderrEvery > 0 && mix(this.seed, s.seq * 7 + s.id) % this.stderrEvery === 0 ? "stderr" : "stdout";
+      this.stats.events++;
+      const split = this.partialEvery > 0 && mix(s.id, s.seq ^ this.seed) % this.partialEvery === 0 && msg.length > 8;
+      if (!split) {
+        const line = `${criTime()} ${stream} F ${msg}\n`;
+        put(line);
+        chunk += line;
+        this.stats.lines++;
+        continue;
+      }
+      // The runtime splits a long line: P fragments, then F, of the same stream.
+      const cuts = [Math.floor(msg.length / 3), Math.floor((2 * msg.length) / 3)];
+      const parts = [msg.slice(0, cuts[0]), msg.slice(cuts[0], cuts[1]), msg.slice(cuts[1])];
+      parts.forEach((part, k) => {
+        midLine = k > 0;
+        const line = `${criTime()} ${stream} ${k < 2 ? "P" : "F"} ${part}\n`;
+        if (put(line) && k > 0) this.stats.splitAcrossRotation++;
+        chunk += line;
+        this.stats.lines++;
+      });
+      midLine = false;
+    }
+    this.flush(s, chunk);
+  }
+
+  private flush(s: Stream, text: string): void {
+    if (!text) return;
+    const bytes = Buffer.from(text);
+    let off = 0;
+    while (off < bytes.length) off += writeSync(s.fd, bytes, off, bytes.length - off);
+    s.liveBytes += bytes.length;
+    this.stats.bytes += bytes.length;
+  }
+
+  /** kubelet's rotation of one container log. */
+  private rotate(s: Stream, allowLateWrite: boolean): void {
+    const live = join(s.dir, "0.log");
+    const sec = Math.max(Math.floor(Date.now() / 1000), s.lastStamp + 1); // kubelet stamps whole seconds
+    s.lastStamp = sec;
+    renameSync(live, `${live}.${stamp(sec)}`);
+    // The runtime keeps writing to the renamed file until it reopens: one late event lands there.
+    if (allowLateWrite && this.rand() < 0.5) {
+      const msg = this.message(s.id, s.seq++);
+      this.stats.events++;
+      this.stats.lines++;
+      this.stats.lateWrites++;
+      const text = `${criTime()} stdout F ${msg}\n`;
+      writeSync(s.fd, text);
+      this.stats.bytes += Buffer.byteLength(text);
+    }
+    closeSync(s.fd);
+    s.fd = openSync(live, "a");
+    s.liveBytes = 0;
+    this.stats.rotations++;
+    // Older rotated files are compressed (all but the newest), then the oldest removed.
+    const rotated = () => readdirSync(s.dir).filter((n) => n.startsWith("0.log.") && !n.endsWith(".tmp")).sort();
+    const plain = rotated().filter((n) => !n.endsWith(".gz"));
+    for (const n of plain.slice(0, -1)) {
+      const tmp = join(s.dir, `${n}.gz.tmp`);
+      writeFileSync(tmp, gzipSync(readFileSync(join(s.dir, n)), { level: 1 }));
+      renameSync(tmp, join(s.dir, `${n}.gz`));
+      unlinkSync(join(s.dir, n));
+      this.stats.gzipped++;
+    }
+    const all = rotated();
+    for (const n of all.slice(0, Math.max(0, all.length - (this.maxFiles - 1)))) {
+      unlinkSync(join(s.dir, n));
+      this.stats.deleted++;
+    }
+  }
+}
+
+/**
+ * Counts what arrived against what a RotatingWriter wrote: per stream and sequence, how many times;
+ * duplicates attributed to the epoch (the collector's run) in which they arrived.
+ */
+export class DeliveryTracker {
+  private counts: Uint8Array[] = [];
+  readonly duplicatesByEpoch: number[] = [];
+  received = 0;
+  /** Messages that name no event of the writer, or whose content differs from what was written. */
+  corrupt = 0;
+  /** Records whose pod or container is not the writing stream's. */
+  misattributed = 0;
+  corruptSamples: string[] = [];
+
+  constructor(private readonly writer: RotatingWriter) {
+    for (let i = 0; i < writer.streams.length; i++) this.counts.push(new Uint8Array(1024));
+  }
+
+  add(records: Array<{ message: string; podName: string; containerName: string }>, epoch: number): void {
+    while (this.duplicatesByEpoch.length <= epoch) this.duplicatesByEpoch.push(0);
+    for (const r of records) {
+      this.received++;
+      const id = parseMessageId(r.message);
+      const s = id ? this.writer.streams[id.id] : undefined;
+      if (!id || !s || r.message !== this.writer.message(id.id, id.seq)) {
+        this.corrupt++;
+        if (this.corruptSamples.length < 5) this.corruptSamples.push(r.message.slice(0, 200));
+        continue;
+      }
+      if (r.podName !== s.pod.name || r.containerName !== s.container) this.misattributed++;
+      let c = this.counts[id.id]!;
+      if (id.seq >= c.length) {
+        let n = c.length;
+        while (n <= id.seq) n *= 2;
+        const g = new Uint8Array(n);
+        g.set(c);
+        this.counts[id.id] = c = g;
+      }
+      if (c[id.seq]! > 0) this.duplicatesByEpoch[epoch]!++;
+      if (c[id.seq]! < 255) c[id.seq]!++;
+    }
+  }
+
+  /** Distinct events delivered. */
+  distinct(): number {
+    let n = 0;
+    for (const c of this.counts) for (let i = 0; i < c.length; i++) if (c[i]) n++;
+    return n;
+  }
+
+  /** Events written and never delivered, with up to `sample` examples as "stream:seq". */
+  missing(sample = 10): { count: number; examples: string[] } {
+    const written = this.writer.written();
+    let count = 0;
+    const examples: string[] = [];
+    written.forEach((n, id) => {
+      const c = this.counts[id]!;
+      for (let seq = 0; seq < n; seq++) {
+        if (seq >= c.length || c[seq] === 0) {
+          count++;
+          if (examples.length < sample) examples.push(`c${id}:${seq}`);
+        }
+      }
+    });
+    return { count, examples };
+  }
+
+  duplicates(): number {
+    return this.duplicatesByEpoch.reduce((a, b) => a + b, 0);
+  }
+}

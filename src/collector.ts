@@ -329,7 +329,11 @@ export async function startCollector(config: Config, log: Logger = rootLog, opti
         log.warn("shutdown deadline: the source was still waiting for room in the ring");
         await ring.sync();
         await ring.close();
-        await sourceStop;
+        const grace = new AbortController();
+        await Promise.race([sourceStop, sleepUntil(Date.now() + 1000, grace.signal)]);
+        grace.abort();
+        // A hand-over that ignores the closed ring is a stuck loop: its checkpoints are still safe.
+        if (!sourceStopped) log.error("the source loop did not stop; closing it anyway");
       }
       await ring.sync();
       source.close(); // checkpoints of what is durable

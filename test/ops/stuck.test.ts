@@ -21,7 +21,7 @@ afterAll(async () => {
 });
 
 async function collector(name: string) {
-  const raw = testConfig(env, 0, { dataDir: join(env.dir, name), messenger: { apiKey: KEY } });
+  const raw = testConfig(env, 0, { dataDir: join(env.dir, name), messenger: { apiKey: KEY }, shutdownTimeoutMs: 500 });
   const c = await startInProcess(parseConfig(raw), undefined, { stuckAfterMs: 300, monitorIntervalMs: 50 });
   return { c, api: new Api(c.apiPort) };
 }
@@ -77,4 +77,27 @@ test("a sender that stops taking records with request slots free: /health 503; w
   }
   // The drain at shutdown took what the stuck loop had left.
   expect(env.messenger.stats().distinctEvents).toBe(env.node.expectedMessages.size);
+}, 30_000);
+
+test("a ring sync that never completes (a hung disk): /health 503 after the sync interval plus the limit; live again once syncs complete", async () => {
+  env.messenger.reset();
+  const { c, api } = await collector("data-sync");
+  const ring = c.ring as { sync: unknown };
+  try {
+    expect(await waitFor(() => env.messenger.stats().distinctEvents >= env.node.expectedMessages.size, 10_000)).toBe(true);
+    ring.sync = () => new Promise(() => {}); // as if fdatasync never returned
+    env.node.appendLines(2);
+    expect(await waitFor(async () => (await api.code("/health")) === 503, 5000)).toBe(true);
+    const s = await api.status();
+    expect(s.loops.ringSync.state).toBe("stuck");
+    expect(s.pipeline.reasons.some((r: string) => r.startsWith("ringSync loop stuck: appended records not durable"))).toBe(true);
+    delete ring.sync; // the disk answers again
+    env.node.appendLines(2);
+    expect(await waitFor(async () => (await api.code("/health")) === 200, 5000)).toBe(true);
+    expect((await api.status()).loops.ringSync.state).not.toBe("stuck");
+  } finally {
+    delete ring.sync;
+    const stopped = await Promise.race([c.stop().then(() => "stopped"), Bun.sleep(10_000).then(() => "hung")]);
+    expect(stopped).toBe("stopped");
+  }
 }, 30_000);

@@ -84,21 +84,30 @@ export function setLogRateLimit(limit: RateLimit, clock: () => number = Date.now
 /** Lines suppressed by rate limiting since start (also a metric). */
 export const logCounters = { suppressed: 0, byLevel: { debug: 0, info: 0, warn: 0, error: 0 } as Record<LogLevel, number> };
 
-/** Returns null to drop the line, or the number of lines suppressed before it (0 usually). */
-function admit(lvl: LogLevel, msg: string): number | null {
-  if (lvl !== "warn" && lvl !== "error") return 0;
+interface Admission {
+  /** Lines of this message suppressed since the last one written. */
+  suppressed: number;
+  /** Set on the last line a window lets through: repeats are dropped until then (epoch ms). */
+  quietUntil: number | null;
+}
+
+/** Returns null to drop the line. */
+function admit(lvl: LogLevel, msg: string): Admission | null {
+  if (lvl !== "warn" && lvl !== "error") return { suppressed: 0, quietUntil: null };
   const key = lvl + "\0" + msg;
   const t = now();
   let w = windows.get(key);
   if (!w || t - w.start >= rateLimit.windowMs) {
     const suppressed = w?.suppressed ?? 0;
     if (!w && windows.size >= MAX_WINDOWS) windows.clear(); // bounded, whatever the messages
-    windows.set(key, { start: t, emitted: 1, suppressed: 0 });
-    return suppressed;
+    w = { start: t, emitted: 0, suppressed: 0 };
+    windows.set(key, w);
+    w.emitted++;
+    return { suppressed, quietUntil: w.emitted === rateLimit.burst ? w.start + rateLimit.windowMs : null };
   }
   if (w.emitted < rateLimit.burst) {
     w.emitted++;
-    return 0;
+    return { suppressed: 0, quietUntil: w.emitted === rateLimit.burst ? w.start + rateLimit.windowMs : null };
   }
   w.suppressed++;
   logCounters.suppressed++;
@@ -115,13 +124,14 @@ function serialiseValue(key: string, value: unknown): unknown {
 
 function emit(lvl: LogLevel, base: LogFields, msg: string, fields?: LogFields): void {
   if (RANK[lvl] < minRank) return;
-  const suppressed = admit(lvl, msg);
-  if (suppressed === null) return;
+  const admission = admit(lvl, msg);
+  if (admission === null) return;
   logCounters.byLevel[lvl]++;
   const rec: LogFields = { time: new Date().toISOString(), level: lvl, msg };
   for (const [k, v] of Object.entries(base)) rec[k] = serialiseValue(k, v);
   if (fields) for (const [k, v] of Object.entries(fields)) rec[k] = serialiseValue(k, v);
-  if (suppressed > 0) rec.suppressedRepeats = suppressed;
+  if (admission.suppressed > 0) rec.suppressedRepeats = admission.suppressed;
+  if (admission.quietUntil !== null) rec.repeatsSuppressedUntil = new Date(admission.quietUntil).toISOString();
   let line: string;
   try {
     line = JSON.stringify(rec);

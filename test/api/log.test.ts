@@ -38,6 +38,9 @@ test("repeated warnings are rate-limited per message and the count of suppressed
   for (let i = 0; i < 10; i++) log.info("info is not limited");
   const warns = parsed().filter((r) => r.msg === "read failed");
   expect(warns.map((r) => r.i)).toEqual([0, 1, 2]);
+  // The last line let through says so, and until when.
+  expect(warns[1].repeatsSuppressedUntil).toBeUndefined();
+  expect(warns[2].repeatsSuppressedUntil).toBe(new Date(1000).toISOString());
   expect(parsed().filter((r) => r.msg === "another message")).toHaveLength(1);
   expect(parsed().filter((r) => r.level === "info")).toHaveLength(10);
   now = 1000; // next window: the first line says how many were dropped

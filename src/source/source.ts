@@ -385,8 +385,9 @@ export class Source {
     try {
       podDirs = readdirSync(root);
     } catch (err) {
+      // Files already open are still read through their descriptors (deletions show as nlink 0);
+      // nothing is concluded from a root we cannot list.
       this.log.warn("log root is not readable; will retry", { root, error: (err as NodeJS.ErrnoException).code });
-      this.markMissing(new Set());
       return;
     }
     if (!this.watcher) this.startWatcher();
@@ -475,6 +476,10 @@ export class Source {
       this.classified.set(path, "history");
       return;
     }
+    if (this.skipped.has(join(this.opts.config.root, liveRel))) {
+      this.classified.set(path, "ignored"); // a pod that is not selected: never read
+      return;
+    }
     const key = partialKeyOf(parsed);
     const history = this.history.get(key);
     let mem: Uint8Array | null = null;
@@ -511,9 +516,12 @@ export class Source {
     this.classified.set(path, "missed");
     const f = this.openRotated(path, mem, join(this.opts.config.root, liveRel), parsed, null);
     if (!f) return;
-    // Read before any file of its container we opened after it was rotated (ordered by stamp).
+    // A plain one may still take the runtime's last writes (before it reopens): it is closed like
+    // any rotated file, once its successor has bytes.
+    if (!mem) f.final = false;
+    // Read before the live files of its container, which came after it (missed ones by stamp).
     let min = Number.POSITIVE_INFINITY;
-    for (const o of this.files.values()) if (o !== f && o.partialKey === key && !o.final) min = Math.min(min, o.order);
+    for (const o of this.files.values()) if (o !== f && o.partialKey === key && o.paths.size > 0) min = Math.min(min, o.order);
     if (min !== Number.POSITIVE_INFINITY) f.order = min - 1 + stampFraction(stamp);
     this.counters.filesMissedRotated++;
     this.log.warn("a file was rotated before it was opened; reading it under its rotated name", { path });
@@ -798,6 +806,7 @@ export class Source {
       fpHash: cp?.fpHash ?? 0,
     });
     f.state = "draining";
+    f.drainingSince = this.now();
     f.final = true;
     if (fd >= 0) this.byInode.set(f.info.id, f);
     return f;

@@ -248,3 +248,37 @@ test("one flooding pod beside 99 quiet ones: the quiet pods' lines arrive within
   expect(floodRead).toBeLessThan(400_000); // the flood was still being read meanwhile
   expect(took).toBeLessThan(5000);
 }, 20_000);
+
+test("files created and rotated between two looks are read under their rotated name (plain and .gz), in order", async () => {
+  const h = harness({ scanIntervalMs: 400 });
+  const d = podDir(h.root, "uid-missed");
+  const live = join(d, "0.log");
+  writeFileSync(live, criLines("m", 0, 10));
+  h.decisions.set("uid-skip", "skip");
+  const skippedLive = join(podDir(h.root, "uid-skip"), "0.log");
+  writeFileSync(skippedLive, criLines("skip", 0, 5));
+  h.start();
+  expect(await waitFor(() => h.received.length === 10, 2000)).toBe(true);
+  // No more events from here: only the scan looks, every 400 ms.
+  h.source.simulateWatcherError(new Error("ENOSPC"));
+  await Bun.sleep(450); // one scan with the watcher off: nothing new
+  // Between two scans: the followed file rotates, two new files come and go under rotated names
+  // (the older of them already compressed), and a new live file appears.
+  renameSync(live, `${live}.${rotationStamp()}`);
+  writeFileSync(live, criLines("m", 10, 20));
+  const second = `${live}.${rotationStamp()}`;
+  renameSync(live, second);
+  writeFileSync(live, criLines("m", 20, 30));
+  const third = `${live}.${rotationStamp()}`;
+  renameSync(live, third);
+  writeFileSync(second + ".gz", gzipSync(readFileSync(second)));
+  unlinkSync(second);
+  writeFileSync(live, criLines("m", 30, 40));
+  renameSync(skippedLive, `${skippedLive}.${rotationStamp()}`); // a pod that is not selected rotates too
+  writeFileSync(skippedLive, criLines("skip", 5, 10));
+  expect(await waitFor(() => h.received.length === 40, 3000)).toBe(true);
+  await Bun.sleep(500);
+  expect(h.messages()).toEqual(expectedMessages("m", 0, 40)); // once each, in order
+  expect(h.source.counters.filesMissedRotated).toBe(2);
+  expect(h.log.count("rotated before it was opened")).toBe(2);
+});

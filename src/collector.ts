@@ -23,7 +23,7 @@ import { createMetadataProvider } from "./metadata/index.ts";
 import type { MetadataProvider } from "./metadata/types.ts";
 import { Router } from "./pipeline/router.ts";
 import { type Served, serve } from "./platform/serve.ts";
-import { createSender, OUTSTANDING_PER_SLOT, type Sender, type SenderStats } from "./sink/sender.ts";
+import { createSender, type Sender, type SenderStats } from "./sink/sender.ts";
 import { displayUrl, ingestUrl } from "./sink/wire.ts";
 import { Source } from "./source/source.ts";
 import { COMMIT, VERSION } from "./version.ts";
@@ -213,7 +213,7 @@ export async function startCollector(config: Config, log: Logger = rootLog, opti
         sourceEmitSince: emitSince,
         sender: {
           unread: r.nextSeq - 1 > tap.highestHandedOut || tap.replayPending,
-          atCapacity: (s as { atOutstandingLimit?: boolean }).atOutstandingLimit ?? s.outstanding >= current.messenger.concurrency * OUTSTANDING_PER_SLOT,
+          atCapacity: s.atOutstandingLimit,
           lastReadAt: tap.lastReadAt,
           failingSince: s.failingSince,
           reasons: s.healthReasons,

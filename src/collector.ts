@@ -74,7 +74,7 @@ export interface ReloadResult {
 export interface StartOptions {
   /** A loop making no progress while not blocked by backpressure this long fails liveness (default 60 s). */
   stuckAfterMs?: number;
-  /** Health sampling period (default 500 ms). */
+  /** Health sampling period (default 2 s). */
   monitorIntervalMs?: number;
   /** Per-file series in /metrics (default: env PIPEKIT_COLLECTOR_PER_FILE_METRICS=1). */
   perFileMetrics?: boolean;
@@ -231,7 +231,9 @@ export async function startCollector(config: Config, log: Logger = rootLog, opti
       return v;
     }
     // Sampled on a timer too, so that "full for N s" and "stuck" episodes are timed between requests.
-    const tick = setInterval(() => health(), options.monitorIntervalMs ?? 500);
+    // Every 2 s: thresholds are tens of seconds, and an idle collector must wake at most about once
+    // a second in total (every request samples as well).
+    const tick = setInterval(() => health(), options.monitorIntervalMs ?? 2000);
     tick.unref?.();
     cleanups.push(() => clearInterval(tick));
 

@@ -80,6 +80,9 @@ export function resolveConfigPath(flag: string | undefined, env: Env): string | 
 
 export function loadConfig(path: string | undefined, env: Env = process.env): Config {
   const raw = path ? readConfigFile(path) : {};
+  if (path && raw !== null && raw !== undefined && (typeof raw !== "object" || Array.isArray(raw))) {
+    throw new ConfigError(`config ${path}: the top level must be a mapping of keys (got ${Array.isArray(raw) ? "a list" : typeof raw})`);
+  }
   return parseConfig(applyEnv(raw, env), path ? `config ${path}` : "config");
 }
 

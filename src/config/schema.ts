@@ -4,9 +4,9 @@ import { z } from "zod";
 import { parseDuration, parseSize } from "./units.ts";
 
 /** A value written with units ("500MB", "5s") or as a plain number, resolved by `parse`. */
-const withUnits = (parse: (v: unknown) => number | string) => (def: string | number) =>
+const withUnits = (parse: (v: unknown) => number | string, expected: string) => (def: string | number) =>
   z
-    .union([z.number(), z.string()])
+    .union([z.number(), z.string()], { error: `must be ${expected}` })
     .default(def)
     .transform((v, ctx) => {
       const r = parse(v);
@@ -17,8 +17,8 @@ const withUnits = (parse: (v: unknown) => number | string) => (def: string | num
       return r;
     });
 
-const size = withUnits(parseSize);
-const duration = withUnits(parseDuration);
+const size = withUnits(parseSize, 'a size such as "500MB" or "64KiB", or a number of bytes');
+const duration = withUnits(parseDuration, 'a duration such as "500ms" or "5s", or a number of milliseconds');
 
 const seconds = (def: number) => z.number().min(0, "must be zero or more seconds").default(def);
 const positiveInt = (def: number) => z.number().int("must be a whole number").positive("must be at least 1").default(def);
@@ -37,10 +37,10 @@ const httpUrl = z
   .nullable()
   .default(null);
 
-const fieldSource = z.union([
-  z.strictObject({ label: z.string().min(1) }),
-  z.strictObject({ annotation: z.string().min(1) }),
-]);
+const fieldSource = z.union(
+  [z.strictObject({ label: z.string().min(1) }), z.strictObject({ annotation: z.string().min(1) })],
+  { error: "must be { label: <pod label key> } or { annotation: <pod annotation key> }" },
+);
 
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
 

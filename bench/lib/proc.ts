@@ -1,0 +1,104 @@
+// What the runner reads about the collector process from /proc (Linux): CPU seconds (user+sys,
+// /proc/<pid>/stat fields 14 and 15) and resident memory split into anonymous and file-backed
+// (/proc/<pid>/status RssAnon, RssFile, RssShmem), sampled on a timer for the peaks.
+import { readFileSync } from "node:fs";
+
+const TICKS = 100; // USER_HZ: 100 on every Linux this runs on (getconf CLK_TCK)
+
+export interface CpuTimes {
+  user: number;
+  sys: number;
+}
+
+export function readCpu(pid: number): CpuTimes | null {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // The command name (field 2) may hold spaces: fields are counted after its closing paren.
+    const rest = s.slice(s.lastIndexOf(")") + 2).split(" ");
+    return { user: Number(rest[11]) / TICKS, sys: Number(rest[12]) / TICKS };
+  } catch {
+    return null;
+  }
+}
+
+export interface MemSample {
+  rssAnon: number;
+  rssFile: number;
+  rssShmem: number;
+}
+
+export function readMem(pid: number): MemSample | null {
+  try {
+    const s = readFileSync(`/proc/${pid}/status`, "utf8");
+    const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(s)?.[1] ?? 0) * 1024;
+    return { rssAnon: kb("RssAnon"), rssFile: kb("RssFile"), rssShmem: kb("RssShmem") };
+  } catch {
+    return null;
+  }
+}
+
+/** Samples memory every `everyMs` and keeps the peaks (and the last CPU reading while alive). */
+export class ProcSampler {
+  peakAnon = 0;
+  peakFile = 0;
+  peakShmem = 0;
+  peakTotal = 0;
+  samples = 0;
+  lastCpu: CpuTimes | null = null;
+  private timer: ReturnType<typeof setInterval> | null = null;
+
+  constructor(private readonly pid: number, private readonly everyMs = 100) {}
+
+  start(): this {
+    this.sample();
+    this.timer = setInterval(() => this.sample(), this.everyMs);
+    return this;
+  }
+
+  sample(): void {
+    const m = readMem(this.pid);
+    const c = readCpu(this.pid);
+    if (c) this.lastCpu = c;
+    if (!m) return;
+    this.samples++;
+    this.peakAnon = Math.max(this.peakAnon, m.rssAnon);
+    this.peakFile = Math.max(this.peakFile, m.rssFile);
+    this.peakShmem = Math.max(this.peakShmem, m.rssShmem);
+    this.peakTotal = Math.max(this.peakTotal, m.rssAnon + m.rssFile + m.rssShmem);
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+}
+
+export function cpuSeconds(c: CpuTimes | null): number {
+  return c ? c.user + c.sys : 0;
+}
+
+/** The 1-minute load average and the machine, for the results. */
+export function loadAverage(): string {
+  try {
+    return readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+  } catch {
+    return "?";
+  }
+}
+
+export function machine(): string {
+  let cpu = "?";
+  try {
+    cpu = /model name\s*:\s*(.+)/.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1]?.trim() ?? "?";
+  } catch {}
+  const cores = navigator.hardwareConcurrency;
+  let memGB = "?";
+  try {
+    memGB = (Number(/MemTotal:\s+(\d+)/.exec(readFileSync("/proc/meminfo", "utf8"))?.[1]) / 1024 / 1024).toFixed(1);
+  } catch {}
+  let kernel = "?";
+  try {
+    kernel = readFileSync("/proc/sys/kernel/osrelease", "utf8").trim();
+  } catch {}
+  return `${cpu}, ${cores} cores, ${memGB} GiB RAM, Linux ${kernel}`;
+}

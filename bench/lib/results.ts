@@ -1,0 +1,107 @@
+// Result rows: one printed line per run, the median of the runs per scenario, and the section
+// appended to bench/RESULTS.md (append-only: another engineer appends a Chaos section too).
+import { appendFileSync, existsSync, writeFileSync } from "node:fs";
+import type { RunResult } from "./scenarios.ts";
+import { TARGETS } from "./scenarios.ts";
+
+const f = (n: number | null, d = 1) => (n === null || !Number.isFinite(n) ? "–" : n.toFixed(d));
+const k = (n: number) => (n >= 1000 ? `${(n / 1000).toFixed(0)} k` : n.toFixed(0));
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** The median of every figure over the runs; missing/duplicates/foreign: the worst run. */
+export function medianOf(runs: RunResult[]): RunResult {
+  const r0 = runs[0]!;
+  const med = (key: keyof RunResult) => {
+    const xs = runs.map((r) => r[key]).filter((x): x is number => typeof x === "number");
+    return xs.length ? median(xs) : null;
+  };
+  const out = { ...r0 } as Record<string, unknown>;
+  for (const key of Object.keys(r0) as Array<keyof RunResult>) {
+    if (typeof r0[key] === "number" || r0[key] === null) out[key] = med(key);
+  }
+  out.missing = Math.max(...runs.map((r) => r.missing));
+  out.duplicates = Math.max(...runs.map((r) => r.duplicates));
+  out.foreign = Math.max(...runs.map((r) => r.foreign));
+  out.exitCode = Math.max(...runs.map((r) => r.exitCode));
+  out.load = runs.map((r) => r.load.split(" ")[0]).join("/");
+  out.note = runs.map((r) => r.note).filter(Boolean).join(" | ");
+  return out as unknown as RunResult;
+}
+
+export const HEADER =
+  "| scenario | events | wall s | events/s | CPU s | CPU s / M ev | peak anon MB | peak file MB | latency p50/p99/max ms | idle CPU % | wire MB (raw MB) | requests (refused) | missing | dup | exit | load 1m |";
+export const RULE = "|" + " --- |".repeat(16);
+
+export function row(r: RunResult): string {
+  const lat = r.latencyP50Ms === null ? "–" : `${f(r.latencyP50Ms, 0)} / ${f(r.latencyP99Ms, 0)} / ${f(r.latencyMaxMs, 0)}`;
+  return `| ${r.scenario} | ${k(r.events)} | ${f(r.wallS)} | ${k(r.evPerS)} | ${f(r.cpuS)} | ${f(r.cpuPerMillion, 2)} | ${f(r.peakAnonMB, 0)} | ${f(r.peakFileMB, 0)} | ${lat} | ${f(r.idleCpuPct, 2)} | ${f(r.wireMB, 0)} (${f(r.rawMB, 0)}) | ${f(r.requests, 0)} (${f(r.refused, 0)}) | ${r.missing} | ${r.duplicates} | ${r.exitCode} | ${r.load.split(" ")[0]} |`;
+}
+
+/** One printed line per run, for the terminal. */
+export function line(r: RunResult): string {
+  const parts = [
+    r.scenario.padEnd(15),
+    `${k(r.evPerS).padStart(6)} ev/s`,
+    `wall ${f(r.wallS)} s (ready ${f(r.readyS, 2)} s)`,
+    `CPU ${f(r.cpuS)} s = ${f(r.cpuPerMillion, 2)} s/M ev`,
+    `peak anon ${f(r.peakAnonMB, 0)} MB file ${f(r.peakFileMB, 0)} MB`,
+  ];
+  if (r.latencyP50Ms !== null) parts.push(`latency p50 ${r.latencyP50Ms} p99 ${r.latencyP99Ms} max ${r.latencyMaxMs} ms`);
+  if (r.idleCpuPct !== null) parts.push(`idle CPU ${f(r.idleCpuPct, 2)} %`);
+  parts.push(`wire ${f(r.wireMB, 0)} MB`, `req ${r.requests} (refused ${r.refused})`, `missing ${r.missing} dup ${r.duplicates}`, `exit ${r.exitCode}`, `load ${r.load}`);
+  if (r.note) parts.push(`[${r.note}]`);
+  return parts.join("  ");
+}
+
+/** Which targets a scenario's median meets: text for the note. */
+export function targetVerdicts(r: RunResult): string[] {
+  const v: string[] = [];
+  const mark = (ok: boolean) => (ok ? "holds" : "MISSED");
+  if (r.scenario === "throughput") {
+    v.push(`≥ ${k(TARGETS.evPerS)} ev/s: ${mark(r.evPerS >= TARGETS.evPerS)} (${k(r.evPerS)})`);
+    v.push(`≤ ${TARGETS.cpuPerMillion} CPU s / M ev: ${mark(r.cpuPerMillion <= TARGETS.cpuPerMillion)} (${f(r.cpuPerMillion, 2)})`);
+  }
+  v.push(`peak anon ≤ ${TARGETS.peakAnonMB} MB: ${mark(r.peakAnonMB <= TARGETS.peakAnonMB)} (${f(r.peakAnonMB, 0)})`);
+  if (r.scenario === "latency" && r.latencyP99Ms !== null) v.push(`p99 ≤ ${TARGETS.latencyP99Ms} ms: ${mark(r.latencyP99Ms <= TARGETS.latencyP99Ms)} (${r.latencyP99Ms})`);
+  if (r.scenario === "idle" && r.idleCpuPct !== null) v.push(`idle < ${TARGETS.idleCpuPct} % of a core: ${mark(r.idleCpuPct < TARGETS.idleCpuPct)} (${f(r.idleCpuPct, 2)})`);
+  if (r.missing !== 0) v.push(`MISSING EVENTS: ${r.missing}`);
+  return v;
+}
+
+const FILE_HEADER = `# Benchmark results
+
+Written by \`npm run bench\` (bench/run.ts; harness in bench/lib/). Each section is one invocation:
+the machine, date, commit, the collector binary, and one row per scenario holding the **median of
+the runs** (missing/duplicate counts: the worst run). Sections are appended, never rewritten.
+
+Columns: *wall* = collector spawn → last event acknowledged by the counting sink; *events/s* =
+events / wall; *CPU* = the collector's user+sys seconds (/proc/<pid>/stat) at that moment;
+*peak anon/file* = the highest RssAnon / RssFile sampled every 100 ms (/proc/<pid>/status);
+*latency* = acknowledgement time − the line's own timestamp, every event (counting sink);
+*idle CPU* = CPU seconds over the idle period / its length; *wire MB* = request bodies as sent
+(after gzip), every attempt; *missing/dup* = sequence numbers the sink never got / got twice.
+The sink does not zod-validate records (src/testing/mock-messenger.ts does, for tests); it checks
+the wire contract (path, key, JSON array, gzip) and scans each record's sequence number.
+`;
+
+export function appendResults(path: string, meta: Record<string, string>, medians: RunResult[], runs: RunResult[], settings: Map<string, string>, notes: string[]): void {
+  if (!existsSync(path)) writeFileSync(path, FILE_HEADER);
+  let s = `\n## ${meta.date} — ${meta.size} size, commit ${meta.commit}\n\n`;
+  for (const [key, value] of Object.entries(meta)) if (!["date", "size", "commit"].includes(key)) s += `- ${key}: ${value}\n`;
+  s += `\n${HEADER}\n${RULE}\n`;
+  for (const m of medians) s += row(m) + "\n";
+  s += "\nSettings per scenario:\n\n";
+  for (const m of medians) s += `- **${m.scenario}**: ${settings.get(m.scenario) ?? ""}${m.note ? ` — ${m.note}` : ""}\n`;
+  s += "\nTargets (issue 10, development machine):\n\n";
+  for (const m of medians) s += `- ${m.scenario}: ${targetVerdicts(m).join("; ")}\n`;
+  if (notes.length) s += "\n" + notes.join("\n") + "\n";
+  s += "\n<details><summary>Every run</summary>\n\n" + HEADER + "\n" + RULE + "\n";
+  for (const r of runs) s += row(r) + "\n";
+  s += "\n</details>\n";
+  appendFileSync(path, s);
+}

@@ -97,8 +97,15 @@ export class LineReader {
   private line(buf: Uint8Array, start: number, end: number, offset: number, now: number, out: MergedLine[]): void {
     const c = this.opts.counters;
     if (end > start && buf[end - 1] === 0x0d) end--; // tolerate CRLF
-    if (this.format === null) this.format = detectFormat(buf, start, end);
-    const frag = this.format === "cri" ? parseCriLine(buf, start, end) : parseDockerLine(buf, start, end);
+    // "auto" settles on the format of the first line that parses in either; a malformed first line
+    // (garbage starting with "{", NULs) must not lock a CRI file into docker and drop all of it.
+    const guess = this.format ?? detectFormat(buf, start, end);
+    let frag = guess === "cri" ? parseCriLine(buf, start, end) : parseDockerLine(buf, start, end);
+    if (!frag && this.opts.format === "auto") {
+      const other: LineFormat = guess === "cri" ? "docker" : "cri";
+      frag = other === "cri" ? parseCriLine(buf, start, end) : parseDockerLine(buf, start, end);
+      if (frag) this.format = other;
+    } else if (frag) this.format = guess;
     if (!frag) {
       c.linesMalformed++;
       return;

@@ -444,18 +444,22 @@ export class Source {
       return;
     }
     const live: Array<[string, PodLogPath]> = [];
+    const rotated: Array<{ path: string; liveRel: string; stamp: string; gz: boolean }> = [];
     for (const name of names) {
       const rel = `${podDir}/${container}/${name}`;
       const path = join(dir, name);
       seen?.add(path);
-      const rotated = ROTATED_NAME.exec(name);
-      if (rotated) {
-        if (!this.classified.has(path)) this.classifyRotated(`${podDir}/${container}/${rotated[1]}`, path, rotated[2] as string, rotated[3] !== undefined, initial);
+      const m = ROTATED_NAME.exec(name);
+      if (m) {
+        if (!this.classified.has(path)) rotated.push({ path, liveRel: `${podDir}/${container}/${m[1]}`, stamp: m[2] as string, gz: m[3] !== undefined });
         continue;
       }
       const parsed = this.accept(rel);
       if (parsed) live.push([path, parsed]);
     }
+    // Oldest first (a plain file before its .gz): files found missed are read in rotation order.
+    rotated.sort((a, b) => (a.stamp === b.stamp ? Number(a.gz) - Number(b.gz) : a.stamp < b.stamp ? -1 : 1));
+    for (const r of rotated) this.classifyRotated(r.liveRel, r.path, r.gz, initial);
     if (!seen) this.reconcileUnder(dir + "/", new Set(names.map((n) => join(dir, n))));
     for (const [path, parsed] of live) this.discover(path, parsed, initial);
   }
@@ -466,7 +470,7 @@ export class Source {
    * start: history, not read (SPEC: rotated files are not tailed). Otherwise it was created and
    * rotated while we were not looking: read it whole, before the live file of its container.
    */
-  private classifyRotated(liveRel: string, path: string, stamp: string, gz: boolean, initial: boolean): void {
+  private classifyRotated(liveRel: string, path: string, gz: boolean, initial: boolean): void {
     const parsed = this.accept(liveRel);
     if (!parsed) {
       this.classified.set(path, "ignored");
@@ -508,7 +512,10 @@ export class Source {
       } catch {
         return;
       }
-      if (history?.has(checkpointKey(st.dev, st.ino)) || this.byInode.has(checkpointKey(st.dev, st.ino))) {
+      const id = checkpointKey(st.dev, st.ino);
+      // Open: ours (the descriptor pins the inode). Closed: inodes are reused at once, so the head must match too.
+      const closed = history?.get(id);
+      if (this.byInode.has(id) || (closed && closed.fpLen > 0 && fileHeadMatches(path, closed.fpLen, closed.fpHash))) {
         this.classified.set(path, "history");
         return;
       }
@@ -519,10 +526,9 @@ export class Source {
     // A plain one may still take the runtime's last writes (before it reopens): it is closed like
     // any rotated file, once its successor has bytes.
     if (!mem) f.final = false;
-    // Read before the live files of its container, which came after it (missed ones by stamp).
-    let min = Number.POSITIVE_INFINITY;
-    for (const o of this.files.values()) if (o !== f && o.partialKey === key && o.paths.size > 0) min = Math.min(min, o.order);
-    if (min !== Number.POSITIVE_INFINITY) f.order = min - 1 + stampFraction(stamp);
+    // Its reading order is right as it is: rotated names are classified (oldest first) before the
+    // live files of the same listing are discovered, so every open file of its container is older
+    // and the live file that replaced it is opened after it.
     this.counters.filesMissedRotated++;
     this.log.warn("a file was rotated before it was opened; reading it under its rotated name", { path });
   }
@@ -1231,11 +1237,6 @@ export class Source {
       this.log.error("cannot write checkpoints", { path: this.store.path, error: (err as Error).message });
     }
   }
-}
-
-/** A rotation stamp as a fraction in [0, 1), increasing with the stamp (orders missed files). */
-function stampFraction(stamp: string): number {
-  return Number(stamp.replace("-", "")) / 1e15;
 }
 
 function partialKeyOf(p: PodLogPath): string {

@@ -83,14 +83,15 @@ test("kubelet rotation under continuous writing: every line once, rotated files 
   }
   w.write(criLines("rot", n, n + 100));
   n += 100;
-  const all = await waitFor(() => h.received.length >= n, 4_000);
-  if (!all) console.log(h.received.length, n, h.source.counters, h.source.fileStatus());
-  expect(all).toBe(true);
+  expect(await waitFor(() => h.received.length >= n, 4_000)).toBe(true);
   await Bun.sleep(200);
   w.close();
   expect(duplicates(h.messages())).toEqual([]);
   expect(h.messages()).toEqual(expectedMessages("rot", 0, n)); // in order, too
-  expect(h.source.counters.filesRotated).toBeGreaterThanOrEqual(12);
+  // Each rotated file was followed through the rotation, or found under its rotated name, or seen
+  // go only once already compressed away (then it counts as deleted): all were read to their end.
+  const c = h.source.counters;
+  expect(c.filesRotated + c.filesMissedRotated + c.filesDeleted).toBeGreaterThanOrEqual(12);
   expect(h.source.filesWatched).toBe(1);
 });
 

@@ -4,7 +4,7 @@
 // some, SIGKILLed at random moments while requests are in flight and files lag, restarted at once;
 // optionally a messenger outage long enough to fill the ring. At the end every written event must
 // have arrived; duplicates are attributed to the crash that preceded the run they arrived in.
-import { existsSync, mkdtempSync, openSync, closeSync, rmSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type MockMessenger, startMockMessenger } from "../../src/testing/mock-messenger.ts";
@@ -84,11 +84,25 @@ export interface ChaosResult {
   failures: string[];
 }
 
-export function collectorCommand(preferDist: boolean): string[] {
+/** The newest modification time of the sources (a dist build older than this is stale). */
+function newestSourceMtime(dir = join(ROOT, "src")): number {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    newest = Math.max(newest, e.isDirectory() ? newestSourceMtime(p) : statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+export function collectorCommand(preferDist: boolean, log: (l: string) => void = () => {}): string[] {
   const bin = process.env.PIPEKIT_COLLECTOR_BIN;
   if (bin) return [bin];
   const dist = join(ROOT, "dist/pipekit-log-collector");
-  if (preferDist && existsSync(dist)) return [dist];
+  if (preferDist && existsSync(dist)) {
+    // A stale build would test old code: the first full run here lost events with a build older than its sources.
+    if (statSync(dist).mtimeMs >= newestSourceMtime()) return [dist];
+    log(`chaos: ${dist} is older than src/ (run npm run build); using bun src/main.ts instead`);
+  }
   return [process.execPath, join(ROOT, "src/main.ts")];
 }
 
@@ -166,7 +180,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       log: { level: "info" },
     }),
   );
-  const command = collectorCommand(o.preferDist ?? false);
+  const command = collectorCommand(o.preferDist ?? false, log);
   const logFile = join(dir, "collector.log");
   const failures: string[] = [];
   log(`chaos: seed ${o.seed} (replay with --seed ${o.seed}); collector: ${command.join(" ")}; work dir ${dir}`);

@@ -10,6 +10,7 @@ export const OUT = join(ROOT, "bench/out");
 export const API_KEY = "bench-key-0123456789";
 
 export interface SinkProcess {
+  pid: number;
   url: string;
   port: number;
   stats(): Promise<SinkStats>;
@@ -32,6 +33,7 @@ export async function startSink(opts: { port?: number; failRate?: number; latenc
   const url = /listening on (\S+)/.exec(text)?.[1];
   if (!url) throw new Error(`unexpected counting sink output: ${text}`);
   return {
+    pid: proc.pid,
     url,
     port: Number(new URL(url).port),
     stats: async () => (await (await fetch(`${url}/stats`)).json()) as SinkStats,

@@ -17,6 +17,8 @@ export interface RunResult {
   evPerS: number;
   cpuS: number;
   cpuPerMillion: number;
+  /** The counting sink's own CPU seconds over the run (to show it is not the bottleneck). */
+  sinkCpuS: number;
   peakAnonMB: number;
   peakFileMB: number;
   peakShmemMB: number;
@@ -131,7 +133,8 @@ async function drive(o: DriveOptions): Promise<RunResult> {
       const ringBytes = await c.metric("pipekit_collector_ring_bytes");
       const read = await c.metric("pipekit_collector_events_read_total");
       notes.push(full ? `ring full at ${((ringBytes ?? 0) / MB).toFixed(0)} MB after ${read} of ${total} events read` : "ring never filled");
-      o.ctx.log(`  messenger down: ${notes.at(-1)}; anon peak so far ${(sampler.peakAnon / MB).toFixed(0)} MB`);
+      notes.push(`peak anon while down ${(sampler.peakAnon / MB).toFixed(0)} MB`);
+      o.ctx.log(`  messenger down: ${notes.join("; ")}`);
       sink = await startSink({ port: sinkPort, failRate: o.sink?.failRate, latency: o.sink?.latency, seed: o.ctx.seed });
       await sink.control({ expected });
     }
@@ -161,6 +164,7 @@ async function drive(o: DriveOptions): Promise<RunResult> {
       idleCpuPct = ((b - a) / ((performance.now() - t) / 1000)) * 100;
     }
 
+    const sinkCpuS = cpuSeconds(readCpu(s.pid));
     sampler.sample();
     const exitCode = await c.stop();
     sampler.stop();
@@ -178,6 +182,7 @@ async function drive(o: DriveOptions): Promise<RunResult> {
       evPerS: total / wallS,
       cpuS,
       cpuPerMillion: (cpuS / total) * 1e6,
+      sinkCpuS,
       peakAnonMB: sampler.peakAnon / MB,
       peakFileMB: sampler.peakFile / MB,
       peakShmemMB: sampler.peakShmem / MB,

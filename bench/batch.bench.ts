@@ -1,0 +1,81 @@
+// Batch encoder micro-benchmark (issue 10): what the sender does with one full batch before it
+// goes on the wire — splice the ring's serialised records into a JSON array (src/sink/batch.ts),
+// slice halves for bisection, and optionally gzip it (src/sink/compress.ts) — against the naive
+// ways (parse and re-stringify; join strings then encode) and gzip levels.
+//
+//   bun bench/batch.bench.ts [--batches 400] [--records 1024]
+import { gzipSync } from "node:zlib";
+import { sliceBody, spliceBatch } from "../src/sink/batch.ts";
+import { gzip } from "../src/sink/compress.ts";
+import { LineMaker, planNode } from "./lib/generator.ts";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+function arg(name: string, def: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : def;
+}
+const BATCHES = arg("batches", 400);
+const RECORDS = arg("records", 1024);
+const te = new TextEncoder();
+const td = new TextDecoder();
+
+// Messages from the end-to-end benchmark's generator (words, numbers, hex ids: gzip ~4x).
+const planDir = mkdtempSync(join(tmpdir(), "batch-bench-"));
+const maker = new LineMaker(planNode({ dir: planDir, pods: 1 }));
+rmSync(planDir, { recursive: true, force: true });
+
+/** Records as the chain writes them: ~470 bytes of JSON with a 200-byte message. */
+function record(i: number): string {
+  return JSON.stringify({
+    orgUUID: "0b6f3c52-8f6e-4a0f-bb0e-3e5d7b9c1a44",
+    runUUID: "74676beb-e289-4bb4-a616-d011a835681b",
+    pipeUUID: "11111111-2222-4333-8444-555555555555",
+    nodeID: "ci-build-7xk2p-3012345678",
+    podName: "ci-build-7xk2p-compile-3012345678",
+    containerName: "main",
+    timestamp: `2026-11-25T10:00:00.${String(i).padStart(9, "0")}Z`,
+    stream: i % 16 === 15 ? "stderr" : "stdout",
+    message: maker.message(0, i),
+  });
+}
+
+const strings = Array.from({ length: RECORDS }, (_, i) => record(i));
+const payloads = strings.map((s) => te.encode(s));
+const rawBytes = payloads.reduce((a, p) => a + p.length, 0);
+
+function time(name: string, iterations: number, fn: () => number): void {
+  fn();
+  let out = 0;
+  const t = performance.now();
+  for (let i = 0; i < iterations; i++) out = fn();
+  const us = ((performance.now() - t) * 1000) / iterations;
+  const perEventNs = (us * 1000) / RECORDS;
+  console.log(`${name.padEnd(58)} ${us.toFixed(0).padStart(7)} µs/batch ${perEventNs.toFixed(0).padStart(6)} ns/event ${((rawBytes / us) * 1e6 / 1e9).toFixed(2).padStart(6)} GB/s in  → ${(out / 1e3).toFixed(0)} KB`);
+}
+
+console.log(`batch micro-benchmark: batches of ${RECORDS} records, ${(rawBytes / 1e3).toFixed(0)} KB of payload (${(rawBytes / RECORDS).toFixed(0)} B/record), Bun ${Bun.version}`);
+time("spliceBatch (src/sink/batch.ts)", BATCHES, () => spliceBatch(1, payloads).body.length);
+const batch = spliceBatch(1, payloads);
+// Prototype (bench-local): the same splice into a body buffer reused across batches (a pool sized
+// by the sender's outstanding limit), to show what the fresh ~0.5 MB allocation per batch costs.
+const pooled = new Uint8Array(batch.body.length + 4096);
+time("prototype: splice into a reused (pooled) body buffer", BATCHES, () => {
+  let at = 0;
+  pooled[at++] = 0x5b;
+  for (let i = 0; i < payloads.length; i++) {
+    if (i) pooled[at++] = 0x2c;
+    pooled.set(payloads[i]!, at);
+    at += payloads[i]!.length;
+  }
+  pooled[at++] = 0x5d;
+  return at;
+});
+time("sliceBody: both halves (one bisection step)", BATCHES, () => sliceBody(batch, 0, RECORDS >> 1).length + sliceBody(batch, RECORDS >> 1, RECORDS).length);
+time("naive: strings joined with ',' then TextEncoder", BATCHES, () => te.encode(`[${strings.join(",")}]`).length);
+time("naive: parse every record and JSON.stringify the array", Math.max(10, BATCHES >> 3), () => te.encode(JSON.stringify(payloads.map((p) => JSON.parse(td.decode(p))))).length);
+time("gzip level 1 (src/sink/compress.ts, Bun.gzipSync)", Math.max(10, BATCHES >> 2), () => gzip(batch.body).length);
+time("gzip level 6 (node:zlib default)", Math.max(10, BATCHES >> 3), () => gzipSync(batch.body).length);
+time("splice + gzip level 1 (what one gzip request costs)", Math.max(10, BATCHES >> 2), () => gzip(spliceBatch(1, payloads).body).length);
+console.log(`gzip ratio on these records: level 1 ${(batch.body.length / gzip(batch.body).length).toFixed(1)}x (generated words, numbers and hex ids; real logs: 4-10x)`);

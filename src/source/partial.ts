@@ -70,6 +70,7 @@ export class PartialMerger {
       return null;
     }
     if (!p.pins.some((pin) => pin.fileId === fileId)) p.pins.push({ fileId, offset });
+    p.since = now; // the flush timeout counts from the last fragment: a slow writer is not cut
     if (!p.truncated) {
       p.parts.push(content);
       p.bytes += utf8ByteLength(content);

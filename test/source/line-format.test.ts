@@ -199,8 +199,9 @@ describe("line reader", () => {
     const merger = new PartialMerger(1 << 20);
     merger.add("k", "stderr", "t1", "head ", true, "old", 10, 1000);
     merger.add("k", "stderr", "t2", "tail", true, "new", 0, 1500);
-    expect(merger.nextDue(5000)).toBe(6000);
-    const [line] = merger.flush(6000, 5000);
+    expect(merger.nextDue(5000)).toBe(6500); // counted from the last fragment
+    expect(merger.flush(6000, 5000)).toEqual([]);
+    const [line] = merger.flush(6500, 5000);
     expect(line).toEqual({ timestamp: "t1", stream: "stderr", message: "head tail", truncated: false, fileId: "old" });
     expect(merger.takeReleased().sort()).toEqual(["new", "old"]);
     expect(merger.size).toBe(0);

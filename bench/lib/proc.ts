@@ -8,6 +8,8 @@ const TICKS = 100; // USER_HZ: 100 on every Linux this runs on (getconf CLK_TCK)
 export interface CpuTimes {
   user: number;
   sys: number;
+  /** Minor page faults so far (mapped-file first touches, fresh anonymous pages). */
+  minflt: number;
 }
 
 export function readCpu(pid: number): CpuTimes | null {
@@ -15,7 +17,7 @@ export function readCpu(pid: number): CpuTimes | null {
     const s = readFileSync(`/proc/${pid}/stat`, "utf8");
     // The command name (field 2) may hold spaces: fields are counted after its closing paren.
     const rest = s.slice(s.lastIndexOf(")") + 2).split(" ");
-    return { user: Number(rest[11]) / TICKS, sys: Number(rest[12]) / TICKS };
+    return { user: Number(rest[11]) / TICKS, sys: Number(rest[12]) / TICKS, minflt: Number(rest[7]) };
   } catch {
     return null;
   }

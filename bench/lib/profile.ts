@@ -18,6 +18,12 @@ interface CpuProfile {
   endTime: number;
 }
 
+/** The sampling interval (--cpu-prof-interval, 1 ms by default): the 10th percentile of the deltas, as idle gaps only lengthen them. */
+function intervalUs(p: CpuProfile): number {
+  const d = p.timeDeltas.filter((x) => x > 0).sort((a, b) => a - b);
+  return d.length ? Math.max(100, d[Math.floor(d.length / 10)]!) : 1000;
+}
+
 export interface FunctionTime {
   name: string;
   selfMs: number;
@@ -33,10 +39,13 @@ export function summarise(path: string, root = process.cwd()): { totalMs: number
   for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
   const selfById = new Map<number, number>();
   let totalUs = 0;
+  // Each sample stands for one sampling interval of JS running on the main thread. Time deltas
+  // are NOT used as weights: while the thread is idle no samples are taken, and the next sample's
+  // delta spans the whole idle gap (a 1 s wait would be charged to whatever ran next).
+  const interval = intervalUs(p);
   for (let i = 0; i < p.samples.length; i++) {
-    const dt = p.timeDeltas[i + 1] ?? p.timeDeltas[i] ?? 0; // a sample's time is the gap to the next
-    selfById.set(p.samples[i]!, (selfById.get(p.samples[i]!) ?? 0) + dt);
-    totalUs += dt;
+    selfById.set(p.samples[i]!, (selfById.get(p.samples[i]!) ?? 0) + interval);
+    totalUs += interval;
   }
   const key = (n: ProfileNode) => {
     const f = n.callFrame;
@@ -71,7 +80,7 @@ export function topInclusive(path: string, n: number, root = process.cwd()): Fun
 
 export function formatTop(path: string, n = 30, root = process.cwd()): string {
   const { totalMs, functions } = summarise(path, root);
-  const lines = [`profile ${relative(root, path)}: ${(totalMs / 1000).toFixed(1)} s sampled`, "self %   self ms  incl %  function"];
+  const lines = [`profile ${relative(root, path)}: ${(totalMs / 1000).toFixed(1)} s of JS on the main thread (samples × interval; idle excluded)`, "self %   self ms  incl %  function"];
   for (const f of functions.slice(0, n)) lines.push(`${f.selfPct.toFixed(1).padStart(6)} ${f.selfMs.toFixed(0).padStart(9)} ${f.totalPct.toFixed(1).padStart(7)}  ${f.name}`);
   lines.push("", "top inclusive (collector code):", "incl %   incl ms  self %  function");
   for (const f of topInclusive(path, n, root)) lines.push(`${f.totalPct.toFixed(1).padStart(6)} ${f.totalMs.toFixed(0).padStart(9)} ${f.selfPct.toFixed(1).padStart(7)}  ${f.name}`);

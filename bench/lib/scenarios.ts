@@ -17,6 +17,10 @@ export interface RunResult {
   evPerS: number;
   cpuS: number;
   cpuPerMillion: number;
+  /** Of cpuS: kernel time (page faults, read/write/fsync, sockets). */
+  cpuSysS: number;
+  /** Minor page faults of the collector up to the last acknowledgement. */
+  minorFaults: number;
   /** The counting sink's own CPU seconds over the run (to show it is not the bottleneck). */
   sinkCpuS: number;
   peakAnonMB: number;
@@ -142,10 +146,15 @@ async function drive(o: DriveOptions): Promise<RunResult> {
     const s = sink!;
     let last: SinkStats | null = null;
     let cpuAtEnd = 0;
+    let sysAtEnd = 0;
+    let faultsAtEnd = 0;
     const done = await waitUntil(async () => {
       last = await s.stats();
       if (last.completeAt !== null) {
-        cpuAtEnd = cpuSeconds(readCpu(c.pid));
+        const t = readCpu(c.pid);
+        cpuAtEnd = cpuSeconds(t);
+        sysAtEnd = t?.sys ?? 0;
+        faultsAtEnd = t?.minflt ?? 0;
         return true;
       }
       if (c.proc.exitCode !== null) throw new Error(`collector exited (${c.proc.exitCode}): ${readFileSync(c.stderrPath, "utf8").slice(-2000)}`);
@@ -183,6 +192,8 @@ async function drive(o: DriveOptions): Promise<RunResult> {
       cpuS,
       cpuPerMillion: (cpuS / total) * 1e6,
       sinkCpuS,
+      minorFaults: faultsAtEnd || (sampler.lastCpu?.minflt ?? 0),
+      cpuSysS: sysAtEnd || (sampler.lastCpu?.sys ?? 0),
       peakAnonMB: sampler.peakAnon / MB,
       peakFileMB: sampler.peakFile / MB,
       peakShmemMB: sampler.peakShmem / MB,

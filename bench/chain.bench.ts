@@ -156,6 +156,84 @@ results.push(
   }, EVENTS),
 );
 
+// Prototype C: bytes in, bytes out. The CRI line's timestamp and content are copied from the
+// read slice into the record (pre-encoded head and middles), with no string at all, when the
+// content needs no JSON escape (no byte < 0x20, '"' or '\\'; UTF-8 validated when a byte ≥ 0x80
+// is seen); any other line takes the string path (decode + JSON.stringify). The reference point
+// for this is the source's parse (decode) + the router's encode + TextEncoder, measured first.
+const criText = lines.map((l) => `${l.timestamp} ${l.stream} F ${l.message}\n`).join("");
+const criBytes = te.encode(criText);
+const starts: number[] = [];
+for (let i = 0, at = 0; i < lines.length; i++) {
+  starts.push(at);
+  at = criBytes.indexOf(0x0a, at) + 1;
+}
+starts.push(criBytes.length);
+const { parseCriLine } = await import("../src/source/line-format.ts");
+results.push(
+  bench("current: parseCriLine (decode) + encoder + TextEncoder.encode", () => {
+    let b = 0;
+    for (let i = 0; i < lines.length; i++) {
+      const f = parseCriLine(criBytes, starts[i]!, starts[i + 1]! - 1)!;
+      b += te.encode(encoder.encode(f.timestamp, f.stream, f.content)!).length;
+    }
+    return b;
+  }, EVENTS),
+);
+const headBytes = te.encode(`{"orgUUID":${JSON.stringify(id.orgUUID)},"runUUID":${JSON.stringify(id.runUUID)},"pipeUUID":${JSON.stringify(id.pipeUUID)},"nodeID":${JSON.stringify(id.nodeID)},"podName":${JSON.stringify(id.podName)},"containerName":${JSON.stringify(id.containerName)},"timestamp":"`);
+const midOut = te.encode(`","stream":"stdout","message":"`);
+const midErr = te.encode(`","stream":"stderr","message":"`);
+const strict = new TextDecoder("utf-8", { fatal: true });
+const td = new TextDecoder();
+function plainJson(bytes: Uint8Array, from: number, to: number): boolean {
+  let high = false;
+  for (let i = from; i < to; i++) {
+    const c = bytes[i]!;
+    if (c < 0x20 || c === 0x22 || c === 0x5c) return false;
+    if (c >= 0x80) high = true;
+  }
+  if (high) {
+    try {
+      strict.decode(bytes.subarray(from, to));
+    } catch {
+      return false;
+    }
+  }
+  return true;
+}
+results.push(
+  bench("prototype: byte-level CRI → record (copy, no strings), one buffer per batch", () => {
+    let b = 0;
+    let at = 0;
+    for (let i = 0; i < lines.length; i++) {
+      if (at > scratch.length - 4096) (b += at), (at = 0);
+      const start = starts[i]!;
+      const end = starts[i + 1]! - 1;
+      const s1 = criBytes.indexOf(0x20, start);
+      const s2 = criBytes.indexOf(0x20, s1 + 1);
+      const cs = criBytes.indexOf(0x20, s2 + 1) + 1;
+      scratch.set(headBytes, at);
+      at += headBytes.length;
+      scratch.set(criBytes.subarray(start, s1), at);
+      at += s1 - start;
+      const mid = criBytes[s1 + 4] === 0x6f ? midOut : midErr;
+      if (plainJson(criBytes, cs, end)) {
+        scratch.set(mid, at);
+        at += mid.length;
+        scratch.set(criBytes.subarray(cs, end), at);
+        at += end - cs;
+        scratch[at++] = 0x22;
+      } else {
+        scratch.set(mid.subarray(0, mid.length - 1), at);
+        at += mid.length - 1;
+        at += te.encodeInto(JSON.stringify(td.decode(criBytes.subarray(cs, end))), scratch.subarray(at)).written;
+      }
+      scratch[at++] = 0x7d;
+    }
+    return b + at;
+  }, EVENTS),
+);
+
 console.log(`chain micro-benchmark: ${EVENTS} events of 200-byte messages (10 % JSON needing escapes, 4 % non-ASCII), median of ${ROUNDS} rounds, Bun ${Bun.version}`);
 for (const r of results) {
   const perEvent = r.bytes / EVENTS;

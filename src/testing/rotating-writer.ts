@@ -285,7 +285,11 @@ export class RotatingWriter {
  */
 export class DeliveryTracker {
   private counts: Uint8Array[] = [];
+  /** The epoch in which each event first arrived (epochs above 255 are stored as 255). */
+  private firstEpoch: Uint8Array[] = [];
   readonly duplicatesByEpoch: number[] = [];
+  /** Per epoch: duplicates of events first delivered in an earlier epoch, and per stream the range of sequences duplicated. */
+  readonly duplicateDetail: Array<{ fromEarlierEpoch: number; streams: Map<number, { min: number; max: number; n: number }> }> = [];
   received = 0;
   /** Messages that name no event of the writer, or whose content differs from what was written. */
   corrupt = 0;
@@ -294,11 +298,17 @@ export class DeliveryTracker {
   corruptSamples: string[] = [];
 
   constructor(private readonly writer: RotatingWriter) {
-    for (let i = 0; i < writer.streams.length; i++) this.counts.push(new Uint8Array(1024));
+    for (let i = 0; i < writer.streams.length; i++) {
+      this.counts.push(new Uint8Array(1024));
+      this.firstEpoch.push(new Uint8Array(1024));
+    }
   }
 
   add(records: Array<{ message: string; podName: string; containerName: string }>, epoch: number): void {
-    while (this.duplicatesByEpoch.length <= epoch) this.duplicatesByEpoch.push(0);
+    while (this.duplicatesByEpoch.length <= epoch) {
+      this.duplicatesByEpoch.push(0);
+      this.duplicateDetail.push({ fromEarlierEpoch: 0, streams: new Map() });
+    }
     for (const r of records) {
       this.received++;
       const id = parseMessageId(r.message);
@@ -316,8 +326,23 @@ export class DeliveryTracker {
         const g = new Uint8Array(n);
         g.set(c);
         this.counts[id.id] = c = g;
+        const f = new Uint8Array(n);
+        f.set(this.firstEpoch[id.id]!);
+        this.firstEpoch[id.id] = f;
       }
-      if (c[id.seq]! > 0) this.duplicatesByEpoch[epoch]!++;
+      const first = this.firstEpoch[id.id]!;
+      if (c[id.seq]! > 0) {
+        this.duplicatesByEpoch[epoch]!++;
+        const d = this.duplicateDetail[epoch]!;
+        if (first[id.seq]! < Math.min(epoch, 255)) d.fromEarlierEpoch++;
+        const r = d.streams.get(id.id);
+        if (!r) d.streams.set(id.id, { min: id.seq, max: id.seq, n: 1 });
+        else {
+          r.min = Math.min(r.min, id.seq);
+          r.max = Math.max(r.max, id.seq);
+          r.n++;
+        }
+      } else first[id.seq] = Math.min(epoch, 255);
       if (c[id.seq]! < 255) c[id.seq]!++;
     }
   }

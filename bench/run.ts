@@ -7,6 +7,7 @@
 //   npm run bench -- --runs 1 --write          # append the medians to bench/RESULTS.md
 //   npm run bench -- throughput --cpu-prof     # bun --cpu-prof src/main.ts; prints top self time
 //   npm run bench -- chain batch ring          # micro-benchmarks: bench/<name>.bench.ts
+//   npm run bench -- --build                   # compile the current tree into bench/out/bin first
 //
 // The collector is dist/pipekit-log-collector (npm run build) when present, else bun src/main.ts;
 // PIPEKIT_COLLECTOR_BIN names another executable. Work files go to bench/out/work and are removed
@@ -45,6 +46,12 @@ for (const m of micro) {
   console.log(`\n== micro-benchmark bench/${m}.bench.ts`);
   const p = Bun.spawnSync([process.execPath, join(ROOT, "bench", `${m}.bench.ts`)], { cwd: ROOT, stdout: "inherit", stderr: "inherit" });
   if (p.exitCode !== 0) process.exitCode = 1;
+}
+
+if (flag("build")) {
+  const b = Bun.spawnSync([process.execPath, join(ROOT, "scripts/build.ts"), "--host", "--outdir", join(OUT, "bin")], { cwd: ROOT, stdout: "inherit", stderr: "inherit" });
+  if (b.exitCode !== 0) process.exit(1);
+  process.env.PIPEKIT_COLLECTOR_BIN = join(OUT, "bin/pipekit-log-collector");
 }
 
 const chosen = names.length === 0 ? SCENARIOS : SCENARIOS.filter((s) => names.includes(s.name));

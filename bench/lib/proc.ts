@@ -1,7 +1,7 @@
 // What the runner reads about the collector process from /proc (Linux): CPU seconds (user+sys,
 // /proc/<pid>/stat fields 14 and 15) and resident memory split into anonymous and file-backed
 // (/proc/<pid>/status RssAnon, RssFile, RssShmem), sampled on a timer for the peaks.
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 const TICKS = 100; // USER_HZ: 100 on every Linux this runs on (getconf CLK_TCK)
 
@@ -37,6 +37,35 @@ export function readMem(pid: number): MemSample | null {
   } catch {
     return null;
   }
+}
+
+/** Context switches so far, over every thread of the process (wake-ups while idle). */
+export function readSwitches(pid: number): Map<string, number> {
+  const byThread = new Map<string, number>();
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const s = readFileSync(`/proc/${pid}/task/${tid}/status`, "utf8");
+      const name = /^Name:\s+(.*)$/m.exec(s)?.[1]?.trim() ?? "?";
+      const n = Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(s)?.[1] ?? 0) + Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(s)?.[1] ?? 0);
+      const key = `${name}#${tid}`;
+      byThread.set(key, (byThread.get(key) ?? 0) + n);
+    }
+  } catch {}
+  return byThread;
+}
+
+/** Switches per second between two readings, summed by thread name, largest first. */
+export function switchRates(a: Map<string, number>, b: Map<string, number>, secs: number): { total: number; top: string } {
+  const byName = new Map<string, number>();
+  let total = 0;
+  for (const [key, n] of b) {
+    const d = n - (a.get(key) ?? 0);
+    total += d;
+    const name = key.slice(0, key.lastIndexOf("#"));
+    byName.set(name, (byName.get(name) ?? 0) + d);
+  }
+  const top = [...byName.entries()].sort((x, y) => y[1] - x[1]).slice(0, 4).map(([n, d]) => `${n} ${(d / secs).toFixed(0)}`).join(", ");
+  return { total: total / secs, top };
 }
 
 /** Samples memory every `everyMs` and keeps the peaks (and the last CPU reading while alive). */

@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { planNode, writeBacklog, writeLive, type NodePlan } from "./generator.ts";
 import { collectorConfig, freePort, OUT, roundRobin, type SinkProcess, spawnCollector, startSink, waitUntil } from "./harness.ts";
-import { cpuSeconds, loadAverage, ProcSampler, readCpu } from "./proc.ts";
+import { cpuSeconds, loadAverage, ProcSampler, readCpu, readSwitches, switchRates } from "./proc.ts";
 import type { SinkStats } from "./counting-sink.ts";
 
 export interface RunResult {
@@ -167,10 +167,14 @@ async function drive(o: DriveOptions): Promise<RunResult> {
     if (o.idleSeconds && done) {
       await Bun.sleep(3000); // let the last sync and checkpoint writes settle
       const a = cpuSeconds(readCpu(c.pid));
+      const w0 = readSwitches(c.pid);
       const t = performance.now();
       await Bun.sleep(o.idleSeconds * 1000);
       const b = cpuSeconds(readCpu(c.pid));
-      idleCpuPct = ((b - a) / ((performance.now() - t) / 1000)) * 100;
+      const secs = (performance.now() - t) / 1000;
+      idleCpuPct = ((b - a) / secs) * 100;
+      const sw = switchRates(w0, readSwitches(c.pid), secs);
+      notes.push(`idle: ${sw.total.toFixed(0)} context switches/s (${sw.top})`);
     }
 
     const sinkCpuS = cpuSeconds(readCpu(s.pid));

@@ -79,6 +79,17 @@ export function parseCriLine(bytes: Uint8Array, start: number, end: number): Lin
   };
 }
 
+/**
+ * Where the content of a CRI line that parseCriLine accepted starts (byte offset; `end` when empty).
+ * Used only on the slow path (partial lines), so parseCriLine itself stays lean.
+ */
+export function criContentStart(bytes: Uint8Array, start: number, end: number): number {
+  const s1 = bytes.indexOf(SPACE, start);
+  const s2 = bytes.indexOf(SPACE, s1 + 1);
+  const s3 = bytes.indexOf(SPACE, s2 + 1);
+  return s3 < 0 || s3 >= end ? end : s3 + 1;
+}
+
 interface DockerLine {
   log?: unknown;
   stream?: unknown;

@@ -1,6 +1,6 @@
 // Turns a file's bytes into merged log lines, tracking byte offsets for checkpoints.
 // Pure: the caller reads bytes from the file descriptor and feeds them here.
-import { detectFormat, type LineFormat, parseCriLine, parseDockerLine } from "./line-format.ts";
+import { criContentStart, detectFormat, type LineFormat, parseCriLine, parseDockerLine } from "./line-format.ts";
 import type { MergedLine, PartialMerger } from "./partial.ts";
 
 export interface LineReaderCounters {
@@ -20,6 +20,19 @@ export interface LineReaderOptions {
 }
 
 const NL = 0x0a;
+const utf8 = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
+
+/** How many bytes at the end of `b` begin a UTF-8 character that is not complete (0 to 3). */
+function incompleteUtf8Suffix(b: Uint8Array): number {
+  const n = b.length;
+  for (let k = 1; k <= 3 && k <= n; k++) {
+    const x = b[n - k] as number;
+    if ((x & 0xc0) === 0x80) continue; // a continuation byte: look further back
+    const need = x >= 0xf0 && x <= 0xf7 ? 4 : x >= 0xe0 ? 3 : x >= 0xc0 ? 2 : 1;
+    return need > k ? k : 0;
+  }
+  return 0;
+}
 // Room for the CRI/docker envelope around a maximal content.
 const ENVELOPE_SLACK = 4096;
 
@@ -111,7 +124,24 @@ export class LineReader {
       return;
     }
     c.linesRead++;
-    const merged = this.opts.merger.add(
+    const merger = this.opts.merger;
+    if (this.format === "cri" && (frag.partial || merger.hasTails)) {
+      // A character cut between two fragments is decoded whole (see PartialMerger.setTail).
+      const tail = merger.takeTail(this.opts.partialKey, frag.stream);
+      if (frag.partial || tail) {
+        let raw = buf.subarray(criContentStart(buf, start, end), end);
+        if (tail) {
+          const joined = new Uint8Array(tail.length + raw.length);
+          joined.set(tail, 0);
+          joined.set(raw, tail.length);
+          raw = joined;
+        }
+        const cut = frag.partial ? incompleteUtf8Suffix(raw) : 0;
+        if (cut > 0) merger.setTail(this.opts.partialKey, frag.stream, raw.subarray(raw.length - cut));
+        frag.content = utf8.decode(raw.subarray(0, raw.length - cut));
+      }
+    }
+    const merged = merger.add(
       this.opts.partialKey,
       frag.stream,
       frag.timestamp,

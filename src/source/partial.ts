@@ -37,6 +37,12 @@ export class PartialMerger {
   private readonly pending = new Map<string, Pending>();
   /** Files whose pins were dropped (line completed or flushed) since the last takeReleased(). */
   private released = new Set<string>();
+  /**
+   * Runtimes split long lines on bytes, not characters (containerd: every 16 KiB), so a P fragment
+   * can end inside a UTF-8 character. Its first bytes wait here, by the pending line's key, for the
+   * rest of the character at the start of the next fragment (the reader decodes them together).
+   */
+  private readonly tails = new Map<string, Uint8Array>();
 
   constructor(private readonly maxLineBytes: number) {}
 
@@ -88,6 +94,24 @@ export class PartialMerger {
     return this.finish(p.timestamp, stream, p.parts, p.bytes, p.truncated);
   }
 
+  /** Whether any line waits with a cut character (the reader's fast path skips the lookup when not). */
+  get hasTails(): boolean {
+    return this.tails.size > 0;
+  }
+
+  /** Removes and returns the bytes of a cut character waiting for this key and stream. */
+  takeTail(key: string, stream: Stream): Uint8Array | undefined {
+    const k = stream === "stdout" ? key + "\u0000o" : key + "\u0000e";
+    const t = this.tails.get(k);
+    if (t) this.tails.delete(k);
+    return t;
+  }
+
+  /** Keeps the first bytes of a character cut at the end of a P fragment of this key and stream. */
+  setTail(key: string, stream: Stream, bytes: Uint8Array): void {
+    this.tails.set(stream === "stdout" ? key + "\u0000o" : key + "\u0000e", bytes.slice());
+  }
+
   private release(p: Pending): void {
     for (const pin of p.pins) this.released.add(pin.fileId);
   }
@@ -136,6 +160,8 @@ export class PartialMerger {
       if (!matches) continue;
       this.pending.delete(k);
       this.release(p);
+      // The rest of a cut character will never come: it is replaced, as invalid UTF-8 is.
+      if (this.tails.delete(k) && !p.truncated) p.parts.push("\uFFFD");
       const head = p.pins[0] as Pin;
       out.push({ ...this.finish(p.timestamp, p.stream, p.parts, p.bytes, p.truncated), fileId: head.fileId });
     }

@@ -5,15 +5,16 @@ import { basename, dirname, join } from "node:path";
 import { gunzipSync } from "node:zlib";
 
 export interface RotatedSibling {
-  path: string;
   /** The `YYYYMMDD-hhmmss` stamp: sorts in rotation order. */
   stamp: string;
-  gz: boolean;
+  /** The plain rotated file, and its compressed form; both exist while the kubelet compresses. */
+  plain: string | null;
+  gz: string | null;
 }
 
 const ROTATED = /^(\d+\.log)\.(\d{8}-\d{6})(\.gz)?$/;
 
-/** The rotated siblings of `livePath` (`…/0.log`), oldest first; compressed and plain both listed. */
+/** The rotated siblings of `livePath` (`…/0.log`), oldest first, one entry per stamp. */
 export function rotatedSiblings(livePath: string): RotatedSibling[] {
   const dir = dirname(livePath);
   const base = basename(livePath);
@@ -23,15 +24,17 @@ export function rotatedSiblings(livePath: string): RotatedSibling[] {
   } catch {
     return [];
   }
-  const out: RotatedSibling[] = [];
+  const byStamp = new Map<string, RotatedSibling>();
   for (const name of names) {
     const m = ROTATED.exec(name);
     if (!m || m[1] !== base) continue;
-    out.push({ path: join(dir, name), stamp: m[2] as string, gz: m[3] !== undefined });
+    const stamp = m[2] as string;
+    const e = byStamp.get(stamp) ?? { stamp, plain: null, gz: null };
+    if (m[3]) e.gz = join(dir, name);
+    else e.plain = join(dir, name);
+    byStamp.set(stamp, e);
   }
-  // A plain and a .gz of the same stamp exist together only while gzip runs: prefer the plain one.
-  out.sort((a, b) => (a.stamp === b.stamp ? Number(a.gz) - Number(b.gz) : a.stamp < b.stamp ? -1 : 1));
-  return out.filter((s, i) => i === 0 || out[i - 1]?.stamp !== s.stamp);
+  return [...byStamp.values()].sort((a, b) => (a.stamp < b.stamp ? -1 : a.stamp > b.stamp ? 1 : 0));
 }
 
 /** The decompressed content of a rotated `.gz`, or null when it is unreadable or damaged. */

@@ -12,7 +12,7 @@ import { compileGlobs } from "./glob.ts";
 import { LineReader, type LineReaderCounters } from "./line-reader.ts";
 import { type MergedLine, PartialMerger } from "./partial.ts";
 import { parsePodLogPath, type PodLogPath } from "./paths.ts";
-import { readGzip, rotatedSiblings } from "./rotated.ts";
+import { readGzip, type RotatedSibling, rotatedSiblings } from "./rotated.ts";
 import { DirWatcher } from "./watcher.ts";
 
 export interface SourceFileInfo extends PodLogPath {
@@ -123,6 +123,8 @@ interface TailedFile {
   /** Test hook: the reader believes it is at its end (the peers' "stops shipping" bug). */
   stalled: boolean;
   gone: boolean;
+  /** Started at its end (readFrom: end, present at start, no checkpoint). */
+  fromEnd: boolean;
 }
 
 const FINGERPRINT_BYTES = 1024;
@@ -219,7 +221,7 @@ export class Source {
   /** Loads checkpoints, finishes files rotated while we were down, scans, starts the watcher and the loop. */
   start(): void {
     this.unclaimed = this.store.load((msg) => this.log.warn(msg));
-    this.recoverRotated();
+    this.recoverRotated(false);
     this.scan(true);
     this.firstScanDone = true;
     this.startWatcher();
@@ -411,6 +413,8 @@ export class Source {
     }
     this.markMissing(seen);
     if (!this.prunedAfterScan) {
+      // Files rotated (or compressed) between the first recovery pass and this scan.
+      if (this.unclaimed.size > 0) this.recoverRotated(true);
       // Checkpoints that matched no file (live or rotated) at the first readable scan are of files gone for good.
       this.prunedAfterScan = true;
       if (this.unclaimed.size > 0) {
@@ -612,6 +616,7 @@ export class Source {
     let start = 0;
     let fpLen = 0;
     let fpHash = 0;
+    let fromEnd = false;
     const saved = this.unclaimed.get(id);
     if (saved && headMatches(fd, null, saved.fpLen, saved.fpHash)) {
       this.unclaimed.delete(id);
@@ -620,8 +625,10 @@ export class Source {
       fpHash = saved.fpHash;
     } else if (initial && this.opts.config.readFrom === "end") {
       start = st.size;
+      fromEnd = true;
     }
     const f = this.track({ path, livePath: path, parsed, fd, mem: null, dev: st.dev, ino: st.ino, size: st.size, start, fpLen, fpHash });
+    f.fromEnd = fromEnd;
     f.paths.add(path);
     this.byPath.set(path, f);
     this.byInode.set(id, f);
@@ -683,6 +690,7 @@ export class Source {
       stuckAtPos: 0,
       stalled: false,
       gone: false,
+      fromEnd: false,
     };
     this.files.set(serial, f);
     let history = this.history.get(partialKey);
@@ -702,10 +710,12 @@ export class Source {
 
   /**
    * After downtime: a checkpointed file that is no longer at its path was rotated while we were
-   * away. Find it among its rotated siblings (by inode, or in a .gz by the fingerprint of its head),
-   * read its remainder, then every newer rotated sibling, before the live file.
+   * away. Find it among its rotated siblings (plain by inode and head, or compressed by the head of
+   * its content), read its remainder, then every newer rotated sibling whole, before the live file.
+   * Runs before the first scan, and again after it for checkpoints the scan did not claim: the
+   * kubelet may rotate or compress while we start.
    */
-  private recoverRotated(): void {
+  private recoverRotated(afterScan: boolean): void {
     const root = this.opts.config.root;
     const byLive = new Map<string, FileCheckpoint[]>();
     for (const cp of this.unclaimed.values()) {
@@ -730,21 +740,22 @@ export class Source {
         if (!gzCache.has(path)) gzCache.set(path, readGzip(path));
         return gzCache.get(path) ?? null;
       };
+      const plainMatches = (path: string | null, cp: FileCheckpoint) => {
+        if (!path) return false;
+        try {
+          const st = statSync(path);
+          return st.dev === cp.dev && st.ino === cp.ino && fileHeadMatches(path, cp.fpLen, cp.fpHash);
+        } catch {
+          return false;
+        }
+      };
+      const gzMatches = (path: string | null, cp: FileCheckpoint) => {
+        const bytes = path ? content(path) : null;
+        return bytes !== null && headMatches(-1, bytes, cp.fpLen, cp.fpHash);
+      };
       const plan: Array<{ index: number; cp: FileCheckpoint | null }> = [];
       for (const cp of cps) {
-        const index = siblings.findIndex((s) => {
-          if (!s.gz) {
-            try {
-              const st = statSync(s.path);
-              if (st.dev !== cp.dev || st.ino !== cp.ino) return false;
-            } catch {
-              return false;
-            }
-            return fileHeadMatches(s.path, cp.fpLen, cp.fpHash);
-          }
-          const bytes = content(s.path);
-          return bytes !== null && headMatches(-1, bytes, cp.fpLen, cp.fpHash);
-        });
+        const index = siblings.findIndex((sib) => plainMatches(sib.plain, cp) || gzMatches(sib.gz, cp));
         if (index >= 0 && !plan.some((p) => p.index === index)) plan.push({ index, cp });
       }
       if (plan.length === 0) continue;
@@ -752,15 +763,39 @@ export class Source {
       const newest = Math.max(...plan.map((p) => p.index));
       for (let i = newest + 1; i < siblings.length; i++) plan.push({ index: i, cp: null });
       plan.sort((a, b) => a.index - b.index);
+      const key = partialKeyOf(parsed);
+      const opened: TailedFile[] = [];
       for (const { index, cp } of plan) {
-        const sib = siblings[index]!;
+        const sib = siblings[index] as RotatedSibling;
         if (cp) this.unclaimed.delete(checkpointKey(cp.dev, cp.ino));
-        const opened = this.openRotated(sib.path, sib.gz ? content(sib.path) : null, livePath, parsed, cp);
-        if (opened) {
-          this.counters.filesRecovered++;
-          this.recoveredKeys.add(partialKeyOf(parsed));
-          this.log.info("reading a file rotated during downtime", { path: sib.path, offset: opened.readPos, from: livePath });
+        // The plain file first; if the kubelet compressed it meanwhile, its .gz (listed again).
+        let f: TailedFile | null = null;
+        if (sib.plain && (!cp || plainMatches(sib.plain, cp))) f = this.openRotated(sib.plain, null, livePath, parsed, cp);
+        if (!f) {
+          const gz = sib.gz ?? rotatedSiblings(livePath).find((x) => x.stamp === sib.stamp)?.gz ?? null;
+          if (gz && (!cp || gzMatches(gz, cp))) f = this.openRotated(gz, content(gz), livePath, parsed, cp);
         }
+        if (!f) continue;
+        opened.push(f);
+        this.counters.filesRecovered++;
+        this.recoveredKeys.add(key);
+        this.log.info("reading a file rotated during downtime", { path: f.info.path, offset: f.readPos, from: livePath });
+      }
+      if (afterScan && opened.length > 0) {
+        // The scan already opened this container's live file: read the recovered ones before it,
+        // and that file from its first byte (it came after them), whatever readFrom says.
+        let min = Number.POSITIVE_INFINITY;
+        for (const o of this.files.values()) {
+          if (o.partialKey !== key || opened.includes(o)) continue;
+          min = Math.min(min, o.order);
+          if (o.fromEnd) {
+            o.fromEnd = false;
+            o.readPos = 0;
+            o.checkpoint = 0;
+            o.reader.reset(0);
+          }
+        }
+        if (min !== Number.POSITIVE_INFINITY) opened.forEach((f, i) => (f.order = min - 1 + (i + 1) / (opened.length + 1)));
       }
     }
   }

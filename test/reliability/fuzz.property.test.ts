@@ -156,13 +156,10 @@ describe("what a writer produces round-trips", () => {
 
   test("CRI through the reader: lines split into P/F between characters, fed in any chunks, merge back exactly", () => roundTrip(true));
 
-  // KNOWN FAILURE (reported, not fixed here): containerd splits long lines into 16 KiB fragments on
-  // bytes, so a multi-byte character can straddle a P/F boundary; each fragment's content is decoded
-  // on its own (parseCriLine), and the character comes out as two U+FFFD. Counterexample found by this
-  // property: content "\u00a0" cut after its first byte → "\uFFFD\uFFFD". Fixing it means merging
-  // fragment bytes before decoding (src/source/line-format.ts, line-reader.ts, partial.ts).
-  // test.failing passes while the bug exists and fails once it is fixed: then make it a plain test.
-  test.failing("CRI through the reader: lines split by the runtime at any byte position (inside a character) merge back exactly", () => roundTrip(false));
+  // containerd splits long lines into 16 KiB fragments on bytes, so a multi-byte character can
+  // straddle a P/F boundary. This property found that such a character came out as two U+FFFD
+  // (content "\u00a0" cut after its first byte); see test/reliability/utf8-split.test.ts.
+  test("CRI through the reader: lines split by the runtime at any byte position (inside a character) merge back exactly", () => roundTrip(false));
 });
 
 describe("ring recovery after any damage", () => {

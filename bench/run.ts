@@ -4,7 +4,7 @@
 //   npm run bench                              # every scenario, full size, 3 runs each
 //   npm run bench -- throughput latency        # some scenarios
 //   npm run bench -- --quick                   # reduced sizes (proves the harness in a few minutes)
-//   npm run bench -- --runs 1 --write          # append the medians to bench/RESULTS.md
+//   npm run bench -- --runs 1 --write          # append the medians to bench/RESULTS.md (--results FILE: elsewhere)
 //   npm run bench -- throughput --cpu-prof     # bun --cpu-prof src/main.ts; prints top self time
 //   npm run bench -- chain batch ring          # micro-benchmarks: bench/<name>.bench.ts
 //   npm run bench -- --build                   # compile the current tree into bench/out/bin first
@@ -13,7 +13,7 @@
 // PIPEKIT_COLLECTOR_BIN names another executable. Work files go to bench/out/work and are removed
 // after each run.
 import { existsSync, readdirSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { collectorCommand, collectorVersion, gitCommit, OUT, ROOT } from "./lib/harness.ts";
 import { loadAverage, machine } from "./lib/proc.ts";
 import { formatTop } from "./lib/profile.ts";
@@ -26,7 +26,7 @@ const value = (name: string, def: string) => {
   const i = argv.indexOf(`--${name}`);
   return i >= 0 && argv[i + 1] ? argv[i + 1]! : def;
 };
-const valued = new Set(["--runs", "--seed", "--note"]);
+const valued = new Set(["--runs", "--seed", "--note", "--results"]);
 const names = argv.filter((a, i) => !a.startsWith("--") && !valued.has(argv[i - 1] ?? ""));
 const full = !flag("quick");
 const runs = Number(value("runs", "3"));
@@ -104,8 +104,8 @@ if (chosen.length) {
   console.log(`\n${HEADER}\n${RULE}`);
   for (const m of medians) console.log(row(m));
   if (write && medians.length) {
-    appendResults(join(ROOT, "bench/RESULTS.md"), { ...meta, "load average at end": loadAverage() }, medians, all, settings, []);
-    console.log("\nappended to bench/RESULTS.md");
+    appendResults(resolve(value("results", join(ROOT, "bench/RESULTS.md"))), { ...meta, "load average at end": loadAverage() }, medians, all, settings, []);
+    console.log(`\nappended to ${value("results", "bench/RESULTS.md")}`);
   }
   rmSync(join(OUT, "work"), { recursive: true, force: true });
 }

@@ -1,6 +1,6 @@
 // The runner's parts: the counting sink as a child process, the collector as a child process
 // (compiled executable if built, else `bun src/main.ts`), its config, and small waits.
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
 import type { SinkStats } from "./counting-sink.ts";
@@ -56,8 +56,24 @@ export function collectorCommand(cpuProfDir?: string): { argv: string[]; kind: s
   const env = process.env.PIPEKIT_COLLECTOR_BIN;
   if (env) return { argv: [resolve(env)], kind: env };
   const dist = join(ROOT, "dist/pipekit-log-collector");
-  if (existsSync(dist)) return { argv: [dist], kind: "dist/pipekit-log-collector" };
+  if (existsSync(dist)) {
+    // A build older than the sources would measure old code.
+    if (statSync(dist).mtimeMs >= newestMtime(join(ROOT, "src"))) return { argv: [dist], kind: "dist/pipekit-log-collector" };
+    if (!warnedStale) console.error(`bench: ${dist} is older than src/ (npm run build, or --build); using bun src/main.ts`);
+    warnedStale = true;
+  }
   return { argv: [process.execPath, join(ROOT, "src/main.ts")], kind: "bun src/main.ts" };
+}
+
+let warnedStale = false;
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    newest = Math.max(newest, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
+  }
+  return newest;
 }
 
 export function collectorVersion(): string {

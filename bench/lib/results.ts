@@ -1,6 +1,6 @@
 // Result rows: one printed line per run, the median of the runs per scenario, and the section
 // appended to bench/RESULTS.md (append-only: another engineer appends a Chaos section too).
-import { appendFileSync, existsSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import type { RunResult } from "./scenarios.ts";
 import { TARGETS } from "./scenarios.ts";
 
@@ -74,14 +74,19 @@ export function targetVerdicts(r: RunResult): string[] {
   return v;
 }
 
+const SECTION_MARK = "## Scenarios (npm run bench)";
 const FILE_HEADER = `# Benchmark results
+`;
+const SECTION_HEADER = `
+${SECTION_MARK}
 
 Written by \`npm run bench\` (bench/run.ts; harness in bench/lib/). Each section is one invocation:
 the machine, date, commit, the collector binary, and one row per scenario holding the **median of
 the runs** (missing/duplicate counts: the worst run). Sections are appended, never rewritten.
 
 Columns: *wall* = collector spawn → last event acknowledged by the counting sink; *events/s* =
-events / wall; *CPU* = the collector's user+sys seconds (/proc/<pid>/stat) at that moment;
+events / wall; *CPU* = the collector's user+sys seconds (/proc/<pid>/stat) at that moment, with
+the kernel's share in parentheses; *sink CPU* = the counting sink process's own CPU seconds;
 *peak anon/file* = the highest RssAnon / RssFile sampled every 100 ms (/proc/<pid>/status);
 *latency* = acknowledgement time − the line's own timestamp, every event (counting sink);
 *idle CPU* = CPU seconds over the idle period / its length; *wire MB* = request bodies as sent
@@ -92,7 +97,8 @@ the wire contract (path, key, JSON array, gzip) and scans each record's sequence
 
 export function appendResults(path: string, meta: Record<string, string>, medians: RunResult[], runs: RunResult[], settings: Map<string, string>, notes: string[]): void {
   if (!existsSync(path)) writeFileSync(path, FILE_HEADER);
-  let s = `\n## ${meta.date} — ${meta.size} size, commit ${meta.commit}\n\n`;
+  if (!readFileSync(path, "utf8").includes(SECTION_MARK)) appendFileSync(path, SECTION_HEADER);
+  let s = `\n### ${meta.date} — ${meta.size} size, commit ${meta.commit}\n\n`;
   for (const [key, value] of Object.entries(meta)) if (!["date", "size", "commit"].includes(key)) s += `- ${key}: ${value}\n`;
   s += `\n${HEADER}\n${RULE}\n`;
   for (const m of medians) s += row(m) + "\n";

@@ -77,7 +77,7 @@ if (!values["no-results"]) {
   let out = "";
   if (!existsSync(file) || !readFileSync(file, "utf8").includes("\n## Chaos\n")) {
     out += `${existsSync(file) ? "\n" : "# Benchmark results\n\n"}## Chaos\n\n`;
-    out += "`npm run chaos` (bench/chaos.ts): real collector process, kubelet-style rotation with gzip and deletion, mock messenger with 20 % 503 and 2 % hanging requests, SIGKILL at random moments with an immediate restart; then a messenger outage with a small ring. Duplicates are attributed to the crash that preceded the run they arrived in; the figure in brackets is how many seconds of one stream’s writing the duplicated sequences span. "One-sync bound": one sync interval of reads and acks (×2 for sampling) plus the requests on the wire — exceeded whenever a hanging or failing batch holds the ring’s contiguous-ack prefix back (the acknowledged records behind it are resent after a crash).\n\n";
+    out += "`npm run chaos` (bench/chaos.ts): real collector process, kubelet-style rotation with gzip and deletion, mock messenger with 20 % 503 and 2 % hanging requests, SIGKILL at random moments with an immediate restart; then a messenger outage with a small ring. Duplicates are attributed to the crash that preceded the run they arrived in; the figure in brackets is how many seconds of one stream’s writing the duplicated sequences span. One-sync bound: one sync interval of reads and acks (×2 for sampling) plus the requests on the wire — exceeded whenever a hanging or failing batch holds the ring’s contiguous-ack prefix back (the acknowledged records behind it are resent after a crash).\n\n";
     out += "| date (UTC) | seed | collector | events | kills | missing | duplicates per crash: n (s of writing replayed) | one-sync bounds exceeded | outage | wall | result |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n";
   }
   const perCrash = kill.crashes.map((c) => `${c.duplicates} (${c.duplicateSpanSeconds} s)`).join(", ");
@@ -85,10 +85,17 @@ if (!values["no-results"]) {
   const o = outage?.outage;
   const outageCell = outage && o ? `${o.durationMs / 1000} s, ring 4 MiB full ${(o.ringFullMs / 1000).toFixed(0)} s, ${outage.events} events, missing ${outage.missing}, dup ${outage.duplicates}` : "skipped";
   const ok = kill.failures.length === 0 && (!outage || outage.failures.length === 0);
-  out += `| ${date} | ${seed} | ${kill.command.includes("src/main.ts") ? "bun src/main.ts" : kill.command} | ${kill.events} | ${kill.crashes.length} | ${kill.missing} | ${perCrash} | ${exceeded} of ${kill.crashes.length} | ${outageCell} | ${(kill.wallMs / 1000).toFixed(0)} s + ${outage ? (outage.wallMs / 1000).toFixed(0) : 0} s | ${ok ? "pass" : "FAIL"} |\n`;
+  out += `| ${date} | ${seed} | ${collectorLabel(kill.command)} | ${kill.events} | ${kill.crashes.length} | ${kill.missing} | ${perCrash} | ${exceeded} of ${kill.crashes.length} | ${outageCell} | ${(kill.wallMs / 1000).toFixed(0)} s + ${outage ? (outage.wallMs / 1000).toFixed(0) : 0} s | ${ok ? "pass" : "FAIL"} |\n`;
   appendFileSync(file, out);
   console.log(`appended to ${file}`);
 }
+function collectorLabel(command: string): string {
+  if (command.includes("src/main.ts")) return "bun src/main.ts";
+  // A compiled executable: its own --version names the commit it was built from.
+  const r = Bun.spawnSync([command, "--version"], { stdout: "pipe", stderr: "pipe" });
+  return `executable ${r.stdout.toString().trim().replace(/^pipekit-log-collector /, "")}`;
+}
+
 const failed = [...kill.failures, ...(outage?.failures ?? [])];
 if (failed.length) {
   console.log(`chaos FAILED (seed ${seed}): ${failed.join("; ")}`);

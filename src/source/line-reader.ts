@@ -110,6 +110,9 @@ export class LineReader {
   private line(buf: Uint8Array, start: number, end: number, offset: number, now: number, out: MergedLine[]): void {
     const c = this.opts.counters;
     if (end > start && buf[end - 1] === 0x0d) end--; // tolerate CRLF
+    // A node that crashed can leave a run of NULs (allocated, never written) in a log file; the runtime's
+    // next line then starts right after it, with no newline between: skip the NULs, keep the line.
+    while (start < end && buf[start] === 0) start++;
     // "auto" settles on the format of the first line that parses in either; a malformed first line
     // (garbage starting with "{", NULs) must not lock a CRI file into docker and drop all of it.
     const guess = this.format ?? detectFormat(buf, start, end);

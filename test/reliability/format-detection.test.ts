@@ -35,3 +35,11 @@ test("an explicit format is not second-guessed", () => {
   expect(messages).toEqual(["b"]);
   expect(counters.linesMalformed).toBe(1);
 });
+
+// Found by the corpus ("nul"): a line written right after a run of NULs (what a node crash leaves in a
+// log file) had the NULs glued to its front and was dropped as malformed.
+test("a line glued to a run of NULs is read; a NUL-only line is malformed", () => {
+  const { messages, counters } = read(`${CRI}a\n\u0000\u0000\u0000\n\u0000\u0000${CRI}b\n`);
+  expect(messages).toEqual(["a", "b"]);
+  expect(counters.linesMalformed).toBe(1);
+});

@@ -316,7 +316,7 @@ export class Source {
 
   /** Test hook: the watcher's asynchronous error (e.g. ENOSPC: out of inotify watches). */
   simulateWatcherError(err: Error): void {
-    this.watcher?.fail(err);
+    this.watcher?.emitError(err);
   }
 
   // ---- discovery -------------------------------------------------------------------------

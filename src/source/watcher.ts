@@ -37,6 +37,12 @@ export class DirWatcher {
     }
   }
 
+  /** Test hook: raises `err` as the FSWatcher's own asynchronous `error` event (what ENOSPC looks like). */
+  emitError(err: Error): void {
+    if (this.watcher) this.watcher.emit("error", err);
+    else this.fail(err);
+  }
+
   /** Stops for good after an error; the caller falls back to its reconciliation scan. */
   fail(err: Error): void {
     const first = !this.failed;

@@ -13,6 +13,8 @@ import { DeliveryTracker, RotatingWriter } from "../../src/testing/rotating-writ
 
 const ROOT = join(import.meta.dir, "../..");
 const KEY = "chaos-key";
+const TIMEOUT_MS = 2000;
+const RETRY_MAX_BACKOFF_MS = 1000;
 
 export interface ChaosOptions {
   seed: number;
@@ -61,7 +63,7 @@ export interface CrashReport {
   duplicateSpanSeconds: number;
   /** What one sync interval can hold at the observed rates (reads to replay + acks to resend), plus the requests in flight. */
   syncBound: number;
-  /** syncBound plus the records the ring held unreleased at the kill (head-of-line window). */
+  /** syncBound plus the head-of-line window (records the ring held unreleased at the kill, or one timeout + max backoff of traffic). */
   bound: number;
 }
 
@@ -178,8 +180,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         batchMaxEvents,
         flushIntervalMs: 200,
         retryInitialBackoffMs: 50,
-        retryMaxBackoffMs: 1000,
-        timeoutMs: 2000,
+        retryMaxBackoffMs: RETRY_MAX_BACKOFF_MS,
+        timeoutMs: TIMEOUT_MS,
       },
       api: { address: `127.0.0.1:${port}` },
       shutdownTimeoutMs: 10000,
@@ -328,9 +330,12 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       // time) of each rate, plus the requests on the wire (answered, their answer lost).
       syncBound: Math.ceil((appendRate + sendRate) * ((2 * syncIntervalMs) / 1000) + concurrency * batchMaxEvents),
       // But the read position only advances over a contiguous acknowledged prefix (SPEC §4): behind a
-      // batch that hangs or keeps failing, acknowledged records stay in the ring and are all sent again
-      // after a crash. The real bound adds what the ring held unreleased at the kill.
-      bound: Math.ceil(s?.ring?.records ?? 0) + Math.ceil((appendRate + sendRate) * ((2 * syncIntervalMs) / 1000) + concurrency * batchMaxEvents),
+      // batch that hangs or is retried, acknowledged records stay in the ring and are all sent again
+      // after a crash. The real bound adds that window: what the ring held unreleased at the kill, or
+      // (the sample may predate a hang) what the rates fill during one timeout plus one maximal backoff.
+      bound:
+        Math.ceil((appendRate + sendRate) * ((2 * syncIntervalMs) / 1000) + concurrency * batchMaxEvents) +
+        Math.ceil(Math.max(s?.ring?.records ?? 0, ((appendRate + sendRate) * (TIMEOUT_MS + RETRY_MAX_BACKOFF_MS)) / 1000)),
     };
     crashes.push(crash);
     samples = [];

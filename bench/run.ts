@@ -8,13 +8,14 @@
 //   npm run bench -- throughput --cpu-prof     # bun --cpu-prof src/main.ts; prints top self time
 //   npm run bench -- chain batch ring          # micro-benchmarks: bench/<name>.bench.ts
 //   npm run bench -- --build                   # compile the current tree into bench/out/bin first
+//   npm run bench -- throughput --set messenger.concurrency=8 --set buffer.syncIntervalMs=200
 //
 // The collector is dist/pipekit-log-collector (npm run build) when present, else bun src/main.ts;
 // PIPEKIT_COLLECTOR_BIN names another executable. Work files go to bench/out/work and are removed
 // after each run.
 import { existsSync, readdirSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { collectorCommand, collectorVersion, gitCommit, OUT, ROOT } from "./lib/harness.ts";
+import { addOverride, collectorCommand, collectorVersion, gitCommit, OUT, ROOT } from "./lib/harness.ts";
 import { loadAverage, machine } from "./lib/proc.ts";
 import { formatTop } from "./lib/profile.ts";
 import { appendResults, HEADER, line, medianOf, row, RULE, targetVerdicts } from "./lib/results.ts";
@@ -26,13 +27,17 @@ const value = (name: string, def: string) => {
   const i = argv.indexOf(`--${name}`);
   return i >= 0 && argv[i + 1] ? argv[i + 1]! : def;
 };
-const valued = new Set(["--runs", "--seed", "--note", "--results"]);
+const valued = new Set(["--runs", "--seed", "--note", "--results", "--set"]);
 const names = argv.filter((a, i) => !a.startsWith("--") && !valued.has(argv[i - 1] ?? ""));
 const full = !flag("quick");
 const runs = Number(value("runs", "3"));
 const seed = Number(value("seed", "1"));
 const cpuProf = flag("cpu-prof");
 const write = flag("write");
+
+argv.forEach((a, i) => {
+  if (a === "--set" && argv[i + 1]) addOverride(argv[i + 1]!);
+});
 
 const micro = names.filter((n) => existsSync(join(ROOT, "bench", `${n}.bench.ts`)));
 const unknown = names.filter((n) => !micro.includes(n) && !SCENARIOS.some((s) => s.name === n));
@@ -68,6 +73,8 @@ if (chosen.length) {
     "load average at start": loadAverage(),
   };
   if (argv.includes("--note")) meta.note = value("note", "");
+  const sets = argv.flatMap((a, i) => (a === "--set" && argv[i + 1] ? [argv[i + 1]!] : []));
+  if (sets.length) meta["config overrides (--set)"] = sets.join(", ");
   console.log(`pipekit-log-collector benchmark — ${meta.size}, ${meta.runs}`);
   for (const [k, v] of Object.entries(meta)) console.log(`  ${k}: ${v}`);
   const all: RunResult[] = [];

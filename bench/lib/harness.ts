@@ -106,9 +106,38 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/** Config overrides from the command line (`--set messenger.concurrency=1`), applied to every run. */
+export const overrides: Array<[string[], unknown]> = [];
+
+export function addOverride(spec: string): void {
+  const eq = spec.indexOf("=");
+  if (eq <= 0) throw new Error(`--set wants key.path=value, got ${spec}`);
+  const raw = spec.slice(eq + 1);
+  let value: unknown = raw;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    // a plain string ("gzip", "50MB")
+  }
+  overrides.push([spec.slice(0, eq).split("."), value]);
+}
+
+function applyOverrides(config: Record<string, unknown>): Record<string, unknown> {
+  const out = structuredClone(config);
+  for (const [path, value] of overrides) {
+    let node = out;
+    for (const key of path.slice(0, -1)) {
+      if (typeof node[key] !== "object" || node[key] === null) node[key] = {};
+      node = node[key] as Record<string, unknown>;
+    }
+    node[path[path.length - 1]!] = value;
+  }
+  return out;
+}
+
 export async function spawnCollector(dir: string, config: Record<string, unknown>, opts: { cpuProfDir?: string } = {}): Promise<CollectorHandle> {
   const apiPort = await freePort();
-  const full = { ...config, api: { address: `127.0.0.1:${apiPort}` }, log: { level: "warn" } };
+  const full = applyOverrides({ ...config, api: { address: `127.0.0.1:${apiPort}` }, log: { level: "warn" } });
   const configPath = join(dir, "collector.json");
   writeFileSync(configPath, JSON.stringify(full, null, 2));
   const stderrPath = join(dir, "collector.stderr");

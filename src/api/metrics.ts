@@ -3,7 +3,8 @@
 // them when /metrics is scraped, so every counter is "incremented" in one batch per scrape.
 // Labels are bounded: filter reasons, status codes, fixed outcome names; never per line.
 // Per-file series (lag, offset) exist only when perFileMetrics is on.
-import { Counter, collectDefaultMetrics, Gauge, Histogram, type Metric, Registry } from "prom-client";
+import { Counter, Gauge, Histogram, type Metric, Registry } from "prom-client";
+import { registerProcessMetrics } from "./process-metrics.ts";
 import type { RingStats } from "../buffer/types.ts";
 import type { MetadataProviderStatus } from "../metadata/types.ts";
 import type { RouterCounters } from "../pipeline/router.ts";
@@ -45,36 +46,19 @@ export interface Metrics {
   observeEndToEnd(seconds: number): void;
 }
 
-/** Process metrics kept from prom-client's defaults (CPU, memory, descriptors); the nodejs_* ones say little under Bun. */
-const PROCESS_DEFAULTS = [
-  "process_cpu_user_seconds_total",
-  "process_cpu_system_seconds_total",
-  "process_cpu_seconds_total",
-  "process_start_time_seconds",
-  "process_resident_memory_bytes",
-  "process_virtual_memory_bytes",
-  "process_open_fds",
-  "process_max_fds",
-];
-
 let defaults: Registry | null = null;
 function processDefaults(): Registry {
-  // prom-client's default collectors are process-wide: collect them once, share the metrics.
+  // Process-wide values: one registry, its metrics shared by every view.
   if (!defaults) {
     defaults = new Registry();
-    collectDefaultMetrics({ register: defaults, prefix: P });
+    registerProcessMetrics(defaults, P);
   }
   return defaults;
 }
 
 /** Before the stages exist (opening the ring, first metadata sync): the process metrics only. */
 export function processMetricsText(): Promise<string> {
-  const registry = new Registry();
-  for (const name of PROCESS_DEFAULTS) {
-    const m = processDefaults().getSingleMetric(P + name);
-    if (m) registry.registerMetric(m);
-  }
-  return registry.metrics();
+  return processDefaults().metrics();
 }
 
 export function createMetrics(view: MetricsView): Metrics {
@@ -163,11 +147,7 @@ export function createMetrics(view: MetricsView): Metrics {
   gauge("metadata_pods", "Pods known to the metadata cache.", () => view.metadata().podsKnown);
   gauge("metadata_available", "1 while the metadata provider reaches its source.", () => (view.metadata().failing ? 0 : 1));
   counter("log_lines_suppressed_total", "Own log lines dropped by rate limiting of repeated warnings.", () => view.logSuppressed());
-  const defaultsRegistry = processDefaults();
-  for (const name of PROCESS_DEFAULTS) {
-    const m = defaultsRegistry.getSingleMetric(P + name);
-    if (m) registry.registerMetric(m);
-  }
+  registerProcessMetrics(registry, P);
 
   if (view.perFileMetrics) {
     const perFile = (name: string, help: string, field: string) =>

@@ -50,6 +50,9 @@ export async function startSink(opts: { port?: number; failRate?: number; latenc
 
 /** How the collector is started: PIPEKIT_COLLECTOR_BIN, dist/ (npm run build), or bun src/main.ts. */
 export function collectorCommand(cpuProfDir?: string): { argv: string[]; kind: string } {
+  if (cpuProfDir && process.env.BENCH_HEAP_PROF === "1") {
+    return { argv: [process.execPath, "--heap-prof", "--heap-prof-md", `--heap-prof-dir=${cpuProfDir}`, join(ROOT, "src/main.ts")], kind: "bun --heap-prof src/main.ts" };
+  }
   if (cpuProfDir) {
     return { argv: [process.execPath, "--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${cpuProfDir}`, join(ROOT, "src/main.ts")], kind: "bun --cpu-prof src/main.ts" };
   }

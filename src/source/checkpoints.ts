@@ -13,6 +13,8 @@ export interface FileCheckpoint {
   /** Last path seen (for status and for the .gz fallback after downtime). */
   path: string;
   offset: number;
+  /** Size when last saved: if the file is gone for good at the next start, size − offset was lost. */
+  size?: number;
 }
 
 const CheckpointFileSchema = z.object({
@@ -25,6 +27,7 @@ const CheckpointFileSchema = z.object({
       fpHash: z.number().int(),
       path: z.string(),
       offset: z.number().int().nonnegative(),
+      size: z.number().int().nonnegative().optional(),
     }),
   ),
 });

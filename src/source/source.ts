@@ -420,6 +420,18 @@ export class Source {
       if (this.unclaimed.size > 0) {
         this.counters.checkpointsPruned += this.unclaimed.size;
         this.log.info("forgetting checkpoints of files that no longer exist", { count: this.unclaimed.size });
+        // A file deleted while only this process held it open (e.g. rotated away during an outage,
+        // then a crash) took its unread bytes with it: count them (at least size − offset).
+        for (const cp of this.unclaimed.values()) {
+          const lost = (cp.size ?? 0) - cp.offset;
+          if (lost <= 0) continue;
+          this.counters.bytesLost += lost;
+          this.counters.filesGivenUp++;
+          this.log.warn("a file was deleted before it was read to its end; its unread bytes are lost", {
+            path: cp.path,
+            bytesLost: lost,
+          });
+        }
         this.unclaimed.clear();
         this.checkpointsDirty = true;
       }
@@ -1260,7 +1272,7 @@ export class Source {
       const id = checkpointKey(f.dev, f.ino);
       if (ids.has(id)) continue; // an older retired file whose inode was reused: the open one wins
       ids.add(id);
-      out.push({ dev: f.dev, ino: f.ino, fpLen: f.fpLen, fpHash: f.fpHash, path: f.livePath, offset: f.checkpoint });
+      out.push({ dev: f.dev, ino: f.ino, fpLen: f.fpLen, fpHash: f.fpHash, path: f.livePath, offset: f.checkpoint, size: f.size });
     }
     // Until the first scan of a readable root, checkpoints not matched yet are kept as they were.
     for (const [id, cp] of this.unclaimed) if (!ids.has(id)) out.push(cp);

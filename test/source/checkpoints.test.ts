@@ -219,3 +219,26 @@ test("checkpoints of files gone for good are pruned at start", async () => {
   expect(saved.map((s) => s.path)).toEqual([keep]);
   expect(second.received.length).toBe(0);
 });
+
+test("a file deleted while down with unread bytes (only a crashed process held it open): its loss is counted, not silent", async () => {
+  const c = collector();
+  const uid = "uid-lost";
+  const path = join(podDir(c.root, uid), "0.log");
+  writeFileSync(path, criLines("lost", 0, 200));
+  const size = statSync(path).size;
+  c.h.decisions.set(uid, "hold"); // opened, not read: as when the ring is full during an outage
+  c.start();
+  expect(await waitFor(() => c.h.source.fileStatus().length === 1, 2000)).toBe(true);
+  await c.h.stop();
+  expect(savedCheckpoints(c.h.dataDir)).toEqual([expect.objectContaining({ offset: 0, size })]);
+  unlinkSync(path); // rotated away and purged while the collector was down
+  const second = c.next();
+  second.start();
+  running.push(second);
+  expect(await waitFor(() => second.source.counters.checkpointsPruned === 1, 3000)).toBe(true);
+  expect(second.source.counters.bytesLost).toBe(size);
+  expect(second.source.counters.filesGivenUp).toBe(1);
+  expect(second.log.count("deleted before it was read to its end")).toBe(1);
+  // The pruned checkpoint is gone from disk too: the loss is counted once, not at every start.
+  expect(savedCheckpoints(second.dataDir)).toEqual([]);
+});

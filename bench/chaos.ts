@@ -114,7 +114,7 @@ if (!values["no-results"]) {
   const outageCell = outage && o ? `${o.durationMs / 1000} s, ring 4 MiB full ${(o.ringFullMs / 1000).toFixed(0)} s, ${outage.events} events, missing ${outage.missing}, dup ${outage.duplicates}` : "skipped";
   const ok = kill.failures.length === 0 && (!outage || outage.failures.length === 0) && (!outageCrash || outageCrash.failures.length === 0);
   const crashCell = outageCrash ? `; SIGKILL during an outage: ${outageCrash.missing} events lost with deleted files, ${outageCrash.bytesLost} B counted lost` : "";
-  out += `| ${date} | ${seed} | ${collectorLabel(kill.command)} | ${kill.events} | ${kill.crashes.length} | ${kill.missing} | ${perCrash} | ${exceeded} of ${kill.crashes.length} | ${outageCell}${crashCell} | ${(kill.wallMs / 1000).toFixed(0)} s + ${outage ? (outage.wallMs / 1000).toFixed(0) : 0} s | ${ok ? "pass" : "FAIL"} |\n`;
+  out += `| ${date} | ${seed} | ${collectorLabel(kill.command)} | ${kill.events} | ${kill.crashes.length} | ${kill.missing} | ${perCrash} | ${exceeded} of ${kill.crashes.length} | ${outageCell}${crashCell} | ${(kill.wallMs / 1000).toFixed(0)} s + ${outage ? (outage.wallMs / 1000).toFixed(0) : 0} s + ${outageCrash ? (outageCrash.wallMs / 1000).toFixed(0) : 0} s | ${ok ? "pass" : "FAIL"} |\n`;
   appendFileSync(file, out);
   console.log(`appended to ${file}`);
 }

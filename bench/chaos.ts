@@ -9,7 +9,7 @@
 //            collector held open: their unread part is gone for good (inherent); the run reports how much,
 //            and fails unless the collector counted it as lost bytes (about what the lost events took).
 //   bun bench/chaos.ts [--seed N] [--events N] [--rate N] [--kills N] [--outage-seconds N] [--skip-outage] [--skip-outage-crash] [--no-results]
-import { appendFileSync, existsSync, readFileSync } from "node:fs";
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type ChaosResult, describe, runChaos } from "./lib/chaos-run.ts";
@@ -103,7 +103,8 @@ if (!values["no-results"]) {
   const file = join(import.meta.dir, "RESULTS.md");
   const date = new Date().toISOString().replace(/\.\d+Z$/, "Z");
   let out = "";
-  if (!existsSync(file) || !readFileSync(file, "utf8").includes("\n## Chaos\n")) {
+  const hasSection = existsSync(file) && readFileSync(file, "utf8").includes("\n## Chaos\n");
+  if (!hasSection) {
     out += `${existsSync(file) ? "\n" : "# Benchmark results\n\n"}## Chaos\n\n`;
     out += "`npm run chaos` (bench/chaos.ts): real collector process, kubelet-style rotation with gzip and deletion, mock messenger with 20 % 503 and 2 % hanging requests, SIGKILL at random moments with an immediate restart; then a messenger outage with a small ring. Duplicates are attributed to the crash that preceded the run they arrived in; the figure in brackets is how many seconds of one stream’s writing the duplicated sequences span. One-sync bound: one sync interval of reads and acks (×2 for sampling) plus the requests on the wire — exceeded whenever a hanging or failing batch holds the ring’s contiguous-ack prefix back (the acknowledged records behind it are resent after a crash).\n\n";
     out += "| date (UTC) | seed | collector | events | kills | missing | duplicates per crash: n (s of writing replayed) | one-sync bounds exceeded | outage | wall | result |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n";
@@ -115,9 +116,28 @@ if (!values["no-results"]) {
   const ok = kill.failures.length === 0 && (!outage || outage.failures.length === 0) && (!outageCrash || outageCrash.failures.length === 0);
   const crashCell = outageCrash ? `; SIGKILL during an outage: ${outageCrash.missing} events lost with deleted files, ${outageCrash.bytesLost} B counted lost` : "";
   out += `| ${date} | ${seed} | ${collectorLabel(kill.command)} | ${kill.events} | ${kill.crashes.length} | ${kill.missing} | ${perCrash} | ${exceeded} of ${kill.crashes.length} | ${outageCell}${crashCell} | ${(kill.wallMs / 1000).toFixed(0)} s + ${outage ? (outage.wallMs / 1000).toFixed(0) : 0} s + ${outageCrash ? (outageCrash.wallMs / 1000).toFixed(0) : 0} s | ${ok ? "pass" : "FAIL"} |\n`;
-  appendFileSync(file, out);
-  console.log(`appended to ${file}`);
+  if (hasSection) insertIntoChaosSection(file, out);
+  else appendFileSync(file, out);
+  console.log(`added to the Chaos section of ${file}`);
 }
+/**
+ * Adds a row at the end of the Chaos table. Other sections (the benchmark's) may follow it in the same
+ * file: their lines are left byte for byte as they are; only a line is inserted after the last row.
+ */
+function insertIntoChaosSection(file: string, row: string): void {
+  const before = readFileSync(file, "utf8");
+  const lines = before.split("\n");
+  const start = lines.indexOf("## Chaos");
+  let end = start + 1;
+  while (end < lines.length && !lines[end]!.startsWith("## ")) end++;
+  let last = end - 1;
+  while (last > start && !lines[last]!.startsWith("|")) last--;
+  lines.splice(last + 1, 0, row.replace(/\n$/, ""));
+  // Written only if nobody changed the file meanwhile (another engineer appends to it too).
+  if (readFileSync(file, "utf8") !== before) throw new Error(`${file} changed while the row was being added; add it again`);
+  writeFileSync(file, lines.join("\n"));
+}
+
 function collectorLabel(command: string): string {
   if (command.includes("src/main.ts")) return "bun src/main.ts";
   // A compiled executable: its own --version names the commit it was built from.

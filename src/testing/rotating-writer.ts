@@ -295,6 +295,7 @@ export class DeliveryTracker {
   corrupt = 0;
   /** Records whose pod or container is not the writing stream's. */
   misattributed = 0;
+  /** The first 1000 corrupt or unknown messages. */
   corruptSamples: string[] = [];
 
   constructor(private readonly writer: RotatingWriter) {
@@ -315,7 +316,7 @@ export class DeliveryTracker {
       const s = id ? this.writer.streams[id.id] : undefined;
       if (!id || !s || r.message !== this.writer.message(id.id, id.seq)) {
         this.corrupt++;
-        if (this.corruptSamples.length < 5) this.corruptSamples.push(r.message.slice(0, 200));
+        if (this.corruptSamples.length < 1000) this.corruptSamples.push(r.message);
         continue;
       }
       if (r.podName !== s.pod.name || r.containerName !== s.container) this.misattributed++;
@@ -369,6 +370,34 @@ export class DeliveryTracker {
       }
     });
     return { count, examples };
+  }
+
+  /**
+   * Of the corrupt messages kept, those that are the end of a missing event's message: the F fragment
+   * of a line whose P fragments were lost (e.g. in a file deleted while nobody held it open).
+   */
+  tailsOfMissing(): number {
+    if (this.corruptSamples.length === 0) return 0;
+    const pending = new Set(this.corruptSamples);
+    let n = 0;
+    this.writer.written().forEach((count, id) => {
+      const c = this.counts[id]!;
+      for (let seq = 0; seq < count && pending.size > 0; seq++) {
+        if (seq < c.length && c[seq] !== 0) continue;
+        const m = this.message(id, seq);
+        for (const t of pending) {
+          if (t.length > 0 && t.length < m.length && m.endsWith(t)) {
+            pending.delete(t);
+            n++;
+          }
+        }
+      }
+    });
+    return n;
+  }
+
+  private message(id: number, seq: number): string {
+    return this.writer.message(id, seq);
   }
 
   duplicates(): number {

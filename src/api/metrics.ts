@@ -114,6 +114,7 @@ export function createMetrics(view: MetricsView): Metrics {
   gauge("files_watched", "Log files open and followed.", () => view.source().filesWatched);
   counter("files_skipped_total", "Files of pods without the selector label, never read.", () => view.source().counters.filesSkipped);
   counter("files_rotated_total", "Files seen rotated away (read on to their end).", () => view.source().counters.filesRotated);
+  counter("watchdog_reopens_total", "Files whose size grew while reading stood still with nothing blocking it, reopened at their checkpoint (alert on any increase).", () => view.source().counters.watchdogReopens);
   gauge("deleted_held_bytes", "Disk space held by deleted log files the collector still has open (unread data).", () => view.deletedHeldBytes());
   counter("files_given_up_total", "Deleted files closed unread because their held space exceeded source.maxDeletedHeldBytes.", () => view.source().counters.filesGivenUp ?? 0);
   counter("bytes_lost_total", "Unread bytes of given-up deleted files: log data lost (alert on any increase).", () => view.source().counters.bytesLost ?? 0);

@@ -55,6 +55,10 @@ test("a stalled reader is detected, counted and recovered without a restart", as
     expect(await waitFor(async () => (await env.status()).source.watchdogReopens >= stalled, 10_000, 200)).toBe(true);
     const after = await env.status();
     expect(after.source.watchdogReopens).toBe(stalled); // each stalled file that grew, reopened once
+    // The same count on /metrics, where operators alert on it.
+    const metrics = await (await fetch(`http://127.0.0.1:${env.port}/metrics`)).text();
+    const name = "pipekit_collector_watchdog_reopens_total";
+    expect(metrics).toMatch(new RegExp(`^${name} ${stalled}$`, "m"));
     expect(err).toContain("reopening it at its checkpoint");
     expect(proc.exitCode).toBeNull(); // the same process: no restart
     expect(after.uptimeSeconds).toBeGreaterThanOrEqual(before.uptimeSeconds);

@@ -124,6 +124,9 @@ export function createMetrics(view: MetricsView): Metrics {
   gauge("ring_records", "Records in the ring not yet acknowledged (replayed ones included).", () => view.ring().records);
   gauge("ring_capacity_bytes", "Capacity of the ring's data region.", () => view.ring().capacityBytes);
   gauge("ring_full", "1 while readers wait because the ring is full (backpressure).", () => (view.ring().full ? 1 : 0));
+  counter("ring_recovery_skipped_records_total", "Damaged records skipped when the ring was opened at this start (never delivered).", () => view.ring().recoverySkippedRecords);
+  counter("ring_recovery_cut_bytes_total", "Bytes of a torn tail cut when the ring was opened at this start.", () => view.ring().recoveryCutBytes);
+  counter("ring_moved_aside_bytes_total", "Bytes of a ring file moved aside at this start (not a ring file, or both headers damaged): records in it are not delivered (alert on any increase).", () => view.ring().recoveryMovedAsideBytes ?? 0);
   counter("ring_blocked_seconds_total", "Time readers spent waiting on a full ring.", () => view.ring().blockedMs / 1000);
 
   // ---- sink ----

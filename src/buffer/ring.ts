@@ -70,6 +70,9 @@ export class RingClosedError extends Error {
 
 /** Extra statistics beyond RingStats. */
 export interface RingExtraStats {
+  /** Files moved aside at open (not a ring file, or both headers damaged) and their size. */
+  recoveryMovedAsideFiles: number;
+  recoveryMovedAsideBytes: number;
   fileBytes: number;
   appendedBytes: number;
   recoveryCutRecords: number;
@@ -160,6 +163,9 @@ interface RecoveryCounts {
   skippedBytes: number;
   cutRecords: number;
   cutBytes: number;
+  /** A file that was no ring file (or both headers damaged), moved aside: its records are not read. */
+  movedAsideFiles: number;
+  movedAsideBytes: number;
 }
 
 export async function openRing(opts: OpenRingOptions): Promise<Ring> {
@@ -175,7 +181,7 @@ async function openRingFile(opts: OpenRingOptions): Promise<Ring> {
   const log = opts.log ?? noopLog;
   const path = join(opts.dir, RING_FILE);
   const wantFileBytes = fileBytesFor(opts.capacityBytes);
-  const counts: RecoveryCounts = { skippedRecords: 0, skippedBytes: 0, cutRecords: 0, cutBytes: 0 };
+  const counts: RecoveryCounts = { skippedRecords: 0, skippedBytes: 0, cutRecords: 0, cutBytes: 0, movedAsideFiles: 0, movedAsideBytes: 0 };
 
   try {
     mkdirSync(opts.dir, { recursive: true });
@@ -222,6 +228,8 @@ async function openRingFile(opts: OpenRingOptions): Promise<Ring> {
   if (picked.kind !== "valid") {
     const reason = picked.kind === "no-magic" ? (size < DATA_OFFSET ? `too short (${size} bytes)` : "no ring header (wrong magic)") : `both header copies damaged (${picked.reason})`;
     moveAside(path, reason, log);
+    counts.movedAsideFiles++;
+    counts.movedAsideBytes += size;
     createRingFile(path, wantFileBytes, 1);
     return RingFile.open(path, opts, log, counts);
   }
@@ -812,6 +820,8 @@ class RingFile implements Ring {
       recoverySkippedBytes: this.recovery.skippedBytes,
       recoveryCutBytes: this.recovery.cutBytes,
       recoveryCutRecords: this.recovery.cutRecords,
+      recoveryMovedAsideFiles: this.recovery.movedAsideFiles,
+      recoveryMovedAsideBytes: this.recovery.movedAsideBytes,
       blockedMs: this.blockedMs + blockedNow,
       full: this.blockedSince !== 0,
       lastSyncMs: this.lastSyncMs,

@@ -35,6 +35,9 @@ export interface RingStats {
   // Added by the ring implementation (optional so that fakes need not provide them).
   /** Records cut as a torn tail when the file was opened (recoveryCutBytes says how many bytes). */
   recoveryCutRecords?: number;
+  /** Files moved aside at open because they were no ring file (or both headers were damaged), and their bytes. */
+  recoveryMovedAsideFiles?: number;
+  recoveryMovedAsideBytes?: number;
   /** Total milliseconds spent in fdatasync. */
   syncTotalMs?: number;
   /** Payload bytes appended since open. */

@@ -66,6 +66,12 @@ test("a torn ring file (cut inside its records after a crash): starts, delivers 
   expect(statSync(ringPath()).size).toBe(size); // the file regains its size
   expect(second.proc.exitCode).toBeNull();
   expect(cut).toBeGreaterThan(0);
+  // /metrics says the same as /status, where operators alert on it.
+  const metrics = await (await fetch(`http://127.0.0.1:${env.port}/metrics`)).text();
+  const metric = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, "m").exec(metrics)?.[1]);
+  expect(metric("pipekit_collector_ring_recovery_skipped_records_total")).toBe(after.ring.recoverySkippedRecords);
+  expect(metric("pipekit_collector_ring_recovery_cut_bytes_total")).toBe(after.ring.recoveryCutBytes);
+  expect(after.ring.recoverySkippedRecords + after.ring.recoveryCutBytes).toBeGreaterThan(0);
   // Lost = counted: what arrived plus what the recovery reports cut is everything that was in the ring.
   expect(got.size + cut).toBe(expected);
   for (const [m, n] of got) {
@@ -94,6 +100,11 @@ test("a ring file of random bytes: moved aside (kept for inspection), an empty r
   expect(c.proc.exitCode).toBeNull();
   expect(readdirSync(join(env.dir, "data")).some((n) => n.startsWith("ring.dat.invalid-"))).toBe(true);
   expect(JSON.stringify(st.recentErrors)).toContain("moved it aside");
+  // Counted, not only logged: the moved-aside file's size is on /metrics.
+  expect(st.ring.recoveryMovedAsideFiles).toBe(1);
+  const metrics = await (await fetch(`http://127.0.0.1:${env.port}/metrics`)).text();
+  const name = "pipekit_collector_ring_moved_aside_bytes_total";
+  expect(metrics).toMatch(new RegExp(`^${name} ${size}$`, "m"));
   for (const r of env.messenger.received()) expect(PipekitRecordSchema.safeParse(r).success).toBe(true);
   for (const [, n] of counts()) expect(n).toBe(1);
   expect(await stop(c)).toBe(0);

@@ -186,7 +186,8 @@ describe("default values", () => {
     const limit = container.resources.limits.memory as string;
     const bytes = Number(limit.replace(/Gi$/, "")) * 2 ** 30 || Number(limit.replace(/Mi$/, "")) * 2 ** 20;
     const ring = parseConfig({}).buffer.maxBytes;
-    expect(bytes).toBeGreaterThanOrEqual(ring + 256 * 2 ** 20);
+    // Peak anonymous memory measured under full load (bench/RESULTS.md): ~1 GB.
+    expect(bytes).toBeGreaterThanOrEqual(ring + 2 ** 30);
   });
 
   test("RBAC for apiserver: pods get/list/watch, nothing more; the token is mounted", () => {

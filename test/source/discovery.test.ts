@@ -1,21 +1,12 @@
 // Discovery (issue 4 §1, §8): inotify within a second, the scan as safety net, what is never read,
 // symlinks, restarts, the collector's own pod, the watcher failing, idle wake-ups, 2,000 files.
-import { afterAll, afterEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { appendFileSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { cleanupDirs, cri, criLines, duplicates, expectedMessages, Harness, podDir, waitFor } from "./harness.ts";
+import { cri, criLines, duplicates, expectedMessages, harnessPerTest, podDir, waitFor } from "./harness.ts";
 
-const running: Harness[] = [];
-function harness(over: Record<string, unknown> = {}): Harness {
-  const h = Harness.create(over);
-  running.push(h);
-  return h;
-}
-afterEach(async () => {
-  for (const h of running.splice(0)) await h.stop().catch(() => {});
-});
-afterAll(cleanupDirs);
+const harness = harnessPerTest();
 
 test("a new pod's file is read within 1 s of its creation (inotify, not the scan)", async () => {
   const h = harness({ scanIntervalMs: 60_000 });

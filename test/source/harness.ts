@@ -1,5 +1,6 @@
 // In-process harness for the source stage: real files, real inotify, a real Source, and an
 // output that stands in for router + ring (sequence numbers, durability on demand, backpressure).
+import { afterAll, afterEach } from "bun:test";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -212,4 +213,21 @@ export function rotationStamp(): string {
   const d = new Date(Date.UTC(2026, 10, 25, 10, 0, 0) + ++stampN * 1000);
   const p = (n: number) => String(n).padStart(2, "0");
   return `${d.getUTCFullYear()}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}-${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}`;
+}
+
+/**
+ * For a test file: a factory of harnesses that are stopped after each test; temp dirs are
+ * removed after the file. Call once at the file's top level.
+ */
+export function harnessPerTest(): (over?: Record<string, unknown>) => Harness {
+  const running: Harness[] = [];
+  afterEach(async () => {
+    for (const h of running.splice(0)) await h.stop().catch(() => {});
+  });
+  afterAll(cleanupDirs);
+  return (over = {}) => {
+    const h = Harness.create(over);
+    running.push(h);
+    return h;
+  };
 }

@@ -1,22 +1,13 @@
 // File lifecycle (issue 4 §2, §4, §7): open on sight, rotation read through the descriptor,
 // deletion and pod-dir removal drained, the deleted-held cap, truncation, the watchdog.
-import { afterAll, afterEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { appendFileSync, closeSync, openSync, renameSync, rmSync, truncateSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { readFileSync } from "node:fs";
-import { cleanupDirs, cri, criLines, duplicates, expectedMessages, Harness, podDir, rotationStamp, waitFor } from "./harness.ts";
+import { cri, criLines, duplicates, expectedMessages, harnessPerTest, podDir, rotationStamp, waitFor } from "./harness.ts";
 
-const running: Harness[] = [];
-function harness(over: Record<string, unknown> = {}): Harness {
-  const h = Harness.create(over);
-  running.push(h);
-  return h;
-}
-afterEach(async () => {
-  for (const h of running.splice(0)) await h.stop().catch(() => {});
-});
-afterAll(cleanupDirs);
+const harness = harnessPerTest();
 
 /**
  * A container runtime writing through its own descriptor, rotated the way the kubelet does it:

@@ -1,20 +1,11 @@
 // Lines through real files (issue 4 §5): long lines, partials, garbage, UTF-8, docker json-file,
 // an unterminated last line.
-import { afterAll, afterEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { appendFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { cleanupDirs, cri, criLines, expectedMessages, Harness, podDir, rotationStamp, ts, waitFor } from "./harness.ts";
+import { cri, criLines, expectedMessages, harnessPerTest, podDir, rotationStamp, ts, waitFor } from "./harness.ts";
 
-const running: Harness[] = [];
-function harness(over: Record<string, unknown> = {}): Harness {
-  const h = Harness.create(over);
-  running.push(h);
-  return h;
-}
-afterEach(async () => {
-  for (const h of running.splice(0)) await h.stop().catch(() => {});
-});
-afterAll(cleanupDirs);
+const harness = harnessPerTest();
 
 const MiB = 1 << 20;
 

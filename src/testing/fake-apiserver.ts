@@ -6,9 +6,9 @@
 // signed by the CA. Fault injection for tests: cut watch streams (mid-line), compact history,
 // stop listening and listen again on the same port. Used by tests, the demo and benchmarks.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { createServer, type Server } from "node:https";
 import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
+import { type HttpsListener, listenHttps } from "./https-listener.ts";
 import type { K8sPod } from "./podlist.ts";
 
 export interface FakeApiServerOptions {
@@ -123,9 +123,8 @@ export class FakeApiServer {
   private compactedRv = 0;
   private rv = 1000;
   private readonly watchers = new Set<Watcher>();
-  private readonly sockets = new Set<Socket>();
   private readonly snapshots = new Map<string, K8sPod[]>();
-  private server: Server | null = null;
+  private listener: HttpsListener | null = null;
   private bookmarkTimer: ReturnType<typeof setInterval> | null = null;
   port = 0;
 
@@ -239,35 +238,24 @@ export class FakeApiServer {
   async down(): Promise<void> {
     for (const w of this.watchers) if (w.timeout) clearTimeout(w.timeout);
     this.watchers.clear();
-    const srv = this.server;
-    this.server = null;
-    if (!srv) return;
-    for (const s of this.sockets) s.destroy();
-    this.sockets.clear();
-    await new Promise<void>((r) => srv.close(() => r()));
+    const listener = this.listener;
+    this.listener = null;
+    await listener?.close();
   }
 
   /** Listens again (on the same port once one was assigned). */
   async up(): Promise<void> {
-    if (this.server) return;
-    const srv = createServer(
+    if (this.listener) return;
+    this.listener = await listenHttps(
       {
         cert: this.options.cert,
         key: this.options.key,
         ...(this.options.clientCa ? { ca: this.options.clientCa, requestCert: true, rejectUnauthorized: false } : {}),
       },
+      this.port,
       (req, res) => this.handle(req, res),
     );
-    srv.on("secureConnection", (s: Socket) => {
-      this.sockets.add(s);
-      s.on("close", () => this.sockets.delete(s));
-    });
-    await new Promise<void>((resolve, reject) => {
-      srv.once("error", reject);
-      srv.listen(this.port, "127.0.0.1", () => resolve());
-    });
-    this.port = (srv.address() as { port: number }).port;
-    this.server = srv;
+    this.port = this.listener.port;
   }
 
   async close(): Promise<void> {

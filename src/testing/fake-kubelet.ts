@@ -2,8 +2,7 @@
 // as the kubelet does on :10250 (bearer-token auth; 401 Unauthorized otherwise). The serving
 // certificate is whatever the test gives — often self-signed, as real kubelets' are.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { createServer, type Server } from "node:https";
-import type { Socket } from "node:net";
+import { type HttpsListener, listenHttps } from "./https-listener.ts";
 import type { K8sPod } from "./podlist.ts";
 
 export interface FakeKubeletOptions {
@@ -21,8 +20,7 @@ export class FakeKubelet {
   readonly requests: number[] = [];
   /** Answer the next N requests with this status (e.g. 500, 503). */
   failNext: { count: number; status: number } | null = null;
-  private server: Server | null = null;
-  private readonly sockets = new Set<Socket>();
+  private listener: HttpsListener | null = null;
   port = 0;
 
   private constructor(private readonly options: FakeKubeletOptions) {
@@ -53,26 +51,17 @@ export class FakeKubelet {
   }
 
   async up(): Promise<void> {
-    if (this.server) return;
-    const srv = createServer({ cert: this.options.cert, key: this.options.key }, (req, res) => this.handle(req, res));
-    srv.on("secureConnection", (s: Socket) => {
-      this.sockets.add(s);
-      s.on("close", () => this.sockets.delete(s));
-    });
-    await new Promise<void>((resolve, reject) => {
-      srv.once("error", reject);
-      srv.listen(this.port, "127.0.0.1", () => resolve());
-    });
-    this.port = (srv.address() as { port: number }).port;
-    this.server = srv;
+    if (this.listener) return;
+    this.listener = await listenHttps({ cert: this.options.cert, key: this.options.key }, this.port, (req, res) =>
+      this.handle(req, res),
+    );
+    this.port = this.listener.port;
   }
 
   async close(): Promise<void> {
-    const srv = this.server;
-    this.server = null;
-    if (!srv) return;
-    for (const s of this.sockets) s.destroy();
-    await new Promise<void>((r) => srv.close(() => r()));
+    const listener = this.listener;
+    this.listener = null;
+    await listener?.close();
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {

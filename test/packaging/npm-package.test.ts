@@ -57,6 +57,21 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** `--version` through a launcher: the package version and the commit npm prepack stamped. */
+function expectVersion(r: ReturnType<typeof run>): void {
+  if (r.code !== 0) console.error(r.err);
+  expect(r.code).toBe(0);
+  expect(r.out).toContain(`pipekit-log-collector ${pkg.version}`);
+  expect(r.out).toMatch(/\((?:[0-9a-f]{12}(?:-dirty)?)\)/);
+}
+
+/** `demo` through a launcher: it ends by itself and reports every event delivered. */
+function expectDemoOk(r: ReturnType<typeof run>): void {
+  expect(r.signal ?? null).toBeNull();
+  expect(r.code).toBe(0);
+  expect(r.out + r.err).toContain("demo OK");
+}
+
 describe("npm pack", () => {
   test("the tarball holds the launcher, the sources and nothing of the repo's tooling", () => {
     expect(files).toContain("bin/pipekit-log-collector.cjs");
@@ -75,19 +90,11 @@ describe.skipIf(!node || !npx)("npx (runs the launcher with Node)", () => {
   const args = () => ["npx", "--yes", "--package", tarball, "pipekit-log-collector"];
 
   test("--version", () => {
-    const r = run([...args(), "--version"], 120_000);
-    if (r.code !== 0) console.error(r.err);
-    expect(r.code).toBe(0);
-    expect(r.out).toContain(`pipekit-log-collector ${pkg.version}`);
-    // npm prepack stamps the commit the tarball was packed from.
-    expect(r.out).toMatch(/\((?:[0-9a-f]{12}(?:-dirty)?)\)/);
+    expectVersion(run([...args(), "--version"], 120_000));
   }, 130_000);
 
   test("demo", () => {
-    const r = run([...args(), "demo"], 90_000);
-    expect(r.signal ?? null).toBeNull();
-    expect(r.code).toBe(0);
-    expect(r.out + r.err).toContain("demo OK");
+    expectDemoOk(run([...args(), "demo"], 90_000));
   }, 100_000);
 });
 
@@ -120,18 +127,11 @@ describe("bunx", () => {
   const args = () => [BUNX, "--package", tarball, "pipekit-log-collector"];
 
   test("--version", () => {
-    const r = run([...args(), "--version"], 120_000);
-    if (r.code !== 0) console.error(r.err);
-    expect(r.code).toBe(0);
-    expect(r.out).toContain(`pipekit-log-collector ${pkg.version}`);
-    expect(r.out).toMatch(/\((?:[0-9a-f]{12}(?:-dirty)?)\)/);
+    expectVersion(run([...args(), "--version"], 120_000));
     expect(existsSync(join(dir, "bun-cache"))).toBe(true); // installed into the empty cache, not the repo's
   }, 130_000);
 
   test("demo", () => {
-    const r = run([...args(), "demo"], 90_000);
-    expect(r.signal ?? null).toBeNull();
-    expect(r.code).toBe(0);
-    expect(r.out + r.err).toContain("demo OK");
+    expectDemoOk(run([...args(), "demo"], 90_000));
   }, 100_000);
 });

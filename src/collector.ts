@@ -424,10 +424,8 @@ export async function startCollector(config: Config, log: Logger = rootLog, opti
     cleanups.push(() => provider.stop());
     cache.onChange(() => source.notify());
     ring.onDurable((seq) => source.onDurable(seq));
-    // Metadata tombstones are dropped once their files are drained and the grace passed.
-    const sweep = setInterval(() => cache.sweep(Date.now()), 10_000);
-    sweep.unref?.();
-    cleanups.push(() => clearInterval(sweep));
+    // Metadata tombstones are swept by the provider itself (provider-base), once their files are
+    // drained and the grace passed.
     cleanups.push(() => sender.stop());
 
     collector = {

@@ -53,9 +53,11 @@ function start(node: Node): CollectorProcess {
   return spawnCollector(["run", "--config", node.config], { PIPEKIT_API_KEY: KEY });
 }
 
+/** The running collector's /status; null until it answers with its stages (not while it starts). */
 async function status(node: Node): Promise<Record<string, any> | null> {
   try {
-    return (await (await fetch(`http://127.0.0.1:${node.port}/status`)).json()) as Record<string, any>;
+    const st = (await (await fetch(`http://127.0.0.1:${node.port}/status`)).json()) as Record<string, any>;
+    return st.phase === "running" ? st : null;
   } catch {
     return null;
   }

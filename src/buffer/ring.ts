@@ -30,7 +30,31 @@ import {
   type RingHeader,
 } from "./format.ts";
 import { scanRing, type Gap } from "./recovery.ts";
-import type { Ring, RingReadBatch, RingStats } from "./types.ts";
+import type { PackedRecords, Ring, RingReadBatch, RingStats } from "./types.ts";
+
+/** Records to append, whatever holds them (an array of payloads, or one packed buffer). */
+interface RecordList {
+  count: number;
+  at(i: number): Uint8Array;
+  lengthOf(i: number): number;
+}
+
+/** Records [from..] of a list, copied into memory of their own (one buffer). */
+function copyRest(list: RecordList, from: number): RecordList {
+  let total = 0;
+  for (let i = from; i < list.count; i++) total += list.lengthOf(i);
+  const bytes = new Uint8Array(total);
+  const starts = new Uint32Array(list.count - from + 1);
+  let at = 0;
+  for (let i = from; i < list.count; i++) {
+    const p = list.at(i);
+    starts[i - from] = at;
+    bytes.set(p, at);
+    at += p.length;
+  }
+  starts[list.count - from] = at;
+  return { count: list.count - from, at: (i) => bytes.subarray(starts[i]!, starts[i + 1]!), lengthOf: (i) => starts[i + 1]! - starts[i]! };
+}
 
 export const RING_FILE = "ring.dat";
 /** Paced collection (see OpenRingOptions.gcEveryBytes): a minor collection costs ~0.2 ms. */
@@ -457,20 +481,35 @@ class RingFile implements Ring {
   // Producer side.
 
   append(payloads: readonly Uint8Array[]): Promise<number> {
+    return this.appendList({ count: payloads.length, at: (i) => payloads[i]!, lengthOf: (i) => payloads[i]!.length }, false);
+  }
+
+  appendPacked(records: PackedRecords): Promise<number> {
+    const { bytes, ends } = records;
+    const startOf = (i: number) => (i === 0 ? 0 : ends[i - 1]!);
+    return this.appendList({ count: records.count, at: (i) => bytes.subarray(startOf(i), ends[i]!), lengthOf: (i) => ends[i]! - startOf(i) }, true);
+  }
+
+  /**
+   * Writes what fits now; the rest waits for space in order behind earlier waiting appends.
+   * `borrowed`: the caller may reuse the records' memory once this returns, so a waiting rest is copied.
+   */
+  private appendList(list: RecordList, borrowed: boolean): Promise<number> {
     if (this.closed) return Promise.reject(new RingClosedError());
     const D = this.D;
-    for (let i = 0; i < payloads.length; i++) {
-      if (recordSpan(payloads[i]!.length) > D) {
-        return Promise.reject(new RingError(`a record of ${payloads[i]!.length} bytes cannot fit in a ring of ${D} bytes`));
-      }
+    for (let i = 0; i < list.count; i++) {
+      const n = list.lengthOf(i);
+      if (recordSpan(n) > D) return Promise.reject(new RingError(`a record of ${n} bytes cannot fit in a ring of ${D} bytes`));
     }
     let start = 0;
     if (this.pendingAppends === 0) {
-      start = this.writeSome(payloads, 0);
-      if (start === payloads.length) return Promise.resolve(this.nextSeq - 1);
+      start = this.writeSome(list, 0);
+      if (start === list.count) return Promise.resolve(this.nextSeq - 1);
     }
+    const rest = borrowed ? copyRest(list, start) : list;
+    const from = borrowed ? 0 : start;
     this.pendingAppends++;
-    const p = this.appendTail.then(() => this.appendBlocking(payloads, start));
+    const p = this.appendTail.then(() => this.appendBlocking(rest, from));
     const done = p.finally(() => {
       this.pendingAppends--;
     });
@@ -478,25 +517,25 @@ class RingFile implements Ring {
     return done;
   }
 
-  private async appendBlocking(payloads: readonly Uint8Array[], from: number): Promise<number> {
+  private async appendBlocking(list: RecordList, from: number): Promise<number> {
     let i = from;
     for (;;) {
       if (this.closed) throw new RingClosedError();
-      i = this.writeSome(payloads, i);
-      if (i === payloads.length) return this.nextSeq - 1;
+      i = this.writeSome(list, i);
+      if (i === list.count) return this.nextSeq - 1;
       await this.waitForSpace();
     }
   }
 
-  /** Writes payloads[from..] while they fit; returns the index of the first one that did not. */
-  private writeSome(payloads: readonly Uint8Array[], from: number): number {
+  /** Writes records [from..] while they fit; returns the index of the first one that did not. */
+  private writeSome(list: RecordList, from: number): number {
     const D = this.D;
     const data = this.data;
     const dv = this.dv;
     let i = from;
     let wrote = false;
-    for (; i < payloads.length; i++) {
-      const p = payloads[i]!;
+    for (; i < list.count; i++) {
+      const p = list.at(i);
       const span = recordSpan(p.length);
       let pos = this.writePos;
       let phys = pos % D;

@@ -13,6 +13,16 @@ export interface RingReadBatch {
   bytes: number;
 }
 
+/**
+ * Serialised records packed back to back in one buffer (the router's encoding output):
+ * record i is bytes[i === 0 ? 0 : ends[i - 1], ends[i]), for i < count.
+ */
+export interface PackedRecords {
+  bytes: Uint8Array;
+  ends: Uint32Array;
+  count: number;
+}
+
 export interface RingStats {
   capacityBytes: number;
   usedBytes: number;
@@ -53,6 +63,11 @@ export interface Ring {
    * A single payload larger than the ring can ever hold rejects with an error.
    */
   append(payloads: readonly Uint8Array[]): Promise<number>;
+  /**
+   * As append, for records packed in one buffer. The ring copies whatever it still needs before
+   * this call returns, so the caller may overwrite `records` as soon as it returns (not resolves).
+   */
+  appendPacked(records: PackedRecords): Promise<number>;
   /** Sequence number of the last appended record (0 when none ever). */
   lastSeq(): number;
   /**

@@ -8,11 +8,10 @@
 // bisect down to the one refused record; key/URL/unknown refusals hold the data, retry at the
 // maximum backoff and mark the pipeline unhealthy. Logs are never dropped for our own mistakes.
 import { readFileSync } from "node:fs";
-import ky, { type Options as KyOptions } from "ky";
 import type { RingReadBatch, Ring } from "../buffer/types.ts";
 import type { Config } from "../config/schema.ts";
 import { log as rootLog, type Logger } from "../log.ts";
-import { type Batch, payloadBudget, recordBytes, sliceBody, spliceBatch, splitRange } from "./batch.ts";
+import { type Batch, type BatchBuffer, BatchPool, bodySize, payloadBudget, recordBytes, sliceBody, splitRange } from "./batch.ts";
 import { gzip } from "./compress.ts";
 import { ANSWER_SNIPPET_BYTES, DeadLetterFile } from "./dead-letter.ts";
 import { Histogram, type HistogramSnapshot } from "./histogram.ts";
@@ -138,12 +137,8 @@ export function createSender(deps: SenderDeps): Sender {
     }
   }
   if (cfg.insecureSkipTlsVerify) tls.rejectUnauthorized = false;
-  const http = ky.create({
-    retry: 0, // the retry policy is ours (policy.ts), not ky's
-    timeout: cfg.timeoutMs,
-    throwHttpErrors: false,
-    ...(Object.keys(tls).length ? { tls } : {}), // ky forwards unknown options to fetch (Bun's TLS options)
-  } as KyOptions);
+  // Bun's fetch takes the TLS options directly; it keeps connections alive by default.
+  const tlsOption = Object.keys(tls).length ? tls : undefined;
 
   // ---- the API key (never logged; redacted from anything we keep) ----
   let apiKey: string | null = cfg.apiKey;
@@ -184,7 +179,14 @@ export function createSender(deps: SenderDeps): Sender {
   const slots = new Semaphore(cfg.concurrency);
   const outstandingLimit = cfg.concurrency * OUTSTANDING_PER_SLOT;
   const outstandingSlots = new Semaphore(outstandingLimit);
+  // One reusable body per outstanding batch: the normal path allocates no body memory.
+  const pool = new BatchPool(outstandingLimit, bodySize(maxEvents, budget), maxEvents);
   const shutdown = new AbortController(); // aborts requests, sleeps and waits
+  // Requests on the wire, aborted together at shutdown (one listener, not one per request).
+  const active = new Set<AbortController>();
+  shutdown.signal.addEventListener("abort", () => {
+    for (const ac of active) ac.abort();
+  });
   let wake!: () => void;
   const woken = new Promise<void>((r) => (wake = r)); // drain or stop began
   let started = false;
@@ -245,30 +247,44 @@ export function createSender(deps: SenderDeps): Sender {
   }
 
   // ---- one request ----
-  async function send(raw: Uint8Array, wire: Uint8Array): Promise<Outcome> {
-    const headers: Record<string, string> = { "content-type": "application/json" };
-    if (apiKey) headers[API_KEY_HEADER] = apiKey;
-    if (wire !== raw) headers["content-encoding"] = "gzip";
-    // ky's timeout covers the wait for the answer's head; ours also covers reading its body.
+  // The same headers object for every request while the key stays the same (fetch copies them).
+  let headers: Headers | null = null;
+  let headersKey: string | null = null;
+  function requestHeaders(gzipped: boolean): Headers {
+    if (headers === null || headersKey !== apiKey) {
+      const h = new Headers({ "content-type": "application/json" });
+      if (apiKey) h.set(API_KEY_HEADER, apiKey);
+      if (gzipped) h.set("content-encoding", "gzip");
+      headers = h;
+      headersKey = apiKey;
+    }
+    return headers;
+  }
+
+  // fetch directly, not ky: ky builds a Request per attempt, which copies the whole body once
+  // more (bench/batch.bench.ts). Bun's fetch copies a Uint8Array body before it returns, so the
+  // body's memory is free for reuse once the request settled (test/sink/pool.test.ts checks it).
+  async function send(raw: Uint8Array, wire: Uint8Array<ArrayBuffer>): Promise<Outcome> {
+    if (shutdown.signal.aborted) return { kind: "aborted" };
+    // The timeout covers the whole exchange: the answer's head and reading its body.
     const ac = new AbortController();
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
       ac.abort();
     }, cfg.timeoutMs);
-    const onShutdown = () => ac.abort();
-    shutdown.signal.addEventListener("abort", onShutdown, { once: true });
+    active.add(ac);
     const t0 = performance.now();
     c.bytesWire += wire.length;
     c.bytesRaw += raw.length;
     try {
       let res: Response;
       try {
-        res = await http.post(endpoint, { body: wire, headers, signal: ac.signal });
+        res = await fetch(endpoint, { method: "POST", body: wire, headers: requestHeaders(wire !== raw), signal: ac.signal, tls: tlsOption });
       } catch (err) {
         if (shutdown.signal.aborted) return { kind: "aborted" };
         const e = err as Error;
-        const timeout = timedOut || e.name === "TimeoutError";
+        const timeout = timedOut;
         return { kind: "error", timeout, message: timeout ? `no answer within ${cfg.timeoutMs} ms` : `${e.name}: ${e.message}${causeOf(e)}` };
       }
       let snippet = "";
@@ -281,7 +297,7 @@ export function createSender(deps: SenderDeps): Sender {
       return { kind: "answer", status: res.status, retryAfterMs: parseRetryAfter(res.headers.get("retry-after"), now()), snippet: redact(snippet) };
     } finally {
       clearTimeout(timer);
-      shutdown.signal.removeEventListener("abort", onShutdown);
+      active.delete(ac);
       latency.observe((performance.now() - t0) / 1000);
     }
   }
@@ -424,10 +440,6 @@ export function createSender(deps: SenderDeps): Sender {
   }
 
   // ---- reading the ring into batches ----
-  function takeInto(parts: Uint8Array[], r: RingReadBatch): void {
-    for (const p of r.payloads) parts.push(p);
-  }
-
   async function waitForRing(ms: number | null): Promise<void> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const waits: Promise<unknown>[] = [ring.waitForData(), woken];
@@ -439,55 +451,56 @@ export function createSender(deps: SenderDeps): Sender {
     }
   }
 
-  /** The next batch: full, or flushIntervalMs after its first record; null when stopping (or drained). */
-  async function assemble(): Promise<Batch | null> {
-    const parts: Uint8Array[] = [];
-    let firstSeq = 0;
-    let bytes = 0;
-    if (carry) {
-      firstSeq = carry.firstSeq;
-      takeInto(parts, carry);
-      bytes = carry.bytes;
-      carry = null;
-    }
-    while (parts.length === 0) {
+  /**
+   * The next batch, in a buffer from the pool: full, or flushIntervalMs after its first record;
+   * null when stopping (or drained). Records are copied out of the mapping as they are read, before
+   * anything is acknowledged (the ring's views are valid only until then).
+   */
+  async function assemble(): Promise<BatchBuffer | null> {
+    let r = carry;
+    carry = null;
+    while (!r) {
       if (stopped) return null;
-      const r = ring.read(maxEvents, budget);
-      if (r) {
-        firstSeq = r.firstSeq;
-        takeInto(parts, r);
-        bytes = r.bytes;
-        break;
-      }
+      r = ring.read(maxEvents, budget);
+      if (r) break;
       if (draining) return null;
       await waitForRing(null);
     }
-    const deadline = now() + cfg.flushIntervalMs;
-    while (parts.length < maxEvents && bytes < budget) {
-      if (stopped) return null;
-      const r = ring.read(maxEvents - parts.length, budget - bytes);
-      if (r) {
-        // The ring hands out one record above the byte budget rather than none: it starts the next batch.
-        if (bytes + r.bytes > budget || r.firstSeq !== firstSeq + parts.length) {
-          carry = r;
-          break;
+    const batch = pool.take(r.firstSeq);
+    try {
+      batch.add(r.payloads, r.bytes);
+      const deadline = now() + cfg.flushIntervalMs;
+      while (batch.count < maxEvents && batch.payloadBytes < budget) {
+        if (stopped) {
+          pool.give(batch);
+          return null;
         }
-        takeInto(parts, r);
-        bytes += r.bytes;
-        continue;
+        const next = ring.read(maxEvents - batch.count, budget - batch.payloadBytes);
+        if (next) {
+          // The ring hands out one record above the byte budget rather than none: it starts the next batch.
+          if (batch.payloadBytes + next.bytes > budget || next.firstSeq !== batch.firstSeq + batch.count) {
+            carry = next;
+            break;
+          }
+          batch.add(next.payloads, next.bytes);
+          continue;
+        }
+        if (draining) break;
+        const left = deadline - now();
+        if (left <= 0) break;
+        await waitForRing(left);
       }
-      if (draining) break;
-      const left = deadline - now();
-      if (left <= 0) break;
-      await waitForRing(left);
+    } catch (err) {
+      pool.give(batch);
+      throw err;
     }
-    return spliceBatch(firstSeq, parts); // copies out of the mapping before anything is acknowledged
+    return batch.finish();
   }
 
   async function pump(): Promise<void> {
     while (!stopped) {
       if (!(await outstandingSlots.acquire(shutdown.signal))) return;
-      let batch: Batch | null;
+      let batch: BatchBuffer | null;
       try {
         batch = await assemble();
       } catch (err) {
@@ -510,6 +523,8 @@ export function createSender(deps: SenderDeps): Sender {
           log.error("internal error delivering a batch; its records stay in the ring", { error: err as Error, firstSeq: b.firstSeq });
         })
         .finally(() => {
+          // Every request for this batch has settled (deliver awaits each one): its memory is free.
+          pool.give(b);
           outstanding--;
           outstandingSlots.release();
           tasks.delete(task);

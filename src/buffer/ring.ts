@@ -32,6 +32,9 @@ import {
 import { scanRing, type Gap } from "./recovery.ts";
 import type { PackedRecords, Ring, RingReadBatch, RingStats } from "./types.ts";
 
+/** Staging buffer for appends: a batch of records from one slice of a file fits in one pwrite. */
+const STAGE_BYTES = 1 << 20;
+
 /** Records to append, whatever holds them (an array of payloads, or one packed buffer). */
 interface RecordList {
   count: number;
@@ -371,6 +374,10 @@ class RingFile implements Ring {
   private readonly D: number;
   private readonly fileBytes: number;
   private fd: number;
+  /** Records are laid out here, then written to the file in one pwrite (see writeSome). */
+  private readonly stage = new Uint8Array(STAGE_BYTES);
+  private readonly stageView: DataView;
+  private warnedWriteError = false;
   private generation: number;
   private readonly epoch: number;
 
@@ -451,6 +458,7 @@ class RingFile implements Ring {
     this.data = map.subarray(DATA_OFFSET, DATA_OFFSET + this.D);
     this.dv = new DataView(this.data.buffer, this.data.byteOffset, this.D);
     this.fd = openSync(path, constants.O_RDWR);
+    this.stageView = new DataView(this.stage.buffer);
     this.generation = h.generation;
     // After an unclean end, new records carry a higher epoch than anything left of the old tail.
     this.epoch = scan.unclean ? Math.min(h.epoch + 1, MAX_EPOCH) : h.epoch;
@@ -527,13 +535,22 @@ class RingFile implements Ring {
     }
   }
 
-  /** Writes records [from..] while they fit; returns the index of the first one that did not. */
+  /**
+   * Writes records [from..] while they fit; returns the index of the first one that did not.
+   * Records are laid out in a staging buffer exactly as in the file and written with one pwrite
+   * per contiguous run, not stored through the mapping: a store into a shared file mapping faults
+   * every page in (and again after each writeback write-protects it), which cost 1.6–4× the CPU
+   * of pwrite for the same bytes (bench/ring-write.bench.ts: 0.53 vs 0.26 CPU-s per M 560-byte records at 150 MB/s). The page cache is shared, so
+   * readers see the records through the mapping as soon as the pwrite returns.
+   */
   private writeSome(list: RecordList, from: number): number {
     const D = this.D;
-    const data = this.data;
-    const dv = this.dv;
+    const stage = this.stage;
+    const sv = this.stageView;
     let i = from;
     let wrote = false;
+    let runPhys = 0; // where the staged run starts in the data region
+    let runLen = 0;
     for (; i < list.count; i++) {
       const p = list.at(i);
       const span = recordSpan(p.length);
@@ -543,7 +560,8 @@ class RingFile implements Ring {
         // Not enough room before the end of the lap: the record starts the next lap.
         const waste = D - phys;
         if (pos + waste - this.durableReadPos > D) break;
-        if (waste >= RECORD_HEADER_BYTES) writeRecordHeader(dv, phys, KIND_WRAP, this.nextSeq, 0, null, this.epoch);
+        this.flushStage(runPhys, runLen);
+        if (waste >= RECORD_HEADER_BYTES) writeRecordHeader(this.dv, phys, KIND_WRAP, this.nextSeq, 0, null, this.epoch);
         if (this.readPos === pos) {
           // Nothing unacknowledged: the skipped bytes belong to no one (otherwise a record larger
           // than what is left before the end could wait forever on an empty ring).
@@ -552,11 +570,30 @@ class RingFile implements Ring {
         }
         pos = this.writePos = pos + waste;
         phys = 0;
+        runLen = 0;
         wrote = true;
       }
       if (pos + span - this.durableReadPos > D) break;
-      data.set(p, phys + RECORD_HEADER_BYTES);
-      writeRecordHeader(dv, phys, KIND_DATA, this.nextSeq, p.length, p, this.epoch);
+      if (span > stage.length) {
+        // Larger than the staging buffer (a huge line): straight into the mapping.
+        this.flushStage(runPhys, runLen);
+        this.data.set(p, phys + RECORD_HEADER_BYTES);
+        writeRecordHeader(this.dv, phys, KIND_DATA, this.nextSeq, p.length, p, this.epoch);
+        runLen = 0;
+      } else {
+        // A run is contiguous in the file: it ends at a full staging buffer and at the end of a lap
+        // (also when a record ends exactly there, so the next one starts at offset 0).
+        if (runLen + span > stage.length || runPhys + runLen !== phys) {
+          this.flushStage(runPhys, runLen);
+          runLen = 0;
+        }
+        if (runLen === 0) runPhys = phys;
+        stage.set(p, runLen + RECORD_HEADER_BYTES);
+        writeRecordHeader(sv, runLen, KIND_DATA, this.nextSeq, p.length, p, this.epoch);
+        const end = runLen + RECORD_HEADER_BYTES + p.length;
+        if (end < runLen + span) stage.fill(0, end, runLen + span); // padding: zeros, not stale bytes
+        runLen += span;
+      }
       this.writePos = pos + span;
       this.nextSeq++;
       this.appendedRecords++;
@@ -564,6 +601,7 @@ class RingFile implements Ring {
       this.gcBudget -= p.length;
       wrote = true;
     }
+    this.flushStage(runPhys, runLen);
     if (wrote) {
       this.armTimer();
       if (this.dataWaiter) {
@@ -574,6 +612,21 @@ class RingFile implements Ring {
       if (this.gcBudget <= 0) this.paceGc();
     }
     return i;
+  }
+
+  /** Writes the staged run of `len` bytes at data-region offset `phys` (pwrite; the mapping sees it). */
+  private flushStage(phys: number, len: number): void {
+    if (len === 0) return;
+    let done = 0;
+    try {
+      while (done < len) done += writeSync(this.fd, this.stage, done, len - done, DATA_OFFSET + phys + done);
+    } catch (err) {
+      // The space is allocated, so this is an I/O error. Storing through the mapping is what the
+      // ring did before staging; it keeps the ring's state and the bytes consistent.
+      if (!this.warnedWriteError) this.log.warn("pwrite to the ring file failed; writing through the mapping", { path: this.path, error: describe(err) });
+      this.warnedWriteError = true;
+      this.data.set(this.stage.subarray(done, len), phys + done);
+    }
   }
 
   private waitForSpace(): Promise<void> {

@@ -232,6 +232,35 @@ describe("packed appends", () => {
     await ring.close();
   });
 
+  test("a record that ends exactly at the end of a lap: the next one goes to the lap's start, and both survive a reopen", async () => {
+    const dir = tempDir();
+    const ring = await openRing({ dir, capacityBytes: 64 * KiB, syncIntervalMs: 60_000 });
+    const D = ring.stats().capacityBytes;
+    const size = 104; // span 128 (24-byte header, 8-aligned): D / 128 records fill a lap exactly
+    expect(D % 128).toBe(0);
+    const perLap = D / 128;
+    const first = Array.from({ length: perLap - 100 }, (_, i) => payload(i + 1, size));
+    await ring.append(first);
+    const b = ring.read(perLap, 1 << 30)!;
+    ring.ack(b.firstSeq, b.payloads.length);
+    await ring.sync(); // the acknowledged space becomes writable
+    // One call whose run crosses the end of the lap on a record boundary.
+    const second = Array.from({ length: 200 }, (_, i) => payload(perLap - 100 + i + 1, size));
+    const scratch = new Uint8Array(200 * size);
+    const ends = new Uint32Array(200);
+    second.forEach((p, i) => {
+      scratch.set(p, i * size);
+      ends[i] = (i + 1) * size;
+    });
+    expect(await ring.appendPacked({ bytes: scratch, ends, count: 200 })).toBe(perLap + 100);
+    await ring.close();
+    const again = await openRing({ dir, capacityBytes: 64 * KiB, syncIntervalMs: 60_000 });
+    const got = drainCopies(again).map((r) => indexOf(r.bytes));
+    expect(got).toEqual(Array.from({ length: 200 }, (_, i) => perLap - 100 + i + 1));
+    expect(again.stats().recoverySkippedRecords).toBe(0);
+    await again.close();
+  });
+
   test("a packed record larger than the ring is refused without appending any of its batch", async () => {
     const dir = tempDir();
     const ring = await openRing({ dir, capacityBytes: 64 * KiB, syncIntervalMs: 50 });

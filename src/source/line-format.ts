@@ -45,49 +45,75 @@ function looksLikeTimestamp(bytes: Uint8Array, start: number, end: number): bool
   );
 }
 
+/** Where the fields of a CRI line are (byte offsets), as scanCriLine finds them; reused, never retained. */
+export interface CriFields {
+  /** The timestamp is bytes[start, tsEnd). */
+  tsEnd: number;
+  stderr: boolean;
+  partial: boolean;
+  /** The content is bytes[contentStart, end); contentStart === end when empty. */
+  contentStart: number;
+}
+
 /**
- * CRI: `<RFC3339Nano> <stdout|stderr> <P|F>[:tags] <content>`. Returns null when malformed.
+ * CRI on bytes, without creating a string: `<RFC3339Nano> <stdout|stderr> <P|F>[:tags] <content>`.
+ * Fills `out` and returns true, or returns false when malformed.
  * The content may be empty (`... stdout F ` or `... stdout F`).
  */
-export function parseCriLine(bytes: Uint8Array, start: number, end: number): LineFragment | null {
+export function scanCriLine(bytes: Uint8Array, start: number, end: number, out: CriFields): boolean {
   const s1 = bytes.indexOf(SPACE, start);
-  if (s1 < 0 || s1 >= end || !looksLikeTimestamp(bytes, start, s1)) return null;
+  if (s1 < 0 || s1 >= end || !looksLikeTimestamp(bytes, start, s1)) return false;
   const s2 = bytes.indexOf(SPACE, s1 + 1);
-  if (s2 < 0 || s2 >= end) return null;
+  if (s2 < 0 || s2 >= end) return false;
   const stream = isStream(bytes, s1 + 1, s2);
-  if (!stream) return null;
+  if (!stream) return false;
   const tagStart = s2 + 1;
-  if (tagStart >= end) return null;
+  if (tagStart >= end) return false;
   const tag = bytes[tagStart];
-  if (tag !== 0x50 && tag !== 0x46) return null; // P | F
+  if (tag !== 0x50 && tag !== 0x46) return false; // P | F
   // Tags end at the next space, or at the end of the line (empty content).
   let contentStart: number;
   const s3 = bytes.indexOf(SPACE, tagStart);
   if (s3 < 0 || s3 >= end) {
     // `F` or `F:x` without content: valid only if the tag field is well-formed.
-    if (end - tagStart > 1 && bytes[tagStart + 1] !== 0x3a) return null;
+    if (end - tagStart > 1 && bytes[tagStart + 1] !== 0x3a) return false;
     contentStart = end;
   } else {
-    if (s3 - tagStart > 1 && bytes[tagStart + 1] !== 0x3a) return null;
+    if (s3 - tagStart > 1 && bytes[tagStart + 1] !== 0x3a) return false;
     contentStart = s3 + 1;
   }
-  return {
-    timestamp: ascii(bytes, start, s1),
-    stream,
-    partial: tag === 0x50,
-    content: contentStart < end ? utf8.decode(bytes.subarray(contentStart, end)) : "",
-  };
+  out.tsEnd = s1;
+  out.stderr = stream === "stderr";
+  out.partial = tag === 0x50;
+  out.contentStart = contentStart;
+  return true;
 }
 
+/** A CRI timestamp's bytes as a string (ASCII when well-formed; latin1 keeps any byte one char). */
+export function decodeTimestamp(bytes: Uint8Array, start: number, end: number): string {
+  return ascii(bytes, start, end);
+}
+
+/** The content bytes of a line as a string; invalid UTF-8 is replaced with U+FFFD. */
+export function decodeContent(bytes: Uint8Array, start: number, end: number): string {
+  return start < end ? utf8.decode(bytes.subarray(start, end)) : "";
+}
+
+const scratchFields: CriFields = { tsEnd: 0, stderr: false, partial: false, contentStart: 0 };
+
 /**
- * Where the content of a CRI line that parseCriLine accepted starts (byte offset; `end` when empty).
- * Used only on the slow path (partial lines), so parseCriLine itself stays lean.
+ * CRI: `<RFC3339Nano> <stdout|stderr> <P|F>[:tags] <content>`. Returns null when malformed.
+ * The content may be empty (`... stdout F ` or `... stdout F`).
  */
-export function criContentStart(bytes: Uint8Array, start: number, end: number): number {
-  const s1 = bytes.indexOf(SPACE, start);
-  const s2 = bytes.indexOf(SPACE, s1 + 1);
-  const s3 = bytes.indexOf(SPACE, s2 + 1);
-  return s3 < 0 || s3 >= end ? end : s3 + 1;
+export function parseCriLine(bytes: Uint8Array, start: number, end: number): LineFragment | null {
+  const f = scratchFields;
+  if (!scanCriLine(bytes, start, end, f)) return null;
+  return {
+    timestamp: ascii(bytes, start, f.tsEnd),
+    stream: f.stderr ? "stderr" : "stdout",
+    partial: f.partial,
+    content: decodeContent(bytes, f.contentStart, end),
+  };
 }
 
 interface DockerLine {

@@ -1,7 +1,116 @@
 // Turns a file's bytes into merged log lines, tracking byte offsets for checkpoints.
 // Pure: the caller reads bytes from the file descriptor and feeds them here.
-import { criContentStart, detectFormat, type LineFormat, parseCriLine, parseDockerLine } from "./line-format.ts";
-import type { MergedLine, PartialMerger } from "./partial.ts";
+//
+// Fast path: a CRI `F` line with nothing pending on its stream is complete by itself; it goes to
+// the output as byte ranges into the chunk (LineBatch), without a string or the merger, and the
+// router writes its record from those bytes. Every other line (docker, P fragments, the F that ends
+// them, very long lines) takes the string path: parse, decode, merge (SPEC §2.2).
+import {
+  type CriFields,
+  decodeContent,
+  decodeTimestamp,
+  detectFormat,
+  type LineFormat,
+  type LineFragment,
+  parseDockerLine,
+  scanCriLine,
+} from "./line-format.ts";
+import { type MergedLine, type PartialMerger, streamKey } from "./partial.ts";
+
+/**
+ * The lines of one read, in file order. A line that needs no merging (a CRI `F` line with nothing
+ * pending on its stream) is kept as byte ranges into the chunk it was read from — no string is made
+ * for it; the others as MergedLine. Iterating yields every line as a MergedLine (decoding ranges):
+ * for tests and consumers that want strings; the router reads the ranges instead.
+ *
+ * The ranges point into the memory handed to LineReader.feed: consume the batch (Router.emit encodes
+ * it before it first awaits) before that memory is read into again.
+ */
+export class LineBatch implements Iterable<MergedLine> {
+  /** Lines in the batch. */
+  count = 0;
+  /**
+   * FIELDS int32 per line. A range line: tsStart, tsEnd, contentStart, contentEnd, chunk * 2 + stderr
+   * (chunk: an index into `chunks`). A merged line: 0, 0, 0, 0, -1 - (its index into `merged`).
+   */
+  fields: Int32Array = EMPTY_FIELDS;
+  /** The memory the ranges point into; usually one chunk per batch. */
+  readonly chunks: Uint8Array[] = [];
+  readonly merged: MergedLine[] = [];
+
+  static readonly FIELDS = 5;
+
+  /** A batch of merged lines (the source's flushed partials). */
+  static of(...lines: MergedLine[]): LineBatch {
+    const b = new LineBatch();
+    for (const l of lines) b.push(l);
+    return b;
+  }
+
+  get length(): number {
+    return this.count;
+  }
+
+  /** A complete CRI line as ranges: timestamp bytes[tsStart, tsEnd), content bytes[contentStart, contentEnd). */
+  pushRange(chunk: Uint8Array, tsStart: number, tsEnd: number, stderr: boolean, contentStart: number, contentEnd: number): void {
+    let ci = this.chunks.length - 1;
+    if (ci < 0 || this.chunks[ci] !== chunk) {
+      this.chunks.push(chunk);
+      ci++;
+    }
+    const f = this.slot();
+    const i = this.count++ * LineBatch.FIELDS;
+    f[i] = tsStart;
+    f[i + 1] = tsEnd;
+    f[i + 2] = contentStart;
+    f[i + 3] = contentEnd;
+    f[i + 4] = ci * 2 + (stderr ? 1 : 0);
+  }
+
+  push(line: MergedLine): void {
+    const f = this.slot();
+    const i = this.count++ * LineBatch.FIELDS;
+    f[i] = f[i + 1] = f[i + 2] = f[i + 3] = 0;
+    f[i + 4] = -1 - this.merged.length;
+    this.merged.push(line);
+  }
+
+  /** Line `i` as a MergedLine (a range line decoded as the string path would). */
+  line(i: number): MergedLine {
+    const f = this.fields;
+    const at = i * LineBatch.FIELDS;
+    const tag = f[at + 4] as number;
+    if (tag < 0) return this.merged[-1 - tag] as MergedLine;
+    const chunk = this.chunks[tag >> 1] as Uint8Array;
+    return {
+      timestamp: decodeTimestamp(chunk, f[at] as number, f[at + 1] as number),
+      stream: (tag & 1) === 1 ? "stderr" : "stdout",
+      message: decodeContent(chunk, f[at + 2] as number, f[at + 3] as number),
+      truncated: false,
+    };
+  }
+
+  *[Symbol.iterator](): Iterator<MergedLine> {
+    for (let i = 0; i < this.count; i++) yield this.line(i);
+  }
+
+  /** Empties the batch for reuse (drops its references to chunks and lines). */
+  clear(): void {
+    this.count = 0;
+    this.chunks.length = 0;
+    this.merged.length = 0;
+  }
+
+  private slot(): Int32Array {
+    const need = (this.count + 1) * LineBatch.FIELDS;
+    if (need <= this.fields.length) return this.fields;
+    const grown = new Int32Array(Math.max(256 * LineBatch.FIELDS, this.fields.length * 2));
+    grown.set(this.fields);
+    this.fields = grown;
+    return grown;
+  }
+}
+const EMPTY_FIELDS = new Int32Array(0);
 
 export interface LineReaderCounters {
   linesRead: number;
@@ -17,7 +126,15 @@ export interface LineReaderOptions {
   maxLineBytes: number;
   merger: PartialMerger;
   counters: LineReaderCounters;
+  /**
+   * false: every line takes the string path (parse, decode, merge), as before the fast path existed.
+   * The reference the fast path is tested against; default true.
+   */
+  fastPath?: boolean;
 }
+
+/** Where the reader puts complete lines: a LineBatch (ranges where possible) or a plain array. */
+export type LineSink = LineBatch | MergedLine[];
 
 const NL = 0x0a;
 const utf8 = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
@@ -43,6 +160,13 @@ export class LineReader {
   private format: LineFormat | null;
   /** True while dropping the rest of an over-long physical line. */
   private discarding = false;
+  private readonly keyOut: string;
+  private readonly keyErr: string;
+  private readonly fast: boolean;
+  /** The last CRI line scanned (reused: no object per line). */
+  private readonly cri: CriFields = { tsEnd: 0, stderr: false, partial: false, contentStart: 0 };
+  /** The last docker line parsed. */
+  private docker: LineFragment | null = null;
 
   constructor(
     private readonly opts: LineReaderOptions,
@@ -50,6 +174,9 @@ export class LineReader {
   ) {
     this.lineEnd = startOffset;
     this.format = opts.format === "auto" ? null : opts.format;
+    this.keyOut = streamKey(opts.partialKey, "stdout");
+    this.keyErr = streamKey(opts.partialKey, "stderr");
+    this.fast = opts.fastPath !== false;
   }
 
   /** Bytes received but not yet ending in "\n". */
@@ -58,7 +185,7 @@ export class LineReader {
   }
 
   /** Consumes a chunk that continues the file at `lineEnd + carryBytes`; appends complete lines to `out`. */
-  feed(chunk: Uint8Array, now: number, out: MergedLine[]): void {
+  feed(chunk: Uint8Array, now: number, out: LineSink): void {
     let buf: Uint8Array;
     if (this.carry.length === 0) buf = chunk;
     else {
@@ -100,14 +227,21 @@ export class LineReader {
   }
 
   /** The file will not grow again (rotated away and drained): its last line ends here. */
-  finish(now: number, out: MergedLine[]): void {
+  finish(now: number, out: LineSink): void {
     if (this.carry.length > 0 && !this.discarding) this.line(this.carry, 0, this.carry.length, this.lineEnd, now, out);
     this.lineEnd += this.carry.length;
     this.carry = new Uint8Array(0);
     this.discarding = false;
   }
 
-  private line(buf: Uint8Array, start: number, end: number, offset: number, now: number, out: MergedLine[]): void {
+  /** Whether bytes[start, end) is a line of `format`; leaves its fields in this.cri / this.docker. */
+  private parses(format: LineFormat, buf: Uint8Array, start: number, end: number): boolean {
+    if (format === "cri") return scanCriLine(buf, start, end, this.cri);
+    this.docker = parseDockerLine(buf, start, end);
+    return this.docker !== null;
+  }
+
+  private line(buf: Uint8Array, start: number, end: number, offset: number, now: number, out: LineSink): void {
     const c = this.opts.counters;
     if (end > start && buf[end - 1] === 0x0d) end--; // tolerate CRLF
     // A node that crashed can leave a run of NULs (allocated, never written) in a log file; the runtime's
@@ -116,44 +250,56 @@ export class LineReader {
     // "auto" settles on the format of the first line that parses in either; a malformed first line
     // (garbage starting with "{", NULs) must not lock a CRI file into docker and drop all of it.
     const guess = this.format ?? detectFormat(buf, start, end);
-    let frag = guess === "cri" ? parseCriLine(buf, start, end) : parseDockerLine(buf, start, end);
-    if (!frag && this.opts.format === "auto") {
+    let format: LineFormat;
+    if (this.parses(guess, buf, start, end)) format = guess;
+    else {
       const other: LineFormat = guess === "cri" ? "docker" : "cri";
-      frag = other === "cri" ? parseCriLine(buf, start, end) : parseDockerLine(buf, start, end);
-      if (frag) this.format = other;
-    } else if (frag) this.format = guess;
-    if (!frag) {
-      c.linesMalformed++;
-      return;
+      if (this.opts.format !== "auto" || !this.parses(other, buf, start, end)) {
+        c.linesMalformed++;
+        return;
+      }
+      format = other;
     }
+    this.format = format;
     c.linesRead++;
     const merger = this.opts.merger;
-    if (this.format === "cri" && (frag.partial || merger.hasTails)) {
-      // A character cut between two fragments is decoded whole (see PartialMerger.setTail).
-      const tail = merger.takeTail(this.opts.partialKey, frag.stream);
-      if (frag.partial || tail) {
-        let raw = buf.subarray(criContentStart(buf, start, end), end);
-        if (tail) {
-          const joined = new Uint8Array(tail.length + raw.length);
-          joined.set(tail, 0);
-          joined.set(raw, tail.length);
-          raw = joined;
-        }
-        const cut = frag.partial ? incompleteUtf8Suffix(raw) : 0;
-        if (cut > 0) merger.setTail(this.opts.partialKey, frag.stream, raw.subarray(raw.length - cut));
-        frag.content = utf8.decode(raw.subarray(0, raw.length - cut));
+    let merged: MergedLine | null;
+    if (format === "cri") {
+      const f = this.cri;
+      const cs = f.contentStart;
+      const k = f.stderr ? this.keyErr : this.keyOut;
+      // Complete by itself, and short enough that no decoding (U+FFFD is 3 bytes for 1) can take it
+      // over maxLineBytes: the line is its own record, no merger, no truncation.
+      if (this.fast && !f.partial && (end - cs) * 3 <= this.opts.maxLineBytes && !merger.isPending(k)) {
+        if (out instanceof LineBatch) out.pushRange(buf, start, f.tsEnd, f.stderr, cs, end);
+        else out.push({ timestamp: decodeTimestamp(buf, start, f.tsEnd), stream: f.stderr ? "stderr" : "stdout", message: decodeContent(buf, cs, end), truncated: false });
+        return;
       }
+      const timestamp = decodeTimestamp(buf, start, f.tsEnd);
+      const partial = f.partial;
+      let body = buf.subarray(cs, end);
+      // A character cut between two fragments is decoded whole (see PartialMerger.setTail).
+      const tail = partial || merger.hasTails ? merger.takeTail(k) : undefined;
+      if (tail) {
+        const joined = new Uint8Array(tail.length + body.length);
+        joined.set(tail, 0);
+        joined.set(body, tail.length);
+        body = joined;
+      }
+      const cut = partial ? incompleteUtf8Suffix(body) : 0;
+      if (cut > 0) {
+        merger.setTail(k, body.subarray(body.length - cut));
+        body = body.subarray(0, body.length - cut);
+      }
+      const content = body.length > 0 ? utf8.decode(body) : "";
+      // Nothing replaced: the string's UTF-8 length is the bytes' (else the merger measures it).
+      const bytes = content.indexOf("\uFFFD") < 0 ? body.length : -1;
+      merged = merger.addKeyed(k, f.stderr ? "stderr" : "stdout", timestamp, content, bytes, partial, this.opts.fileId, offset, now);
+    } else {
+      const d = this.docker as LineFragment;
+      const k = d.stream === "stderr" ? this.keyErr : this.keyOut;
+      merged = merger.addKeyed(k, d.stream, d.timestamp, d.content, -1, d.partial, this.opts.fileId, offset, now);
     }
-    const merged = merger.add(
-      this.opts.partialKey,
-      frag.stream,
-      frag.timestamp,
-      frag.content,
-      frag.partial,
-      this.opts.fileId,
-      offset,
-      now,
-    );
     if (merged) {
       if (merged.truncated) c.linesTruncated++;
       out.push(merged);

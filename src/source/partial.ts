@@ -33,6 +33,11 @@ interface Pending {
   since: number;
 }
 
+/** The merger's key of one stream of a container instance (uid/container/restart). */
+export function streamKey(key: string, stream: Stream): string {
+  return stream === "stdout" ? key + "\u0000o" : key + "\u0000e";
+}
+
 export class PartialMerger {
   private readonly pending = new Map<string, Pending>();
   /** Files whose pins were dropped (line completed or flushed) since the last takeReleased(). */
@@ -60,15 +65,33 @@ export class PartialMerger {
     offset: number,
     now: number,
   ): MergedLine | null {
-    const k = stream === "stdout" ? key + "\u0000o" : key + "\u0000e";
-    const p = this.pending.get(k);
+    return this.addKeyed(streamKey(key, stream), stream, timestamp, content, -1, partial, fileId, offset, now);
+  }
+
+  /**
+   * As add, with the key of the line's stream already built (streamKey: a reader builds its two once)
+   * and the content's UTF-8 byte length when the caller knows it (-1: measure it here).
+   */
+  addKeyed(
+    k: string,
+    stream: Stream,
+    timestamp: string,
+    content: string,
+    contentBytes: number,
+    partial: boolean,
+    fileId: string,
+    offset: number,
+    now: number,
+  ): MergedLine | null {
+    const p = this.pending.size === 0 ? undefined : this.pending.get(k);
     if (!p) {
-      if (!partial) return this.finish(timestamp, stream, [content], utf8ByteLength(content), false);
+      const bytes = contentBytes >= 0 ? contentBytes : utf8ByteLength(content);
+      if (!partial) return this.finish(timestamp, stream, [content], bytes, false);
       this.pending.set(k, {
         timestamp,
         stream,
         parts: [content],
-        bytes: utf8ByteLength(content),
+        bytes,
         truncated: false,
         pins: [{ fileId, offset }],
         since: now,
@@ -79,7 +102,7 @@ export class PartialMerger {
     p.since = now; // the flush timeout counts from the last fragment: a slow writer is not cut
     if (!p.truncated) {
       p.parts.push(content);
-      p.bytes += utf8ByteLength(content);
+      p.bytes += contentBytes >= 0 ? contentBytes : utf8ByteLength(content);
       // Stop accumulating once over the cap: memory stays bounded however long the line grows.
       if (p.bytes > this.maxLineBytes) {
         const whole = truncateUtf8(p.parts.join(""), this.maxLineBytes);
@@ -94,22 +117,29 @@ export class PartialMerger {
     return this.finish(p.timestamp, stream, p.parts, p.bytes, p.truncated);
   }
 
+  /**
+   * Whether a line of this stream key is pending (fragments or a cut character waiting). When not,
+   * an F line is complete by itself: the reader's fast path takes it without calling addKeyed.
+   */
+  isPending(k: string): boolean {
+    return (this.pending.size !== 0 && this.pending.has(k)) || (this.tails.size !== 0 && this.tails.has(k));
+  }
+
   /** Whether any line waits with a cut character (the reader's fast path skips the lookup when not). */
   get hasTails(): boolean {
     return this.tails.size > 0;
   }
 
-  /** Removes and returns the bytes of a cut character waiting for this key and stream. */
-  takeTail(key: string, stream: Stream): Uint8Array | undefined {
-    const k = stream === "stdout" ? key + "\u0000o" : key + "\u0000e";
+  /** Removes and returns the bytes of a cut character waiting for this stream key. */
+  takeTail(k: string): Uint8Array | undefined {
     const t = this.tails.get(k);
     if (t) this.tails.delete(k);
     return t;
   }
 
-  /** Keeps the first bytes of a character cut at the end of a P fragment of this key and stream. */
-  setTail(key: string, stream: Stream, bytes: Uint8Array): void {
-    this.tails.set(stream === "stdout" ? key + "\u0000o" : key + "\u0000e", bytes.slice());
+  /** Keeps the first bytes of a character cut at the end of a P fragment of this stream key. */
+  setTail(k: string, bytes: Uint8Array): void {
+    this.tails.set(k, bytes.slice());
   }
 
   private release(p: Pending): void {

@@ -5,7 +5,7 @@
 // delivery, events/s and CPU per M events, and checks that the sink got every record once.
 //
 //   bun bench/sink-memory.ts [--events 1000000] [--concurrency 4] [--batch 1024] [--compression none|gzip]
-//                            [--gc-every-mib 32] [--fail-rate 0] [--timeline]
+//                            [--gc-every-mib 32] [--fail-rate 0] [--live] [--timeline] [--heap]
 import { mkdtempSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,6 +13,7 @@ import { openRing } from "../src/buffer/ring.ts";
 import { ConfigSchema } from "../src/config/schema.ts";
 import type { Logger } from "../src/log.ts";
 import { createSender } from "../src/sink/sender.ts";
+import { LineMaker, planNode } from "./lib/generator.ts";
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -25,6 +26,12 @@ const COMPRESSION = arg("compression", "none");
 const GC_EVERY_MIB = Number(arg("gc-every-mib", "32"));
 const FAIL_RATE = Number(arg("fail-rate", "0"));
 const TIMELINE = process.argv.includes("--timeline");
+const HEAP = process.argv.includes("--heap");
+// --live: a producer appends while the sender delivers (a 128 MiB ring, as under steady load)
+// instead of delivering a backlog that fills the ring beforehand.
+const LIVE = process.argv.includes("--live");
+// --null-consumer: read and acknowledge without sending (what the producer and the ring cost alone).
+const NULL_CONSUMER = process.argv.includes("--null-consumer");
 const KEY = "bench-key";
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
 const te = new TextEncoder();
@@ -34,6 +41,11 @@ function statusKb(field: string): number {
   return m ? Number(m[1]) : 0;
 }
 const mb = (kb: number) => (kb / 1024).toFixed(0);
+
+// Messages from the end-to-end benchmark's generator (words, numbers, hex ids: gzip ~4x, like logs).
+const planDir = mkdtempSync(join(tmpdir(), "pk-sink-mem-plan-"));
+const maker = new LineMaker(planNode({ dir: planDir, pods: 1 }));
+rmSync(planDir, { recursive: true, force: true });
 
 /** One record as the chain writes it: ~530 bytes of JSON, message starting `seq=0:<n> `. */
 function recordText(n: number): string {
@@ -46,7 +58,7 @@ function recordText(n: number): string {
     containerName: "main",
     timestamp: `2026-11-25T10:00:00.${String(n % 1e9).padStart(9, "0")}Z`,
     stream: n % 16 === 15 ? "stderr" : "stdout",
-    message: `seq=0:${n} ${"compile unit ok elapsed=12ms worker=3 cache=hit 0x7f3a9c ".repeat(5)}`.slice(0, 200),
+    message: maker.message(0, n),
   });
 }
 
@@ -80,27 +92,55 @@ async function startSink(): Promise<{ url: string; stop(): Promise<void>; post(p
   };
 }
 
+function nullConsumer(): Pick<ReturnType<typeof createSender>, "start" | "stop" | "stats"> {
+  let stopped = false;
+  let sent = 0;
+  return {
+    start() {
+      void (async () => {
+        while (!stopped) {
+          const r = ring.read(BATCH, 1 << 30);
+          if (!r) {
+            await Promise.race([ring.waitForData(), Bun.sleep(50)]);
+            continue;
+          }
+          ring.ack(r.firstSeq, r.payloads.length);
+          sent += r.payloads.length;
+          await sink.post("/control", { expected: [EVENTS] }); // one small request per batch, as the sender makes
+        }
+      })();
+    },
+    async stop() {
+      stopped = true;
+    },
+    stats: () => ({ eventsSent: sent, requests: { "2xx": 0, "5xx": 0 } }) as unknown as ReturnType<ReturnType<typeof createSender>["stats"]>,
+  };
+}
+
 const dir = mkdtempSync(join(tmpdir(), "pk-sink-mem-"));
 mkdirSync(join(dir, "data"));
 const sink = await startSink();
 const sample = recordText(EVENTS - 1).length;
-const ringBytes = Math.ceil((EVENTS * (sample + 32) * 1.05) / (1 << 20) + 16) << 20;
+const ringBytes = LIVE ? 128 << 20 : Math.ceil((EVENTS * (sample + 32) * 1.05) / (1 << 20) + 16) << 20;
 const ring = await openRing({ dir: join(dir, "data"), capacityBytes: ringBytes, syncIntervalMs: 1000, log: quiet, gcEveryBytes: GC_EVERY_MIB * (1 << 20) });
 try {
-  // Fill: records built into one reused buffer (the ring copies them into the mapping at once).
+  // Records built into one reused buffer; each append is awaited before the buffer is refilled.
   const chunk = new Uint8Array(1024 * 1024);
   let rawBytes = 0;
-  for (let i = 0; i < EVENTS; ) {
-    const views: Uint8Array[] = [];
-    let at = 0;
-    for (; i < EVENTS && views.length < 1024; i++) {
-      const { written } = te.encodeInto(recordText(i), chunk.subarray(at));
-      views.push(chunk.subarray(at, at + written!));
-      at += written!;
+  const produce = async () => {
+    for (let i = 0; i < EVENTS; ) {
+      const views: Uint8Array[] = [];
+      let at = 0;
+      for (; i < EVENTS && views.length < 1024; i++) {
+        const { written } = te.encodeInto(recordText(i), chunk.subarray(at));
+        views.push(chunk.subarray(at, at + written!));
+        at += written!;
+      }
+      rawBytes += at;
+      await ring.append(views);
     }
-    rawBytes += at;
-    await ring.append(views);
-  }
+  };
+  if (!LIVE) await produce();
   await ring.sync();
   Bun.gc(true);
   await Bun.sleep(100);
@@ -111,7 +151,7 @@ try {
   const config = ConfigSchema.parse({
     messenger: { baseUri: sink.url, apiKey: KEY, concurrency: CONCURRENCY, batchMaxEvents: BATCH, compression: COMPRESSION, retryInitialBackoffMs: 50, retryMaxBackoffMs: 1000 },
   }).messenger;
-  const sender = createSender({ ring, config, dataDir: join(dir, "data"), log: quiet });
+  const sender = NULL_CONSUMER ? nullConsumer() : createSender({ ring, config, dataDir: join(dir, "data"), log: quiet });
   let peakAnon = baseAnon;
   let samples = 0;
   const timeline: string[] = [];
@@ -124,6 +164,7 @@ try {
   const t0 = performance.now();
   let nextLine = 0;
   sender.start();
+  const producing = LIVE ? produce() : Promise.resolve();
   while (ring.stats().readSeq <= EVENTS) {
     await Bun.sleep(20);
     const t = performance.now() - t0;
@@ -132,6 +173,7 @@ try {
       timeline.push(`  t=${(t / 1000).toFixed(1)} s sent=${sender.stats().eventsSent} RssAnon=${mb(statusKb("RssAnon"))} MB`);
     }
   }
+  await producing;
   const secs = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   clearInterval(sampler);
@@ -141,13 +183,20 @@ try {
   const cpuSPerM = (cpu.user + cpu.system) / 1e6 / (EVENTS / 1e6);
   if (TIMELINE) console.log(timeline.join("\n"));
   console.log(
-    `sink memory: ${EVENTS} events × ${(rawBytes / EVENTS).toFixed(0)} B, batch ${BATCH}, concurrency ${CONCURRENCY}, compression ${COMPRESSION}, ring gc every ${GC_EVERY_MIB} MiB, fail-rate ${FAIL_RATE} (Bun ${Bun.version})\n` +
+    `sink memory${LIVE ? " (live: producer appending meanwhile)" : " (backlog)"}: ${EVENTS} events × ${(rawBytes / EVENTS).toFixed(0)} B, batch ${BATCH}, concurrency ${CONCURRENCY}, compression ${COMPRESSION}, ring gc every ${GC_EVERY_MIB} MiB, fail-rate ${FAIL_RATE} (Bun ${Bun.version})\n` +
       `  ${Math.round(EVENTS / secs)} ev/s, ${secs.toFixed(2)} s, ${cpuSPerM.toFixed(2)} CPU-s per M events (${((cpuSPerM * 1e9) / 1e6).toFixed(0)} ns/event), ` +
       `requests 2xx=${st.requests["2xx"]} 5xx=${st.requests["5xx"]}\n` +
       `  RssAnon before delivery ${mb(baseAnon)} MB, peak while delivering ${mb(peakAnon)} MB (+${mb(peakAnon - baseAnon)} MB; ${samples} samples), after ${mb(statusKb("RssAnon"))} MB; ` +
       `RssFile ${mb(statusKb("RssFile"))} MB, RssShmem ${mb(statusKb("RssShmem"))} MB`,
   );
-  if (ss.distinct !== EVENTS || ss.missing !== 0) throw new Error(`sink has ${String(ss.distinct)} distinct events (missing ${String(ss.missing)}), expected ${EVENTS}`);
+  if (HEAP) {
+    const { heapStats } = await import("bun:jsc");
+    const top = (o: Record<string, number>) => Object.entries(o).sort((a, b) => b[1] - a[1]).slice(0, 12).map(([k, v]) => `${k} ${v}`).join(", ");
+    console.log(`  heap before full GC: ${top(heapStats().objectTypeCounts)}`);
+    Bun.gc(true);
+    console.log(`  after a full GC: RssAnon ${mb(statusKb("RssAnon"))} MB; heap ${(heapStats().heapSize / 1e6).toFixed(1)} MB, extra ${(heapStats().extraMemorySize / 1e6).toFixed(1)} MB; ${top(heapStats().objectTypeCounts)}`);
+  }
+  if (!NULL_CONSUMER && (ss.distinct !== EVENTS || ss.missing !== 0)) throw new Error(`sink has ${String(ss.distinct)} distinct events (missing ${String(ss.missing)}), expected ${EVENTS}`);
 } finally {
   await ring.close();
   await sink.stop();

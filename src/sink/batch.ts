@@ -56,6 +56,7 @@ export class BatchBuffer implements Batch {
   readonly #ownEnds: Uint32Array;
   #buf: Uint8Array<ArrayBuffer>;
   #at = 1;
+  #wire: Uint8Array<ArrayBuffer> | null = null;
 
   /** bodyBytes: the largest body this buffer holds without a one-off allocation; maxRecords likewise. */
   constructor(bodyBytes: number, maxRecords: number) {
@@ -117,6 +118,19 @@ export class BatchBuffer implements Batch {
     this.#buf[this.#at] = CLOSE;
     this.body = this.#buf.subarray(0, this.#at + 1);
     return this;
+  }
+
+  /**
+   * Keeps a copy of the encoded (compressed) body in memory reused by the batches of this buffer,
+   * so that the encoder's fresh output dies at once instead of living as long as the batch's requests.
+   */
+  keepWire(encoded: Uint8Array): Uint8Array<ArrayBuffer> {
+    if (this.#wire === null || this.#wire.length < encoded.length) {
+      // Grown to the largest seen (lazily touched pages), at most the body's size plus gzip's framing.
+      this.#wire = new Uint8Array(Math.max(encoded.length, Math.min(this.#ownBody.length + 1024, encoded.length * 2)));
+    }
+    this.#wire.set(encoded);
+    return this.#wire.subarray(0, encoded.length);
   }
 
   #reserve(records: number, bodyBytes: number): void {

@@ -11,7 +11,7 @@ import { readFileSync } from "node:fs";
 import type { RingReadBatch, Ring } from "../buffer/types.ts";
 import type { Config } from "../config/schema.ts";
 import { log as rootLog, type Logger } from "../log.ts";
-import { type Batch, type BatchBuffer, BatchPool, bodySize, payloadBudget, recordBytes, sliceBody, splitRange } from "./batch.ts";
+import { type Batch, BatchBuffer, BatchPool, bodySize, payloadBudget, recordBytes, sliceBody, splitRange } from "./batch.ts";
 import { gzip } from "./compress.ts";
 import { ANSWER_SNIPPET_BYTES, DeadLetterFile } from "./dead-letter.ts";
 import { Histogram, type HistogramSnapshot } from "./histogram.ts";
@@ -61,6 +61,9 @@ export interface SenderStats {
   /** Batches taken from the ring and not yet acknowledged, and their bound (concurrency × 4). */
   outstanding: number;
   outstandingLimit: number;
+  /** Reusable batch body buffers created so far (never more than outstandingLimit), and those holding a batch now. */
+  bodyBuffers: number;
+  bodyBuffersInUse: number;
   /**
    * True while the sender does not read the ring because outstandingLimit batches are unacknowledged:
    * backpressure from a failing messenger (not a stuck loop).
@@ -329,7 +332,8 @@ export function createSender(deps: SenderDeps): Sender {
   // ---- one batch (or part of one): until acknowledged or shut down ----
   async function deliver(batch: Batch, from: number, to: number): Promise<boolean> {
     const raw = sliceBody(batch, from, to);
-    const wire = cfg.compression === "gzip" ? gzip(raw) : raw;
+    // A whole pooled batch keeps its compressed body in pooled memory too; a bisected part (rare) does not.
+    const wire = cfg.compression !== "gzip" ? raw : raw === batch.body && batch instanceof BatchBuffer ? batch.keepWire(gzip(raw)) : gzip(raw);
     let attempt = 0;
     let reloadKeyFirst = false;
     for (;;) {
@@ -614,6 +618,8 @@ export function createSender(deps: SenderDeps): Sender {
         queued,
         outstanding,
         outstandingLimit,
+        bodyBuffers: pool.stats().created,
+        bodyBuffersInUse: pool.stats().inUse,
         atOutstandingLimit: outstanding >= outstandingLimit,
         lastSuccessAt,
         secondsSinceLastSuccess: (t - (lastSuccessAt ?? startedAt)) / 1000,

@@ -1,11 +1,12 @@
 // Batch encoder micro-benchmark (issue 10): what the sender does with one full batch before it
-// goes on the wire — splice the ring's serialised records into a JSON array (src/sink/batch.ts),
-// slice halves for bisection, and optionally gzip it (src/sink/compress.ts) — against the naive
-// ways (parse and re-stringify; join strings then encode) and gzip levels.
+// goes on the wire — splice the ring's serialised records into a JSON array in a pooled buffer
+// (src/sink/batch.ts, what the sender does) or a fresh one, slice halves for bisection, and
+// optionally gzip it (src/sink/compress.ts) — against the naive ways (parse and re-stringify;
+// join strings then encode) and gzip levels.
 //
 //   bun bench/batch.bench.ts [--batches 400] [--records 1024]
 import { gzipSync } from "node:zlib";
-import { sliceBody, spliceBatch } from "../src/sink/batch.ts";
+import { BatchPool, bodySize, sliceBody, spliceBatch } from "../src/sink/batch.ts";
 import { gzip } from "../src/sink/compress.ts";
 import { LineMaker, planNode } from "./lib/generator.ts";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -52,36 +53,41 @@ function time(name: string, iterations: number, fn: () => number): void {
   for (let i = 0; i < iterations; i++) out = fn();
   const us = ((performance.now() - t) * 1000) / iterations;
   const perEventNs = (us * 1000) / RECORDS;
-  console.log(`${name.padEnd(58)} ${us.toFixed(0).padStart(7)} µs/batch ${perEventNs.toFixed(0).padStart(6)} ns/event ${((rawBytes / us) * 1e6 / 1e9).toFixed(2).padStart(6)} GB/s in  → ${(out / 1e3).toFixed(0)} KB`);
+  console.log(`${name.padEnd(68)} ${us.toFixed(0).padStart(7)} µs/batch ${perEventNs.toFixed(0).padStart(6)} ns/event ${((rawBytes / us) * 1e6 / 1e9).toFixed(2).padStart(6)} GB/s in  → ${(out / 1e3).toFixed(0)} KB`);
 }
 
 console.log(`batch micro-benchmark: batches of ${RECORDS} records, ${(rawBytes / 1e3).toFixed(0)} KB of payload (${(rawBytes / RECORDS).toFixed(0)} B/record), Bun ${Bun.version}`);
-time("spliceBatch (src/sink/batch.ts)", BATCHES, () => spliceBatch(1, payloads).body.length);
-const batch = spliceBatch(1, payloads);
-// Prototype (bench-local): the same splice into a body buffer reused across batches (a pool sized
-// by the sender's outstanding limit), to show what the fresh ~0.5 MB allocation per batch costs.
-const pooled = new Uint8Array(batch.body.length + 4096);
-time("prototype: splice into a reused (pooled) body buffer", BATCHES, () => {
-  let at = 0;
-  pooled[at++] = 0x5b;
-  for (let i = 0; i < payloads.length; i++) {
-    if (i) pooled[at++] = 0x2c;
-    pooled.set(payloads[i]!, at);
-    at += payloads[i]!.length;
-  }
-  pooled[at++] = 0x5d;
-  return at;
+// The sender's path: a pool of concurrency × 4 buffers sized for the default 4 MB cap, each batch
+// spliced into the next free buffer (16 of them in turn, as batches overlap in flight).
+const pool = new BatchPool(16, bodySize(1024, 4_000_000 - 1025), 1024);
+const ring16 = Array.from({ length: 16 }, (_, i) => pool.take(i));
+for (const b of ring16) pool.give(b);
+time("sender: splice into a pooled buffer (BatchPool, 16 in turn)", BATCHES, () => {
+  const b = pool.take(1);
+  b.add(payloads, rawBytes);
+  const n = b.finish().body.length;
+  pool.give(b);
+  return n;
 });
+time("splice into a fresh body (spliceBatch; the sender before issue 10)", BATCHES, () => spliceBatch(1, payloads).body.length);
+const batch = spliceBatch(1, payloads);
 time("sliceBody: both halves (one bisection step)", BATCHES, () => sliceBody(batch, 0, RECORDS >> 1).length + sliceBody(batch, RECORDS >> 1, RECORDS).length);
 time("naive: strings joined with ',' then TextEncoder", BATCHES, () => te.encode(`[${strings.join(",")}]`).length);
 time("naive: parse every record and JSON.stringify the array", Math.max(10, BATCHES >> 3), () => te.encode(JSON.stringify(payloads.map((p) => JSON.parse(td.decode(p))))).length);
 time("gzip level 1 (src/sink/compress.ts, Bun.gzipSync)", Math.max(10, BATCHES >> 2), () => gzip(batch.body).length);
 time("gzip level 6 (node:zlib default)", Math.max(10, BATCHES >> 3), () => gzipSync(batch.body).length);
-time("splice + gzip level 1 (what one gzip request costs)", Math.max(10, BATCHES >> 2), () => gzip(spliceBatch(1, payloads).body).length);
-// What the HTTP client does with a body before sending: ky builds a Request from it (the profile
-// of the throughput scenario shows Bun's Request constructor at ~11 % of the main thread).
+time("sender with gzip: pooled splice + gzip level 1 + keepWire", Math.max(10, BATCHES >> 2), () => {
+  const b = pool.take(1);
+  b.add(payloads, rawBytes);
+  const n = b.keepWire(gzip(b.finish().body)).length;
+  pool.give(b);
+  return n;
+});
+// What ky did with a body before sending (the sender called ky until issue 10): build a Request
+// from it, which copies the body (the profile of the throughput scenario showed Bun's Request
+// constructor at ~11 % of the main thread). bench/sink.bench.ts measures whole requests.
 const url = "http://127.0.0.1:9/api/messenger/v1/logs/ingest/batch";
-time("new Request(url, {method: POST, body}) (ky does this per request)", BATCHES, () => {
+time("new Request(url, {method: POST, body}) (ky, per request)", BATCHES, () => {
   const r = new Request(url, { method: "POST", body: batch.body, headers: { "content-type": "application/json" } });
   return r.headers.get("content-type") ? batch.body.length : 0;
 });

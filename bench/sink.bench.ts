@@ -2,16 +2,23 @@
 // which runs as its own process (`dev-messenger`) so that its JSON parsing and zod validation do
 // not share this process's CPU. Each scenario pre-fills the ring with N records (~450 bytes of
 // JSON each, the shape the chain produces) and times from start() until every record is
-// acknowledged. Prints events/s, MB/s, requests, retries and this process's CPU per 1k events.
+// acknowledged. Prints events/s, MB/s, requests, retries, this process's CPU per event and its
+// peak anonymous memory (RssAnon) during the scenario. bench/sink-memory.ts measures memory over
+// millions of events; this one compares delivery under faults.
 //
-//   bun bench/sink.bench.ts [--events 204800] [--only NAME]
-import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+// Before the scenarios, a micro-benchmark of one full batch: splicing into a pooled buffer (the
+// sender) vs a fresh one, gzip, and one POST of the body with fetch (the sender) vs ky (what it
+// used before issue 10), CPU per request of this process (its HTTP thread included).
+//
+//   bun bench/sink.bench.ts [--events 204800] [--only NAME] [--no-micro]
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import ky from "ky";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openRing } from "../src/buffer/ring.ts";
 import { ConfigSchema } from "../src/config/schema.ts";
 import type { Logger } from "../src/log.ts";
-import { spliceBatch } from "../src/sink/batch.ts";
+import { BatchPool, bodySize, spliceBatch } from "../src/sink/batch.ts";
 import { gzip } from "../src/sink/compress.ts";
 import { createSender } from "../src/sink/sender.ts";
 
@@ -24,6 +31,11 @@ const EVENTS = Math.ceil(Number(arg("events", "204800")) / 1024) * 1024;
 const ONLY = arg("only", "");
 const KEY = "bench-key";
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
+
+function rssAnonMb(): number {
+  const m = /^RssAnon:\s+(\d+) kB/m.exec(readFileSync("/proc/self/status", "utf8"));
+  return m ? Number(m[1]) / 1024 : 0;
+}
 
 interface Scenario {
   name: string;
@@ -92,6 +104,10 @@ async function run(s: Scenario): Promise<void> {
     }
     const config = ConfigSchema.parse({ messenger: { baseUri: messenger.url, apiKey: KEY, ...s.messenger } }).messenger;
     const sender = createSender({ ring, config, dataDir: join(dir, "data"), log: quiet });
+    Bun.gc(true);
+    const anon0 = rssAnonMb();
+    let peakAnon = anon0;
+    const sampler = setInterval(() => (peakAnon = Math.max(peakAnon, rssAnonMb())), 10);
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     sender.start();
@@ -102,15 +118,17 @@ async function run(s: Scenario): Promise<void> {
     }
     const secs = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
+    clearInterval(sampler);
     await sender.stop();
     const st = sender.stats();
     const ms = await messenger.stats();
-    const cpuMsPer1k = (cpu.user + cpu.system) / 1000 / (EVENTS / 1000);
+    const nsPerEvent = ((cpu.user + cpu.system) * 1000) / EVENTS;
     console.log(
       `${s.name.padEnd(40)} ${String(Math.round(EVENTS / secs)).padStart(8)} ev/s ${(rawBytes / 1e6 / secs).toFixed(1).padStart(6)} MB/s  ` +
         `${secs.toFixed(2)} s (90 % in ${p90.toFixed(2)} s)  req 2xx=${st.requests["2xx"]} 5xx=${st.requests["5xx"]} retries=${st.retries}  ` +
         `wire ${(st.bytesSentWire / 1e6).toFixed(0)} MB / raw ${(st.bytesSentRaw / 1e6).toFixed(0)} MB  ` +
-        `sender CPU ${cpuMsPer1k.toFixed(2)} ms/1k ev  messenger distinct=${ms.distinctEvents} dup=${ms.duplicateEvents}`,
+        `sender CPU ${nsPerEvent.toFixed(0)} ns/event  RssAnon peak ${peakAnon.toFixed(0)} MB (+${(peakAnon - anon0).toFixed(0)})  ` +
+        `messenger distinct=${ms.distinctEvents} dup=${ms.duplicateEvents}`,
     );
     if (ms.distinctEvents !== EVENTS) throw new Error(`messenger has ${String(ms.distinctEvents)} distinct events, expected ${EVENTS}`);
   } finally {
@@ -120,7 +138,7 @@ async function run(s: Scenario): Promise<void> {
   }
 }
 
-/** Micro: the hot path's two byte operations on one full batch (1024 records, ~460 KB). */
+/** Micro: the hot path's byte operations and one request, on one full batch (1024 records, ~460 KB). */
 async function micro(): Promise<void> {
   const payloads = Array.from({ length: 1024 }, (_, i) => record(i));
   const timeIt = async (n: number, f: () => unknown | Promise<unknown>) => {
@@ -129,18 +147,88 @@ async function micro(): Promise<void> {
     for (let i = 0; i < n; i++) await f();
     return ((performance.now() - t) * 1000) / n;
   };
-  const splice = await timeIt(2000, () => spliceBatch(1, payloads));
+  const pool = new BatchPool(16, bodySize(1024, 4_000_000 - 1025), 1024);
+  const pooled = await timeIt(2000, () => {
+    const b = pool.take(1);
+    b.add(payloads);
+    b.finish();
+    pool.give(b);
+  });
+  const fresh = await timeIt(2000, () => spliceBatch(1, payloads));
   const body = spliceBatch(1, payloads).body;
   const naive = await timeIt(200, () => new TextEncoder().encode(JSON.stringify(payloads.map((p) => JSON.parse(new TextDecoder().decode(p))))));
   const bunGzip = await timeIt(200, () => gzip(body));
   const stream = await timeIt(50, () => new Response(new Blob([body]).stream().pipeThrough(new CompressionStream("gzip"))).arrayBuffer());
   console.log(
-    `micro, one batch of 1024 records (${(body.length / 1e3).toFixed(0)} KB): splice ${splice.toFixed(0)} µs ` +
+    `micro, one batch of 1024 records (${(body.length / 1e3).toFixed(0)} KB): splice into a pooled buffer ${pooled.toFixed(0)} µs, into a fresh one ${fresh.toFixed(0)} µs ` +
       `(parse + re-stringify would be ${naive.toFixed(0)} µs); gzip level 1 ${bunGzip.toFixed(0)} µs ` +
       `(${(gzip(body).length / 1e3).toFixed(0)} KB), CompressionStream ${stream.toFixed(0)} µs`,
   );
+  await requestMicro(body);
 }
 
-await micro();
+/**
+ * One POST of a full batch body to the counting sink (its own process), N times, 4 at a time as
+ * the sender does: fetch with one reused Headers object (the sender) vs ky (the sender before
+ * issue 10: a Request per attempt, which copies the body, plus ky's own timeout signal).
+ * CPU per request is this process's, the HTTP client thread included.
+ */
+async function requestMicro(body: Uint8Array<ArrayBuffer>): Promise<void> {
+  const proc = Bun.spawn([process.execPath, "bench/lib/counting-sink.ts", "--port", "0", "--api-key", KEY], { stdout: "pipe", stderr: "inherit" });
+  const reader = proc.stdout.getReader();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error("counting sink exited before listening");
+    text += new TextDecoder().decode(value);
+  }
+  reader.releaseLock();
+  const url = `${/listening on (\S+)/.exec(text)![1]}/api/messenger/v1/logs/ingest/batch`;
+  const http = ky.create({ retry: 0, timeout: 30_000, throwHttpErrors: false });
+  const headers = new Headers({ "content-type": "application/json", "X-PIPEKIT-API-KEY": KEY });
+  const N = 1000;
+  const clients: Array<[string, () => Promise<Response>]> = [
+    ["fetch", () => fetch(url, { method: "POST", body, headers, signal: new AbortController().signal })],
+    ["ky", () => http.post(url, { body, headers: { "content-type": "application/json", "X-PIPEKIT-API-KEY": KEY } })],
+  ];
+  const out: string[] = [];
+  try {
+    for (const round of [1, 2]) {
+      for (const [name, post] of clients) {
+        Bun.gc(true);
+        const anon0 = rssAnonMb();
+        let peak = anon0;
+        let sent = 0;
+        const cpu0 = process.cpuUsage();
+        const t0 = performance.now();
+        await Promise.all(
+          [0, 1, 2, 3].map(async () => {
+            while (sent < N) {
+              sent++;
+              const res = await post();
+              await res.arrayBuffer();
+              if (!res.ok) throw new Error(`${name}: HTTP ${res.status}`);
+              if (sent % 16 === 0) peak = Math.max(peak, rssAnonMb());
+            }
+          }),
+        );
+        const cpu = process.cpuUsage(cpu0);
+        const wall = performance.now() - t0;
+        if (round === 2) {
+          out.push(
+            `${name} ${((cpu.user + cpu.system) / N).toFixed(0)} µs CPU/request (${(((cpu.user + cpu.system) * 1000) / N / 1024).toFixed(0)} ns/event), ` +
+              `${((N / wall) * 1000).toFixed(0)} req/s, RssAnon +${(peak - anon0).toFixed(0)} MB`,
+          );
+        }
+      }
+    }
+  } finally {
+    proc.kill("SIGTERM");
+    await proc.exited;
+  }
+  console.log(`micro, ${N} POSTs of that body, 4 at a time, to the counting sink: ${out.join("; ")}`);
+}
+
+if (!process.argv.includes("--no-micro")) await micro();
 console.log(`sink benchmark: ${EVENTS} events per scenario, batches of 1024, concurrency 4 unless said (Bun ${Bun.version})`);
 for (const s of scenarios) if (!ONLY || s.name.includes(ONLY)) await run(s);

@@ -104,7 +104,7 @@ export class LineBatch implements Iterable<MergedLine> {
   private slot(): Int32Array {
     const need = (this.count + 1) * LineBatch.FIELDS;
     if (need <= this.fields.length) return this.fields;
-    const grown = new Int32Array(Math.max(256 * LineBatch.FIELDS, this.fields.length * 2));
+    const grown = new Int32Array(Math.max(1024 * LineBatch.FIELDS, this.fields.length * 2)); // a 256 KiB slice: ~1000 lines
     grown.set(this.fields);
     this.fields = grown;
     return grown;

@@ -85,6 +85,8 @@ export class PartialMerger {
   ): MergedLine | null {
     const p = this.pending.size === 0 ? undefined : this.pending.get(k);
     if (!p) {
+      // A whole line of at most maxLineBytes / 3 UTF-16 units cannot need truncating: not measured.
+      if (!partial && contentBytes < 0 && content.length * 3 <= this.maxLineBytes) return { timestamp, stream, message: content, truncated: false };
       const bytes = contentBytes >= 0 ? contentBytes : utf8ByteLength(content);
       if (!partial) return this.finish(timestamp, stream, [content], bytes, false);
       this.pending.set(k, {

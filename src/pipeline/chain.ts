@@ -6,6 +6,8 @@
 // JSON fragments. The object form (`reshape`) is the reference the encoder is tested against.
 import type { Config } from "../config/schema.ts";
 import type { PodMeta } from "../metadata/types.ts";
+import { NEEDS_SPACE, writeJsonStringBody } from "./json-bytes.ts";
+import type { RecordBuffer } from "./packed.ts";
 import type { PipekitRecord, RequiredField } from "./record.ts";
 
 export type FieldMap = Config["pipeline"]["fields"];
@@ -93,21 +95,66 @@ export interface RecordEncoder {
   /** Non-null when every line of this file is filtered (a missing identifier). */
   readonly fileReason: FilterReason | null;
   encode(timestamp: string, stream: Stream, message: string): string | null;
+  /**
+   * The byte path: writes and closes in `out` the record of a line given as bytes — timestamp
+   * src[tsStart, tsEnd), content src[contentStart, contentEnd) — byte for byte
+   * TextEncoder.encode(encode(latin1(timestamp), stream, utf8(content))). Returns false, having
+   * written nothing, when only the string path gives that: content that is not valid UTF-8, or a
+   * timestamp that is empty or not plain (a byte outside [0-9A-Za-z:.+-]).
+   */
+  writeBytes(src: Uint8Array, tsStart: number, tsEnd: number, stderr: boolean, contentStart: number, contentEnd: number, out: RecordBuffer): boolean;
 }
 
 // A timestamp as written is normally plain RFC 3339; anything needing escapes goes through JSON.
 const PLAIN_TIMESTAMP = /^[0-9A-Za-z:.+-]*$/;
+const PLAIN_TIMESTAMP_BYTE = new Uint8Array(256);
+for (const c of "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz:.+-") PLAIN_TIMESTAMP_BYTE[c.charCodeAt(0)] = 1;
 
-/** Compiles transform → filter → reshape for one file into pre-built JSON fragments. */
+const te = new TextEncoder();
+
+/** Compiles transform → filter → reshape for one file into pre-built JSON fragments (as strings and as bytes). */
 export function compileEncoder(id: Identity): RecordEncoder {
   const fileReason = missingIdentity(id);
-  if (fileReason) return { fileReason, encode: () => null };
+  if (fileReason) return { fileReason, encode: () => null, writeBytes: () => false };
   const head =
     `{"orgUUID":${JSON.stringify(id.orgUUID)},"runUUID":${JSON.stringify(id.runUUID)},` +
     `"pipeUUID":${JSON.stringify(id.pipeUUID)},"nodeID":${JSON.stringify(id.nodeID)},` +
     `"podName":${JSON.stringify(id.podName)},"containerName":${JSON.stringify(id.containerName)},"timestamp":`;
   const stdoutMid = `,"stream":"stdout","message":`;
   const stderrMid = `,"stream":"stderr","message":`;
+  // The same fragments with the quotes around the timestamp and the message's opening quote.
+  const headBytes = te.encode(head + '"');
+  const stdoutMidBytes = te.encode('"' + stdoutMid + '"');
+  const stderrMidBytes = te.encode('"' + stderrMid + '"');
+  const writeBytes = (src: Uint8Array, tsStart: number, tsEnd: number, stderr: boolean, contentStart: number, contentEnd: number, out: RecordBuffer): boolean => {
+    if (tsEnd <= tsStart) return false;
+    for (let i = tsStart; i < tsEnd; i++) if (PLAIN_TIMESTAMP_BYTE[src[i] as number] === 0) return false;
+    const mid = stderr ? stderrMidBytes : stdoutMidBytes;
+    const fixed = headBytes.length + (tsEnd - tsStart) + mid.length + 2;
+    const len = contentEnd - contentStart;
+    // Room for the content unescaped plus a little; escapes beyond that ask for the worst case.
+    out.reserve(fixed + len + 64);
+    for (;;) {
+      const dst = out.bytes;
+      let at = out.at;
+      dst.set(headBytes, at);
+      at += headBytes.length;
+      for (let i = tsStart; i < tsEnd; i++) dst[at++] = src[i] as number;
+      dst.set(mid, at);
+      at += mid.length;
+      const r = writeJsonStringBody(src, contentStart, contentEnd, dst, at);
+      if (r === NEEDS_SPACE) {
+        out.reserve(fixed + 6 * len);
+        continue;
+      }
+      if (r < 0) return false; // not valid UTF-8: nothing committed
+      dst[r] = 0x22; // "
+      dst[r + 1] = 0x7d; // }
+      out.at = r + 2;
+      out.end();
+      return true;
+    }
+  };
   return {
     fileReason: null,
     encode(timestamp, stream, message) {
@@ -115,5 +162,6 @@ export function compileEncoder(id: Identity): RecordEncoder {
       const ts = PLAIN_TIMESTAMP.test(timestamp) ? `"${timestamp}"` : JSON.stringify(timestamp);
       return head + ts + (stream === "stdout" ? stdoutMid : stderrMid) + JSON.stringify(message) + "}";
     },
+    writeBytes,
   };
 }

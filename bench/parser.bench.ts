@@ -1,10 +1,13 @@
-// Parser micro-benchmark (issue 4): CRI and docker json-file lines parsed from bytes, alone and
+// Parser micro-benchmark (issues 4, 10): CRI and docker json-file lines parsed from bytes, alone and
 // through the LineReader (split on "\n", parse, merge partials), as the source feeds it 256 KiB
-// slices. Prints lines/s and MB/s.
+// slices. The reader runs three ways: into a LineBatch (the collector's path: a CRI F line with
+// nothing pending stays a byte range, no string), into a MergedLine[] (those lines decoded), and
+// with fastPath: false (every line decoded and merged: the reader before issue 10).
+// Prints the median of the rounds: lines/s and MB/s.
 //
-//   bun bench/parser.bench.ts [--mb 64] [--rounds 3]
-import { parseCriLine, parseDockerLine } from "../src/source/line-format.ts";
-import { LineReader, type LineReaderCounters } from "../src/source/line-reader.ts";
+//   bun bench/parser.bench.ts [--mb 64] [--rounds 5]
+import { parseCriLine, parseDockerLine, type CriFields, scanCriLine } from "../src/source/line-format.ts";
+import { LineBatch, LineReader, type LineReaderCounters } from "../src/source/line-reader.ts";
 import { type MergedLine, PartialMerger } from "../src/source/partial.ts";
 
 function arg(name: string, def: number): number {
@@ -12,7 +15,7 @@ function arg(name: string, def: number): number {
   return i >= 0 ? Number(process.argv[i + 1]) : def;
 }
 const targetMB = arg("mb", 64);
-const rounds = arg("rounds", 3);
+const rounds = arg("rounds", 5);
 const SLICE = 256 * 1024;
 const enc = new TextEncoder();
 
@@ -61,20 +64,32 @@ function lineBounds(bytes: Uint8Array): Int32Array {
   return Int32Array.from(ends);
 }
 
-function report(name: string, lines: number, bytes: number, ms: number): void {
+function report(name: string, lines: number, bytes: number, times: number[]): void {
+  const ms = [...times].sort((a, b) => a - b)[times.length >> 1]!;
   const s = ms / 1000;
   console.log(
-    `${name.padEnd(34)} ${(lines / s / 1e6).toFixed(2).padStart(6)} M lines/s  ${(bytes / s / 1e6).toFixed(0).padStart(5)} MB/s  (${lines} lines, ${(bytes / 1e6).toFixed(1)} MB, ${ms.toFixed(0)} ms)`,
+    `${name.padEnd(46)} ${(lines / s / 1e6).toFixed(2).padStart(6)} M lines/s  ${(bytes / s / 1e6).toFixed(0).padStart(5)} MB/s  ${((ms * 1e6) / lines).toFixed(0).padStart(5)} ns/line  (${lines} lines, ${(bytes / 1e6).toFixed(1)} MB)`,
   );
 }
 
+function timed(rounds: number, fn: () => void): number[] {
+  fn(); // warm-up (JIT)
+  const times: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const t0 = performance.now();
+    fn();
+    times.push(performance.now() - t0);
+  }
+  return times;
+}
+
+console.log(`parser micro-benchmark: ~${targetMB} MB per format, 256 KiB slices, median of ${rounds} rounds, Bun ${Bun.version}`);
 for (const format of ["cri", "docker"] as const) {
   const { bytes, lines } = generate(format);
   const ends = lineBounds(bytes);
   const parse = format === "cri" ? parseCriLine : parseDockerLine;
-  for (let r = 0; r < rounds; r++) {
-    // The line parser alone (physical lines, bounds known).
-    let t0 = performance.now();
+  // The line parser alone (physical lines, bounds known).
+  const parseTimes = timed(rounds, () => {
     let start = 0;
     let ok = 0;
     for (let i = 0; i < ends.length; i++) {
@@ -83,21 +98,38 @@ for (const format of ["cri", "docker"] as const) {
       start = end + 1;
     }
     if (ok !== ends.length) throw new Error(`parser refused ${ends.length - ok} lines`);
-    report(`${format} parse (physical lines)`, ends.length, bytes.length, performance.now() - t0);
+  });
+  report(`${format} parse (physical lines, strings)`, ends.length, bytes.length, parseTimes);
+  if (format === "cri") {
+    const f: CriFields = { tsEnd: 0, stderr: false, partial: false, contentStart: 0 };
+    const scanTimes = timed(rounds, () => {
+      let start = 0;
+      for (let i = 0; i < ends.length; i++) {
+        const end = ends[i] as number;
+        if (!scanCriLine(bytes, start, end, f)) throw new Error("scan refused a line");
+        start = end + 1;
+      }
+    });
+    report("cri scan (physical lines, byte offsets only)", ends.length, bytes.length, scanTimes);
+  }
 
-    // The reader: split + parse + merge partials, fed in the source's slices.
-    const counters: LineReaderCounters = { linesRead: 0, linesMalformed: 0, linesTruncated: 0 };
-    const merger = new PartialMerger(1 << 20);
-    const reader = new LineReader({ partialKey: "uid/main/0", fileId: "f1", format, maxLineBytes: 1 << 20, merger, counters }, 0);
-    let merged = 0;
-    const out: MergedLine[] = [];
-    t0 = performance.now();
-    for (let o = 0; o < bytes.length; o += SLICE) {
-      reader.feed(bytes.subarray(o, Math.min(bytes.length, o + SLICE)), 0, out);
-      merged += out.length;
-      out.length = 0;
-    }
-    if (merged !== lines || counters.linesMalformed) throw new Error(`reader gave ${merged} of ${lines} lines`);
-    report(`${format} reader (split+parse+merge)`, merged, bytes.length, performance.now() - t0);
+  // The reader: split + parse + merge partials, fed in the source's slices (copied into one reused buffer).
+  for (const mode of ["LineBatch", "MergedLine[]", "fastPath: false"] as const) {
+    const readBuf = new Uint8Array(SLICE);
+    const times = timed(rounds, () => {
+      const counters: LineReaderCounters = { linesRead: 0, linesMalformed: 0, linesTruncated: 0 };
+      const merger = new PartialMerger(1 << 20);
+      const reader = new LineReader({ partialKey: "uid/main/0", fileId: "f1", format, maxLineBytes: 1 << 20, merger, counters, fastPath: mode !== "fastPath: false" }, 0);
+      let merged = 0;
+      for (let o = 0; o < bytes.length; o += SLICE) {
+        const n = Math.min(SLICE, bytes.length - o);
+        readBuf.set(bytes.subarray(o, o + n));
+        const out = mode === "LineBatch" ? new LineBatch() : ([] as MergedLine[]);
+        reader.feed(readBuf.subarray(0, n), 0, out);
+        merged += out.length;
+      }
+      if (merged !== lines || counters.linesMalformed) throw new Error(`reader gave ${merged} of ${lines} lines`);
+    });
+    report(`${format} reader → ${mode}`, lines, bytes.length, times);
   }
 }

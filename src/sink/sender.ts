@@ -11,7 +11,7 @@ import { readFileSync } from "node:fs";
 import type { RingReadBatch, Ring } from "../buffer/types.ts";
 import type { Config } from "../config/schema.ts";
 import { log as rootLog, type Logger } from "../log.ts";
-import { type Batch, BatchBuffer, BatchPool, bodySize, payloadBudget, recordBytes, sliceBody, splitRange } from "./batch.ts";
+import { type Batch, type BatchBuffer, BatchPool, bodySize, payloadBudget, recordBytes, sliceBody, splitRange } from "./batch.ts";
 import { gzip } from "./compress.ts";
 import { ANSWER_SNIPPET_BYTES, DeadLetterFile } from "./dead-letter.ts";
 import { Histogram, type HistogramSnapshot } from "./histogram.ts";
@@ -250,16 +250,19 @@ export function createSender(deps: SenderDeps): Sender {
   }
 
   // ---- one request ----
-  // The same headers object for every request while the key stays the same (fetch copies them).
+  // The same headers object for every request while the key stays the same (fetch copies them
+  // into each request; this object is replaced, never changed, when the key is re-read).
   let headers: Headers | null = null;
   let headersKey: string | null = null;
+  let headersGzip = false;
   function requestHeaders(gzipped: boolean): Headers {
-    if (headers === null || headersKey !== apiKey) {
+    if (headers === null || headersKey !== apiKey || headersGzip !== gzipped) {
       const h = new Headers({ "content-type": "application/json" });
       if (apiKey) h.set(API_KEY_HEADER, apiKey);
       if (gzipped) h.set("content-encoding", "gzip");
       headers = h;
       headersKey = apiKey;
+      headersGzip = gzipped;
     }
     return headers;
   }
@@ -287,7 +290,7 @@ export function createSender(deps: SenderDeps): Sender {
       } catch (err) {
         if (shutdown.signal.aborted) return { kind: "aborted" };
         const e = err as Error;
-        const timeout = timedOut;
+        const timeout = timedOut || e.name === "TimeoutError";
         return { kind: "error", timeout, message: timeout ? `no answer within ${cfg.timeoutMs} ms` : `${e.name}: ${e.message}${causeOf(e)}` };
       }
       let snippet = "";
@@ -330,10 +333,10 @@ export function createSender(deps: SenderDeps): Sender {
   }
 
   // ---- one batch (or part of one): until acknowledged or shut down ----
-  async function deliver(batch: Batch, from: number, to: number): Promise<boolean> {
+  async function deliver(batch: BatchBuffer, from: number, to: number): Promise<boolean> {
     const raw = sliceBody(batch, from, to);
-    // A whole pooled batch keeps its compressed body in pooled memory too; a bisected part (rare) does not.
-    const wire = cfg.compression !== "gzip" ? raw : raw === batch.body && batch instanceof BatchBuffer ? batch.keepWire(gzip(raw)) : gzip(raw);
+    // A whole batch keeps its compressed body in pooled memory too; a bisected part (rare) does not.
+    const wire = cfg.compression !== "gzip" ? raw : raw === batch.body ? batch.keepWire(gzip(raw)) : gzip(raw);
     let attempt = 0;
     let reloadKeyFirst = false;
     for (;;) {

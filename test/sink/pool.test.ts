@@ -2,6 +2,8 @@
 // more, a reused buffer carries exactly its own batch's bytes (whole, retried, bisected, gzipped),
 // and the pool never holds more buffers than the sender's outstanding bound.
 import { afterEach, describe, expect, test, setDefaultTimeout } from "bun:test";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { gunzipSync } from "node:zlib";
 import { BatchBuffer, BatchPool, bodySize, recordBytes, sliceBody, spliceBatch } from "../../src/sink/batch.ts";
 import { serve, type Served } from "../../src/platform/serve.ts";
@@ -245,5 +247,32 @@ describe("the sender's pooled bodies on the wire", () => {
     expect(s.bodyBuffersInUse).toBe(0);
     expect(s.inFlight).toBe(0);
     expect(b.ring.readSeq()).toBe(1);
+  });
+
+  test("requests reuse their connections (keep-alive with fetch, as with ky before)", async () => {
+    let connections = 0;
+    let requests = 0;
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        requests++;
+        res.writeHead(200, { "content-type": "application/json" }).end("{}");
+      });
+    });
+    server.on("connection", () => connections++);
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      b = await bench({ start: false, messenger: { baseUri: `http://127.0.0.1:${port}`, batchMaxEvents: 10, concurrency: 2 } });
+      await b.append(0, 600);
+      b.sender.start();
+      await b.waitAcked(600, 10_000);
+      expect(requests).toBe(60);
+      expect(connections).toBeGreaterThan(0);
+      expect(connections).toBeLessThanOrEqual(4); // two request slots; never one connection per request
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
   });
 });

@@ -3,6 +3,11 @@
 // the ring once the messenger answered 2xx (or its refused record was dead-lettered). The ring
 // advances over the contiguous acknowledged prefix, so out-of-order answers lose nothing.
 //
+// Memory: each batch is spliced into a buffer from a pool of concurrency × OUTSTANDING_PER_SLOT
+// (the bound on batches outstanding), returned when the batch is finished; requests go out with
+// fetch directly. Fresh bodies and ky's Request copy of each made anonymous memory grow with
+// delivery volume (bench/sink-memory.ts).
+//
 // Policy (see policy.ts): transient failures retry forever with full-jitter backoff or the
 // messenger's Retry-After, without holding a request slot while they wait; content refusals
 // bisect down to the one refused record; key/URL/unknown refusals hold the data, retry at the

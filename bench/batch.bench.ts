@@ -69,7 +69,7 @@ time("sender: splice into a pooled buffer (BatchPool, 16 in turn)", BATCHES, () 
   pool.give(b);
   return n;
 });
-time("splice into a fresh body (spliceBatch; the sender before issue 10)", BATCHES, () => spliceBatch(1, payloads).body.length);
+time("splice into a fresh body (spliceBatch: tests and one-offs now)", BATCHES, () => spliceBatch(1, payloads).body.length);
 const batch = spliceBatch(1, payloads);
 time("sliceBody: both halves (one bisection step)", BATCHES, () => sliceBody(batch, 0, RECORDS >> 1).length + sliceBody(batch, RECORDS >> 1, RECORDS).length);
 time("naive: strings joined with ',' then TextEncoder", BATCHES, () => te.encode(`[${strings.join(",")}]`).length);

@@ -9,8 +9,8 @@ import type { Config } from "../config/schema.ts";
 import { type Logger, log as rootLog } from "../log.ts";
 import { CheckpointStore, checkpointKey, type FileCheckpoint, fingerprint } from "./checkpoints.ts";
 import { compileGlobs } from "./glob.ts";
-import { LineReader, type LineReaderCounters } from "./line-reader.ts";
-import { type MergedLine, PartialMerger } from "./partial.ts";
+import { LineBatch, LineReader, type LineReaderCounters } from "./line-reader.ts";
+import { PartialMerger } from "./partial.ts";
 import { parsePodLogPath, type PodLogPath } from "./paths.ts";
 import { readGzip, type RotatedSibling, rotatedSiblings } from "./rotated.ts";
 import { DirWatcher } from "./watcher.ts";
@@ -29,8 +29,11 @@ export type FileDecision = "read" | "hold" | "skip";
 /** What the source needs from the rest of the pipeline. */
 export interface SourceOutput {
   decide(file: SourceFileInfo, now: number): FileDecision;
-  /** Takes a file's lines; resolves (after any backpressure) with the ring sequence number that covers them. */
-  emit(file: SourceFileInfo, lines: MergedLine[]): Promise<number>;
+  /**
+   * Takes a file's lines; resolves (after any backpressure) with the ring sequence number that covers them.
+   * Their byte ranges point into the source's read buffer, which is read into again once this resolves.
+   */
+  emit(file: SourceFileInfo, lines: LineBatch): Promise<number>;
   /** The file is closed for good (drained, given up or skipped). */
   closed?(file: SourceFileInfo): void;
 }
@@ -180,6 +183,8 @@ export class Source {
   /** Every path the last scan saw (watch events on them need no scan). */
   private known = new Set<string>();
   private readonly merger: PartialMerger;
+  /** The lines of one slice, handed to the router (reused: ranges point into readBuf). */
+  private readonly lines = new LineBatch();
   private readonly store: CheckpointStore;
   /** Checkpoints loaded at start and not yet matched to a file. */
   private unclaimed = new Map<string, FileCheckpoint>();
@@ -946,7 +951,8 @@ export class Source {
         file.dirty = true;
       }
       if (!file.dirty && file.state === "active") continue;
-      const lines: MergedLine[] = [];
+      const lines = this.lines;
+      lines.clear(); // one batch reused per slice: the router is done with it when emit resolves
       const n = this.readSlice(file, now, lines);
       if (n > 0) progressed = true;
       else file.dirty = false;
@@ -976,7 +982,7 @@ export class Source {
         // Emit through an open file of the same container when the head's file is closed.
         const target = head && !head.gone ? head : this.openFileOfKey(head?.partialKey) ?? head;
         const released = this.merger.takeReleased();
-        if (target) await this.emit(target, [line], released);
+        if (target) await this.emit(target, LineBatch.of(line), released);
       }
     }
     return progressed;
@@ -988,7 +994,7 @@ export class Source {
     return undefined;
   }
 
-  private async emit(file: TailedFile, lines: MergedLine[], released: string[]): Promise<void> {
+  private async emit(file: TailedFile, lines: LineBatch, released: string[]): Promise<void> {
     this.emitting = true;
     let seq: number;
     try {
@@ -1016,7 +1022,7 @@ export class Source {
   }
 
   /** Reads one slice into lines; returns the bytes read. */
-  private readSlice(file: TailedFile, now: number, out: MergedLine[]): number {
+  private readSlice(file: TailedFile, now: number, out: LineBatch): number {
     let n: number;
     if (file.mem) {
       n = Math.min(this.readBuf.length, file.mem.length - file.readPos);

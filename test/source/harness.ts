@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Config, ConfigSchema } from "../../src/config/schema.ts";
 import type { LogFields, Logger } from "../../src/log.ts";
+import type { LineBatch } from "../../src/source/line-reader.ts";
 import type { MergedLine } from "../../src/source/partial.ts";
 import { type FileDecision, Source, type SourceFileInfo } from "../../src/source/source.ts";
 
@@ -96,7 +97,7 @@ export class Harness {
     return this.source;
   }
 
-  private async emit(file: SourceFileInfo, lines: MergedLine[]): Promise<number> {
+  private async emit(file: SourceFileInfo, lines: LineBatch): Promise<number> {
     this.emits++;
     if (this.gateP) await this.gateP;
     if (this.emitDelayMs > 0) await Bun.sleep(this.emitDelayMs);

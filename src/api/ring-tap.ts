@@ -9,16 +9,21 @@
 //   - hand-over: records handed out and not acknowledged stay valid in the mapping until
 //     acknowledged, so when a sender is replaced (SIGHUP with new messenger settings) rewind()
 //     hands them again to its successor, before anything new.
-import type { Ring, RingReadBatch } from "../buffer/types.ts";
+import type { Ring, RingRanges, RingReadBatch } from "../buffer/types.ts";
 
-export type ConsumerRing = Pick<Ring, "read" | "waitForData" | "ack">;
+export type ConsumerRing = Pick<Ring, "read" | "readRanges" | "waitForData" | "ack">;
 
 interface Chunk {
   firstSeq: number;
-  payloads: Uint8Array[];
+  ranges: RingRanges;
   /** acked[i] = 1 once firstSeq + i is acknowledged. */
   acked: Uint8Array;
   left: number;
+}
+
+/** Record i of a range set, as a view (for the few records the tap samples, and for read()). */
+function view(r: RingRanges, i: number): Uint8Array {
+  return r.data.subarray(r.offsets[2 * i]!, r.offsets[2 * i + 1]!);
 }
 
 export interface RingTapCounters {
@@ -38,12 +43,12 @@ export class RingTap implements ConsumerRing {
   /** Highest sequence number ever handed out. */
   highestHandedOut: number;
   private chunks: Chunk[] = [];
-  private replay: RingReadBatch[] = [];
+  private replay: RingRanges[] = [];
   /** Line timestamp (epoch ms) of sampled records, by sequence number, until acknowledged. */
   private readonly samples = new Map<number, number>();
 
   constructor(
-    private readonly ring: Pick<Ring, "read" | "waitForData" | "ack" | "stats">,
+    private readonly ring: Pick<Ring, "readRanges" | "waitForData" | "ack" | "stats">,
     /** Records with a lower sequence number were appended by an earlier process. */
     readonly firstOwnSeq: number,
     /** Observes one end-to-end latency sample, in seconds. */
@@ -55,15 +60,21 @@ export class RingTap implements ConsumerRing {
   }
 
   read(maxRecords: number, maxBytes: number): RingReadBatch | null {
+    const r = this.readRanges(maxRecords, maxBytes);
+    if (!r) return null;
+    return { firstSeq: r.firstSeq, payloads: Array.from({ length: r.count }, (_, i) => view(r, i)), bytes: r.bytes };
+  }
+
+  readRanges(maxRecords: number, maxBytes: number): RingRanges | null {
     this.lastReadAt = this.now();
-    const r = this.replay.length ? this.takeReplay(maxRecords, maxBytes) : this.ring.read(maxRecords, maxBytes);
-    if (!r || r.payloads.length === 0) return r;
-    const n = r.payloads.length;
+    const r = this.replay.length ? this.takeReplay(maxRecords, maxBytes) : this.ring.readRanges(maxRecords, maxBytes);
+    if (!r || r.count === 0) return r;
+    const n = r.count;
     const last = r.firstSeq + n - 1;
     if (last > this.highestHandedOut) this.highestHandedOut = last;
-    this.chunks.push({ firstSeq: r.firstSeq, payloads: r.payloads, acked: new Uint8Array(n), left: n });
-    this.sample(r.firstSeq, r.payloads[0] as Uint8Array);
-    if (n > 1) this.sample(last, r.payloads[n - 1] as Uint8Array);
+    this.chunks.push({ firstSeq: r.firstSeq, ranges: r, acked: new Uint8Array(n), left: n });
+    this.sample(r.firstSeq, view(r, 0));
+    if (n > 1) this.sample(last, view(r, n - 1));
     return r;
   }
 
@@ -89,7 +100,7 @@ export class RingTap implements ConsumerRing {
     for (let i = 0; i < this.chunks.length; i++) {
       const c = this.chunks[i] as Chunk;
       const from = Math.max(firstSeq, c.firstSeq);
-      const to = Math.min(end, c.firstSeq + c.payloads.length);
+      const to = Math.min(end, c.firstSeq + c.ranges.count);
       for (let s = from; s < to; s++) {
         const k = s - c.firstSeq;
         if (c.acked[k] === 0) {
@@ -118,43 +129,43 @@ export class RingTap implements ConsumerRing {
    * to the next reader, in sequence order, before new records.
    */
   rewind(): void {
-    const runs: RingReadBatch[] = [];
+    const runs: Array<{ firstSeq: number; data: RingRanges["data"]; offsets: number[]; bytes: number }> = [];
     const all = this.chunks.sort((a, b) => a.firstSeq - b.firstSeq);
     for (const c of all) {
-      for (let k = 0; k < c.payloads.length; k++) {
+      const o = c.ranges.offsets;
+      for (let k = 0; k < c.ranges.count; k++) {
         if (c.acked[k] === 1) continue;
         const seq = c.firstSeq + k;
-        const p = c.payloads[k] as Uint8Array;
+        const [from, to] = [o[2 * k]!, o[2 * k + 1]!];
         const prev = runs[runs.length - 1];
-        if (prev && prev.firstSeq + prev.payloads.length === seq) {
-          prev.payloads.push(p);
-          prev.bytes += p.length;
-        } else runs.push({ firstSeq: seq, payloads: [p], bytes: p.length });
+        if (prev && prev.firstSeq + prev.offsets.length / 2 === seq) {
+          prev.offsets.push(from, to);
+          prev.bytes += to - from;
+        } else runs.push({ firstSeq: seq, data: c.ranges.data, offsets: [from, to], bytes: to - from });
         this.counters.rehanded++;
       }
     }
     this.chunks = [];
-    this.replay = [...runs, ...this.replay];
+    const replay = runs.map((r) => ({ firstSeq: r.firstSeq, count: r.offsets.length / 2, bytes: r.bytes, data: r.data, offsets: Uint32Array.from(r.offsets) }));
+    this.replay = [...replay, ...this.replay];
   }
 
-  private takeReplay(maxRecords: number, maxBytes: number): RingReadBatch {
-    const head = this.replay[0] as RingReadBatch;
+  private takeReplay(maxRecords: number, maxBytes: number): RingRanges {
+    const head = this.replay[0] as RingRanges;
     let n = 0;
     let bytes = 0;
-    while (n < head.payloads.length && n < maxRecords) {
-      const len = (head.payloads[n] as Uint8Array).length;
+    while (n < head.count && n < maxRecords) {
+      const len = head.offsets[2 * n + 1]! - head.offsets[2 * n]!;
       if (n > 0 && bytes + len > maxBytes) break;
       bytes += len;
       n++;
     }
-    if (n === head.payloads.length) {
+    if (n === head.count) {
       this.replay.shift();
       return head;
     }
-    const out: RingReadBatch = { firstSeq: head.firstSeq, payloads: head.payloads.slice(0, n), bytes };
-    head.firstSeq += n;
-    head.payloads = head.payloads.slice(n);
-    head.bytes -= bytes;
+    const out: RingRanges = { firstSeq: head.firstSeq, count: n, bytes, data: head.data, offsets: head.offsets.subarray(0, 2 * n) };
+    this.replay[0] = { firstSeq: head.firstSeq + n, count: head.count - n, bytes: head.bytes - bytes, data: head.data, offsets: head.offsets.subarray(2 * n) };
     return out;
   }
 

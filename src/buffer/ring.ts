@@ -30,7 +30,7 @@ import {
   type RingHeader,
 } from "./format.ts";
 import { scanRing, type Gap } from "./recovery.ts";
-import type { PackedRecords, Ring, RingReadBatch, RingStats } from "./types.ts";
+import type { PackedRecords, Ring, RingRanges, RingReadBatch, RingStats } from "./types.ts";
 
 /** Staging buffer for appends: a batch of records from one slice of a file fits in one pwrite. */
 const STAGE_BYTES = 1 << 20;
@@ -377,6 +377,8 @@ class RingFile implements Ring {
   /** Records are laid out here, then written to the file in one pwrite (see writeSome). */
   private readonly stage = new Uint8Array(STAGE_BYTES);
   private readonly stageView: DataView;
+  /** The data region as a Buffer (same memory), handed out by readRanges. */
+  private readonly dataBuffer: Buffer;
   private warnedWriteError = false;
   private generation: number;
   private readonly epoch: number;
@@ -457,6 +459,7 @@ class RingFile implements Ring {
     this.D = dataBytesOf(h.fileBytes);
     this.data = map.subarray(DATA_OFFSET, DATA_OFFSET + this.D);
     this.dv = new DataView(this.data.buffer, this.data.byteOffset, this.D);
+    this.dataBuffer = Buffer.from(this.data.buffer, this.data.byteOffset, this.D);
     this.fd = openSync(path, constants.O_RDWR);
     this.stageView = new DataView(this.stage.buffer);
     this.generation = h.generation;
@@ -662,19 +665,28 @@ class RingFile implements Ring {
   // Consumer side.
 
   read(maxRecords: number, maxBytes: number): RingReadBatch | null {
+    const r = this.readRanges(maxRecords, maxBytes);
+    if (!r) return null;
+    const payloads: Uint8Array[] = new Array(r.count);
+    for (let i = 0; i < r.count; i++) payloads[i] = this.data.subarray(r.offsets[2 * i]!, r.offsets[2 * i + 1]!);
+    return { firstSeq: r.firstSeq, payloads, bytes: r.bytes };
+  }
+
+  readRanges(maxRecords: number, maxBytes: number): RingRanges | null {
     if (this.closed || this.cursorSeq >= this.nextSeq) return null;
     const D = this.D;
     const dv = this.dv;
-    const data = this.data;
-    const payloads: Uint8Array[] = [];
+    // Sized for the records available (bounded by maxRecords); trimmed below when fewer are taken.
+    let offsets = new Uint32Array(2 * Math.min(maxRecords, this.nextSeq - this.cursorSeq));
+    let count = 0;
     let bytes = 0;
     let firstSeq = 0;
-    while (this.cursorSeq < this.nextSeq && payloads.length < maxRecords) {
+    while (this.cursorSeq < this.nextSeq && count < maxRecords) {
       const pos = this.cursorPos;
       if (this.gaps.size) {
         const g = this.gaps.get(pos);
         if (g) {
-          if (payloads.length) break; // a batch is consecutive: stop before the hole
+          if (count) break; // a batch is consecutive: stop before the hole
           this.cursorPos = g.toPos;
           this.cursorSeq = g.toSeq;
           continue;
@@ -686,17 +698,20 @@ class RingFile implements Ring {
         continue;
       }
       const len = recordLength(dv, phys);
-      if (payloads.length && bytes + len > maxBytes) break;
-      if (!payloads.length) firstSeq = this.cursorSeq;
-      payloads.push(data.subarray(phys + RECORD_HEADER_BYTES, phys + RECORD_HEADER_BYTES + len));
+      if (count && bytes + len > maxBytes) break;
+      if (!count) firstSeq = this.cursorSeq;
+      offsets[2 * count] = phys + RECORD_HEADER_BYTES;
+      offsets[2 * count + 1] = phys + RECORD_HEADER_BYTES + len;
+      count++;
       bytes += len;
       this.cursorPos = pos + recordSpan(len);
       this.cursorSeq++;
     }
-    if (!payloads.length) return null;
+    if (!count) return null;
+    if (2 * count < offsets.length) offsets = offsets.subarray(0, 2 * count);
     this.gcBudget -= bytes;
     if (this.gcBudget <= 0) this.paceGc();
-    return { firstSeq, payloads, bytes };
+    return { firstSeq, count, bytes, data: this.dataBuffer, offsets };
   }
 
   waitForData(): Promise<void> {

@@ -14,6 +14,21 @@ export interface RingReadBatch {
 }
 
 /**
+ * Records handed out by readRanges: where they sit in the ring's data region, not a view per
+ * record (a view object per record was the collector's largest source of live garbage).
+ * Record i is data[offsets[2i], offsets[2i + 1]); valid only until acknowledged, like read()'s views.
+ */
+export interface RingRanges {
+  firstSeq: number;
+  count: number;
+  /** Sum of record lengths. */
+  bytes: number;
+  /** The ring's data region; a Buffer so that records can be copied out without a view (Buffer.copy). */
+  data: Buffer;
+  offsets: Uint32Array;
+}
+
+/**
  * Serialised records packed back to back in one buffer (the router's encoding output):
  * record i is bytes[i === 0 ? 0 : ends[i - 1], ends[i]), for i < count.
  */
@@ -76,6 +91,8 @@ export interface Ring {
    * A reopened ring hands out again everything not acknowledged.
    */
   read(maxRecords: number, maxBytes: number): RingReadBatch | null;
+  /** As read(), as ranges of the data region (the sink's path: it copies them into a body). */
+  readRanges(maxRecords: number, maxBytes: number): RingRanges | null;
   /** Resolves when read() would return something (or the ring closes). */
   waitForData(): Promise<void>;
   /** Acknowledges records in any order; the read position advances over the contiguous acked prefix. */

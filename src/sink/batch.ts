@@ -113,6 +113,32 @@ export class BatchBuffer implements Batch {
     this.payloadBytes += bytes;
   }
 
+  /**
+   * Copies records given as ranges of the ring's data region (they follow the records already in
+   * the batch). Buffer.copy takes offsets, so no view object is made per record.
+   */
+  addRanges(r: { count: number; bytes: number; data: Buffer; offsets: Uint32Array }): void {
+    const n = r.count;
+    if (n === 0) return;
+    this.#reserve(this.count + n, this.#at + r.bytes + n + 1);
+    const buf = this.#buf;
+    const starts = this.starts;
+    const ends = this.ends;
+    const data = r.data;
+    const o = r.offsets;
+    let at = this.#at;
+    let c = this.count;
+    for (let i = 0; i < n; i++) {
+      if (c > 0) buf[at++] = COMMA;
+      starts[c] = at;
+      at += data.copy(buf, at, o[2 * i]!, o[2 * i + 1]!);
+      ends[c++] = at;
+    }
+    this.#at = at;
+    this.count = c;
+    this.payloadBytes += r.bytes;
+  }
+
   /** Closes the array; body is then the whole JSON array. */
   finish(): this {
     this.#buf[this.#at] = CLOSE;

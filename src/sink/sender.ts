@@ -13,7 +13,7 @@
 // bisect down to the one refused record; key/URL/unknown refusals hold the data, retry at the
 // maximum backoff and mark the pipeline unhealthy. Logs are never dropped for our own mistakes.
 import { readFileSync } from "node:fs";
-import type { RingReadBatch, Ring } from "../buffer/types.ts";
+import type { Ring, RingRanges } from "../buffer/types.ts";
 import type { Config } from "../config/schema.ts";
 import { log as rootLog, type Logger } from "../log.ts";
 import { type Batch, type BatchBuffer, BatchPool, bodySize, payloadBudget, recordBytes, sliceBody, splitRange } from "./batch.ts";
@@ -25,7 +25,7 @@ import { Semaphore, sleep } from "./semaphore.ts";
 import { API_KEY_HEADER, displayUrl, ingestUrl } from "./wire.ts";
 
 export interface SenderDeps {
-  ring: Pick<Ring, "read" | "waitForData" | "ack">;
+  ring: Pick<Ring, "readRanges" | "waitForData" | "ack">;
   config: Config["messenger"];
   dataDir: string;
   log?: Logger;
@@ -202,7 +202,7 @@ export function createSender(deps: SenderDeps): Sender {
   let stopped = false;
   let pumpDone: Promise<void> = Promise.resolve();
   const tasks = new Set<Promise<void>>();
-  let carry: RingReadBatch | null = null;
+  let carry: RingRanges | null = null;
   let pauseUntil = 0; // a Retry-After applies to every batch, not just the one that got it
   const startedAt = now();
 
@@ -473,28 +473,28 @@ export function createSender(deps: SenderDeps): Sender {
     carry = null;
     while (!r) {
       if (stopped) return null;
-      r = ring.read(maxEvents, budget);
+      r = ring.readRanges(maxEvents, budget);
       if (r) break;
       if (draining) return null;
       await waitForRing(null);
     }
     const batch = pool.take(r.firstSeq);
     try {
-      batch.add(r.payloads, r.bytes);
+      batch.addRanges(r);
       const deadline = now() + cfg.flushIntervalMs;
       while (batch.count < maxEvents && batch.payloadBytes < budget) {
         if (stopped) {
           pool.give(batch);
           return null;
         }
-        const next = ring.read(maxEvents - batch.count, budget - batch.payloadBytes);
+        const next = ring.readRanges(maxEvents - batch.count, budget - batch.payloadBytes);
         if (next) {
           // The ring hands out one record above the byte budget rather than none: it starts the next batch.
           if (batch.payloadBytes + next.bytes > budget || next.firstSeq !== batch.firstSeq + batch.count) {
             carry = next;
             break;
           }
-          batch.add(next.payloads, next.bytes);
+          batch.addRanges(next);
           continue;
         }
         if (draining) break;

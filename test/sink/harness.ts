@@ -84,6 +84,7 @@ export async function bench(o: BenchOptions = {}): Promise<Bench> {
   const acks: Array<[number, number]> = [];
   const ackingRing = {
     read: ring.read.bind(ring),
+    readRanges: ring.readRanges.bind(ring),
     waitForData: ring.waitForData.bind(ring),
     ack: (first: number, count: number) => {
       acks.push([first, count]);

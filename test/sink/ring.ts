@@ -13,8 +13,10 @@ export async function openTestRing(dir: string, capacityBytes: number): Promise<
   const ring = await openRing({ dir, capacityBytes, syncIntervalMs: 100, log: { debug() {}, info() {}, warn() {}, error() {}, child() { return this; } } });
   return Object.assign(Object.create(null), {
     append: ring.append.bind(ring),
+    appendPacked: ring.appendPacked.bind(ring),
     lastSeq: ring.lastSeq.bind(ring),
     read: ring.read.bind(ring),
+    readRanges: ring.readRanges.bind(ring),
     waitForData: ring.waitForData.bind(ring),
     ack: ring.ack.bind(ring),
     sync: ring.sync.bind(ring),

@@ -131,13 +131,13 @@ describe("configuration, TLS and secrets", () => {
   test("no baseUri is a clear error", () => {
     const config = ConfigSchema.parse({}).messenger;
     expect(() =>
-      createSender({ ring: { read: () => null, waitForData: () => new Promise(() => {}), ack: () => {} }, config, dataDir: "/tmp" }),
+      createSender({ ring: { readRanges: () => null, waitForData: () => new Promise(() => {}), ack: () => {} }, config, dataDir: "/tmp" }),
     ).toThrow(/messenger.baseUri is not set/);
   });
 
   test("an unreadable caFile is a clear error", () => {
     const config = ConfigSchema.parse({ messenger: { baseUri: "https://127.0.0.1:1", caFile: "/nonexistent/ca.pem" } }).messenger;
-    expect(() => createSender({ ring: { read: () => null, waitForData: () => new Promise(() => {}), ack: () => {} }, config, dataDir: "/tmp" })).toThrow(
+    expect(() => createSender({ ring: { readRanges: () => null, waitForData: () => new Promise(() => {}), ack: () => {} }, config, dataDir: "/tmp" })).toThrow(
       /caFile \/nonexistent\/ca.pem cannot be read: ENOENT/,
     );
   });

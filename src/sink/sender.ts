@@ -195,8 +195,7 @@ export function createSender(deps: SenderDeps): Sender {
   shutdown.signal.addEventListener("abort", () => {
     for (const ac of active) ac.abort();
   });
-  let wake!: () => void;
-  const woken = new Promise<void>((r) => (wake = r)); // drain or stop began
+  let stopping = false; // drain or stop began
   let started = false;
   let draining = false;
   let stopped = false;
@@ -452,15 +451,22 @@ export function createSender(deps: SenderDeps): Sender {
   }
 
   // ---- reading the ring into batches ----
-  async function waitForRing(ms: number | null): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const waits: Promise<unknown>[] = [ring.waitForData(), woken];
-    if (ms !== null) waits.push(new Promise<void>((r) => (timer = setTimeout(r, ms))));
-    try {
-      await Promise.race(waits);
-    } finally {
-      if (timer) clearTimeout(timer);
-    }
+  // Not Promise.race with a long-lived "stopping" promise: every race would leave a reaction on it
+  // until shutdown (thousands of closures and promises per minute under load).
+  const ringWaiters = new Set<() => void>();
+  function waitForRing(ms: number | null): Promise<void> {
+    if (stopping) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const done = () => {
+        if (!ringWaiters.delete(done)) return;
+        if (timer) clearTimeout(timer);
+        resolve();
+      };
+      ringWaiters.add(done);
+      if (ms !== null) timer = setTimeout(done, ms);
+      ring.waitForData().then(done, done);
+    });
   }
 
   /**
@@ -546,7 +552,8 @@ export function createSender(deps: SenderDeps): Sender {
   }
 
   function beginStopping(): void {
-    wake();
+    stopping = true;
+    for (const w of [...ringWaiters]) w();
   }
 
   async function settle(): Promise<void> {

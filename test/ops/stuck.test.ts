@@ -32,8 +32,11 @@ test("a source hand-over that never returns while the ring has room: /health 503
   try {
     expect(await waitFor(() => env.messenger.stats().distinctEvents >= env.node.expectedMessages.size, 10_000)).toBe(true);
     expect((await api.get("/health")).status).toBe(200);
-    const ring = c.ring as { append: unknown };
-    ring.append = () => new Promise(() => {}); // as if the write into the mapping never completed
+    // The router hands records over with appendPacked; stall both entry points, as if the write
+    // into the ring file never completed.
+    const ring = c.ring as { append: unknown; appendPacked: unknown };
+    ring.append = () => new Promise(() => {});
+    ring.appendPacked = () => new Promise(() => {});
     env.node.appendLines(2);
     expect(await waitFor(async () => (await api.code("/health")) === 503, 5000)).toBe(true);
     const s = await api.status();

@@ -10,7 +10,8 @@ import { closeSync, constants, existsSync, fdatasync, mkdirSync, fstatSync, fsyn
 import { dirname, join } from "node:path";
 import type { Logger } from "../log.ts";
 import { errnoName, posixFallocate } from "../platform/ffi.ts";
-import { collectGarbage, mapFile } from "../platform/mmap.ts";
+import { collectGarbage, mapFile, residentAnonymousBytes } from "../platform/mmap.ts";
+import { GcPacer } from "./gc-pacer.ts";
 import { AckedRanges } from "./acked.ts";
 import {
   DATA_OFFSET,
@@ -60,16 +61,8 @@ function copyRest(list: RecordList, from: number): RecordList {
 }
 
 export const RING_FILE = "ring.dat";
-/** Paced collection (see OpenRingOptions.gcEveryBytes): a minor collection costs ~0.2 ms. */
+/** Paced collection (see OpenRingOptions.gcEveryBytes): a minor collection costs ~0.2 ms; when one is a full one: gc-pacer.ts. */
 export const DEFAULT_GC_EVERY_BYTES = 32 << 20;
-/**
- * Every this many paced collections, a full one (~10 ms on the collector's ~10 MB heap): what
- * lives across a few event-loop turns (a request's promises, Bun's native copy of its body, which
- * the GC counts only as "extra" memory) survives minor collections and is old by then, and JSC
- * left it to grow anonymous memory by ~100 MB before collecting it itself (backlog scenario: peak
- * RssAnon 155 → 80 MB with a full collection every 256 MiB of traffic, ~0.02 CPU-s per M events).
- */
-const FULL_GC_EVERY = 8;
 /** Positions are rebased below this (2^48 bytes: years at any real rate, far from 2^53). */
 export const REBASE_AT_BYTES = 2 ** 48;
 
@@ -388,7 +381,7 @@ class RingFile implements Ring {
   /** The data region as a Buffer (same memory), handed out by readRanges. */
   private readonly dataBuffer: Buffer;
   private warnedWriteError = false;
-  private gcCount = 0;
+  private readonly gcPacer = new GcPacer();
   private generation: number;
   private readonly epoch: number;
 
@@ -915,8 +908,11 @@ class RingFile implements Ring {
 
   private paceGc(): void {
     this.gcBudget = this.opts.gcEveryBytes ?? DEFAULT_GC_EVERY_BYTES;
-    if (this.gcBudget > 0) collectGarbage(++this.gcCount % FULL_GC_EVERY === 0);
-    else this.gcBudget = Number.POSITIVE_INFINITY;
+    if (!(this.gcBudget > 0)) {
+      this.gcBudget = Number.POSITIVE_INFINITY;
+      return;
+    }
+    collectGarbage(this.gcPacer.full(residentAnonymousBytes()));
   }
 
   // ------------------------------------------------------------------------------------------

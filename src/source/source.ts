@@ -139,6 +139,15 @@ type RotatedClass = "history" | "missed" | "ignored";
 const DRAIN_GRACE_MS = 5000;
 /** While files are held, draining or partials pending, the loop wakes this often. */
 const TICK_MS = 1000;
+/**
+ * After waking from idle, the loop waits this long before reading, so that the many small writes
+ * of busy containers are read together: a turn costs an fstat, a read and a ring write per file
+ * that grew, and at 20 k lines/s from 50 files (each writing 100 times a second) reading every
+ * write as it came cost ~14 CPU-s per M lines, mostly those syscalls (latency scenario). Vector's
+ * file source sleeps between polls for the same reason. Adds at most this much to latency; a
+ * backlog is read back to back, without it.
+ */
+const READ_COALESCE_MS = 50;
 
 export class Source {
   readonly counters: SourceCounters = {
@@ -200,6 +209,8 @@ export class Source {
   private watcher: DirWatcher | null = null;
   private scanTimer: ReturnType<typeof setInterval> | null = null;
   private tickTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Ends the wait of READ_COALESCE_MS early (stop). */
+  private cutCoalesce: (() => void) | null = null;
   private wake: (() => void) | null = null;
   private woken = false;
   private stopping = false;
@@ -260,6 +271,7 @@ export class Source {
   async stop(): Promise<void> {
     this.stopping = true;
     this.notify();
+    this.cutCoalesce?.();
     this.watcher?.close();
     if (this.scanTimer) clearInterval(this.scanTimer);
     if (this.tickTimer) clearTimeout(this.tickTimer);
@@ -904,6 +916,17 @@ export class Source {
         this.tickTimer = null;
       }
       this.counters.wakeups++;
+      if (!this.stopping) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(done, READ_COALESCE_MS);
+          function done() {
+            clearTimeout(timer);
+            resolve();
+          }
+          this.cutCoalesce = done;
+        });
+        this.cutCoalesce = null;
+      }
     }
   }
 

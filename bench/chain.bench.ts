@@ -140,10 +140,12 @@ async function readerAndRouter(bytes: Uint8Array, fast: boolean): Promise<number
   const counters: LineReaderCounters = { linesRead: 0, linesMalformed: 0, linesTruncated: 0 };
   const reader = new LineReader({ partialKey: "uid/main/0", fileId: "f1", format: "auto", maxLineBytes: 1 << 20, merger: new PartialMerger(1 << 20), counters, fastPath: fast }, 0);
   const readBuf = new Uint8Array(SLICE);
+  const batch = new LineBatch(); // one per source, cleared per slice, as the source does
   for (let o = 0; o < bytes.length; o += SLICE) {
     const n = Math.min(SLICE, bytes.length - o);
     readBuf.set(bytes.subarray(o, o + n));
-    const out = fast ? new LineBatch() : ([] as MergedLine[]);
+    if (fast) batch.clear();
+    const out = fast ? batch : ([] as MergedLine[]);
     reader.feed(readBuf.subarray(0, n), 0, out);
     await router.emit(file, out);
   }

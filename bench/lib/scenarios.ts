@@ -100,7 +100,7 @@ async function drive(o: DriveOptions): Promise<RunResult> {
       if (per.some((n) => n !== per[0])) throw new Error("backlog must divide evenly over the streams");
       const t = performance.now();
       const bytes = writeBacklog(plan, per[0]!);
-      o.ctx.log(`  wrote ${o.backlog} events (${(bytes / MB).toFixed(0)} MB of CRI) in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+      o.ctx.log(`  wrote ${o.backlog} events (${(bytes / MB).toFixed(0)} MB of CRI, fsynced) in ${((performance.now() - t) / 1000).toFixed(1)} s`);
       per.forEach((n, i) => (expected[i]! += n));
     }
     if (o.live) roundRobin(o.live.total, streams).forEach((n, i) => (expected[i]! += n));

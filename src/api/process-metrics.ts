@@ -3,17 +3,9 @@
 // woke an idle collector 100 times a second (measured with strace: 293 epoll waits in 3 s vs 7).
 import { readdirSync, readFileSync } from "node:fs";
 import { Counter, Gauge, type Registry } from "prom-client";
+import { procStatusBytes } from "../platform/proc-status.ts";
 
 const startTimeSeconds = Math.round(Date.now() / 1000 - process.uptime());
-
-function procStatusBytes(field: string): number {
-  try {
-    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync("/proc/self/status", "utf8"));
-    return m ? Number(m[1]) * 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
 
 function openFds(): number {
   try {
@@ -57,8 +49,8 @@ export function registerProcessMetrics(registry: Registry, prefix: string): void
   cpu("process_cpu_system_seconds_total", "System CPU time spent, seconds.", (u) => u.system);
   cpu("process_cpu_seconds_total", "User and system CPU time spent, seconds.", (u) => u.user + u.system);
   gauge("process_start_time_seconds", "Start time of the process since the Unix epoch, seconds.", () => startTimeSeconds);
-  gauge("process_resident_memory_bytes", "Resident memory size, bytes.", () => procStatusBytes("VmRSS") || process.memoryUsage().rss);
-  gauge("process_virtual_memory_bytes", "Virtual memory size, bytes.", () => procStatusBytes("VmSize"));
+  gauge("process_resident_memory_bytes", "Resident memory size, bytes.", () => Math.max(0, procStatusBytes("VmRSS")) || process.memoryUsage().rss);
+  gauge("process_virtual_memory_bytes", "Virtual memory size, bytes.", () => Math.max(0, procStatusBytes("VmSize")));
   gauge("process_open_fds", "Open file descriptors.", openFds);
   gauge("process_max_fds", "Maximum number of open file descriptors.", maxFds);
 }

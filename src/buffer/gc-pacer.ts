@@ -18,7 +18,6 @@ export const FULL_GC_HEADROOM_BYTES = 48 << 20;
 export class GcPacer {
   private fullAbove: number;
   private afterFull = false;
-  fullCollections = 0;
 
   constructor(
     private readonly floorBytes = FULL_GC_ANON_FLOOR_BYTES,
@@ -36,7 +35,6 @@ export class GcPacer {
     if (anonBytes < 0) return false;
     if (this.afterFull) this.fullAbove = Math.max(this.floorBytes, anonBytes + this.headroomBytes);
     this.afterFull = anonBytes > this.fullAbove;
-    if (this.afterFull) this.fullCollections++;
     return this.afterFull;
   }
 }

@@ -10,7 +10,8 @@ import { closeSync, constants, existsSync, fdatasync, mkdirSync, fstatSync, fsyn
 import { dirname, join } from "node:path";
 import type { Logger } from "../log.ts";
 import { errnoName, posixFallocate } from "../platform/ffi.ts";
-import { collectGarbage, mapFile, residentAnonymousBytes } from "../platform/mmap.ts";
+import { collectGarbage, mapFile } from "../platform/mmap.ts";
+import { procStatusBytes } from "../platform/proc-status.ts";
 import { GcPacer } from "./gc-pacer.ts";
 import { AckedRanges } from "./acked.ts";
 import {
@@ -912,7 +913,7 @@ class RingFile implements Ring {
       this.gcBudget = Number.POSITIVE_INFINITY;
       return;
     }
-    collectGarbage(this.gcPacer.full(residentAnonymousBytes()));
+    collectGarbage(this.gcPacer.full(procStatusBytes("RssAnon")));
   }
 
   // ------------------------------------------------------------------------------------------

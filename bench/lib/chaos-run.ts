@@ -7,9 +7,9 @@
 import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type MockMessenger, startMockMessenger } from "../../src/testing/mock-messenger.ts";
-import { prng } from "../../src/testing/sample-node.ts";
-import { DeliveryTracker, RotatingWriter } from "../../src/testing/rotating-writer.ts";
+import { type MockMessenger, startMockMessenger } from "../../src/dev/mock-messenger.ts";
+import { prng } from "../../src/dev/sample-node.ts";
+import { DeliveryTracker, RotatingWriter } from "../../test/support/rotating-writer.ts";
 
 const ROOT = join(import.meta.dir, "../..");
 const KEY = "chaos-key";

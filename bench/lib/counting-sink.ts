@@ -3,7 +3,7 @@
 //
 // It speaks the messenger's real wire contract (SPEC §4): POST /api/messenger/v1/logs/ingest/batch,
 // X-PIPEKIT-API-KEY (401 when wrong), a JSON array body, optionally `Content-Encoding: gzip`.
-// Unlike src/testing/mock-messenger.ts it does NOT zod-validate or JSON.parse every record (that
+// Unlike src/dev/mock-messenger.ts it does NOT zod-validate or JSON.parse every record (that
 // would cost more CPU than the collector it measures): it checks that the body is a JSON array
 // and scans each record's `"message":"seq=<stream>:<n> ` and (with --latency) `"timestamp":"…"`.
 // Sequence numbers are tracked in a bitmap per stream: distinct, duplicated, and — against the

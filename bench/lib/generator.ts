@@ -9,7 +9,7 @@
 // <root>/<namespace>_<pod>_<uid>/<container>/0.log as the kubelet names them.
 import { closeSync, fsyncSync, mkdirSync, openSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { argoPod, podListJson, prng, type SamplePod } from "../../src/testing/sample-node.ts";
+import { argoPod, podListJson, prng, type SamplePod } from "../../src/dev/sample-node.ts";
 
 export interface NodePlan {
   root: string;

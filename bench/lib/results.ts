@@ -91,7 +91,7 @@ the kernel's share in parentheses; *sink CPU* = the counting sink process's own 
 *latency* = acknowledgement time − the line's own timestamp, every event (counting sink);
 *idle CPU* = CPU seconds over the idle period / its length; *wire MB* = request bodies as sent
 (after gzip), every attempt; *missing/dup* = sequence numbers the sink never got / got twice.
-The sink does not zod-validate records (src/testing/mock-messenger.ts does, for tests); it checks
+The sink does not zod-validate records (src/dev/mock-messenger.ts does, for tests); it checks
 the wire contract (path, key, JSON array, gzip) and scans each record's sequence number.
 `;
 

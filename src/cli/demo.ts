@@ -8,8 +8,8 @@ import { parseArgs } from "node:util";
 import { startCollector } from "../collector.ts";
 import { parseConfig } from "../config/load.ts";
 import { setLogLevel } from "../log.ts";
-import { startMockMessenger } from "../testing/mock-messenger.ts";
-import { writeSampleNode } from "../testing/sample-node.ts";
+import { startMockMessenger } from "../dev/mock-messenger.ts";
+import { writeSampleNode } from "../dev/sample-node.ts";
 
 const DEMO_KEY = "demo-api-key";
 const TIMEOUT_MS = 90_000;

@@ -33,7 +33,7 @@ export async function main(argv: string[]): Promise<number> {
     case "demo":
       return runDemo(args);
     case "dev-messenger": {
-      const { runDevMessengerCli } = await import("../testing/mock-messenger.ts");
+      const { runDevMessengerCli } = await import("../dev/mock-messenger.ts");
       return runDevMessengerCli(args);
     }
     default:

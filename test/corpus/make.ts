@@ -2,7 +2,7 @@
 // The big inputs (3 MB and 50 MB lines) and the ring files are made at test time, never committed.
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { prng } from "../../src/testing/sample-node.ts";
+import { prng } from "../../src/dev/sample-node.ts";
 
 const dir = import.meta.dir;
 const rand = prng(9);

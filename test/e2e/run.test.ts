@@ -4,8 +4,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { OUTPUT_FIELDS, PipekitRecordSchema } from "../../src/pipeline/record.ts";
-import { type MockMessenger, startMockMessenger } from "../../src/testing/mock-messenger.ts";
-import { type SampleNode, writeSampleNode } from "../../src/testing/sample-node.ts";
+import { type MockMessenger, startMockMessenger } from "../../src/dev/mock-messenger.ts";
+import { type SampleNode, writeSampleNode } from "../../src/dev/sample-node.ts";
 import { freePort, spawnCollector, waitFor, writeJson } from "../support/collector-process.ts";
 
 const KEY = "e2e-key";

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { PodCache } from "../../src/metadata/cache.ts";
 import { decidePod, selectionRulesFromConfig } from "../../src/metadata/selection.ts";
 import { ConfigSchema } from "../../src/config/schema.ts";
-import { LABEL_RUN, makeArgoPod, makePod } from "../../src/testing/podlist.ts";
+import { LABEL_RUN, makeArgoPod, makePod } from "../support/podlist.ts";
 import { until } from "./helpers.ts";
 import { Harness, NODE } from "./k8s-harness.ts";
 

@@ -6,9 +6,9 @@ import { appendFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Collector, startCollector } from "../../src/collector.ts";
 import { ConfigSchema } from "../../src/config/schema.ts";
-import { FakeKubelet } from "../../src/testing/fake-kubelet.ts";
-import { type MockMessenger, startMockMessenger } from "../../src/testing/mock-messenger.ts";
-import { type K8sPod, LABEL_RUN, makeArgoPod, makePod } from "../../src/testing/podlist.ts";
+import { FakeKubelet } from "../support/fake-kubelet.ts";
+import { type MockMessenger, startMockMessenger } from "../../src/dev/mock-messenger.ts";
+import { type K8sPod, LABEL_RUN, makeArgoPod, makePod } from "../support/podlist.ts";
 import { until } from "./helpers.ts";
 import { Harness, NODE } from "./k8s-harness.ts";
 

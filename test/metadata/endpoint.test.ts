@@ -3,7 +3,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { MetadataConfigError } from "../../src/metadata/index.ts";
-import { makeArgoPod } from "../../src/testing/podlist.ts";
+import { makeArgoPod } from "../support/podlist.ts";
 import { until } from "./helpers.ts";
 import { Harness, NODE } from "./k8s-harness.ts";
 

@@ -1,7 +1,7 @@
 // The fake must speak the real API: shapes, status codes, watch semantics.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { parseLabelSelector } from "../../src/testing/fake-apiserver.ts";
-import { makePod } from "../../src/testing/podlist.ts";
+import { parseLabelSelector } from "../support/fake-apiserver.ts";
+import { makePod } from "../support/podlist.ts";
 import { Harness } from "./k8s-harness.ts";
 
 const h = new Harness();

@@ -6,8 +6,8 @@ import { join } from "node:path";
 import { type ConfigInput, ConfigSchema } from "../../src/config/schema.ts";
 import { createMetadataProvider, type MetadataProviderOverrides, PodCache } from "../../src/metadata/index.ts";
 import type { MetadataProvider } from "../../src/metadata/types.ts";
-import { FakeApiServer } from "../../src/testing/fake-apiserver.ts";
-import { createTestPki, type TestPki } from "../../src/testing/pki.ts";
+import { FakeApiServer } from "../support/fake-apiserver.ts";
+import { createTestPki, type TestPki } from "../support/pki.ts";
 import { memoryLogger } from "./helpers.ts";
 
 export const NODE = "worker-3";

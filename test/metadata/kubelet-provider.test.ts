@@ -1,8 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { ConfigSchema } from "../../src/config/schema.ts";
 import { decidePod, selectionRulesFromConfig } from "../../src/metadata/selection.ts";
-import { FakeKubelet } from "../../src/testing/fake-kubelet.ts";
-import { makeArgoPod, makePod } from "../../src/testing/podlist.ts";
+import { FakeKubelet } from "../support/fake-kubelet.ts";
+import { makeArgoPod, makePod } from "../support/podlist.ts";
 import { until } from "./helpers.ts";
 import { Harness, NODE } from "./k8s-harness.ts";
 

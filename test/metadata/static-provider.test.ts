@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { ConfigSchema } from "../../src/config/schema.ts";
 import { createMetadataProvider, MetadataConfigError, PodCache } from "../../src/metadata/index.ts";
 import type { MetadataProvider } from "../../src/metadata/types.ts";
-import { makeArgoPod, makePod, makePodList } from "../../src/testing/podlist.ts";
+import { makeArgoPod, makePod, makePodList } from "../support/podlist.ts";
 import { memoryLogger, until } from "./helpers.ts";
 
 const quiet = memoryLogger();
@@ -29,12 +29,14 @@ function staticProvider(podsFile: string | null, cache: PodCache): MetadataProvi
   return p;
 }
 
+const FIXTURE = join(import.meta.dir, "../fixtures/argo-node-podlist.json");
+
 describe("static provider", () => {
-  test("loads the shared Argo node fixture", async () => {
+  test("loads the Argo node fixture", async () => {
     const cache = new PodCache({ deletionGraceSeconds: 60 });
-    const p = staticProvider("/work/shared/fixtures/argo-node-podlist.json", cache);
+    const p = staticProvider(FIXTURE, cache);
     await p.start();
-    const fixture = JSON.parse(readFileSync("/work/shared/fixtures/argo-node-podlist.json", "utf8"));
+    const fixture = JSON.parse(readFileSync(FIXTURE, "utf8"));
     expect(cache.counts().podsKnown).toBe(fixture.items.length);
     const argo = cache.get("5f0c9a7e-2b1d-4c8e-9f3a-7d6e5c4b3a21");
     expect(argo?.name).toBe("ci-build-7xk2p-compile-3470861234");

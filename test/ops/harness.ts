@@ -3,8 +3,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type MockMessenger, startMockMessenger } from "../../src/testing/mock-messenger.ts";
-import { type SampleNode, writeSampleNode } from "../../src/testing/sample-node.ts";
+import { type MockMessenger, startMockMessenger } from "../../src/dev/mock-messenger.ts";
+import { type SampleNode, writeSampleNode } from "../../src/dev/sample-node.ts";
 import { type CollectorProcess, freePort, spawnCollector, waitFor, writeJson } from "../support/collector-process.ts";
 
 export { freePort, spawnCollector, waitFor, writeJson };

@@ -7,8 +7,8 @@ import { expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startMockMessenger } from "../../src/testing/mock-messenger.ts";
-import { argoPod, podListJson, prng } from "../../src/testing/sample-node.ts";
+import { startMockMessenger } from "../../src/dev/mock-messenger.ts";
+import { argoPod, podListJson, prng } from "../../src/dev/sample-node.ts";
 import { freePort, spawnCollector, waitFor, writeJson } from "../support/collector-process.ts";
 
 const strace = Bun.which("strace");

@@ -4,8 +4,8 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type MockMessenger, startMockMessenger } from "../../src/testing/mock-messenger.ts";
-import { argoPod, podListJson, prng } from "../../src/testing/sample-node.ts";
+import { type MockMessenger, startMockMessenger } from "../../src/dev/mock-messenger.ts";
+import { argoPod, podListJson, prng } from "../../src/dev/sample-node.ts";
 import { type Env, KEY, eventuallyAboveZero, setUp, startCollector, testConfig, waitFor, writeJson } from "./harness.ts";
 
 let env: Env;

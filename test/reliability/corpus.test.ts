@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { appendFileSync, closeSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { argoPod, podListJson, prng, type SamplePod } from "../../src/testing/sample-node.ts";
+import { argoPod, podListJson, prng, type SamplePod } from "../../src/dev/sample-node.ts";
 import type { CollectorProcess } from "../support/collector-process.ts";
 import { type Env, makeEnv, stop } from "./support.ts";
 

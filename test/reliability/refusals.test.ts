@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { writeSampleNode } from "../../src/testing/sample-node.ts";
+import { writeSampleNode } from "../../src/dev/sample-node.ts";
 import { type Env, makeEnv, sh } from "./support.ts";
 
 let env: Env;

@@ -6,7 +6,7 @@ import { readdirSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DATA_OFFSET } from "../../src/buffer/format.ts";
 import { PipekitRecordSchema } from "../../src/pipeline/record.ts";
-import { prng, type SampleNode, writeSampleNode } from "../../src/testing/sample-node.ts";
+import { prng, type SampleNode, writeSampleNode } from "../../src/dev/sample-node.ts";
 import { waitFor } from "../support/collector-process.ts";
 import { type Env, makeEnv, stop } from "./support.ts";
 

@@ -6,7 +6,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
-import { DeliveryTracker, parseMessageId, RotatingWriter } from "../../src/testing/rotating-writer.ts";
+import { DeliveryTracker, parseMessageId, RotatingWriter } from "../support/rotating-writer.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "pipekit-writer-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

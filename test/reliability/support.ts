@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type MockMessenger, startMockMessenger } from "../../src/testing/mock-messenger.ts";
+import { type MockMessenger, startMockMessenger } from "../../src/dev/mock-messenger.ts";
 import { freePort, spawnCollector, type CollectorProcess, waitFor, writeJson } from "../support/collector-process.ts";
 
 export const KEY = "reliability-key";

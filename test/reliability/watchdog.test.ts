@@ -4,7 +4,7 @@
 // once, from the same process.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { join } from "node:path";
-import { type SampleNode, writeSampleNode } from "../../src/testing/sample-node.ts";
+import { type SampleNode, writeSampleNode } from "../../src/dev/sample-node.ts";
 import { waitFor } from "../support/collector-process.ts";
 import { type Env, KEY, makeEnv } from "./support.ts";
 

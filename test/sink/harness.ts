@@ -7,7 +7,7 @@ import { expect } from "bun:test";
 import { ConfigSchema, type Config } from "../../src/config/schema.ts";
 import type { Logger, LogFields } from "../../src/log.ts";
 import { createSender, type Sender, type SenderDeps } from "../../src/sink/sender.ts";
-import { startMockMessenger, type MessengerFaults, type MockMessenger } from "../../src/testing/mock-messenger.ts";
+import { startMockMessenger, type MessengerFaults, type MockMessenger } from "../../src/dev/mock-messenger.ts";
 import { indexOf, payload, waitFor } from "./helpers.ts";
 import { openTestRing, type TestRing } from "./ring.ts";
 

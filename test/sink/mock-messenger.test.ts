@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { gzipSync } from "node:zlib";
-import { INGEST_PATH, startMockMessenger, type MockMessenger } from "../../src/testing/mock-messenger.ts";
+import { INGEST_PATH, startMockMessenger, type MockMessenger } from "../../src/dev/mock-messenger.ts";
 import { makeRecord } from "./helpers.ts";
 
 // Real HTTP and real files on a shared 2-core machine: generous limits, the assertions are about behaviour.

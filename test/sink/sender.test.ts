@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { ConfigSchema } from "../../src/config/schema.ts";
 import { serve } from "../../src/platform/serve.ts";
 import { createSender } from "../../src/sink/sender.ts";
-import { startMockMessenger } from "../../src/testing/mock-messenger.ts";
+import { startMockMessenger } from "../../src/dev/mock-messenger.ts";
 import { API_KEY, bench, captureLogger, expectNoSecret, type Bench, type LogLine } from "./harness.ts";
 import { waitFor } from "./helpers.ts";
 import { openTestRing } from "./ring.ts";

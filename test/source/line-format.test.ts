@@ -87,8 +87,8 @@ describe("docker json-file lines", () => {
 });
 
 describe("line reader", () => {
-  test("the shared CRI fixture: partials merged per stream with stderr interleaved", () => {
-    const bytes = readFileSync(join(import.meta.dir, "../../../shared/fixtures/cri-sample.log"));
+  test("the CRI fixture: partials merged per stream with stderr interleaved", () => {
+    const bytes = readFileSync(join(import.meta.dir, "../fixtures/cri-sample.log"));
     const { r, counters } = reader();
     const out: MergedLine[] = [];
     r.feed(bytes, 0, out);

@@ -5,8 +5,8 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { type MockMessenger, startMockMessenger } from "../../src/testing/mock-messenger.ts";
-import { argoPod, podListJson, prng, type SamplePod } from "../../src/testing/sample-node.ts";
+import { type MockMessenger, startMockMessenger } from "../../src/dev/mock-messenger.ts";
+import { argoPod, podListJson, prng, type SamplePod } from "../../src/dev/sample-node.ts";
 import { type CollectorProcess, freePort, spawnCollector, waitFor, writeJson } from "../support/collector-process.ts";
 import { cleanupDirs, rotationStamp, tempDir } from "./harness.ts";
 

@@ -8,7 +8,7 @@
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { argoPod, podListJson, prng, type SamplePod } from "./sample-node.ts";
+import { argoPod, podListJson, prng, type SamplePod } from "../../src/dev/sample-node.ts";
 
 export interface RotatingWriterOptions {
   /** The `/var/log/pods`-like root to write under. */

@@ -1,0 +1,20 @@
+// The edges of the process that the pipeline receives instead of reaching for them itself: time and
+// timers here (the file system, the disk and the network have ports next to the stage that uses
+// them). Production passes the real implementations from this folder; the deterministic simulation
+// passes virtual ones, so that one seed replays a whole run.
+
+/** A scheduled callback; cancel() is idempotent. */
+export interface Timer {
+  cancel(): void;
+}
+
+export interface Clock {
+  /** Epoch milliseconds. */
+  now(): number;
+  /** Calls fn once, after ms. */
+  after(ms: number, fn: () => void): Timer;
+  /** Calls fn every ms until cancelled. */
+  every(ms: number, fn: () => void): Timer;
+  /** Calls fn once pending I/O callbacks have run: a yield to the event loop (setImmediate). */
+  soon(fn: () => void): void;
+}

@@ -1,17 +1,12 @@
-// Prometheus metrics (SPEC §6) through prom-client. The stages keep plain number counters on
-// their hot paths (a prom-client call costs ~0.15 µs, too much per event); the registry reads
+// Prometheus metrics (README "Metrics") through prom-client. The stages keep plain number counters
+// on their hot paths (a prom-client call costs ~0.15 µs, too much per event); the registry reads
 // them when /metrics is scraped, so every counter is "incremented" in one batch per scrape.
 // Labels are bounded: filter reasons, status codes, fixed outcome names; never per line.
 // Per-file series (lag, offset) exist only when perFileMetrics is on.
 import { Counter, Gauge, Histogram, type Metric, Registry } from "prom-client";
 import { registerProcessMetrics } from "./process-metrics.ts";
-import type { RingStats } from "../buffer/types.ts";
-import type { MetadataProviderStatus } from "../metadata/types.ts";
-import type { RouterCounters } from "../pipeline/router.ts";
 import type { HistogramSnapshot } from "../sink/histogram.ts";
-import type { SenderStats } from "../sink/sender.ts";
-import type { SourceCounters } from "../source/source.ts";
-import type { RingTapCounters } from "./ring-tap.ts";
+import type { StagesView } from "./types.ts";
 
 export const METRIC_PREFIX = "pipekit_collector_";
 const P = METRIC_PREFIX;
@@ -20,20 +15,7 @@ const P = METRIC_PREFIX;
 export const END_TO_END_BUCKETS = [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 21600];
 
 /** What the metrics read from the running collector, on scrape. */
-export interface MetricsView {
-  router(): RouterCounters;
-  source(): { counters: SourceCounters; filesWatched: number; files(): Array<Record<string, unknown>> };
-  ring(): RingStats;
-  /** Totals across every sender of this process (a SIGHUP may replace it). */
-  sender(): SenderStats;
-  tap(): RingTapCounters;
-  /** Records appended by this process and not acknowledged yet. */
-  eventsInRing(): number;
-  metadata(): MetadataProviderStatus;
-  healthy(): boolean;
-  live(): boolean;
-  /** Disk space held by deleted files the collector still has open. */
-  deletedHeldBytes(): number;
+export interface MetricsView extends StagesView {
   logSuppressed(): number;
   perFileMetrics: boolean;
 }
@@ -97,14 +79,14 @@ export function createMetrics(view: MetricsView): Metrics {
     });
 
   // ---- accounting: read = filtered + skipped + in ring + (sent + dead-lettered − replayed) ----
-  counter("events_read_total", "Events read from log files: merged lines, plus malformed lines (which are skipped).", () => view.router().eventsRead + view.source().counters.linesMalformed);
+  counter("events_read_total", "Events read from log files: merged lines, plus malformed lines (which are skipped).", () => view.accounting().read);
   labelledCounter("events_filtered_total", "Events dropped by the chain, by reason.", "reason", () => view.router().eventsFiltered);
-  labelledCounter("events_skipped_total", "Events read but not processed, by reason (malformed: matched no line format).", "reason", () => ({ malformed: view.source().counters.linesMalformed }));
-  gauge("events_in_ring", "Events appended to the ring by this process and not acknowledged yet.", () => view.eventsInRing());
+  labelledCounter("events_skipped_total", "Events read but not processed, by reason (malformed: matched no line format).", "reason", () => ({ malformed: view.accounting().skipped }));
+  gauge("events_in_ring", "Events appended to the ring by this process and not acknowledged yet.", () => view.accounting().inRing);
   counter("events_appended_total", "Events appended to the ring by this process.", () => view.router().eventsAppended);
-  counter("events_sent_total", "Events acknowledged by the messenger with a 2xx (including ones replayed from an earlier run).", () => view.sender().eventsSent);
-  counter("events_dead_lettered_total", "Events the messenger refused on their own, written to the dead-letter file.", () => view.sender().deadLetteredEvents);
-  counter("events_replayed_total", "Acknowledged events (sent or dead-lettered) that an earlier run had appended to the ring.", () => view.tap().ackedReplayed);
+  counter("events_sent_total", "Events acknowledged by the messenger with a 2xx (including ones replayed from an earlier run).", () => view.accounting().sent);
+  counter("events_dead_lettered_total", "Events the messenger refused on their own, written to the dead-letter file.", () => view.accounting().deadLettered);
+  counter("events_replayed_total", "Acknowledged events (sent or dead-lettered) that an earlier run had appended to the ring.", () => view.accounting().replayed);
   counter("lines_truncated_total", "Lines cut at source.maxLineBytes.", () => view.source().counters.linesTruncated);
 
   // ---- bytes and files ----
@@ -115,7 +97,7 @@ export function createMetrics(view: MetricsView): Metrics {
   counter("files_skipped_total", "Files of pods without the selector label, never read.", () => view.source().counters.filesSkipped);
   counter("files_rotated_total", "Files seen rotated away (read on to their end).", () => view.source().counters.filesRotated);
   counter("watchdog_reopens_total", "Files whose size grew while reading stood still with nothing blocking it, reopened at their checkpoint (alert on any increase).", () => view.source().counters.watchdogReopens);
-  gauge("deleted_held_bytes", "Disk space held by deleted log files the collector still has open (unread data).", () => view.deletedHeldBytes());
+  gauge("deleted_held_bytes", "Disk space held by deleted log files the collector still has open (unread data).", () => view.source().counters.deletedHeldBytes);
   counter("files_given_up_total", "Deleted files closed unread because their held space exceeded source.maxDeletedHeldBytes.", () => view.source().counters.filesGivenUp ?? 0);
   counter("bytes_lost_total", "Unread bytes of given-up deleted files: log data lost (alert on any increase).", () => view.source().counters.bytesLost ?? 0);
 
@@ -146,8 +128,8 @@ export function createMetrics(view: MetricsView): Metrics {
   });
 
   // ---- health, metadata, the process ----
-  gauge("pipeline_healthy", "1 when /status reports no reason for concern, 0 otherwise.", () => (view.healthy() ? 1 : 0));
-  gauge("live", "1 while /health answers 200.", () => (view.live() ? 1 : 0));
+  gauge("pipeline_healthy", "1 when /status reports no reason for concern, 0 otherwise.", () => (view.health().healthy ? 1 : 0));
+  gauge("live", "1 while /health answers 200.", () => (view.health().live ? 1 : 0));
   gauge("metadata_pods", "Pods known to the metadata cache.", () => view.metadata().podsKnown);
   gauge("metadata_available", "1 while the metadata provider reaches its source.", () => (view.metadata().failing ? 0 : 1));
   counter("log_lines_suppressed_total", "Own log lines dropped by rate limiting of repeated warnings.", () => view.logSuppressed());
@@ -162,7 +144,7 @@ export function createMetrics(view: MetricsView): Metrics {
         registers: [registry],
         collect() {
           this.reset();
-          for (const f of view.source().files()) this.set({ path: String(f.path) }, Number(f[field] ?? 0));
+          for (const f of view.source().fileStatus()) this.set({ path: String(f.path) }, Number(f[field] ?? 0));
         },
       });
     perFile("file_lag_bytes", "Per file: bytes not yet safe in the ring (size − checkpoint).", "lag");

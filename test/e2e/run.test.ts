@@ -46,7 +46,7 @@ test("SIGTERM with lines unsent, restart: every record arrives exactly once, not
   expect(await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/ready`).catch(() => null))?.ok === true, 15_000)).toBe(true);
   node.appendLines(40); // written while it runs
   expect(
-    await waitFor(async () => (await status(port)).events.eventsAppended >= node.expectedMessages.size, 20_000),
+    await waitFor(async () => (await status(port)).events.appended >= node.expectedMessages.size, 20_000),
   ).toBe(true);
   const before = await status(port);
   expect(before.ring.records).toBeGreaterThan(0); // unsent, buffered

@@ -53,10 +53,20 @@ test("endpoints' content and every /status reason transition; liveness stays 200
     expect(s.sink.url).toBe(`${env.messenger.url}/api/messenger/v1/logs/ingest/batch`);
     expect(s.sink).toMatchObject({ inFlight: 0, waiting: 0, lastError: null, failingSince: null });
     expect(Date.parse(s.sink.lastSuccessAt)).toBeGreaterThan(0);
-    expect(s.sink.eventsSent).toBe(env.node.expectedMessages.size);
+    expect(s.events.sent).toBe(env.node.expectedMessages.size);
     expect(s.metadata).toMatchObject({ provider: "static", synced: true, failing: false });
     expect(s.metadata.podsKnown).toBe(env.node.pods.length);
     expect(s.events.accountingImbalance).toBe(0);
+    // Each figure under one name: the accounting terms under events, the sender's own under sink.
+    expect(Object.keys(s.events).sort()).toEqual(
+      ["accountingImbalance", "appended", "bytesAppended", "deadLettered", "filtered", "filteredTotal", "inRing", "read", "replayed", "sent", "skipped"],
+    );
+    expect(s.events.appended).toBe(s.events.read - s.events.filteredTotal - s.events.skipped.malformed);
+    expect(s.sink).not.toHaveProperty("eventsSent");
+    expect(s.sink).not.toHaveProperty("deadLetteredEvents");
+    expect(s.source).not.toHaveProperty("filesHeldForMetadata");
+    expect(s.source.deletedHeldBytes).toBe(0);
+    expect(s.source).toMatchObject({ deletedOpenFiles: 0, deletedOpenBytes: 0 });
     expect(Array.isArray(s.recentErrors)).toBe(true);
     expect(st.text).not.toContain(KEY);
     expect(s.config.messenger.apiKey).toBe("***"); // the running config, secrets masked

@@ -93,7 +93,6 @@ const WATCHED = [
   "source.bytesLost",
   "source.filesGivenUp",
   "source.watchdogReopens",
-  "sink.deadLetteredEvents",
   "sink.bisections",
   "ring.recoverySkippedRecords",
 ];

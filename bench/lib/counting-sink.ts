@@ -1,7 +1,7 @@
 // The benchmark's counting sink: a fast stand-in for the Pipekit messenger, run as its own
 // process on 127.0.0.1 so that its work does not share the collector's CPU accounting.
 //
-// It speaks the messenger's real wire contract (SPEC §4): POST /api/messenger/v1/logs/ingest/batch,
+// It speaks the messenger's real wire contract (src/sink/wire.ts): POST /api/messenger/v1/logs/ingest/batch,
 // X-PIPEKIT-API-KEY (401 when wrong), a JSON array body, optionally `Content-Encoding: gzip`.
 // Unlike src/dev/mock-messenger.ts it does NOT zod-validate or JSON.parse every record (that
 // would cost more CPU than the collector it measures): it checks that the body is a JSON array
@@ -14,9 +14,8 @@
 //   GET /stats · POST /control {"expected":[n per stream],"failRate":0.2,"latency":true} · POST /reset
 import { gunzipSync } from "node:zlib";
 import { parseArgs } from "node:util";
+import { API_KEY_HEADER, INGEST_PATH } from "../../src/sink/wire.ts";
 
-const INGEST_PATH = "/api/messenger/v1/logs/ingest/batch";
-const API_KEY_HEADER = "x-pipekit-api-key";
 const MESSAGE_MARK = '"message":"seq=';
 const TS_MARK = '"timestamp":"';
 const LAT_BUCKETS = 120_000; // 1 ms buckets up to 120 s

@@ -1,5 +1,5 @@
-// A fake Pipekit messenger that speaks the real wire format (SPEC §4): POST a JSON array of
-// records to /api/messenger/v1/logs/ingest/batch with X-PIPEKIT-API-KEY. It validates every body
+// A fake Pipekit messenger that speaks the real wire format (src/sink/wire.ts): POST a JSON array
+// of records to /api/messenger/v1/logs/ingest/batch with X-PIPEKIT-API-KEY. It validates every body
 // with the contract's zod schema, keeps what it accepted, and injects faults on demand (by
 // options, at runtime through setFaults(), or over HTTP through /control/faults).
 // Shared by tests, the demo, the benchmark, and `pipekit-log-collector dev-messenger`.
@@ -7,9 +7,7 @@ import { gunzipSync, gzipSync } from "node:zlib";
 import { parseArgs } from "node:util";
 import { serve, type Served } from "../platform/serve.ts";
 import { PipekitBatchSchema, type PipekitRecord } from "../pipeline/record.ts";
-
-export const INGEST_PATH = "/api/messenger/v1/logs/ingest/batch";
-export const API_KEY_HEADER = "x-pipekit-api-key";
+import { API_KEY_HEADER, INGEST_PATH } from "../sink/wire.ts";
 
 export interface MessengerFaults {
   /** Fraction (0..1) of requests refused with failStatus instead of being accepted. */

@@ -1,8 +1,9 @@
 // A sample Kubernetes node on local disk, for the demo and the tests: a /var/log/pods tree of
 // CRI log files written the way containerd writes them, plus the PodList that describes the pods
-// (as `kubectl get pods -o json` prints it, shaped like shared/fixtures/argo-node-podlist.json).
+// (as `kubectl get pods -o json` prints it, shaped like test/fixtures/argo-node-podlist.json).
 import { appendFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { PodList } from "../metadata/k8s-objects.ts";
 
 export interface SamplePod {
   namespace: string;
@@ -70,27 +71,24 @@ export function argoPod(rand: () => number, workflow: string, step: string, cont
 }
 
 export function podListJson(pods: SamplePod[], nodeName = "demo-node"): string {
-  return JSON.stringify(
-    {
-      kind: "PodList",
-      apiVersion: "v1",
-      metadata: { resourceVersion: "1000" },
-      items: pods.map((p, i) => ({
-        metadata: {
-          name: p.name,
-          namespace: p.namespace,
-          uid: p.uid,
-          resourceVersion: String(900 + i),
-          labels: p.labels,
-          annotations: p.annotations,
-        },
-        spec: { nodeName, containers: p.containers.map((c) => ({ name: c, image: "example/image:1" })) },
-        status: { phase: "Running" },
-      })),
-    },
-    null,
-    2,
-  );
+  const list: PodList = {
+    kind: "PodList",
+    apiVersion: "v1",
+    metadata: { resourceVersion: "1000" },
+    items: pods.map((p, i) => ({
+      metadata: {
+        name: p.name,
+        namespace: p.namespace,
+        uid: p.uid,
+        resourceVersion: String(900 + i),
+        labels: p.labels,
+        annotations: p.annotations,
+      },
+      spec: { nodeName, containers: p.containers.map((c) => ({ name: c, image: "example/image:1" })) },
+      status: { phase: "Running" },
+    })),
+  };
+  return JSON.stringify(list, null, 2);
 }
 
 /** CRI timestamps that advance by a microsecond per line, from a fixed start. */

@@ -12,8 +12,10 @@ export interface ObjectMeta {
   labels?: Record<string, string> | null;
   annotations?: Record<string, string> | null;
   deletionTimestamp?: string;
+  [k: string]: unknown;
 }
 
+/** core/v1 Pod: the one shape of a pod object here (the test fakes and builders use it too). */
 export interface Pod {
   kind?: string;
   apiVersion?: string;

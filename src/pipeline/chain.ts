@@ -8,7 +8,7 @@ import type { Config } from "../config/schema.ts";
 import type { PodMeta } from "../metadata/types.ts";
 import { NEEDS_SPACE, writeJsonStringBody } from "./json-bytes.ts";
 import type { RecordBuffer } from "./packed.ts";
-import type { PipekitRecord, RequiredField } from "./record.ts";
+import { type PipekitRecord, REQUIRED_FIELDS, type RequiredField } from "./record.ts";
 
 export type FieldMap = Config["pipeline"]["fields"];
 export type Stream = "stdout" | "stderr";
@@ -32,16 +32,7 @@ export interface LineFields {
 export type FilterReason = "no-metadata" | `missing-${RequiredField}`;
 
 /** Every reason a record can be filtered, for counters that start at zero. */
-export const FILTER_REASONS: readonly FilterReason[] = [
-  "no-metadata",
-  "missing-orgUUID",
-  "missing-runUUID",
-  "missing-pipeUUID",
-  "missing-nodeID",
-  "missing-podName",
-  "missing-containerName",
-  "missing-timestamp",
-];
+export const FILTER_REASONS: readonly FilterReason[] = ["no-metadata", ...REQUIRED_FIELDS.map((f) => `missing-${f}` as const)];
 
 const IDENTITY_KEYS = ["orgUUID", "runUUID", "pipeUUID", "nodeID"] as const;
 

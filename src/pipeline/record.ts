@@ -14,15 +14,16 @@ export const OUTPUT_FIELDS = [
   "message",
 ] as const;
 
-export const REQUIRED_FIELDS = [
-  "orgUUID",
-  "runUUID",
-  "pipeUUID",
-  "nodeID",
-  "podName",
-  "containerName",
-  "timestamp",
-] as const;
+export type OutputField = (typeof OUTPUT_FIELDS)[number];
+
+/** Always filled from the line itself (the message may be empty): never a reason to filter. */
+const FROM_EVERY_LINE = ["stream", "message"] as const;
+export type RequiredField = Exclude<OutputField, (typeof FROM_EVERY_LINE)[number]>;
+
+/** A record missing one of these is filtered, counted per field (README "Design choices"). */
+export const REQUIRED_FIELDS: readonly RequiredField[] = OUTPUT_FIELDS.filter(
+  (f): f is RequiredField => !(FROM_EVERY_LINE as readonly string[]).includes(f),
+);
 
 const required = z.string().min(1);
 
@@ -41,5 +42,3 @@ export const PipekitRecordSchema = z.strictObject({
 export const PipekitBatchSchema = z.array(PipekitRecordSchema);
 
 export type PipekitRecord = z.infer<typeof PipekitRecordSchema>;
-export type OutputField = (typeof OUTPUT_FIELDS)[number];
-export type RequiredField = (typeof REQUIRED_FIELDS)[number];

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { gzipSync } from "node:zlib";
-import { INGEST_PATH, startMockMessenger, type MockMessenger } from "../../src/dev/mock-messenger.ts";
+import { startMockMessenger, type MockMessenger } from "../../src/dev/mock-messenger.ts";
+import { INGEST_PATH } from "../../src/sink/wire.ts";
 import { makeRecord } from "./helpers.ts";
 
 // Real HTTP and real files on a shared 2-core machine: generous limits, the assertions are about behaviour.

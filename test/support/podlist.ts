@@ -1,6 +1,7 @@
 // Builders of core/v1 Pod and PodList objects shaped as the Kubernetes API returns them, for the
-// fakes, tests, the demo and benchmarks. Defaults imitate an Argo step pod under Pipekit.
+// fakes and the tests. Defaults imitate an Argo step pod under Pipekit.
 import { randomUUID } from "node:crypto";
+import type { ObjectMeta, Pod, PodList } from "../../src/metadata/k8s-objects.ts";
 
 export interface PodSpecInput {
   name: string;
@@ -14,23 +15,12 @@ export interface PodSpecInput {
   phase?: string;
 }
 
-export interface K8sPod {
-  kind?: "Pod";
-  apiVersion?: "v1";
-  metadata: {
-    name: string;
-    namespace: string;
-    uid: string;
-    resourceVersion?: string;
-    creationTimestamp: string;
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
-    deletionTimestamp?: string;
-    [k: string]: unknown;
-  };
-  spec: { nodeName?: string; containers: Array<{ name: string; image: string }>; initContainers?: Array<{ name: string; image: string }>; [k: string]: unknown };
-  status: { phase: string; [k: string]: unknown };
-}
+/** A pod as these builders make it: the product's Pod, with the identity the fakes key on always set. */
+export type K8sPod = Pod & {
+  metadata: ObjectMeta & { name: string; namespace: string; uid: string };
+  spec: NonNullable<Pod["spec"]>;
+  status: NonNullable<Pod["status"]>;
+};
 
 export function makePod(p: PodSpecInput): K8sPod {
   return {
@@ -102,7 +92,7 @@ export function makeArgoPod(a: ArgoPodInput): K8sPod {
   });
 }
 
-export function makePodList(items: K8sPod[], resourceVersion = "1"): { kind: "PodList"; apiVersion: "v1"; metadata: { resourceVersion: string }; items: K8sPod[] } {
+export function makePodList(items: K8sPod[], resourceVersion = "1"): PodList & { items: K8sPod[] } {
   return { kind: "PodList", apiVersion: "v1", metadata: { resourceVersion }, items };
 }
 

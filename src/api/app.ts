@@ -1,4 +1,5 @@
-// The local API (SPEC §6) as a Hono app: runtime-neutral, served by src/platform/serve.ts.
+// The local API (README "Verifying it works") as a Hono app: runtime-neutral, served through
+// src/platform/serve.ts by src/api/server.ts.
 import { Hono } from "hono";
 
 /** What the API reads from the running collector; every value is computed on request. */

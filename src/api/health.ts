@@ -1,5 +1,6 @@
-// Liveness and the pipeline's health reasons (SPEC §6), as pure logic over samples of the
-// stages' public state, taken on a timer and on every request.
+// Liveness and the pipeline's health reasons (README "Verifying it works"), as pure logic over
+// samples of the stages' public state, taken on a timer and on every request
+// (src/lifecycle/health-watch.ts).
 //
 // Liveness answers one question: is a loop stuck *without* being blocked by backpressure? A
 // loop waiting for work, or waiting because the next stage is full (ring full, messenger

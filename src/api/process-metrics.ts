@@ -1,6 +1,6 @@
 // Process CPU, memory and descriptors for /metrics, read on scrape. Not prom-client's
 // collectDefaultMetrics: it also starts an event-loop-delay monitor with a 10 ms resolution, which
-// woke an idle collector 100 times a second (measured with strace: 293 epoll waits in 3 s vs 7).
+// woke an idle collector 100 times a second (bench/RESULTS.md, idle wake-ups).
 import { readdirSync, readFileSync } from "node:fs";
 import { Counter, Gauge, type Registry } from "prom-client";
 import { procStatusBytes } from "../platform/proc-status.ts";

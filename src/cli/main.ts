@@ -1,4 +1,4 @@
-// Command dispatch (SPEC §8). Every command returns its exit status: 0 done, 1 failed at run
+// Command dispatch (README "Command line"). Every command returns its exit status: 0 done, 1 failed at run
 // time, 2 refused before reading or sending anything (bad config, locked data dir, port in use).
 import { parseArgs } from "node:util";
 import { VERSION, COMMIT } from "../version.ts";

@@ -1,5 +1,6 @@
-// `run`: the collector until SIGTERM/SIGINT (graceful, SPEC §8). SIGHUP re-reads the config file
-// and the API key file, applies what can change safely and logs what needs a restart.
+// `run`: the collector until SIGTERM/SIGINT (graceful, README "Command line"). SIGHUP re-reads
+// the config file and the API key file, applies what can change safely and logs what needs a
+// restart.
 import { type Collector, startCollector } from "../collector.ts";
 import type { Config } from "../config/schema.ts";
 import { loadConfig, maskSecrets, requireRunnable, resolveConfigPath } from "../config/load.ts";

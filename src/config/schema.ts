@@ -1,4 +1,4 @@
-// The configuration schema of SPEC §8: every key optional, every default here.
+// The configuration schema (README "Configuration"): every key optional, every default here.
 // Unknown keys are refused (a typo must not silently fall back to a default).
 import { z } from "zod";
 import { parseDuration, parseSize } from "./units.ts";

@@ -1,5 +1,5 @@
 // Parsing of human-written sizes ("500MB", "4MiB") and durations ("5s", 1500).
-// Decimal units are powers of 10, binary units powers of 2, as in SPEC §8.
+// Decimal units are powers of 10, binary units powers of 2 (README "Configuration").
 
 const SIZE_UNITS: Record<string, number> = {
   b: 1,

@@ -1,4 +1,4 @@
-// `apiserver` provider (SPEC §2.3): list, then watch, the pods of this node only
+// `apiserver` provider (docs/metadata.md): list, then watch, the pods of this node only
 // (fieldSelector=spec.nodeName=$NODE_NAME), as a client-go reflector does:
 //   - the first list uses resourceVersion=0 (served from the API server's watch cache, cheap on
 //     large clusters); a list after 410 Gone is a consistent one (no resourceVersion);

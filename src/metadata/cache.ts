@@ -1,4 +1,4 @@
-// The one pod-metadata cache (SPEC §2.3), keyed by pod UID — the UID is in the log path, so a
+// The one pod-metadata cache (docs/metadata.md), keyed by pod UID — the UID is in the log path, so a
 // new pod reusing a name can never pick up the old pod's labels (Vector keys by name; we do not).
 //
 // Deleted pods become tombstones: still returned by get() so that lines read after the deletion

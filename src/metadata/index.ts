@@ -1,5 +1,5 @@
 // The metadata stage's entry point: the provider chosen by config.metadata.provider, feeding a
-// PodCache the source and the chain read from (SPEC §2.3).
+// PodCache the source and the chain read from (docs/metadata.md).
 import { statSync } from "node:fs";
 import type { Config } from "../config/schema.ts";
 import { type Logger, log as rootLog } from "../log.ts";

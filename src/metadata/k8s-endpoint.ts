@@ -1,4 +1,4 @@
-// Where the API server is and how to authenticate (SPEC §2.3, §8 metadata.*):
+// Where the API server is and how to authenticate (docs/metadata.md "apiserver provider"):
 //   kubeconfig   — current context's cluster and user (token, tokenFile, client certificate);
 //   apiserverUrl — that URL, with caFile/tokenFile or the service account's when present;
 //   in-cluster   — KUBERNETES_SERVICE_HOST/PORT with the service account's CA and token.

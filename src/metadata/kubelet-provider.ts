@@ -1,4 +1,4 @@
-// `kubelet` provider (SPEC §2.3): polls the node's kubelet `GET /pods` — zero API-server load.
+// `kubelet` provider (docs/metadata.md): polls the node's kubelet `GET /pods` — zero API-server load.
 // Every pollIntervalMs, plus an early poll when a file of an unknown UID appears (rate-limited:
 // at most one poll per minGapMs, whatever the number of unknown files). A failed poll keeps
 // the cache as it was: an unreachable kubelet must not turn every pod into a tombstone.

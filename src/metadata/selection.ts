@@ -1,4 +1,4 @@
-// Which pods' files are read (SPEC §2.3, §3): pure, no I/O.
+// Which pods' files are read (docs/metadata.md "Selection", docs/pipeline.md): pure, no I/O.
 //
 //   unknown       — no metadata yet: hold the file (opened, not read) up to waitForMetadataSeconds.
 //   not-selected  — known, lacks the selector label: never read; its files count as skipped.

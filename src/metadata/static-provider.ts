@@ -1,4 +1,4 @@
-// `static` provider (SPEC §2.3): pods from a PodList JSON file (`kubectl get pods -o json`),
+// `static` provider (docs/metadata.md): pods from a PodList JSON file (`kubectl get pods -o json`),
 // reloaded when it changes. Woken by inotify on the file's directory (which also sees the
 // rename-into-place of editors and the `..data` symlink swap of a mounted ConfigMap), with a
 // slow stat poll as the safety net — an idle collector stays idle.

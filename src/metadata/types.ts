@@ -1,4 +1,4 @@
-// Pod metadata as the rest of the collector sees it (SPEC §2.3). Providers feed one PodCache
+// Pod metadata as the rest of the collector sees it (docs/metadata.md). Providers feed one PodCache
 // keyed by pod UID; the source and the chain only read from it.
 
 export interface PodMeta {

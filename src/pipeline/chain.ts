@@ -1,4 +1,4 @@
-// The Pipekit chain (SPEC §3): transform (extract identifiers) → filter (drop records missing a
+// The Pipekit chain (docs/pipeline.md): transform (extract identifiers) → filter (drop records missing a
 // required field, with a reason) → reshape (exactly the messenger's fields).
 //
 // Identifiers are constant for a file's pod and container, so the chain is compiled once per

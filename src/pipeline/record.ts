@@ -1,4 +1,4 @@
-// The messenger contract (SPEC §3): exactly these fields, nothing else.
+// The messenger contract (docs/pipeline.md): exactly these fields, nothing else.
 // The single source of truth for tests and the mock messenger; not run per event on the hot path.
 import { z } from "zod";
 
@@ -20,7 +20,7 @@ export type OutputField = (typeof OUTPUT_FIELDS)[number];
 const FROM_EVERY_LINE = ["stream", "message"] as const;
 export type RequiredField = Exclude<OutputField, (typeof FROM_EVERY_LINE)[number]>;
 
-/** A record missing one of these is filtered, counted per field (README "Design choices"). */
+/** A record missing one of these is filtered, counted per field (docs/pipeline.md). */
 export const REQUIRED_FIELDS: readonly RequiredField[] = OUTPUT_FIELDS.filter(
   (f): f is RequiredField => !(FROM_EVERY_LINE as readonly string[]).includes(f),
 );

@@ -1,5 +1,6 @@
 // Between the source and the ring: decides per file whether to read it (metadata gating,
-// SPEC §2.3), runs each line through the compiled chain, and counts what it filters.
+// docs/metadata.md "Selection"), runs each line through the compiled chain, and counts what it
+// filters.
 //
 // Records are written back to back into one reused buffer and appended with one appendPacked.
 // A line the reader kept as byte ranges (LineBatch) is written from its bytes (the byte path);

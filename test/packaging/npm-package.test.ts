@@ -2,9 +2,9 @@
 // empty directory, with empty package caches and no Bun on PATH — the `bun` runtime dependency and
 // the bin launcher must be enough. Needs the npm registry (the dependencies are installed for real).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { delimiter, join } from "node:path";
+import { delimiter, dirname, join, relative, resolve } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
 
 const ROOT = join(import.meta.dir, "..", "..");
@@ -78,6 +78,26 @@ describe("npm pack", () => {
     expect(files).toContain("src/main.ts");
     expect(files).toContain("package.json");
     for (const f of files) expect(f).toMatch(/^(bin\/|src\/|package\.json$|README\.md$)/);
+  });
+
+  test("no test scaffolding: nothing under test/, no fake, PKI, pod-list builder or rotating writer", () => {
+    expect(files.length).toBeGreaterThan(0);
+    const scaffolding = files.filter((f) => f.startsWith("test/") || /(^|\/)[^/]*(fake|pki|podlist|rotating-writer)[^/]*$/i.test(f));
+    expect(scaffolding).toEqual([]);
+  });
+
+  test("every relative import of a packed source resolves inside the package", () => {
+    const packed = new Set(files);
+    const unresolved: string[] = [];
+    for (const f of files.filter((f) => f.endsWith(".ts"))) {
+      const text = readFileSync(join(ROOT, f), "utf8");
+      for (const m of text.matchAll(/(?:from|import)\s*\(?\s*["'](\.{1,2}\/[^"']+)["']/g)) {
+        const target = relative(ROOT, resolve(ROOT, dirname(f), m[1]!));
+        if (!packed.has(target)) unresolved.push(`${f} → ${m[1]}`);
+      }
+    }
+    expect(files.filter((f) => f.endsWith(".ts")).length).toBeGreaterThan(10);
+    expect(unresolved).toEqual([]);
   });
 
   test("no Bun is reachable on the PATH the runs below use", () => {

@@ -45,40 +45,73 @@ export function processMetricsText(): Promise<string> {
 
 export function createMetrics(view: MetricsView): Metrics {
   const registry = new Registry();
+  const m = stageMetrics(registry);
+  registerEventMetrics(m, view);
+  registerByteAndFileMetrics(m, view);
+  registerRingMetrics(m, view);
+  registerSinkMetrics(m, view, registry);
+  const endToEnd = new Histogram({
+    name: P + "end_to_end_latency_seconds",
+    help: "Line timestamp to acknowledgement by the messenger, sampled: first and last record of each ring read.",
+    buckets: END_TO_END_BUCKETS,
+    registers: [registry],
+  });
+  registerHealthMetrics(m, view);
+  registerProcessMetrics(registry, P);
+  if (view.perFileMetrics) registerPerFileMetrics(registry, view);
+  return {
+    registry,
+    contentType: registry.contentType,
+    text: () => registry.metrics(),
+    observeEndToEnd: (s) => endToEnd.observe(s),
+  };
+}
 
-  // A counter whose value lives in a stage: set on scrape (values only ever grow).
-  const counter = (name: string, help: string, get: () => number) =>
-    new Counter({
-      name: P + name,
-      help,
-      registers: [registry],
-      collect() {
-        this.reset();
-        this.inc(get());
-      },
-    });
-  const labelledCounter = (name: string, help: string, label: string, get: () => Record<string, number>) =>
-    new Counter({
-      name: P + name,
-      help,
-      labelNames: [label],
-      registers: [registry],
-      collect() {
-        this.reset();
-        for (const [value, n] of Object.entries(get())) this.inc({ [label]: value }, n);
-      },
-    });
-  const gauge = (name: string, help: string, get: () => number) =>
-    new Gauge({
-      name: P + name,
-      help,
-      registers: [registry],
-      collect() {
-        this.set(get());
-      },
-    });
+/** Metrics whose value lives in a stage, read on scrape. */
+interface StageMetrics {
+  /** Set on scrape; the stage's value only ever grows. */
+  counter(name: string, help: string, get: () => number): void;
+  labelledCounter(name: string, help: string, label: string, get: () => Record<string, number>): void;
+  gauge(name: string, help: string, get: () => number): void;
+}
 
-  // ---- accounting: read = filtered + skipped + in ring + (sent + dead-lettered − replayed) ----
+function stageMetrics(registry: Registry): StageMetrics {
+  return {
+    counter: (name, help, get) =>
+      void new Counter({
+        name: P + name,
+        help,
+        registers: [registry],
+        collect() {
+          this.reset();
+          this.inc(get());
+        },
+      }),
+    labelledCounter: (name, help, label, get) =>
+      void new Counter({
+        name: P + name,
+        help,
+        labelNames: [label],
+        registers: [registry],
+        collect() {
+          this.reset();
+          for (const [value, n] of Object.entries(get())) this.inc({ [label]: value }, n);
+        },
+      }),
+    gauge: (name, help, get) =>
+      void new Gauge({
+        name: P + name,
+        help,
+        registers: [registry],
+        collect() {
+          this.set(get());
+        },
+      }),
+  };
+}
+
+/** The accounting terms (src/api/accounting.ts): read = filtered + skipped + in ring + (sent + dead-lettered − replayed). */
+function registerEventMetrics({ counter, labelledCounter, gauge }: StageMetrics, view: MetricsView): void {
   counter("events_read_total", "Events read from log files: merged lines, plus malformed lines (which are skipped).", () => view.accounting().read);
   labelledCounter("events_filtered_total", "Events dropped by the chain, by reason.", "reason", () => view.router().eventsFiltered);
   labelledCounter("events_skipped_total", "Events read but not processed, by reason (malformed: matched no line format).", "reason", () => ({ malformed: view.accounting().skipped }));
@@ -88,8 +121,9 @@ export function createMetrics(view: MetricsView): Metrics {
   counter("events_dead_lettered_total", "Events the messenger refused on their own, written to the dead-letter file.", () => view.accounting().deadLettered);
   counter("events_replayed_total", "Acknowledged events (sent or dead-lettered) that an earlier run had appended to the ring.", () => view.accounting().replayed);
   counter("lines_truncated_total", "Lines cut at source.maxLineBytes.", () => view.source().counters.linesTruncated);
+}
 
-  // ---- bytes and files ----
+function registerByteAndFileMetrics({ counter, gauge }: StageMetrics, view: MetricsView): void {
   counter("bytes_read_total", "Bytes read from log files.", () => view.source().counters.bytesRead);
   counter("bytes_sent_total", "Request body bytes put on the wire (after compression), every attempt.", () => view.sender().bytesSentWire);
   counter("bytes_sent_uncompressed_total", "Request body bytes before compression, every attempt.", () => view.sender().bytesSentRaw);
@@ -100,8 +134,9 @@ export function createMetrics(view: MetricsView): Metrics {
   gauge("deleted_held_bytes", "Disk space held by deleted log files the collector still has open (unread data).", () => view.source().counters.deletedHeldBytes);
   counter("files_given_up_total", "Deleted files closed unread because their held space exceeded source.maxDeletedHeldBytes.", () => view.source().counters.filesGivenUp ?? 0);
   counter("bytes_lost_total", "Unread bytes of given-up deleted files: log data lost (alert on any increase).", () => view.source().counters.bytesLost ?? 0);
+}
 
-  // ---- ring ----
+function registerRingMetrics({ counter, gauge }: StageMetrics, view: MetricsView): void {
   gauge("ring_bytes", "Bytes of records in the ring not yet acknowledged.", () => view.ring().usedBytes);
   gauge("ring_records", "Records in the ring not yet acknowledged (replayed ones included).", () => view.ring().records);
   gauge("ring_capacity_bytes", "Capacity of the ring's data region.", () => view.ring().capacityBytes);
@@ -110,8 +145,9 @@ export function createMetrics(view: MetricsView): Metrics {
   counter("ring_recovery_cut_bytes_total", "Bytes of a torn tail cut when the ring was opened at this start.", () => view.ring().recoveryCutBytes);
   counter("ring_moved_aside_bytes_total", "Bytes of a ring file moved aside at this start (not a ring file, or both headers damaged): records in it are not delivered (alert on any increase).", () => view.ring().recoveryMovedAsideBytes ?? 0);
   counter("ring_blocked_seconds_total", "Time readers spent waiting on a full ring.", () => view.ring().blockedMs / 1000);
+}
 
-  // ---- sink ----
+function registerSinkMetrics({ counter, labelledCounter, gauge }: StageMetrics, view: MetricsView, registry: Registry): void {
   labelledCounter("sink_requests_total", "Messenger requests by answer: HTTP status code, or timeout / connection.", "status", () => view.sender().requestsByStatus);
   counter("sink_retries_total", "Messenger requests repeated after a failure.", () => view.sender().retries);
   gauge("sink_in_flight_requests", "Messenger requests on the wire now.", () => view.sender().inFlight);
@@ -120,43 +156,31 @@ export function createMetrics(view: MetricsView): Metrics {
   registry.registerMetric(
     snapshotHistogram(P + "sink_request_duration_seconds", "Messenger request latency, send to answer read.", () => view.sender().latency) as unknown as Metric,
   );
-  const endToEnd = new Histogram({
-    name: P + "end_to_end_latency_seconds",
-    help: "Line timestamp to acknowledgement by the messenger, sampled: first and last record of each ring read.",
-    buckets: END_TO_END_BUCKETS,
-    registers: [registry],
-  });
+}
 
-  // ---- health, metadata, the process ----
+function registerHealthMetrics({ counter, gauge }: StageMetrics, view: MetricsView): void {
   gauge("pipeline_healthy", "1 when /status reports no reason for concern, 0 otherwise.", () => (view.health().healthy ? 1 : 0));
   gauge("live", "1 while /health answers 200.", () => (view.health().live ? 1 : 0));
   gauge("metadata_pods", "Pods known to the metadata cache.", () => view.metadata().podsKnown);
   gauge("metadata_available", "1 while the metadata provider reaches its source.", () => (view.metadata().failing ? 0 : 1));
   counter("log_lines_suppressed_total", "Own log lines dropped by rate limiting of repeated warnings.", () => view.logSuppressed());
-  registerProcessMetrics(registry, P);
+}
 
-  if (view.perFileMetrics) {
-    const perFile = (name: string, help: string, field: string) =>
-      new Gauge({
-        name: P + name,
-        help,
-        labelNames: ["path"],
-        registers: [registry],
-        collect() {
-          this.reset();
-          for (const f of view.source().fileStatus()) this.set({ path: String(f.path) }, Number(f[field] ?? 0));
-        },
-      });
-    perFile("file_lag_bytes", "Per file: bytes not yet safe in the ring (size − checkpoint).", "lag");
-    perFile("file_offset_bytes", "Per file: checkpoint offset.", "offset");
-  }
-
-  return {
-    registry,
-    contentType: registry.contentType,
-    text: () => registry.metrics(),
-    observeEndToEnd: (s) => endToEnd.observe(s),
-  };
+/** Per-file series (a `path` label): only when asked for, since nodes may have thousands of files. */
+function registerPerFileMetrics(registry: Registry, view: MetricsView): void {
+  const perFile = (name: string, help: string, field: string) =>
+    new Gauge({
+      name: P + name,
+      help,
+      labelNames: ["path"],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const f of view.source().fileStatus()) this.set({ path: String(f.path) }, Number(f[field] ?? 0));
+      },
+    });
+  perFile("file_lag_bytes", "Per file: bytes not yet safe in the ring (size − checkpoint).", "lag");
+  perFile("file_offset_bytes", "Per file: checkpoint offset.", "offset");
 }
 
 /** A histogram whose buckets are kept elsewhere (the sender's), exposed in Prometheus shape. */

@@ -1,5 +1,6 @@
-// Command dispatch (README "Command line"). Every command returns its exit status: 0 done, 1 failed at run
-// time, 2 refused before reading or sending anything (bad config, locked data dir, port in use).
+// Command dispatch (README "Command line"). Every command returns its exit status: 0 done,
+// 1 failed at run time, 2 refused before reading or sending anything (bad config, locked data
+// dir, port in use).
 import { parseArgs } from "node:util";
 import { VERSION, COMMIT } from "../version.ts";
 import { runDemo } from "./demo.ts";

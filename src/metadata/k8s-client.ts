@@ -1,6 +1,7 @@
 // A small Kubernetes HTTP client over fetch: GET JSON, and a watch stream of WatchEvent lines.
 // (Measured: @kubernetes/client-node under Bun fails TLS verification against a private CA and
-// drops client certificates; fetch with Bun's `tls: { ca, cert, key }` works — README "Design choices".)
+// drops client certificates; fetch with Bun's `tls: { ca, cert, key }` works — README "Design
+// choices".)
 // The bearer token file is re-read on every request: service-account tokens rotate on disk.
 import { readFile } from "node:fs/promises";
 import { isStatus, parseWatchEvent, type WatchEvent } from "./k8s-objects.ts";

@@ -1,5 +1,5 @@
-// The Pipekit chain (docs/pipeline.md): transform (extract identifiers) → filter (drop records missing a
-// required field, with a reason) → reshape (exactly the messenger's fields).
+// The Pipekit chain (docs/pipeline.md): transform (extract identifiers) → filter (drop records
+// missing a required field, with a reason) → reshape (exactly the messenger's fields).
 //
 // Identifiers are constant for a file's pod and container, so the chain is compiled once per
 // (pod metadata, container) into an encoder that only splices the per-line fields into pre-built

@@ -26,6 +26,7 @@ import { type Served, serve } from "./platform/serve.ts";
 import { createSender, type Sender, type SenderStats } from "./sink/sender.ts";
 import { displayUrl, ingestUrl } from "./sink/wire.ts";
 import { Source } from "./source/source.ts";
+import type { SourceFs } from "./source/types.ts";
 import { COMMIT, VERSION } from "./version.ts";
 
 export interface Collector {
@@ -78,6 +79,8 @@ export interface StartOptions {
   monitorIntervalMs?: number;
   /** Per-file series in /metrics (default: env PIPEKIT_COLLECTOR_PER_FILE_METRICS=1). */
   perFileMetrics?: boolean;
+  /** The file system the source reads logs through (default: the real one). */
+  sourceFs?: SourceFs;
 }
 
 export class AddressInUseError extends Error {
@@ -161,6 +164,7 @@ export async function startCollector(config: Config, log: Logger = rootLog, opti
       },
       durableSeq: () => ring.durableSeq(),
       log,
+      fs: options.sourceFs,
     });
 
     const metrics = createMetrics({

@@ -10,7 +10,7 @@ import type { MetadataProviderStatus } from "../metadata/types.ts";
 import type { RouterCounters } from "../pipeline/router.ts";
 import type { HistogramSnapshot } from "../sink/histogram.ts";
 import type { SenderStats } from "../sink/sender.ts";
-import type { SourceCounters } from "../source/source.ts";
+import type { SourceCounters, SourceFileStatus } from "../source/types.ts";
 import type { RingTapCounters } from "./ring-tap.ts";
 
 export const METRIC_PREFIX = "pipekit_collector_";
@@ -22,7 +22,7 @@ export const END_TO_END_BUCKETS = [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900
 /** What the metrics read from the running collector, on scrape. */
 export interface MetricsView {
   router(): RouterCounters;
-  source(): { counters: SourceCounters; filesWatched: number; files(): Array<Record<string, unknown>> };
+  source(): { counters: SourceCounters; filesWatched: number; files(): SourceFileStatus[] };
   ring(): RingStats;
   /** Totals across every sender of this process (a SIGHUP may replace it). */
   sender(): SenderStats;
@@ -154,7 +154,7 @@ export function createMetrics(view: MetricsView): Metrics {
   registerProcessMetrics(registry, P);
 
   if (view.perFileMetrics) {
-    const perFile = (name: string, help: string, field: string) =>
+    const perFile = (name: string, help: string, field: "lag" | "offset") =>
       new Gauge({
         name: P + name,
         help,
@@ -162,7 +162,7 @@ export function createMetrics(view: MetricsView): Metrics {
         registers: [registry],
         collect() {
           this.reset();
-          for (const f of view.source().files()) this.set({ path: String(f.path) }, Number(f[field] ?? 0));
+          for (const f of view.source().files()) this.set({ path: f.path }, f[field]);
         },
       });
     perFile("file_lag_bytes", "Per file: bytes not yet safe in the ring (size − checkpoint).", "lag");

@@ -20,9 +20,11 @@ import { compileEncoder, reshape, type Stream, transform } from "../src/pipeline
 import { RecordBuffer } from "../src/pipeline/packed.ts";
 import { Router } from "../src/pipeline/router.ts";
 import { parseCriLine, scanCriLine } from "../src/source/line-format.ts";
-import { LineBatch, LineReader, type LineReaderCounters } from "../src/source/line-reader.ts";
-import { type MergedLine, PartialMerger } from "../src/source/partial.ts";
-import type { SourceFileInfo } from "../src/source/source.ts";
+import { LineBatch } from "../src/source/line-batch.ts";
+import { LineReader, type LineReaderCounters } from "../src/source/line-reader.ts";
+import { PartialMerger } from "../src/source/partial.ts";
+import type { MergedLine } from "../src/source/types.ts";
+import type { SourceFileInfo } from "../src/source/types.ts";
 
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -144,10 +146,9 @@ async function readerAndRouter(bytes: Uint8Array, fast: boolean): Promise<number
   for (let o = 0; o < bytes.length; o += SLICE) {
     const n = Math.min(SLICE, bytes.length - o);
     readBuf.set(bytes.subarray(o, o + n));
-    if (fast) batch.clear();
-    const out = fast ? batch : ([] as MergedLine[]);
-    reader.feed(readBuf.subarray(0, n), 0, out);
-    await router.emit(file, out);
+    batch.clear();
+    reader.feed(readBuf.subarray(0, n), 0, batch); // fastPath false: every line merged and decoded
+    await router.emit(file, batch);
   }
   if (router.counters.eventsAppended !== EVENTS) throw new Error(`appended ${router.counters.eventsAppended} of ${EVENTS}`);
   return router.counters.bytesAppended;

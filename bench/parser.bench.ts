@@ -7,8 +7,10 @@
 //
 //   bun bench/parser.bench.ts [--mb 64] [--rounds 5]
 import { parseCriLine, parseDockerLine, type CriFields, scanCriLine } from "../src/source/line-format.ts";
-import { LineBatch, LineReader, type LineReaderCounters } from "../src/source/line-reader.ts";
-import { type MergedLine, PartialMerger } from "../src/source/partial.ts";
+import { LineBatch } from "../src/source/line-batch.ts";
+import { LineReader, type LineReaderCounters } from "../src/source/line-reader.ts";
+import { PartialMerger } from "../src/source/partial.ts";
+import type { MergedLine } from "../src/source/types.ts";
 
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);

@@ -31,6 +31,7 @@ import type { MetadataProvider } from "./metadata/types.ts";
 import { Router } from "./pipeline/router.ts";
 import { createSender, type Sender, type SenderStats } from "./sink/sender.ts";
 import { Source } from "./source/source.ts";
+import type { SourceFs } from "./source/types.ts";
 import { VERSION } from "./version.ts";
 
 export interface Collector {
@@ -62,6 +63,8 @@ export interface StartOptions {
   monitorIntervalMs?: number;
   /** Per-file series in /metrics (default: env PIPEKIT_COLLECTOR_PER_FILE_METRICS=1). */
   perFileMetrics?: boolean;
+  /** The file system the source reads logs through (default: the real one). */
+  sourceFs?: SourceFs;
 }
 
 export async function startCollector(config: Config, log: Logger = rootLog, options: StartOptions = {}): Promise<Collector> {
@@ -101,7 +104,7 @@ interface DataPath {
   makeSender(config: Config): Sender;
 }
 
-async function openDataPath(config: Config, log: Logger, cleanups: Cleanups, observeEndToEnd: (seconds: number) => void): Promise<DataPath> {
+async function openDataPath(config: Config, log: Logger, options: StartOptions, cleanups: Cleanups, observeEndToEnd: (seconds: number) => void): Promise<DataPath> {
   const ring = await openRing({ dir: config.dataDir, capacityBytes: config.buffer.maxBytes, syncIntervalMs: config.buffer.syncIntervalMs, log });
   cleanups.push(() => ring.close());
   const firstOwnSeq = ring.stats().nextSeq;
@@ -116,6 +119,7 @@ async function openDataPath(config: Config, log: Logger, cleanups: Cleanups, obs
     output: heartbeat.around(router),
     durableSeq: () => ring.durableSeq(),
     log,
+    fs: options.sourceFs,
   });
   const tap = new RingTap(ring, firstOwnSeq, observeEndToEnd);
   const makeSender = (cfg: Config) => createSender({ ring: tap, config: cfg.messenger, dataDir: cfg.dataDir, log });
@@ -179,7 +183,7 @@ function reloaderOf(d: DataPath, effective: Swappable<Config>, health: HealthWat
 }
 
 async function compose(config: Config, log: Logger, options: StartOptions, api: LocalApi, cleanups: Cleanups): Promise<Collector> {
-  const d = await openDataPath(config, log, cleanups, (s) => metrics.observeEndToEnd(s));
+  const d = await openDataPath(config, log, options, cleanups, (s) => metrics.observeEndToEnd(s));
   const { ring, source, router, provider, sender } = d;
   const effective = new Swappable(config);
   const shutdown = new Shutdown({ source, ring, sender: () => sender.get(), timeoutMs: () => effective.get().shutdownTimeoutMs, cleanups, log });

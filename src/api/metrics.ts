@@ -168,7 +168,7 @@ function registerHealthMetrics({ counter, gauge }: StageMetrics, view: MetricsVi
 
 /** Per-file series (a `path` label): only when asked for, since nodes may have thousands of files. */
 function registerPerFileMetrics(registry: Registry, view: MetricsView): void {
-  const perFile = (name: string, help: string, field: string) =>
+  const perFile = (name: string, help: string, field: "lag" | "offset") =>
     new Gauge({
       name: P + name,
       help,
@@ -176,7 +176,7 @@ function registerPerFileMetrics(registry: Registry, view: MetricsView): void {
       registers: [registry],
       collect() {
         this.reset();
-        for (const f of view.source().fileStatus()) this.set({ path: String(f.path) }, Number(f[field] ?? 0));
+        for (const f of view.source().fileStatus()) this.set({ path: f.path }, f[field]);
       },
     });
   perFile("file_lag_bytes", "Per file: bytes not yet safe in the ring (size − checkpoint).", "lag");

@@ -3,17 +3,15 @@
 // filters.
 //
 // Records are written back to back into one reused buffer and appended with one appendPacked.
-// A line the reader kept as byte ranges (LineBatch) is written from its bytes (the byte path);
-// one the byte path refuses (not valid UTF-8, an odd timestamp) and every MergedLine take the
-// string path — encode, then UTF-8 into the same buffer. Both give the same bytes.
+// A line the source kept as byte ranges is written from its bytes (the byte path); one the byte
+// path refuses (not valid UTF-8, an odd timestamp) and every merged line take the string path —
+// encode, then UTF-8 into the same buffer. Both give the same bytes.
 import type { PackedRecords } from "../buffer/types.ts";
 import type { Config } from "../config/schema.ts";
 import type { PodCache } from "../metadata/cache.ts";
 import { decidePod, type SelectionRules, selectionRulesFromConfig } from "../metadata/selection.ts";
 import type { MetadataProvider, PodMeta } from "../metadata/types.ts";
-import { LineBatch } from "../source/line-reader.ts";
-import type { MergedLine } from "../source/partial.ts";
-import type { FileDecision, SourceFileInfo } from "../source/source.ts";
+import type { FileDecision, Lines, LineVisitor, MergedLine, SourceFileInfo } from "../source/types.ts";
 import { compileEncoder, FILTER_REASONS, type FilterReason, type RecordEncoder, transform } from "./chain.ts";
 import { RecordBuffer } from "./packed.ts";
 
@@ -53,8 +51,7 @@ export class Router {
   private readonly retained = new Set<string>();
   /** Every emit's records, reused (the sink copies them before appendPacked returns). */
   private readonly records = new RecordBuffer();
-  /** Files held at their last decision (waiting for metadata or labels). */
-  private readonly heldIds = new Set<string>();
+  private readonly writer = new RecordWriter(this.records, () => this.counters.eventsFiltered["missing-timestamp"]++);
 
   constructor(
     private readonly config: Config,
@@ -66,19 +63,7 @@ export class Router {
     this.waitMs = config.metadata.waitForMetadataSeconds * 1000;
   }
 
-  /** Files currently held waiting for metadata or labels. */
-  get held(): number {
-    return this.heldIds.size;
-  }
-
   decide(file: SourceFileInfo, now: number): FileDecision {
-    const d = this.decideFile(file, now);
-    if (d === "hold") this.heldIds.add(file.id);
-    else this.heldIds.delete(file.id);
-    return d;
-  }
-
-  private decideFile(file: SourceFileInfo, now: number): FileDecision {
     if (!this.retained.has(file.id)) {
       // While a file is open its pod's metadata must outlive a deletion.
       this.retained.add(file.id);
@@ -103,9 +88,9 @@ export class Router {
 
   /**
    * Encodes and appends a file's lines; resolves with the ring sequence number covering them.
-   * All encoding happens before the first await: a LineBatch's ranges are read before this returns.
+   * All encoding happens before the first await: the lines' byte ranges are read before this returns.
    */
-  async emit(file: SourceFileInfo, lines: LineBatch | readonly MergedLine[]): Promise<number> {
+  async emit(file: SourceFileInfo, lines: Lines): Promise<number> {
     const n = lines.length;
     if (n === 0) return this.sink.lastSeq();
     const c = this.counters;
@@ -117,8 +102,8 @@ export class Router {
     }
     const out = this.records;
     out.clear();
-    if (lines instanceof LineBatch) this.encodeBatch(encoder, lines, out);
-    else for (const line of lines) this.encodeLine(encoder, line, out);
+    this.writer.begin(encoder, lines);
+    lines.visit(this.writer);
     const count = out.count;
     if (count === 0) return this.sink.lastSeq();
     c.bytesAppended += out.at;
@@ -127,32 +112,7 @@ export class Router {
     return seq;
   }
 
-  private encodeBatch(encoder: RecordEncoder, batch: LineBatch, out: RecordBuffer): void {
-    const f = batch.fields;
-    const chunks = batch.chunks;
-    const W = LineBatch.FIELDS;
-    for (let i = 0, at = 0; i < batch.count; i++, at += W) {
-      const tag = f[at + 4] as number;
-      if (tag < 0) this.encodeLine(encoder, batch.merged[-1 - tag] as MergedLine, out);
-      else if (!encoder.writeBytes(chunks[tag >> 1] as Uint8Array, f[at] as number, f[at + 1] as number, (tag & 1) === 1, f[at + 2] as number, f[at + 3] as number, out)) {
-        this.encodeLine(encoder, batch.line(i), out); // decoded as the string path decodes it
-      }
-    }
-  }
-
-  /** The string path: one line's record, or a missing-timestamp count. */
-  private encodeLine(encoder: RecordEncoder, line: MergedLine, out: RecordBuffer): void {
-    const json = encoder.encode(line.timestamp, line.stream, line.message);
-    if (json === null) {
-      this.counters.eventsFiltered["missing-timestamp"]++;
-      return;
-    }
-    out.writeString(json);
-    out.end();
-  }
-
   closed(file: SourceFileInfo): void {
-    this.heldIds.delete(file.id);
     this.encoders.delete(file.id);
     if (this.retained.delete(file.id)) this.cache.release(file.podUid);
   }
@@ -165,5 +125,38 @@ export class Router {
     const encoder = pod ? compileEncoder(transform(pod, file.container, this.config.pipeline.fields)) : NO_METADATA;
     this.encoders.set(file.id, { pod, encoder });
     return encoder;
+  }
+}
+
+/** Writes one emit's lines as records: from their bytes where the source kept bytes, else as strings. */
+class RecordWriter implements LineVisitor {
+  private encoder: RecordEncoder = NO_METADATA;
+  private lines: Lines | null = null;
+
+  constructor(
+    private readonly out: RecordBuffer,
+    private readonly missingTimestamp: () => void,
+  ) {}
+
+  begin(encoder: RecordEncoder, lines: Lines): void {
+    this.encoder = encoder;
+    this.lines = lines;
+  }
+
+  range(chunk: Uint8Array, tsStart: number, tsEnd: number, stderr: boolean, contentStart: number, contentEnd: number, index: number): void {
+    if (!this.encoder.writeBytes(chunk, tsStart, tsEnd, stderr, contentStart, contentEnd, this.out)) {
+      this.merged((this.lines as Lines).line(index)); // decoded as the string path decodes it
+    }
+  }
+
+  /** The string path: one line's record, or a missing-timestamp count. */
+  merged(line: MergedLine): void {
+    const json = this.encoder.encode(line.timestamp, line.stream, line.message);
+    if (json === null) {
+      this.missingTimestamp();
+      return;
+    }
+    this.out.writeString(json);
+    this.out.end();
   }
 }

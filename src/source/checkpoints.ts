@@ -1,21 +1,9 @@
-// Per-file checkpoints (SPEC §4): the lowest offset not yet safe, persisted atomically
-// (write temp, fsync, rename, fsync the directory) so a crash leaves the old or the new file whole.
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+// Per-file checkpoints (the watermark: the lowest offset not yet safe, docs/source.md), persisted as
+// one JSON file in the data dir that is replaced atomically, so a crash leaves the old or the new set.
 import { join } from "node:path";
 import { z } from "zod";
-
-export interface FileCheckpoint {
-  /** The identity of the file: device + inode + fingerprint of its first bytes. */
-  dev: number;
-  ino: number;
-  fpLen: number;
-  fpHash: number;
-  /** Last path seen (for status and for the .gz fallback after downtime). */
-  path: string;
-  offset: number;
-  /** Size when last saved: if the file is gone for good at the next start, size − offset was lost. */
-  size?: number;
-}
+import { readTextIfExists, writeFileAtomic } from "../platform/atomic-file.ts";
+import type { CheckpointStorage, FileCheckpoint } from "./types.ts";
 
 const CheckpointFileSchema = z.object({
   version: z.literal(1),
@@ -36,56 +24,35 @@ export function checkpointKey(dev: number, ino: number): string {
   return `${dev}:${ino}`;
 }
 
-export class CheckpointStore {
+/** The encoded form of a set of checkpoints (one JSON document). */
+export function encodeCheckpoints(files: readonly FileCheckpoint[]): string {
+  return JSON.stringify({ version: 1, files });
+}
+
+/** Decodes what encodeCheckpoints wrote; throws on anything else. */
+export function decodeCheckpoints(text: string): FileCheckpoint[] {
+  return CheckpointFileSchema.parse(JSON.parse(text)).files;
+}
+
+/** `checkpoints.json` in the data dir. */
+export class CheckpointStore implements CheckpointStorage {
   readonly path: string;
 
   constructor(dataDir: string) {
     this.path = join(dataDir, "checkpoints.json");
   }
 
-  /** Loads saved checkpoints; a damaged file is reported and treated as empty (files are re-read). */
-  load(onError: (msg: string) => void): Map<string, FileCheckpoint> {
-    const out = new Map<string, FileCheckpoint>();
-    if (!existsSync(this.path)) return out;
+  load(onError: (msg: string) => void): FileCheckpoint[] {
     try {
-      const parsed = CheckpointFileSchema.parse(JSON.parse(readFileSync(this.path, "utf8")));
-      for (const f of parsed.files) out.set(checkpointKey(f.dev, f.ino), f);
+      const text = readTextIfExists(this.path);
+      return text === null ? [] : decodeCheckpoints(text);
     } catch (err) {
       onError(`checkpoint file ${this.path} is unreadable (${(err as Error).message}); files without a checkpoint follow source.readFrom`);
+      return [];
     }
-    return out;
   }
 
-  save(files: Iterable<FileCheckpoint>): void {
-    const body = JSON.stringify({ version: 1, files: [...files] });
-    const tmp = this.path + ".tmp";
-    const fd = openSync(tmp, "w", 0o600);
-    try {
-      writeSync(fd, body);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, this.path);
-    fsyncDir(join(this.path, ".."));
+  save(files: readonly FileCheckpoint[]): void {
+    writeFileAtomic(this.path, encodeCheckpoints(files));
   }
-}
-
-export function fsyncDir(dir: string): void {
-  const fd = openSync(dir, "r");
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** FNV-1a over a byte range: the fingerprint of a file's head (not cryptographic; detects inode reuse). */
-export function fingerprint(bytes: Uint8Array): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < bytes.length; i++) {
-    h ^= bytes[i] as number;
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
 }

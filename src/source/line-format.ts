@@ -1,4 +1,4 @@
-// Line formats (SPEC §2.2): CRI and docker json-file, parsed from raw bytes.
+// Line formats (docs/source.md, "Lines"): CRI and docker json-file, parsed from raw bytes.
 // Pure functions; the reader hands them one line without its trailing "\n".
 
 export type Stream = "stdout" | "stderr";

@@ -4,7 +4,7 @@
 // Fast path: a CRI `F` line with nothing pending on its stream is complete by itself; it goes to
 // the output as byte ranges into the chunk (LineBatch), without a string or the merger, and the
 // router writes its record from those bytes. Every other line (docker, P fragments, the F that ends
-// them, very long lines) takes the string path: parse, decode, merge (SPEC §2.2).
+// them, very long lines) takes the string path: parse, decode, merge (docs/source.md).
 import {
   type CriFields,
   decodeContent,
@@ -15,102 +15,10 @@ import {
   parseDockerLine,
   scanCriLine,
 } from "./line-format.ts";
-import { type MergedLine, type PartialMerger, streamKey } from "./partial.ts";
+import { LineBatch } from "./line-batch.ts";
+import { type PartialMerger, streamKey } from "./partial.ts";
+import type { MergedLine } from "./types.ts";
 
-/**
- * The lines of one read, in file order. A line that needs no merging (a CRI `F` line with nothing
- * pending on its stream) is kept as byte ranges into the chunk it was read from — no string is made
- * for it; the others as MergedLine. Iterating yields every line as a MergedLine (decoding ranges):
- * for tests and consumers that want strings; the router reads the ranges instead.
- *
- * The ranges point into the memory handed to LineReader.feed: consume the batch (Router.emit encodes
- * it before it first awaits) before that memory is read into again.
- */
-export class LineBatch implements Iterable<MergedLine> {
-  /** Lines in the batch. */
-  count = 0;
-  /**
-   * FIELDS int32 per line. A range line: tsStart, tsEnd, contentStart, contentEnd, chunk * 2 + stderr
-   * (chunk: an index into `chunks`). A merged line: 0, 0, 0, 0, -1 - (its index into `merged`).
-   */
-  fields: Int32Array = EMPTY_FIELDS;
-  /** The memory the ranges point into; usually one chunk per batch. */
-  readonly chunks: Uint8Array[] = [];
-  readonly merged: MergedLine[] = [];
-
-  static readonly FIELDS = 5;
-
-  /** A batch of merged lines (the source's flushed partials). */
-  static of(...lines: MergedLine[]): LineBatch {
-    const b = new LineBatch();
-    for (const l of lines) b.push(l);
-    return b;
-  }
-
-  get length(): number {
-    return this.count;
-  }
-
-  /** A complete CRI line as ranges: timestamp bytes[tsStart, tsEnd), content bytes[contentStart, contentEnd). */
-  pushRange(chunk: Uint8Array, tsStart: number, tsEnd: number, stderr: boolean, contentStart: number, contentEnd: number): void {
-    let ci = this.chunks.length - 1;
-    if (ci < 0 || this.chunks[ci] !== chunk) {
-      this.chunks.push(chunk);
-      ci++;
-    }
-    const f = this.slot();
-    const i = this.count++ * LineBatch.FIELDS;
-    f[i] = tsStart;
-    f[i + 1] = tsEnd;
-    f[i + 2] = contentStart;
-    f[i + 3] = contentEnd;
-    f[i + 4] = ci * 2 + (stderr ? 1 : 0);
-  }
-
-  push(line: MergedLine): void {
-    const f = this.slot();
-    const i = this.count++ * LineBatch.FIELDS;
-    f[i] = f[i + 1] = f[i + 2] = f[i + 3] = 0;
-    f[i + 4] = -1 - this.merged.length;
-    this.merged.push(line);
-  }
-
-  /** Line `i` as a MergedLine (a range line decoded as the string path would). */
-  line(i: number): MergedLine {
-    const f = this.fields;
-    const at = i * LineBatch.FIELDS;
-    const tag = f[at + 4] as number;
-    if (tag < 0) return this.merged[-1 - tag] as MergedLine;
-    const chunk = this.chunks[tag >> 1] as Uint8Array;
-    return {
-      timestamp: decodeTimestamp(chunk, f[at] as number, f[at + 1] as number),
-      stream: (tag & 1) === 1 ? "stderr" : "stdout",
-      message: decodeContent(chunk, f[at + 2] as number, f[at + 3] as number),
-      truncated: false,
-    };
-  }
-
-  *[Symbol.iterator](): Iterator<MergedLine> {
-    for (let i = 0; i < this.count; i++) yield this.line(i);
-  }
-
-  /** Empties the batch for reuse (drops its references to chunks and lines). */
-  clear(): void {
-    this.count = 0;
-    this.chunks.length = 0;
-    this.merged.length = 0;
-  }
-
-  private slot(): Int32Array {
-    const need = (this.count + 1) * LineBatch.FIELDS;
-    if (need <= this.fields.length) return this.fields;
-    const grown = new Int32Array(Math.max(1024 * LineBatch.FIELDS, this.fields.length * 2)); // a 256 KiB slice: ~1000 lines
-    grown.set(this.fields);
-    this.fields = grown;
-    return grown;
-  }
-}
-const EMPTY_FIELDS = new Int32Array(0);
 
 export interface LineReaderCounters {
   linesRead: number;

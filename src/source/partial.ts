@@ -1,4 +1,4 @@
-// Merging of partial lines (SPEC §2.2). Runtimes split long lines into `P` fragments ended by an
+// Merging of partial lines (docs/source.md, "Lines"). Runtimes split long lines into `P` fragments ended by an
 // `F` fragment of the same stream. Pending fragments are keyed by (pod UID, container, restart,
 // stream) — not by file — so a line split across a rotation is still merged.
 //
@@ -7,14 +7,8 @@
 // a crash the whole line is read again: the head from the rotated file (found again by inode, or in
 // its .gz), the rest from its successor.
 import type { Stream } from "./line-format.ts";
+import type { MergedLine } from "./types.ts";
 import { truncateUtf8, utf8ByteLength } from "./utf8.ts";
-
-export interface MergedLine {
-  timestamp: string;
-  stream: Stream;
-  message: string;
-  truncated: boolean;
-}
 
 /** A file region a pending line still needs: the checkpoint of `fileId` may not pass `offset`. */
 export interface Pin {

@@ -1,4 +1,4 @@
-// Kubernetes pod log paths (SPEC §2.1):
+// Kubernetes pod log paths (docs/source.md, "Discovery"):
 //   <namespace>_<pod-name>_<pod-uid>/<container>/<restart>.log
 // Namespaces and pod names are DNS labels/subdomains (no "_"), so splitting on "_" is exact.
 // Static (mirror) pods carry a config hash where other pods carry their UID.
@@ -36,4 +36,12 @@ export function parsePodDir(dir: string): { namespace: string; podName: string; 
 /** Rotated files (`0.log.20261124-190213`, `.gz`) and temp files are never tailed as text. */
 export function isRotatedName(file: string): boolean {
   return /\.log\.\d{8}-\d{6}(\.gz)?$/.test(file);
+}
+
+/**
+ * One container instance (pod UID, container, restart): the files it writes in turn, rotated one
+ * after another, and the key its partial lines merge under.
+ */
+export function containerKey(p: PodLogPath): string {
+  return `${p.podUid}/${p.container}/${p.restart}`;
 }

@@ -1,8 +1,7 @@
-// Rotated siblings of a live log file (kubelet: `N.log` → `N.log.<YYYYMMDD-hhmmss>` → `….gz`),
-// used only after downtime, to finish a checkpointed file that was rotated while we were away.
-import { readdirSync, readFileSync } from "node:fs";
+// Rotated siblings of a live log file (kubelet: `N.log` → `N.log.<YYYYMMDD-hhmmss>` → `….gz`).
 import { basename, dirname, join } from "node:path";
 import { gunzipSync } from "node:zlib";
+import type { SourceFs } from "./types.ts";
 
 export interface RotatedSibling {
   /** The `YYYYMMDD-hhmmss` stamp: sorts in rotation order. */
@@ -12,21 +11,22 @@ export interface RotatedSibling {
   gz: string | null;
 }
 
-const ROTATED = /^(\d+\.log)\.(\d{8}-\d{6})(\.gz)?$/;
+/** `0.log.20261124-190213` and `….gz`: the live name, the stamp, and whether it is compressed. */
+export const ROTATED_NAME = /^(\d+\.log)\.(\d{8}-\d{6})(\.gz)?$/;
 
 /** The rotated siblings of `livePath` (`…/0.log`), oldest first, one entry per stamp. */
-export function rotatedSiblings(livePath: string): RotatedSibling[] {
+export function rotatedSiblings(fs: SourceFs, livePath: string): RotatedSibling[] {
   const dir = dirname(livePath);
   const base = basename(livePath);
   let names: string[];
   try {
-    names = readdirSync(dir);
+    names = fs.readdir(dir);
   } catch {
     return [];
   }
   const byStamp = new Map<string, RotatedSibling>();
   for (const name of names) {
-    const m = ROTATED.exec(name);
+    const m = ROTATED_NAME.exec(name);
     if (!m || m[1] !== base) continue;
     const stamp = m[2] as string;
     const e = byStamp.get(stamp) ?? { stamp, plain: null, gz: null };
@@ -37,10 +37,10 @@ export function rotatedSiblings(livePath: string): RotatedSibling[] {
   return [...byStamp.values()].sort((a, b) => (a.stamp < b.stamp ? -1 : a.stamp > b.stamp ? 1 : 0));
 }
 
-/** The decompressed content of a rotated `.gz`, or null when it is unreadable or damaged. */
-export function readGzip(path: string): Uint8Array | null {
+/** The decompressed content of a rotated `.gz`, or null when it is unreadable or damaged (or still being written). */
+export function readGzip(fs: SourceFs, path: string): Uint8Array | null {
   try {
-    return new Uint8Array(gunzipSync(readFileSync(path)));
+    return new Uint8Array(gunzipSync(fs.readFile(path)));
   } catch {
     return null;
   }

@@ -1,62 +1,52 @@
-// inotify through Bun's recursive fs.watch on the log root. Events only say "look here soon";
-// the reconciliation scan stays the source of truth, and takes over alone if the watcher fails.
-import { type FSWatcher, watch } from "node:fs";
+// The inotify side of discovery: a recursive watch of the log root through the file system port.
+// Events only say "look here soon"; the reconciliation scan stays the source of truth, and takes over
+// alone once the watch has failed (out of inotify watches, say): a failed watch is not retried.
+import type { SourceFs, TreeWatch } from "./types.ts";
 
 export interface DirWatcherHandlers {
   /** `rename`: created, renamed or removed; `change`: written. `name` is relative to the root. */
   onEvent(kind: "rename" | "change", name: string): void;
-  /** The watcher stopped (first: whether this is the first failure, to say so once). */
+  /** The watch failed (first: whether it is the first failure, to say so once); it is not restarted. */
   onError(err: Error, first: boolean): void;
 }
 
 export class DirWatcher {
-  private watcher: FSWatcher | null = null;
-  failed = false;
+  private watch: TreeWatch | null = null;
+  private failed = false;
 
   constructor(
+    private readonly fs: SourceFs,
     private readonly root: string,
     private readonly handlers: DirWatcherHandlers,
   ) {}
 
-  /** Starts watching; false when the root does not exist yet (retry later) or watching failed. */
-  start(): boolean {
+  /** Whether events flow, or the watch failed for good: either way there is nothing to start again. */
+  get settled(): boolean {
+    return this.watch !== null || this.failed;
+  }
+
+  /** Starts watching unless settled; a root that does not exist yet is tried again at the next call. */
+  start(): void {
+    if (this.settled) return;
     try {
-      const w = watch(this.root, { recursive: true }, (event, filename) => {
-        const name = typeof filename === "string" ? filename : "";
-        this.handlers.onEvent(event === "change" ? "change" : "rename", name);
+      this.watch = this.fs.watch(this.root, {
+        onEvent: (kind, name) => this.handlers.onEvent(kind, name),
+        onError: (err) => this.fail(err),
       });
-      // Running out of inotify watches (ENOSPC) arrives asynchronously as an `error` event; an
-      // unhandled one would kill the process.
-      w.on("error", (err) => this.fail(err as Error));
-      this.watcher = w;
-      return true;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
-      this.fail(err as Error);
-      return false;
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") this.fail(err as Error);
     }
   }
 
-  /** Test hook: raises `err` as the FSWatcher's own asynchronous `error` event (what ENOSPC looks like). */
-  emitError(err: Error): void {
-    if (this.watcher) this.watcher.emit("error", err);
-    else this.fail(err);
+  close(): void {
+    this.watch?.close();
+    this.watch = null;
   }
 
-  /** Stops for good after an error; the caller falls back to its reconciliation scan. */
-  fail(err: Error): void {
+  private fail(err: Error): void {
     const first = !this.failed;
     this.failed = true;
     this.close();
     this.handlers.onError(err, first);
-  }
-
-  close(): void {
-    try {
-      this.watcher?.close();
-    } catch {
-      // already closed
-    }
-    this.watcher = null;
   }
 }

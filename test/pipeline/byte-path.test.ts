@@ -13,9 +13,11 @@ import { compileEncoder, transform } from "../../src/pipeline/chain.ts";
 import { INVALID_UTF8, writeJsonStringBody } from "../../src/pipeline/json-bytes.ts";
 import { RecordBuffer } from "../../src/pipeline/packed.ts";
 import { Router } from "../../src/pipeline/router.ts";
-import { LineBatch, LineReader, type LineReaderCounters } from "../../src/source/line-reader.ts";
-import { type MergedLine, PartialMerger } from "../../src/source/partial.ts";
-import type { SourceFileInfo } from "../../src/source/source.ts";
+import { LineBatch } from "../../src/source/line-batch.ts";
+import { LineReader, type LineReaderCounters } from "../../src/source/line-reader.ts";
+import { PartialMerger } from "../../src/source/partial.ts";
+import type { MergedLine } from "../../src/source/types.ts";
+import type { SourceFileInfo } from "../../src/source/types.ts";
 
 const te = new TextEncoder();
 const latin1 = new TextDecoder("latin1");
@@ -208,8 +210,8 @@ async function run(bytes: Uint8Array, chunks: number[], opts: { fast: boolean; f
   const pendingStarts: Array<number | null> = [];
   let ranged = 0;
   const emit = async (lines: LineBatch | MergedLine[]) => {
-    if (lines instanceof LineBatch) ranged += lines.count - lines.merged.length;
-    await router.emit(file, lines);
+    if (lines instanceof LineBatch) ranged += lines.rangeCount;
+    await router.emit(file, lines instanceof LineBatch ? lines : LineBatch.of(...lines));
     lineEnds.push(reader.lineEnd);
     pendingStarts.push(merger.pendingStart("f1"));
   };
@@ -314,8 +316,8 @@ describe("a whole file: fast path and string path give the same records", () => 
       "2026-11-24T19:02:13.5Z stdout F ✓ four",
     ].join("\n");
     reader.feed(te.encode(text + "\n"), 0, batch);
-    expect(batch.count).toBe(4);
-    expect(batch.merged.length).toBe(1); // only the merged stderr line
+    expect(batch.length).toBe(4);
+    expect(batch.length - batch.rangeCount).toBe(1); // only the merged stderr line
     expect([...batch].map((l) => `${l.stream}:${l.message}`)).toEqual(["stdout:one", "stdout:three", "stderr:two-two", "stdout:✓ four"]);
     expect(counters.linesRead).toBe(5);
   });

@@ -3,7 +3,8 @@
 // "{" was read as docker json-file and every later line dropped as malformed (silent loss of a file).
 import { expect, test } from "bun:test";
 import { LineReader, type LineReaderCounters } from "../../src/source/line-reader.ts";
-import { type MergedLine, PartialMerger } from "../../src/source/partial.ts";
+import { PartialMerger } from "../../src/source/partial.ts";
+import type { MergedLine } from "../../src/source/types.ts";
 
 const enc = new TextEncoder();
 

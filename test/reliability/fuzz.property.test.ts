@@ -13,7 +13,8 @@ import { join } from "node:path";
 import { openRing } from "../../src/buffer/ring.ts";
 import { parseCriLine, parseDockerLine } from "../../src/source/line-format.ts";
 import { LineReader, type LineReaderCounters } from "../../src/source/line-reader.ts";
-import { type MergedLine, PartialMerger } from "../../src/source/partial.ts";
+import { PartialMerger } from "../../src/source/partial.ts";
+import type { MergedLine } from "../../src/source/types.ts";
 
 const enc = new TextEncoder();
 const dirs: string[] = [];

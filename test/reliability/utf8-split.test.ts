@@ -3,7 +3,8 @@
 // own and the character arrived as two U+FFFD. Now the cut bytes wait for the next fragment.
 import { expect, test } from "bun:test";
 import { LineReader, type LineReaderCounters } from "../../src/source/line-reader.ts";
-import { type MergedLine, PartialMerger } from "../../src/source/partial.ts";
+import { PartialMerger } from "../../src/source/partial.ts";
+import type { MergedLine } from "../../src/source/types.ts";
 
 const TS = "2026-11-25T10:00:00.000000001Z";
 const bytes = (...parts: Array<string | number[]>) => Buffer.concat(parts.map((p) => (typeof p === "string" ? Buffer.from(p) : Buffer.from(p))));

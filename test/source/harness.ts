@@ -6,9 +6,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Config, ConfigSchema } from "../../src/config/schema.ts";
 import type { LogFields, Logger } from "../../src/log.ts";
-import type { LineBatch } from "../../src/source/line-reader.ts";
-import type { MergedLine } from "../../src/source/partial.ts";
-import { type FileDecision, Source, type SourceFileInfo } from "../../src/source/source.ts";
+import type { Lines } from "../../src/source/types.ts";
+import type { MergedLine } from "../../src/source/types.ts";
+import { Source } from "../../src/source/source.ts";
+import { FaultyFs } from "../support/faulty-fs.ts";
+import type { FileDecision, SourceFileInfo } from "../../src/source/types.ts";
 
 export interface Received extends MergedLine {
   podUid: string;
@@ -64,6 +66,8 @@ export class Harness {
   private openGate: (() => void) | null = null;
   source!: Source;
   readonly log = new CapturedLog();
+  /** The file system the source reads through: the real one, with faults a test can switch on. */
+  readonly fs = new FaultyFs();
 
   constructor(
     readonly root: string,
@@ -88,6 +92,7 @@ export class Harness {
       ownPodUid,
       durableSeq: () => this.durable,
       log: this.log.logger,
+      fs: this.fs,
       output: {
         decide: (file: SourceFileInfo) => this.decisions.get(file.podUid) ?? "read",
         emit: (file, lines) => this.emit(file, lines),
@@ -97,11 +102,12 @@ export class Harness {
     return this.source;
   }
 
-  private async emit(file: SourceFileInfo, lines: LineBatch): Promise<number> {
+  private async emit(file: SourceFileInfo, lines: Lines): Promise<number> {
     this.emits++;
     if (this.gateP) await this.gateP;
     if (this.emitDelayMs > 0) await Bun.sleep(this.emitDelayMs);
-    for (const l of lines) {
+    for (let i = 0; i < lines.length; i++) {
+      const l = lines.line(i);
       this.received.push({ ...l, podUid: file.podUid, container: file.container, restart: file.restart, path: file.path });
     }
     if (lines.length > 0) this.seq += lines.length;

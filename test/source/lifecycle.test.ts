@@ -191,7 +191,7 @@ test("the watchdog reopens a file that grows while its reader is stuck", async (
   writeFileSync(path, criLines("before", 0, 10));
   h.start();
   expect(await waitFor(() => h.received.length === 10, 2000)).toBe(true);
-  expect(h.source.simulateStall(path)).toBe(true); // the reader now believes it is at its end
+  expect(h.fs.stall(path)).toBe(1); // the reader now believes it is at its end
   appendFileSync(path, criLines("after", 0, 10));
   await Bun.sleep(400);
   expect(h.received.length).toBe(10); // stuck
@@ -252,7 +252,7 @@ test("files created and rotated between two looks are read under their rotated n
   h.start();
   expect(await waitFor(() => h.received.length === 10, 2000)).toBe(true);
   // No more events from here: only the scan looks, every 400 ms.
-  h.source.simulateWatcherError(new Error("ENOSPC"));
+  expect(h.fs.raiseWatchError(new Error("ENOSPC"))).toBe(1);
   await Bun.sleep(450); // one scan with the watcher off: nothing new
   // Between two scans: the followed file rotates, two new files come and go under rotated names
   // (the older of them already compressed), and a new live file appears.

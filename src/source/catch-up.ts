@@ -1,0 +1,116 @@
+// Catch-up after downtime: a checkpointed file that is no longer at its path was rotated while we were
+// away. Find it among its rotated siblings (plain by inode and head, or compressed by the head of its
+// content), read its remainder, then every newer rotated sibling whole, before the live file.
+// Runs before the first scan, and again after it for checkpoints the scan did not claim: the kubelet
+// may rotate or compress while we start.
+import type { SourceParts } from "./context.ts";
+import type { FileSet } from "./file-set.ts";
+import { checkpointKey } from "./checkpoints.ts";
+import { bytesHeadMatches, pathHeadMatches } from "./fingerprint.ts";
+import type { Opener } from "./opener.ts";
+import { containerKey, type PodLogPath } from "./paths.ts";
+import { readGzip, type RotatedSibling, rotatedSiblings } from "./rotated.ts";
+import type { TailedFile } from "./tailed-file.ts";
+import type { FileCheckpoint } from "./types.ts";
+
+export class CatchUp {
+  constructor(
+    private readonly parts: SourceParts,
+    private readonly files: FileSet,
+    private readonly opener: Opener,
+    private readonly acceptLive: (livePath: string) => PodLogPath | null,
+    /** Containers finished from rotated files at start (filled here): their live file starts at 0. */
+    private readonly recoveredKeys: Set<string>,
+  ) {}
+
+  /** Opens the rotated files that finish unclaimed checkpoints (afterScan: the live files are open already). */
+  run(afterScan: boolean): void {
+    for (const [livePath, cps] of this.movedCheckpoints()) {
+      const parsed = this.acceptLive(livePath);
+      if (!parsed) continue;
+      const opened = this.recoverContainer(livePath, parsed, cps);
+      if (afterScan && opened.length > 0) this.putBeforeLive(containerKey(parsed), opened);
+    }
+  }
+
+  /** Unclaimed checkpoints whose file is no longer at its path, by that path. */
+  private movedCheckpoints(): Map<string, FileCheckpoint[]> {
+    const byLive = new Map<string, FileCheckpoint[]>();
+    for (const cp of this.parts.checkpoints.unclaimed.values()) {
+      // Still live (same inode, same head; inodes are reused quickly): the scan resumes it.
+      if (this.isFileAt(cp.path, cp)) continue;
+      const list = byLive.get(cp.path) ?? [];
+      list.push(cp);
+      byLive.set(cp.path, list);
+    }
+    return byLive;
+  }
+
+  private isFileAt(path: string | null, cp: FileCheckpoint): boolean {
+    if (!path) return false;
+    try {
+      const st = this.parts.fs.stat(path);
+      return st.dev === cp.dev && st.ino === cp.ino && pathHeadMatches(this.parts.fs, path, cp);
+    } catch {
+      return false;
+    }
+  }
+
+  /** Opens, oldest first, the rotated files of one live path that hold unread lines. */
+  private recoverContainer(livePath: string, parsed: PodLogPath, cps: FileCheckpoint[]): TailedFile[] {
+    const { fs, counters, log, checkpoints } = this.parts;
+    const siblings = rotatedSiblings(fs, livePath);
+    if (siblings.length === 0) return [];
+    const gzCache = new Map<string, Uint8Array | null>();
+    const content = (path: string) => {
+      if (!gzCache.has(path)) gzCache.set(path, readGzip(fs, path));
+      return gzCache.get(path) ?? null;
+    };
+    const gzMatches = (path: string | null, cp: FileCheckpoint) => {
+      const bytes = path ? content(path) : null;
+      return bytes !== null && bytesHeadMatches(bytes, cp);
+    };
+    const plan: Array<{ index: number; cp: FileCheckpoint | null }> = [];
+    for (const cp of cps) {
+      const index = siblings.findIndex((sib) => this.isFileAt(sib.plain, cp) || gzMatches(sib.gz, cp));
+      if (index >= 0 && !plan.some((p) => p.index === index)) plan.push({ index, cp });
+    }
+    if (plan.length === 0) return [];
+    // Newer rotated files than the newest one we knew were written entirely during the downtime.
+    const newest = Math.max(...plan.map((p) => p.index));
+    for (let i = newest + 1; i < siblings.length; i++) plan.push({ index: i, cp: null });
+    plan.sort((a, b) => a.index - b.index);
+    const opened: TailedFile[] = [];
+    for (const { index, cp } of plan) {
+      const sib = siblings[index] as RotatedSibling;
+      if (cp) checkpoints.unclaimed.delete(checkpointKey(cp.dev, cp.ino));
+      // The plain file first; if the kubelet compressed it meanwhile, its .gz (listed again).
+      let f: TailedFile | null = null;
+      if (sib.plain && (!cp || this.isFileAt(sib.plain, cp))) f = this.opener.openRotated(sib.plain, null, livePath, parsed, cp);
+      if (!f) {
+        const gz = sib.gz ?? rotatedSiblings(fs, livePath).find((x) => x.stamp === sib.stamp)?.gz ?? null;
+        if (gz && (!cp || gzMatches(gz, cp))) f = this.opener.openRotated(gz, content(gz), livePath, parsed, cp);
+      }
+      if (!f) continue;
+      opened.push(f);
+      counters.filesRecovered++;
+      this.recoveredKeys.add(containerKey(parsed));
+      log.info("reading a file rotated during downtime", { path: f.info.path, offset: f.readPos, from: livePath });
+    }
+    return opened;
+  }
+
+  /**
+   * The scan already opened this container's live file: read the recovered ones before it, and that
+   * file from its first byte (it came after them), whatever readFrom says.
+   */
+  private putBeforeLive(key: string, opened: TailedFile[]): void {
+    let min = Number.POSITIVE_INFINITY;
+    for (const o of this.files.open.values()) {
+      if (o.containerKey !== key || opened.includes(o)) continue;
+      min = Math.min(min, o.order);
+      if (o.fromEnd) o.rewind();
+    }
+    if (min !== Number.POSITIVE_INFINITY) opened.forEach((f, i) => (f.order = min - 1 + (i + 1) / (opened.length + 1)));
+  }
+}

@@ -1,0 +1,277 @@
+// Discovery: which files exist and what they are. The reconciliation scan lists the log root; inotify
+// events make it look at one pod or container directory at once. A live `N.log` is opened on sight;
+// a live path that vanished or names another file now hands its file over to draining; a rotated
+// name never seen before is classified — one of ours, history from before we started, or a file
+// created and rotated between two looks, which is read under its rotated name (docs/source.md).
+import { join, relative } from "node:path";
+import { compileGlobs } from "./glob.ts";
+import type { SourceConfig, SourceParts } from "./context.ts";
+import type { FileSet } from "./file-set.ts";
+import { checkpointKey } from "./checkpoints.ts";
+import { bytesHeadMatches, pathHeadMatches } from "./fingerprint.ts";
+import type { Opener } from "./opener.ts";
+import { containerKey, parsePodLogPath, type PodLogPath } from "./paths.ts";
+import { ROTATED_NAME, readGzip } from "./rotated.ts";
+import type { TailedFile } from "./tailed-file.ts";
+import { DirWatcher } from "./watcher.ts";
+
+type RotatedClass = "history" | "missed" | "ignored";
+
+/** Decides which live log files to follow: include/exclude globs, excluded containers, our own pod. */
+export function logFileFilter(config: SourceConfig, ownPodUid: string | null): (rel: string) => PodLogPath | null {
+  const include = compileGlobs(config.include);
+  const exclude = compileGlobs(config.exclude);
+  const excludedContainers = new Set(config.excludeContainers);
+  return (rel) => {
+    const parsed = parsePodLogPath(rel); // only `<n>.log`: never .gz, .tmp or rotated names
+    if (!parsed || !include(rel) || exclude(rel)) return null;
+    if (excludedContainers.has(parsed.container)) return null;
+    if (ownPodUid && parsed.podUid === ownPodUid) return null;
+    return parsed;
+  };
+}
+
+export class Discovery {
+  /** Live path → device:inode of a file of a pod that is not selected. */
+  private readonly skipped = new Map<string, string>();
+  /** Rotated names already looked at: history (read or older than us), missed (read now), ignored. */
+  private readonly classified = new Map<string, RotatedClass>();
+  /** Every path the last scan saw (watch events on them need no scan). */
+  private known = new Set<string>();
+  private readonly watcher: DirWatcher;
+  private stopped = false;
+  private readonly root: string;
+
+  constructor(
+    private readonly parts: SourceParts,
+    private readonly config: SourceConfig,
+    private readonly files: FileSet,
+    private readonly opener: Opener,
+    private readonly accept: (rel: string) => PodLogPath | null,
+    /** Containers finished from rotated files at start: their live file starts at 0 whatever readFrom says. */
+    private readonly recoveredKeys: ReadonlySet<string>,
+  ) {
+    this.root = config.root;
+    this.watcher = new DirWatcher(parts.fs, this.root, {
+      onEvent: (kind, name) => this.onWatchEvent(kind, name),
+      onError: (err, first) => {
+        // Out of inotify watches (ENOSPC) arrives as an asynchronous error.
+        parts.counters.watcherErrors++;
+        if (first) {
+          parts.log.warn("file watcher failed; relying on the reconciliation scan from now on", {
+            error: err.message,
+            scanIntervalMs: config.scanIntervalMs,
+          });
+        }
+      },
+    });
+  }
+
+  /** Starts the watch if it has not started yet (the root may appear later). */
+  startWatching(): void {
+    this.watcher.start();
+  }
+
+  stopWatching(): void {
+    this.stopped = true;
+    this.watcher.close();
+  }
+
+  /**
+   * Lists the whole root: opens new files, classifies new rotated names, hands vanished paths over to
+   * draining. False when the root cannot be listed (nothing is concluded from that).
+   */
+  scanAll(initial: boolean): boolean {
+    const { fs, log } = this.parts;
+    let podDirs: string[];
+    try {
+      podDirs = fs.readdir(this.root);
+    } catch (err) {
+      // Files already open are still read through their descriptors (deletions show as nlink 0).
+      log.warn("log root is not readable; will retry", { root: this.root, error: (err as NodeJS.ErrnoException).code });
+      return false;
+    }
+    this.startWatching();
+    const seen = new Set<string>();
+    for (const podDir of podDirs) {
+      let containers: string[];
+      try {
+        containers = fs.readdir(join(this.root, podDir));
+      } catch {
+        continue; // not a directory, or removed meanwhile
+      }
+      for (const container of containers) this.scanContainer(podDir, container, initial, seen);
+    }
+    this.known = seen;
+    for (const path of this.classified.keys()) if (!seen.has(path)) this.classified.delete(path);
+    this.files.pruneHistory();
+    this.files.unlinkMissing(seen);
+    for (const path of this.skipped.keys()) if (!seen.has(path)) this.skipped.delete(path);
+    return true;
+  }
+
+  /** A file of a pod that is not selected: closed, and its paths remembered so that it is not opened again. */
+  skip(f: TailedFile): void {
+    this.parts.counters.filesSkipped++;
+    for (const p of f.paths) this.skipped.set(p, f.info.id);
+    this.files.forget(f);
+  }
+
+  private onWatchEvent(kind: "rename" | "change", name: string): void {
+    if (this.stopped) return;
+    const path = join(this.root, name);
+    const f = this.files.byPath.get(path);
+    if (f) f.dirty = true;
+    if (kind === "rename" || (!f && !this.known.has(path))) {
+      // A created, renamed or removed path may be a new file, a rotation or a deletion: look at its
+      // container dir (or pod dir) now — a file must be open before it can be rotated or deleted.
+      // Only that dir is listed, so pod churn and rotations cost no full scans.
+      const parts = name.split("/");
+      const podDir = parts[0];
+      if (!podDir) return;
+      if (parts.length >= 2) this.scanContainer(podDir, parts[1] as string, false, null);
+      else this.scanPodDir(podDir);
+    }
+    this.parts.notify();
+  }
+
+  /** A pod dir appeared or vanished: its containers are looked at, or its files drained. */
+  private scanPodDir(podDir: string): void {
+    const dir = join(this.root, podDir);
+    let containers: string[];
+    try {
+      containers = this.parts.fs.readdir(dir);
+    } catch {
+      this.unlinkUnder(dir + "/", null); // removed: drain what it had through the descriptors
+      return;
+    }
+    for (const c of containers) this.scanContainer(podDir, c, false, null);
+  }
+
+  private unlinkUnder(prefix: string, present: Set<string> | null): void {
+    this.files.unlinkUnder(prefix, present);
+    for (const path of this.skipped.keys()) if (path.startsWith(prefix) && !present?.has(path)) this.skipped.delete(path);
+  }
+
+  /**
+   * One container dir: rotated siblings first (a file created and rotated between two looks is found
+   * under its rotated name and read), then the live `N.log` files.
+   */
+  private scanContainer(podDir: string, container: string, initial: boolean, seen: Set<string> | null): void {
+    const dir = join(this.root, podDir, container);
+    let names: string[];
+    try {
+      names = this.parts.fs.readdir(dir);
+    } catch {
+      if (!seen) this.unlinkUnder(dir + "/", null);
+      return;
+    }
+    const live: Array<[string, PodLogPath]> = [];
+    const rotated: Array<{ path: string; liveRel: string; stamp: string; gz: boolean }> = [];
+    for (const name of names) {
+      const rel = `${podDir}/${container}/${name}`;
+      const path = join(dir, name);
+      seen?.add(path);
+      const m = ROTATED_NAME.exec(name);
+      if (m) {
+        if (!this.classified.has(path)) rotated.push({ path, liveRel: `${podDir}/${container}/${m[1]}`, stamp: m[2] as string, gz: m[3] !== undefined });
+        continue;
+      }
+      const parsed = this.accept(rel);
+      if (parsed) live.push([path, parsed]);
+    }
+    // Oldest first (a plain file before its .gz): files found missed are read in rotation order.
+    rotated.sort((a, b) => (a.stamp === b.stamp ? Number(a.gz) - Number(b.gz) : a.stamp < b.stamp ? -1 : 1));
+    for (const r of rotated) this.classifyRotated(r.liveRel, r.path, r.gz, initial);
+    if (!seen) this.unlinkUnder(dir + "/", new Set(names.map((n) => join(dir, n))));
+    for (const [path, parsed] of live) this.discover(path, parsed, initial);
+  }
+
+  /**
+   * A rotated name we have not looked at yet. If it is a file we followed (by inode; a .gz by the name
+   * it was compressed from, else by the fingerprint of its head), nothing to do. Present at start:
+   * history, not read (rotated files are not tailed). Otherwise it was created and rotated while we
+   * were not looking: read it whole, before the live file of its container.
+   */
+  private classifyRotated(liveRel: string, path: string, gz: boolean, initial: boolean): void {
+    const parsed = this.accept(liveRel);
+    if (!parsed) return void this.classified.set(path, "ignored");
+    if (initial) return void this.classified.set(path, "history");
+    if (this.skipped.has(join(this.root, liveRel))) return void this.classified.set(path, "ignored"); // a pod that is not selected
+    let mem: Uint8Array | null = null;
+    if (gz) {
+      const plain = path.slice(0, -3);
+      const plainClass = this.classified.get(plain);
+      if (plainClass) return void this.classified.set(path, plainClass);
+      mem = readGzip(this.parts.fs, path);
+      if (!mem) return; // still being written, or damaged: look again at the next scan
+      if (this.knownGzip(containerKey(parsed), mem)) return void this.classified.set(path, "history");
+    } else {
+      const known = this.knownPlain(containerKey(parsed), path);
+      if (known === null) return; // gone meanwhile
+      if (known) return void this.classified.set(path, "history");
+    }
+    this.classified.set(path, "missed");
+    const f = this.opener.openRotated(path, mem, join(this.root, liveRel), parsed, null);
+    if (!f) return;
+    // A plain one may still take the runtime's last writes (before it reopens): it is closed like any
+    // rotated file, once its successor has bytes.
+    if (!mem) f.final = false;
+    // Its reading order is right as it is: rotated names are classified (oldest first) before the live
+    // files of the same listing are discovered, so every open file of its container is older and the
+    // live file that replaced it is opened after it.
+    this.parts.counters.filesMissedRotated++;
+    this.parts.log.warn("a file was rotated before it was opened; reading it under its rotated name", { path });
+  }
+
+  /** Whether a .gz's content starts like a file of this container we opened (still open ones count too). */
+  private knownGzip(key: string, mem: Uint8Array): boolean {
+    const history = this.files.history.get(key);
+    for (const o of this.files.open.values()) {
+      if (o.containerKey !== key || o.fd < 0) continue;
+      o.updateFingerprint();
+      history?.set(o.info.id, o.fp);
+    }
+    return history !== undefined && [...history.values()].some((h) => h.fpLen > 0 && bytesHeadMatches(mem, h));
+  }
+
+  /**
+   * Whether a plain rotated file is one we opened: open (the descriptor pins the inode), or closed
+   * with the same head (inodes are reused at once). Null when it cannot be looked at now.
+   */
+  private knownPlain(key: string, path: string): boolean | null {
+    let st;
+    try {
+      st = this.parts.fs.stat(path);
+    } catch {
+      return null;
+    }
+    const id = checkpointKey(st.dev, st.ino);
+    const closed = this.files.history.get(key)?.get(id);
+    return this.files.byInode.has(id) || (closed !== undefined && closed.fpLen > 0 && pathHeadMatches(this.parts.fs, path, closed));
+  }
+
+  private discover(path: string, parsed: PodLogPath, initial: boolean): void {
+    let st;
+    try {
+      st = this.parts.fs.stat(path); // follows symlinks: one file is read once, whatever links to it
+    } catch {
+      return;
+    }
+    if (!st.isFile) return;
+    const id = checkpointKey(st.dev, st.ino);
+    const known = this.files.byPath.get(path);
+    if (known && known.info.id === id) return;
+    if (this.skipped.get(path) === id) return;
+    this.skipped.delete(path);
+    if (known) this.files.unlink(known, path); // the path names another file now: a rotation
+    const alias = this.files.byInode.get(id);
+    if (alias) return this.files.link(path, alias);
+    this.opener.openLive(path, parsed, initial && !this.recoveredKeys.has(containerKey(parsed)));
+  }
+
+  /** The live path relative to the root, accepted, for catch-up after downtime. */
+  acceptLive(livePath: string): PodLogPath | null {
+    return this.accept(relative(this.root, livePath));
+  }
+}

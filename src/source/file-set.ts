@@ -1,0 +1,177 @@
+// The files the source follows, indexed by serial (round-robin order), live path and device:inode,
+// and their life: tracked on sight, drained once no live path names them, deleted, skipped, retired
+// (closed, but still holding a checkpoint the ring has not made durable), forgotten.
+import type { Fingerprint } from "./fingerprint.ts";
+import { LineReader } from "./line-reader.ts";
+import type { PartialMerger } from "./partial.ts";
+import type { PodLogPath } from "./paths.ts";
+import { containerKey } from "./paths.ts";
+import { checkpointKey } from "./checkpoints.ts";
+import { type TailEvents, TailedFile } from "./tailed-file.ts";
+import type { SourceConfig, SourceParts } from "./context.ts";
+
+export interface TrackInit {
+  path: string;
+  livePath: string;
+  parsed: PodLogPath;
+  fd: number;
+  mem: Uint8Array | null;
+  dev: number;
+  ino: number;
+  size: number;
+  start: number;
+  fp: Fingerprint;
+}
+
+/** Enough for kubelet's 5 files per container and then some. */
+const HISTORY_PER_CONTAINER = 16;
+
+export class FileSet {
+  /** Open files (active or draining), in round-robin order. */
+  readonly open = new Map<string, TailedFile>();
+  /** Live path → the open file it names. */
+  readonly byPath = new Map<string, TailedFile>();
+  /** device:inode → open file (one file is read once, however many paths link to it). */
+  readonly byInode = new Map<string, TailedFile>();
+  /** Closed files whose checkpoints must survive: marks not durable yet, or a pending line's head. */
+  readonly retired = new Map<string, TailedFile>();
+  /** Per container instance: the files we opened (device:inode → head fingerprint), to recognise them rotated. */
+  readonly history = new Map<string, Map<string, Fingerprint>>();
+  private serials = 0;
+  private orders = 0;
+
+  constructor(
+    private readonly parts: SourceParts,
+    private readonly config: SourceConfig,
+    private readonly merger: PartialMerger,
+    private readonly events: TailEvents,
+    /** A file was found deleted: the deleted-bytes cap is looked at. */
+    private readonly onDeleted: () => void,
+  ) {}
+
+  /** Starts following a file (not yet under any live path: the caller links those). */
+  track(o: TrackInit): TailedFile {
+    const { counters, clock, fs, checkpoints } = this.parts;
+    const serial = `f${++this.serials}`;
+    const key = containerKey(o.parsed);
+    const reader = new LineReader(
+      { partialKey: key, fileId: serial, format: this.config.format, maxLineBytes: this.config.maxLineBytes, merger: this.merger, counters },
+      o.start,
+    );
+    const info = { ...o.parsed, id: checkpointKey(o.dev, o.ino), path: o.path, firstSeenAt: clock.now() };
+    const f = new TailedFile(
+      { serial, info, livePath: o.livePath, containerKey: key, fd: o.fd, mem: o.mem, dev: o.dev, ino: o.ino, size: o.size, start: o.start, fp: o.fp, order: ++this.orders, reader },
+      fs,
+      this.events,
+    );
+    this.open.set(serial, f);
+    this.remember(f);
+    counters.filesAdded++;
+    counters.filesWatched = this.open.size;
+    checkpoints.markDirty();
+    return f;
+  }
+
+  /** `path` names `f` (its first live path, or another link to it). */
+  link(path: string, f: TailedFile): void {
+    f.paths.add(path);
+    this.byPath.set(path, f);
+  }
+
+  /** `path` no longer names `f`; once no path does, `f` is drained to its end through its descriptor. */
+  unlink(f: TailedFile, path: string): void {
+    f.paths.delete(path);
+    if (this.byPath.get(path) === f) this.byPath.delete(path);
+    if (f.paths.size > 0 || !f.startDraining(this.parts.clock.now())) return;
+    if (f.links() === 0) this.markDeleted(f);
+    else this.parts.counters.filesRotated++;
+  }
+
+  /** Live paths under `prefix` that are not in `present` (null: none is) no longer name their files. */
+  unlinkUnder(prefix: string, present: Set<string> | null): void {
+    for (const [path, f] of this.byPath) if (path.startsWith(prefix) && !present?.has(path)) this.unlink(f, path);
+  }
+
+  /** Live paths not in `seen` no longer name their files. */
+  unlinkMissing(seen: Set<string>): void {
+    for (const [path, f] of this.byPath) if (!seen.has(path)) this.unlink(f, path);
+  }
+
+  /** Its last link is gone: counted once, then the deleted-bytes cap is looked at. */
+  markDeleted(f: TailedFile): void {
+    if (f.deleted) return;
+    f.deleted = true;
+    f.deletedAt = this.parts.clock.now();
+    this.parts.counters.filesDeleted++;
+    this.onDeleted();
+  }
+
+  /** Closed for good after reading it to its end; its checkpoint stays while marks or a pending line need it. */
+  retire(f: TailedFile): void {
+    this.forget(f);
+    if (f.watermark.waiting || this.merger.pinned(f.serial)) this.retired.set(f.serial, f);
+  }
+
+  /** Closes a file and removes it from every index. */
+  forget(f: TailedFile): void {
+    f.gone = true;
+    f.updateFingerprint();
+    this.remember(f);
+    f.close();
+    this.open.delete(f.serial);
+    if (this.byInode.get(f.info.id) === f) this.byInode.delete(f.info.id);
+    for (const p of f.paths) if (this.byPath.get(p) === f) this.byPath.delete(p);
+    const { counters, checkpoints, output } = this.parts;
+    counters.filesWatched = this.open.size;
+    checkpoints.markDirty();
+    output.closed?.(f.info);
+    for (const o of this.open.values()) if (o.containerKey === f.containerKey) o.dirty = true;
+    this.parts.notify();
+  }
+
+  /** An open or retired file by serial. */
+  bySerial(serial: string): TailedFile | undefined {
+    return this.open.get(serial) ?? this.retired.get(serial);
+  }
+
+  /** The oldest unfinished file of each container instance: the one to read. */
+  heads(): Map<string, TailedFile> {
+    const heads = new Map<string, TailedFile>();
+    for (const f of this.open.values()) {
+      const h = heads.get(f.containerKey);
+      if (!h || f.order < h.order) heads.set(f.containerKey, f);
+    }
+    return heads;
+  }
+
+  /** An open file of this container instance, if any. */
+  openOf(key: string | undefined): TailedFile | undefined {
+    if (key === undefined) return undefined;
+    for (const f of this.open.values()) if (f.containerKey === key && !f.gone) return f;
+    return undefined;
+  }
+
+  /** Forgets the rotation history of containers with no open file, and bounds the rest. */
+  pruneHistory(): void {
+    const openKeys = new Set<string>();
+    for (const f of this.open.values()) openKeys.add(f.containerKey);
+    for (const [key, h] of this.history) {
+      if (!openKeys.has(key)) this.history.delete(key);
+      else while (h.size > HISTORY_PER_CONTAINER) h.delete(h.keys().next().value as string);
+    }
+  }
+
+  /** Records a file's fingerprint in its container's history. */
+  remember(f: TailedFile): void {
+    let h = this.history.get(f.containerKey);
+    if (!h) this.history.set(f.containerKey, (h = new Map()));
+    h.set(f.info.id, f.fp);
+  }
+
+  closeAll(): void {
+    for (const f of this.open.values()) f.close();
+    this.open.clear();
+    this.byPath.clear();
+    this.byInode.clear();
+  }
+}

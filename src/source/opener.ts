@@ -1,0 +1,96 @@
+// Opening a file to follow: a live file at its checkpoint (when its identity matches one from the
+// last run), at its start or, for files present at start with `readFrom: end`, at its end; a rotated
+// file (plain or decompressed .gz) from its checkpoint or from its first byte.
+import type { SourceConfig, SourceParts } from "./context.ts";
+import type { FileSet } from "./file-set.ts";
+import { checkpointKey } from "./checkpoints.ts";
+import { type Fingerprint, fdHeadMatches } from "./fingerprint.ts";
+import type { PodLogPath } from "./paths.ts";
+import type { TailedFile } from "./tailed-file.ts";
+import type { FileCheckpoint } from "./types.ts";
+
+const NO_FINGERPRINT: Fingerprint = { fpLen: 0, fpHash: 0 };
+
+export class Opener {
+  constructor(
+    private readonly parts: SourceParts,
+    private readonly config: SourceConfig,
+    private readonly files: FileSet,
+  ) {}
+
+  /** Opens a live file found at `path` (atStart: present at start, for `readFrom: end`). */
+  openLive(path: string, parsed: PodLogPath, atStart: boolean): void {
+    const { fs, log } = this.parts;
+    let fd: number;
+    try {
+      fd = fs.open(path);
+    } catch (err) {
+      log.warn("cannot open log file", { path, error: (err as NodeJS.ErrnoException).code });
+      return;
+    }
+    const st = fs.fstat(fd);
+    const id = checkpointKey(st.dev, st.ino);
+    if (this.files.byInode.has(id)) {
+      fs.close(fd); // raced with another path to the same file
+      return;
+    }
+    let start = 0;
+    let fp = NO_FINGERPRINT;
+    let fromEnd = false;
+    const unclaimed = this.parts.checkpoints.unclaimed;
+    const saved = unclaimed.get(id);
+    if (saved && fdHeadMatches(fs, fd, saved)) {
+      unclaimed.delete(id);
+      start = saved.offset <= st.size ? saved.offset : 0;
+      fp = { fpLen: saved.fpLen, fpHash: saved.fpHash };
+    } else if (atStart && this.config.readFrom === "end") {
+      start = st.size;
+      fromEnd = true;
+    }
+    const f = this.files.track({ path, livePath: path, parsed, fd, mem: null, dev: st.dev, ino: st.ino, size: st.size, start, fp });
+    f.fromEnd = fromEnd;
+    this.files.link(path, f);
+    this.files.byInode.set(id, f);
+    log.debug("following file", { path, offset: start });
+  }
+
+  /**
+   * Opens a rotated file to read it to its end and close it (final): from the checkpoint `cp` it had
+   * when it was live, or whole. `mem` is a .gz's decompressed content. Null when nothing is unread.
+   */
+  openRotated(path: string, mem: Uint8Array | null, livePath: string, parsed: PodLogPath, cp: FileCheckpoint | null): TailedFile | null {
+    const fs = this.parts.fs;
+    let fd = -1;
+    let dev: number;
+    let ino: number;
+    let size: number;
+    if (mem) {
+      size = mem.length;
+      const st = fs.stat(path);
+      // Keep the identity the checkpoint knew (the .gz is a new inode; its content is the same file).
+      dev = cp?.dev ?? st.dev;
+      ino = cp?.ino ?? st.ino;
+    } else {
+      try {
+        fd = fs.open(path);
+      } catch {
+        return null;
+      }
+      const st = fs.fstat(fd);
+      dev = st.dev;
+      ino = st.ino;
+      size = st.size;
+    }
+    const start = cp ? Math.min(cp.offset, size) : 0;
+    if (start >= size) {
+      if (fd >= 0) fs.close(fd);
+      return null; // nothing unread
+    }
+    const fp = cp ? { fpLen: cp.fpLen, fpHash: cp.fpHash } : NO_FINGERPRINT;
+    const f = this.files.track({ path, livePath, parsed, fd, mem, dev, ino, size, start, fp });
+    f.startDraining(this.parts.clock.now());
+    f.final = true;
+    if (fd >= 0) this.files.byInode.set(f.info.id, f);
+    return f;
+  }
+}

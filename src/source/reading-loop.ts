@@ -1,0 +1,216 @@
+// The reading loop: turns of at most one slice per file, round robin (fairness), the oldest file of
+// each container first (a rotated file is drained before its successor, so lines and the partials
+// split across them stay in order). Each slice's lines go to the pipeline, whose emit resolves after
+// any backpressure with the ring sequence number that covers them: the file's watermark mark.
+// Between turns the loop yields to the event loop; with nothing to do it sleeps until notified.
+import type { SourceConfig, SourceParts } from "./context.ts";
+import type { Discovery } from "./discovery.ts";
+import type { FileSet } from "./file-set.ts";
+import { LineBatch } from "./line-batch.ts";
+import type { PartialMerger } from "./partial.ts";
+import type { TailedFile } from "./tailed-file.ts";
+import type { Timer } from "../platform/types.ts";
+
+/** A rotated file is closed at its end once its successor has bytes, or after this long. */
+const DRAIN_GRACE_MS = 5000;
+/** While files are held, draining or partials pending, the loop wakes this often. */
+const TICK_MS = 1000;
+/**
+ * After waking from idle, the loop waits this long before reading, so that the many small writes of
+ * busy containers are read together: a turn costs an fstat, a read and a ring write per file that grew
+ * (bench/RESULTS.md, latency scenario). Adds at most this much to latency; a backlog is read back to
+ * back, without it.
+ */
+const READ_COALESCE_MS = 50;
+
+export class ReadingLoop {
+  /** An emit is waiting on the pipeline (backpressure: not a stuck reader). */
+  emitting = false;
+  private readonly readBuf: Uint8Array;
+  /** The lines of one slice, handed to the pipeline (reused: ranges point into readBuf). */
+  private readonly lines = new LineBatch();
+  private stopping = false;
+  private woken = false;
+  private wake: (() => void) | null = null;
+  private cutCoalesce: (() => void) | null = null;
+  private done: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly parts: SourceParts,
+    private readonly config: SourceConfig,
+    private readonly files: FileSet,
+    private readonly merger: PartialMerger,
+    private readonly discovery: Discovery,
+    private readonly durableSeq: () => number,
+  ) {
+    this.readBuf = new Uint8Array(config.readSliceBytes);
+  }
+
+  start(): void {
+    this.done = this.pump();
+  }
+
+  /** Something changed (a file grew, metadata arrived): run a turn soon. */
+  notify(): void {
+    this.woken = true;
+    const w = this.wake;
+    this.wake = null;
+    w?.();
+  }
+
+  /** Resolves once the loop is out (an emit waiting on a full ring is waited for). */
+  stop(): Promise<void> {
+    this.stopping = true;
+    this.notify();
+    this.cutCoalesce?.();
+    return this.done;
+  }
+
+  private async pump(): Promise<void> {
+    const { clock, log, counters } = this.parts;
+    while (!this.stopping) {
+      this.woken = false;
+      let progressed = false;
+      try {
+        progressed = await this.turn();
+      } catch (err) {
+        if (this.stopping) break; // the ring closed under a waiting append at shutdown
+        log.error("source turn failed", { error: err });
+      }
+      if (this.stopping) break;
+      if (progressed || this.woken) {
+        // Appends that do not wait resolve as microtasks: yield to the event loop between turns, or
+        // watcher events, timers and the API would starve while a backlog is read.
+        await new Promise<void>((resolve) => clock.soon(resolve));
+        continue;
+      }
+      let tick: Timer | null = null;
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+        // Held and draining files and pending partials have deadlines; otherwise only events wake us.
+        if (this.needsTick()) tick = clock.after(TICK_MS, () => this.notify());
+      });
+      (tick as Timer | null)?.cancel();
+      counters.wakeups++;
+      if (!this.stopping) await this.coalesce();
+    }
+  }
+
+  private coalesce(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = this.parts.clock.after(READ_COALESCE_MS, done);
+      const self = this;
+      function done() {
+        timer.cancel();
+        self.cutCoalesce = null;
+        resolve();
+      }
+      this.cutCoalesce = done;
+    });
+  }
+
+  private needsTick(): boolean {
+    if (this.merger.size > 0) return true;
+    for (const f of this.files.open.values()) if (f.state === "draining" || f.held) return true;
+    return false;
+  }
+
+  /** One round-robin pass: at most one slice per file. Returns whether anything moved. */
+  private async turn(): Promise<boolean> {
+    let progressed = false;
+    let held = 0;
+    const now = this.parts.clock.now();
+    const heads = this.files.heads();
+    for (const file of [...this.files.open.values()]) {
+      if (this.stopping) break;
+      if (file.gone) continue;
+      const decision = this.parts.output.decide(file.info, now);
+      if (decision === "skip") {
+        this.discovery.skip(file);
+        continue;
+      }
+      if (decision === "hold") {
+        file.held = true;
+        held++;
+        continue;
+      }
+      if (file.held) {
+        file.held = false;
+        file.dirty = true;
+      }
+      if (heads.get(file.containerKey) !== file) {
+        file.blocked = true;
+        continue;
+      }
+      if (file.blocked) {
+        file.blocked = false;
+        file.dirty = true;
+      }
+      if (!file.dirty && file.state === "active") continue;
+      if (await this.readOne(file, now)) progressed = true;
+    }
+    this.parts.counters.filesHeld = held;
+    if (this.stopping) return progressed;
+    await this.flushPartials(now);
+    return progressed;
+  }
+
+  /** Reads one slice of `file` and emits its lines; closes it once drained. Returns whether it moved. */
+  private async readOne(file: TailedFile, now: number): Promise<boolean> {
+    const lines = this.lines;
+    lines.clear(); // one batch reused per slice: the pipeline is done with it when emit resolves
+    const n = file.readSlice(this.readBuf, now, lines, this.parts.log);
+    this.parts.counters.bytesRead += n;
+    if (n === 0) file.dirty = false;
+    let finished = false;
+    if (n === 0 && file.state === "draining" && !file.gone && file.drained(now, DRAIN_GRACE_MS, this.files.byPath.get(file.livePath))) {
+      // Its last line may lack "\n": the file will not grow, so that line is complete.
+      // A pending partial stays pending: its continuation is in the successor.
+      file.reader.finish(now, lines);
+      finished = true;
+    }
+    const released = this.merger.takeReleased();
+    if (n > 0 || lines.length > 0 || finished || released.length > 0) await this.emit(file, lines, released);
+    if (finished) this.files.retire(file); // its successor may read now
+    return n > 0 || finished;
+  }
+
+  /** Partials whose F never came are emitted whole after partialFlushMs. */
+  private async flushPartials(now: number): Promise<void> {
+    if (this.merger.size === 0) return;
+    const flushed = this.merger.flush(now, this.config.partialFlushMs);
+    for (const line of flushed) {
+      const counters = this.parts.counters;
+      counters.partialFlushTimeouts++;
+      if (line.truncated) counters.linesTruncated++;
+      const head = this.files.bySerial(line.fileId);
+      // Emit through an open file of the same container when the head's file is closed.
+      const target = head && !head.gone ? head : (this.files.openOf(head?.containerKey) ?? head);
+      const released = this.merger.takeReleased();
+      if (target) await this.emit(target, LineBatch.of(line), released);
+    }
+  }
+
+  private async emit(file: TailedFile, lines: LineBatch, released: string[]): Promise<void> {
+    this.emitting = true;
+    let seq: number;
+    try {
+      seq = await this.parts.output.emit(file.info, lines);
+    } finally {
+      this.emitting = false;
+    }
+    const durable = this.durableSeq();
+    this.mark(file, seq, durable);
+    for (const serial of released) {
+      if (serial === file.serial) continue;
+      const other = this.files.bySerial(serial);
+      if (other) this.mark(other, seq, durable);
+    }
+  }
+
+  /** Everything before the file's safe offset is covered by ring records up to `seq`. */
+  private mark(f: TailedFile, seq: number, durable: number): void {
+    f.watermark.mark(seq, f.safeOffset(this.merger.pendingStart(f.serial)));
+    if (seq <= durable && f.watermark.advance(durable)) this.parts.checkpoints.markDirty(); // filtered lines: nothing to wait for
+  }
+}

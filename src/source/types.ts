@@ -1,0 +1,171 @@
+// The source stage's contracts: what it hands the pipeline (file info, decisions, lines), what it
+// needs from it (SourceOutput), and the file system port it reads through. The real file system is
+// src/platform/source-fs.ts; the deterministic simulation passes a simulated one.
+import type { Stream } from "./line-format.ts";
+import type { PodLogPath } from "./paths.ts";
+
+export interface SourceFileInfo extends PodLogPath {
+  /** device:inode */
+  id: string;
+  path: string;
+  /** When the collector first saw this file (ms): the start of its metadata wait. */
+  firstSeenAt: number;
+}
+
+/** read: read and emit lines; hold: keep it open, do not read yet; skip: never read it. */
+export type FileDecision = "read" | "hold" | "skip";
+
+/** One complete log line, partials merged. */
+export interface MergedLine {
+  timestamp: string;
+  stream: Stream;
+  message: string;
+  truncated: boolean;
+}
+
+/** Receives the lines of a batch in file order (Lines.visit). */
+export interface LineVisitor {
+  /**
+   * A complete CRI line kept as bytes, not decoded: timestamp chunk[tsStart, tsEnd), content
+   * chunk[contentStart, contentEnd) (raw, possibly invalid UTF-8). `index` is its place in the batch:
+   * Lines.line(index) decodes it as the string path would.
+   */
+  range(chunk: Uint8Array, tsStart: number, tsEnd: number, stderr: boolean, contentStart: number, contentEnd: number, index: number): void;
+  /** A line that was merged, decoded or is otherwise unusual. */
+  merged(line: MergedLine, index: number): void;
+}
+
+/**
+ * The lines of one slice of one file, as the source hands them over. Byte ranges point into the
+ * source's read buffer: consume the batch before the emit that carried it resolves.
+ */
+export interface Lines {
+  readonly length: number;
+  /** Line i decoded as a MergedLine. */
+  line(i: number): MergedLine;
+  /** Every line in order, as bytes where the source kept bytes. */
+  visit(visitor: LineVisitor): void;
+}
+
+/** What the source needs from the rest of the pipeline. */
+export interface SourceOutput {
+  decide(file: SourceFileInfo, now: number): FileDecision;
+  /** Takes a file's lines; resolves (after any backpressure) with the ring sequence number that covers them. */
+  emit(file: SourceFileInfo, lines: Lines): Promise<number>;
+  /** The file is closed for good (drained, given up or skipped). */
+  closed?(file: SourceFileInfo): void;
+}
+
+/** Plain numbers for /status and /metrics: `*Total`-like counters only grow; the rest are gauges. */
+export interface SourceCounters {
+  linesRead: number;
+  linesMalformed: number;
+  linesTruncated: number;
+  bytesRead: number;
+  filesAdded: number;
+  filesRotated: number;
+  filesTruncated: number;
+  filesDeleted: number;
+  filesSkipped: number;
+  /** Deleted-but-open files closed unread because of maxDeletedHeldBytes. */
+  filesGivenUp: number;
+  /** Unread bytes of given-up files. */
+  bytesLost: number;
+  /** Rotated files (plain or .gz) read after downtime to finish a checkpointed file. */
+  filesRecovered: number;
+  /** Files created and rotated before we opened them, read under their rotated name. */
+  filesMissedRotated: number;
+  partialFlushTimeouts: number;
+  watchdogReopens: number;
+  watcherErrors: number;
+  checkpointWrites: number;
+  checkpointsPruned: number;
+  /** Times the reading loop or the scan timer woke up (idle cost). */
+  wakeups: number;
+  /** Gauges. */
+  filesWatched: number;
+  filesHeld: number;
+  deletedHeldBytes: number;
+  lagBytes: number;
+}
+
+/** One watched file as /status shows it. */
+export interface SourceFileStatus {
+  path: string;
+  namespace: string;
+  pod: string;
+  podUid: string;
+  container: string;
+  restart: number;
+  state: "active" | "draining" | "held" | "waiting-predecessor";
+  deleted: boolean;
+  /** Checkpoint: everything before it is safe. */
+  offset: number;
+  readOffset: number;
+  size: number;
+  /** size − checkpoint. */
+  lag: number;
+}
+
+// ---- the file system port -------------------------------------------------------------------
+
+export interface FileStat {
+  dev: number;
+  ino: number;
+  size: number;
+  nlink: number;
+  isFile: boolean;
+}
+
+/** A recursive watch of a directory tree; events say "look here soon", never what happened. */
+export interface TreeWatch {
+  close(): void;
+}
+
+export interface TreeWatchHandlers {
+  /** `rename`: created, renamed or removed; `change`: written. `name` is relative to the root. */
+  onEvent(kind: "rename" | "change", name: string): void;
+  /** The watch failed asynchronously (e.g. ENOSPC: out of inotify watches); no more events come. */
+  onError(err: Error): void;
+}
+
+/**
+ * The file system as the source uses it. Failures throw Errors with a Node-style `code` (ENOENT,
+ * EACCES, …). Reads go through descriptors: after a rotation a path names another file.
+ */
+export interface SourceFs {
+  open(path: string): number;
+  /** Reads up to `length` bytes at `position` into buf[offset…]; 0 at the end of the file. */
+  read(fd: number, buf: Uint8Array, offset: number, length: number, position: number): number;
+  fstat(fd: number): FileStat;
+  close(fd: number): void;
+  /** Follows symlinks. */
+  stat(path: string): FileStat;
+  readdir(path: string): string[];
+  readFile(path: string): Uint8Array;
+  /** Watches `root` recursively; throws ENOENT when it does not exist yet. */
+  watch(root: string, handlers: TreeWatchHandlers): TreeWatch;
+}
+
+/** A file's saved position (the checkpoint of the watermark), with what identifies the file. */
+export interface FileCheckpoint {
+  /** The identity of the file: device + inode + fingerprint of its first bytes. */
+  dev: number;
+  ino: number;
+  fpLen: number;
+  fpHash: number;
+  /** Last live path seen (for status and for finding it rotated after downtime). */
+  path: string;
+  offset: number;
+  /** Size when last saved. */
+  size?: number;
+}
+
+/** Where checkpoints persist: replaced atomically as a whole (a crash leaves the old or the new set). */
+export interface CheckpointStorage {
+  /** Where it is, for messages. */
+  readonly path: string;
+  /** The saved checkpoints; a damaged file is reported through onError and treated as empty. */
+  load(onError: (msg: string) => void): FileCheckpoint[];
+  save(files: readonly FileCheckpoint[]): void;
+}

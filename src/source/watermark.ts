@@ -1,0 +1,47 @@
+// A file's checkpoint as a watermark (docs/source.md): the lowest offset not yet safe. Each emit
+// leaves a mark — "everything before this offset is covered by ring records up to this sequence
+// number" — and the checkpoint moves over a mark only once the ring says that sequence is durable.
+
+interface Mark {
+  seq: number;
+  offset: number;
+}
+
+export class Watermark {
+  private marks: Mark[] = [];
+
+  constructor(
+    /** Everything before it is safe (durable in the ring, filtered or skipped). */
+    public checkpoint: number,
+  ) {}
+
+  /** Whether marks wait for the ring to make their records durable. */
+  get waiting(): boolean {
+    return this.marks.length > 0;
+  }
+
+  /** Everything before `safeOffset` is covered by ring records up to `seq`. */
+  mark(seq: number, safeOffset: number): void {
+    const last = this.marks[this.marks.length - 1];
+    if (last && last.seq === seq) last.offset = safeOffset;
+    else this.marks.push({ seq, offset: safeOffset });
+  }
+
+  /** Moves the checkpoint over the marks durable at `durable`; returns whether it changed. */
+  advance(durable: number): boolean {
+    let i = 0;
+    while (i < this.marks.length && (this.marks[i] as Mark).seq <= durable) i++;
+    if (i === 0) return false;
+    const offset = (this.marks[i - 1] as Mark).offset;
+    this.marks.splice(0, i);
+    if (offset === this.checkpoint) return false;
+    this.checkpoint = offset;
+    return true;
+  }
+
+  /** Starts over at `offset` (a truncated file read again from the top, a file re-read from its start). */
+  reset(offset: number): void {
+    this.marks = [];
+    this.checkpoint = offset;
+  }
+}

@@ -1,0 +1,122 @@
+// What every simulated run must show, checked against the workload's ledger and what the messenger
+// acknowledged: no record corrupted, split or invented; every line of a selected, labelled pod
+// delivered, or its loss explained by a documented cause and counted; duplicates only after a crash
+// or a lost answer; nothing of pods that are not selected or lack labels.
+import { PipekitRecordSchema } from "../../src/pipeline/record.ts";
+import { truncateUtf8, utf8ByteLength } from "../../src/source/utf8.ts";
+import type { Delivered } from "./messenger.ts";
+import type { WrittenLine, Workload } from "./workload.ts";
+
+export interface LossExcuses {
+  /** Inodes deleted while no collector process was up (rotation or pod removal during downtime). */
+  deletedWhileDown: ReadonlySet<number>;
+  /** Inodes deleted while a collector was up that it never opened (created and gone between two looks). */
+  neverOpened: ReadonlySet<number>;
+  /** Bytes the collector counted as lost (bytesLost summed over its processes). */
+  bytesLostCounted: number;
+  /** Files given up over the deleted-bytes cap (summed over processes). */
+  filesGivenUp: number;
+}
+
+export interface Verdict {
+  violations: string[];
+  delivered: number;
+  distinct: number;
+  duplicates: number;
+  missing: number;
+  excused: number;
+  truncated: number;
+  flushedIncomplete: number;
+}
+
+const ID = /^L(\d+);/;
+
+export function checkRun(workload: Workload, delivered: readonly Delivered[], maxLineBytes: number, excuses: LossExcuses, duplicatesAllowed: boolean): Verdict {
+  const violations: string[] = [];
+  const say = (msg: string) => {
+    if (violations.length < 20) violations.push(msg);
+  };
+  const seen = new Map<number, number>();
+  let truncated = 0;
+  let flushedIncomplete = 0;
+  for (const d of delivered) {
+    const parsed = PipekitRecordSchema.safeParse(d.record);
+    if (!parsed.success) {
+      say(`a record breaks the messenger contract: ${JSON.stringify(d.record).slice(0, 200)}`);
+      continue;
+    }
+    const r = parsed.data;
+    const m = ID.exec(r.message);
+    const line = m ? workload.byId.get(Number(m[1])) : undefined;
+    if (!line) {
+      say(`a record that is no line written (invented, or the tail of a split line): ${JSON.stringify(r.message.slice(0, 120))}`);
+      continue;
+    }
+    seen.set(line.id, (seen.get(line.id) ?? 0) + 1);
+    const kind = checkRecord(line, r, maxLineBytes);
+    if (kind === "truncated") truncated++;
+    else if (kind === "flushed") flushedIncomplete++;
+    else if (kind !== "whole") say(`line ${line.id}: ${kind}`);
+  }
+  let duplicates = 0;
+  for (const n of seen.values()) duplicates += n - 1;
+  if (duplicates > 0 && !duplicatesAllowed) say(`${duplicates} duplicate records without a crash or a lost answer`);
+  let missing = 0;
+  let excused = 0;
+  let excusedBytes = 0;
+  for (const line of workload.lines) {
+    const must = line.pod.kind === "argo";
+    if (!must) {
+      if (seen.has(line.id)) say(`line ${line.id} of a ${line.pod.kind} pod was delivered`);
+      continue;
+    }
+    if (seen.has(line.id)) continue;
+    if (line.inodes.some((i) => excuses.deletedWhileDown.has(i) || excuses.neverOpened.has(i))) {
+      excused++;
+      excusedBytes += line.content.length;
+      continue;
+    }
+    if (excuses.filesGivenUp > 0) {
+      excused++;
+      excusedBytes += line.content.length;
+      continue;
+    }
+    missing++;
+    if (missing <= 5) say(`line ${line.id} (${line.pod.name}/${line.container}/${line.restart}, ${line.content.length} B, ${line.complete ? "complete" : "incomplete"}) never arrived`);
+  }
+  if (missing > 5) say(`… ${missing} lines missing in all`);
+  if (excusedBytes > 0 && excuses.bytesLostCounted === 0) say(`${excused} lines (${excusedBytes} B) lost to deletion without any loss counted`);
+  return { violations, delivered: delivered.length, distinct: seen.size, duplicates, missing, excused, truncated, flushedIncomplete };
+}
+
+type RecordCheck = "whole" | "truncated" | "flushed" | string;
+
+function checkRecord(line: WrittenLine, r: Record<string, string>, maxLineBytes: number): RecordCheck {
+  const labels = line.pod.meta.labels;
+  const want: Record<string, string | undefined> = {
+    orgUUID: labels["workflows.pipekit.io/org_uuid"],
+    runUUID: labels["workflows.pipekit.io/run_uuid"],
+    pipeUUID: labels["workflows.pipekit.io/pipe_uuid"],
+    nodeID: line.pod.meta.annotations["workflows.argoproj.io/node-id"],
+    podName: line.pod.name,
+    containerName: line.container,
+    timestamp: line.timestamp,
+    stream: line.stream,
+  };
+  for (const [k, v] of Object.entries(want)) if (r[k] !== v) return `field ${k} is ${JSON.stringify(r[k])}, written ${JSON.stringify(v)}`;
+  const message = r.message as string;
+  if (message === line.message && (line.complete || utf8ByteLength(message) <= maxLineBytes)) return line.complete ? "whole" : "flushed";
+  const full = line.message;
+  const over = utf8ByteLength(full) > maxLineBytes;
+  if (over && message === truncateUtf8(full, maxLineBytes)) return "truncated";
+  if (over && sameBarLastChar(message, truncateUtf8(full, maxLineBytes)) && utf8ByteLength(message) <= maxLineBytes) return "truncated";
+  if (!line.complete && full.startsWith(message)) return "flushed";
+  if (full.startsWith(message)) return `arrived cut: ${utf8ByteLength(message)} of ${utf8ByteLength(full)} bytes (a line split into two records?)`;
+  return `message differs from what was written (first 80: ${JSON.stringify(message.slice(0, 80))} vs ${JSON.stringify(full.slice(0, 80))})`;
+}
+
+/** Equal but for a replacement character at the end (a character cut at the truncation point). */
+function sameBarLastChar(a: string, b: string): boolean {
+  const strip = (s: string) => (s.endsWith("\uFFFD") ? s.slice(0, -1) : s);
+  return strip(a) === strip(b) || strip(a) === b || a === strip(b);
+}

@@ -1,0 +1,137 @@
+// The simulated Pipekit messenger behind a fetch function: it answers after a latency, with faults
+// drawn from the run's schedule — 5xx, 429 with Retry-After, 413/400 for a poisoned record, 401 for a
+// wrong key, requests that hang until the client gives up, outages (connection refused) — and keeps
+// every record it acknowledged, duplicates included.
+import { gunzipSync } from "node:zlib";
+import type { Rng } from "./rng.ts";
+import type { Scheduler } from "./scheduler.ts";
+
+export const INGEST = "/api/messenger/v1/logs/ingest/batch";
+
+export interface Delivered {
+  /** The record as JSON (parsed). */
+  record: Record<string, unknown>;
+  /** Virtual time of the acknowledgement. */
+  at: number;
+}
+
+export interface MessengerFaults {
+  /** Refuse connections (an outage). */
+  down: boolean;
+  /** Probability of a 503 / a 429 (with Retry-After) / a hang. */
+  error5xx: number;
+  error429: number;
+  hang: number;
+  /** Probability that an acknowledged request's answer is lost (the client sees an error after the messenger kept the records). */
+  lostAnswer: number;
+  /** Answer 401 to every request. */
+  wrongKey: boolean;
+  latencyMs: [number, number];
+}
+
+export const HEALTHY: MessengerFaults = { down: false, error5xx: 0, error429: 0, hang: 0, lostAnswer: 0, wrongKey: false, latencyMs: [1, 30] };
+
+interface SimResponse {
+  ok: boolean;
+  status: number;
+  headers: Headers;
+  arrayBuffer(): Promise<ArrayBuffer>;
+}
+
+const dec = new TextDecoder();
+
+export class SimMessenger {
+  readonly delivered: Delivered[] = [];
+  faults: MessengerFaults = { ...HEALTHY };
+  readonly stats = { requests: 0, acknowledged: 0, refused: 0, hung: 0, lostAnswers: 0, badBodies: 0 };
+  /** Bodies that were not a JSON array of records: a contract violation by the collector. */
+  readonly violations: string[] = [];
+
+  constructor(
+    private readonly clock: Scheduler,
+    private readonly rng: Rng,
+    readonly key: string,
+  ) {}
+
+  /** A fetch for the sender: bound to the messenger, never touching the network. */
+  readonly fetch = (input: string | URL | Request, init?: RequestInit): Promise<SimResponse> => {
+    this.stats.requests++;
+    const url = String(input instanceof Request ? input.url : input);
+    const signal = init?.signal ?? null;
+    return new Promise<SimResponse>((resolve, reject) => {
+      const fail = (err: Error) => reject(err);
+      if (signal?.aborted) return fail(abortError(signal));
+      const f = this.faults;
+      if (f.down) return this.clock.soon(() => fail(Object.assign(new TypeError("fetch failed: connection refused"), { code: "ECONNREFUSED" })));
+      const hang = this.rng.chance(f.hang);
+      const latency = this.rng.int(f.latencyMs[0], f.latencyMs[1]);
+      let settled = false;
+      signal?.addEventListener(
+        "abort",
+        () => {
+          if (settled) return;
+          settled = true;
+          fail(abortError(signal));
+        },
+        { once: true },
+      );
+      if (hang) {
+        this.stats.hung++;
+        return;
+      }
+      this.clock.after(latency, () => {
+        if (settled) return;
+        settled = true;
+        const answer = this.answer(url, init);
+        if (answer.status >= 200 && answer.status < 300 && this.rng.chance(f.lostAnswer)) {
+          this.stats.lostAnswers++;
+          return fail(new TypeError("fetch failed: connection reset"));
+        }
+        resolve(answer);
+      });
+    });
+  };
+
+  private answer(url: string, init?: RequestInit): SimResponse {
+    const f = this.faults;
+    const headers = new Headers(init?.headers as ConstructorParameters<typeof Headers>[0]);
+    if (!url.endsWith(INGEST)) return response(404, "not found");
+    if (f.wrongKey || headers.get("x-pipekit-api-key") !== this.key) return response(401, "unauthorized");
+    if (this.rng.chance(f.error429)) return response(429, "slow down", { "retry-after": String(this.rng.int(0, 3)) });
+    if (this.rng.chance(f.error5xx)) return response(503, "unavailable");
+    let records: unknown;
+    try {
+      let body = init?.body as Uint8Array;
+      if (headers.get("content-encoding") === "gzip") body = new Uint8Array(gunzipSync(body));
+      records = JSON.parse(dec.decode(body));
+    } catch (err) {
+      this.stats.badBodies++;
+      this.violations.push(`request body is not JSON: ${(err as Error).message}`);
+      return response(400, "bad json");
+    }
+    if (!Array.isArray(records)) {
+      this.violations.push("request body is not an array");
+      return response(400, "not an array");
+    }
+    const at = this.clock.peek();
+    for (const r of records) this.delivered.push({ record: r as Record<string, unknown>, at });
+    this.stats.acknowledged += records.length;
+    return response(200, "{}");
+  }
+}
+
+function response(status: number, body: string, extra: Record<string, string> = {}): SimResponse {
+  const bytes = new TextEncoder().encode(body);
+  return {
+    ok: status >= 200 && status < 300,
+    status,
+    headers: new Headers({ "content-type": "application/json", ...extra }),
+    arrayBuffer: () => Promise.resolve(bytes.buffer.slice(0) as ArrayBuffer),
+  };
+}
+
+function abortError(signal: AbortSignal): Error {
+  const reason = signal.reason;
+  if (reason instanceof Error) return reason;
+  return Object.assign(new Error("The operation was aborted."), { name: "AbortError" });
+}

@@ -1,0 +1,236 @@
+// The source's parts on their own, driven through the simulated file system and clock of the
+// deterministic simulation: a watermark, a tailed file, the checkpointer, discovery.
+import { describe, expect, test } from "bun:test";
+import { ConfigSchema } from "../../src/config/schema.ts";
+import { Checkpointer } from "../../src/source/checkpointer.ts";
+import { newSourceCounters, type SourceParts } from "../../src/source/context.ts";
+import { Discovery, logFileFilter } from "../../src/source/discovery.ts";
+import { FileSet } from "../../src/source/file-set.ts";
+import { LineBatch } from "../../src/source/line-batch.ts";
+import { Opener } from "../../src/source/opener.ts";
+import { PartialMerger } from "../../src/source/partial.ts";
+import type { TailedFile } from "../../src/source/tailed-file.ts";
+import type { CheckpointStorage, FileCheckpoint } from "../../src/source/types.ts";
+import { Watermark } from "../../src/source/watermark.ts";
+import { Rng } from "../sim/rng.ts";
+import { Scheduler } from "../sim/scheduler.ts";
+import { SimFs } from "../sim/sim-fs.ts";
+import { CapturedLog } from "./harness.ts";
+
+const enc = new TextEncoder();
+const ROOT = "/logs";
+
+class MemoryCheckpoints implements CheckpointStorage {
+  readonly path = "memory";
+  saved: FileCheckpoint[] = [];
+  saves = 0;
+  load(): FileCheckpoint[] {
+    return this.saved;
+  }
+  save(files: readonly FileCheckpoint[]): void {
+    this.saves++;
+    this.saved = [...files];
+  }
+}
+
+/** The parts of one source over a simulated node. */
+function world(over: Record<string, unknown> = {}) {
+  const clock = new Scheduler(Date.UTC(2026, 11, 6), new Rng(1));
+  const fs = new SimFs(clock, new Rng(2));
+  fs.mkdirp(ROOT);
+  const config = ConfigSchema.parse({ source: { root: ROOT, ...over } }).source;
+  const counters = newSourceCounters();
+  const log = new CapturedLog();
+  const storage = new MemoryCheckpoints();
+  const checkpoints = new Checkpointer(storage, counters, log.logger);
+  let notified = 0;
+  const closed: string[] = [];
+  const parts: SourceParts = {
+    fs: fs.port(1),
+    clock,
+    log: log.logger,
+    counters,
+    output: { decide: () => "read", emit: async () => 0, closed: (f) => closed.push(f.path) },
+    checkpoints,
+    notify: () => notified++,
+  };
+  const merger = new PartialMerger(config.maxLineBytes);
+  const events = { truncated: () => counters.filesTruncated++, unlinked: (f: TailedFile) => files.markDeleted(f) };
+  const files: FileSet = new FileSet(parts, config, merger, events, () => {});
+  const opener = new Opener(parts, config, files);
+  const discovery = new Discovery(parts, config, files, opener, logFileFilter(config, null), new Set());
+  return { clock, fs, config, counters, log, storage, checkpoints, files, opener, discovery, merger, closed, notified: () => notified };
+}
+
+function line(msg: string): Uint8Array {
+  return enc.encode(`2026-12-06T00:00:00.000000001Z stdout F ${msg}\n`);
+}
+
+describe("Watermark", () => {
+  test("the checkpoint moves over marks only once their sequence is durable, to the last such mark", () => {
+    const w = new Watermark(10);
+    w.mark(5, 100);
+    w.mark(5, 150); // same sequence: the same mark, further on
+    w.mark(8, 300);
+    expect(w.advance(4)).toBe(false);
+    expect(w.checkpoint).toBe(10);
+    expect(w.advance(6)).toBe(true);
+    expect(w.checkpoint).toBe(150);
+    expect(w.waiting).toBe(true);
+    expect(w.advance(100)).toBe(true);
+    expect(w.checkpoint).toBe(300);
+    expect(w.waiting).toBe(false);
+    w.mark(9, 300);
+    expect(w.advance(9)).toBe(false); // moved nowhere
+    w.mark(10, 400);
+    w.reset(0);
+    expect(w.waiting).toBe(false);
+    expect(w.checkpoint).toBe(0);
+  });
+});
+
+describe("TailedFile", () => {
+  test("reads slices through its descriptor after a rename; truncation and deletion are reported", () => {
+    const w = world();
+    const dir = `${ROOT}/argo_p_uid1/main`;
+    w.fs.mkdirp(dir);
+    const ino = w.fs.create(`${dir}/0.log`);
+    w.fs.append(ino, line("one"), null);
+    w.discovery.scanAll(true);
+    const f = w.files.byPath.get(`${dir}/0.log`) as TailedFile;
+    expect(f).toBeDefined();
+    const batch = new LineBatch();
+    const buf = new Uint8Array(16);
+    let n = 0;
+    while (f.readSlice(buf, 0, batch, w.log.logger) > 0) n++;
+    expect(n).toBeGreaterThan(1); // a 16-byte read buffer: several slices
+    expect([...batch].map((l) => l.message)).toEqual(["one"]);
+    // Renamed: read on through the descriptor.
+    w.fs.rename(`${dir}/0.log`, `${dir}/0.log.20261206-000000`);
+    w.fs.append(ino, line("two"), null);
+    batch.clear();
+    while (f.readSlice(new Uint8Array(4096), 0, batch, w.log.logger) > 0);
+    expect([...batch].map((l) => l.message)).toEqual(["two"]);
+    // Truncated in place: read again from 0.
+    w.fs.truncate(`${dir}/0.log.20261206-000000`);
+    w.fs.append(ino, line("three"), null);
+    expect(f.readSlice(new Uint8Array(4096), 0, batch, w.log.logger)).toBe(0);
+    expect(w.counters.filesTruncated).toBe(1);
+    expect(f.readPos).toBe(0);
+    batch.clear();
+    expect(f.readSlice(new Uint8Array(4096), 0, batch, w.log.logger)).toBeGreaterThan(0);
+    expect([...batch].map((l) => l.message)).toEqual(["three"]);
+    // Deleted: still readable through the descriptor; the deletion is noticed at the end.
+    w.fs.unlink(`${dir}/0.log.20261206-000000`);
+    expect(f.readSlice(new Uint8Array(4096), 0, batch, w.log.logger)).toBe(0);
+    expect(f.deleted).toBe(true);
+    expect(w.counters.filesDeleted).toBe(1);
+  });
+
+  test("a draining file is drained once its successor has bytes, or after the grace", () => {
+    const w = world();
+    const dir = `${ROOT}/argo_p_uid2/main`;
+    w.fs.mkdirp(dir);
+    const old = w.fs.create(`${dir}/0.log`);
+    w.fs.append(old, line("a"), null);
+    w.discovery.scanAll(true);
+    const f = w.files.byPath.get(`${dir}/0.log`) as TailedFile;
+    w.fs.rename(`${dir}/0.log`, `${dir}/0.log.20261206-000001`);
+    const fresh = w.fs.create(`${dir}/0.log`);
+    w.discovery.scanAll(false);
+    expect(f.state).toBe("draining");
+    const successor = w.files.byPath.get(`${dir}/0.log`);
+    expect(successor).not.toBe(f);
+    const t = w.clock.now();
+    expect(f.drained(t, 5000, successor)).toBe(false); // the runtime may still write to the old file
+    w.fs.append(fresh, line("b"), null);
+    expect(f.drained(t, 5000, successor)).toBe(true);
+    expect(f.drained(t + 5000, 5000, undefined)).toBe(true);
+  });
+});
+
+describe("Checkpointer", () => {
+  test("saves open and retired files' watermarks once something moved, keeps unclaimed ones, counts what was lost", () => {
+    const w = world();
+    w.storage.saved = [{ dev: 9, ino: 99, fpLen: 0, fpHash: 0, path: `${ROOT}/gone/main/0.log`, offset: 100, size: 400 }];
+    w.checkpoints.load();
+    const dir = `${ROOT}/argo_p_uid3/main`;
+    w.fs.mkdirp(dir);
+    w.fs.append(w.fs.create(`${dir}/0.log`), line("x"), null);
+    w.discovery.scanAll(true);
+    const f = w.files.byPath.get(`${dir}/0.log`) as TailedFile;
+    w.checkpoints.save(w.files);
+    expect(w.storage.saved.map((c) => c.path).sort()).toEqual([`${dir}/0.log`, `${ROOT}/gone/main/0.log`]);
+    const saves = w.storage.saves;
+    w.checkpoints.save(w.files);
+    expect(w.storage.saves).toBe(saves); // nothing moved: nothing written
+    f.watermark.mark(3, 40);
+    w.checkpoints.applyMarks(w.files, w.merger, 3);
+    w.checkpoints.save(w.files);
+    expect(w.storage.saved.find((c) => c.path === `${dir}/0.log`)?.offset).toBe(40);
+    w.checkpoints.forgetUnclaimed();
+    expect(w.counters.bytesLost).toBe(300); // size − offset at the last save
+    expect(w.counters.checkpointsPruned).toBe(1);
+    w.checkpoints.save(w.files);
+    expect(w.storage.saved.map((c) => c.path)).toEqual([`${dir}/0.log`]);
+  });
+
+  test("a failed save is logged and tried again at the next one", () => {
+    const w = world();
+    let fail = true;
+    const storage: CheckpointStorage = {
+      path: "flaky",
+      load: () => [],
+      save: () => {
+        if (fail) throw Object.assign(new Error("ENOSPC: no space left on device"), { code: "ENOSPC" });
+      },
+    };
+    const cp = new Checkpointer(storage, w.counters, w.log.logger);
+    cp.markDirty();
+    cp.save(w.files);
+    expect(w.log.count("cannot write checkpoints")).toBe(1);
+    expect(w.counters.checkpointWrites).toBe(0);
+    fail = false;
+    cp.save(w.files);
+    expect(w.counters.checkpointWrites).toBe(1);
+  });
+});
+
+describe("Discovery", () => {
+  test("opens live files, follows a path through rotation, reads a file rotated between two looks, leaves what is not a log", () => {
+    const w = world();
+    const dir = `${ROOT}/argo_p_uid4/main`;
+    w.fs.mkdirp(dir);
+    w.fs.append(w.fs.create(`${dir}/0.log`), line("live"), null);
+    w.fs.append(w.fs.create(`${dir}/0.log.20261205-000000`), line("history"), null);
+    w.fs.create(`${dir}/notes.txt`);
+    w.fs.mkdirp(`${ROOT}/not-a-pod-dir/main`);
+    w.fs.create(`${ROOT}/not-a-pod-dir/main/0.log`);
+    expect(w.discovery.scanAll(true)).toBe(true);
+    expect([...w.files.byPath.keys()]).toEqual([`${dir}/0.log`]); // rotated at start: history, not read
+    // Between two looks: the live file rotates twice; the middle one was never seen live.
+    w.fs.rename(`${dir}/0.log`, `${dir}/0.log.20261206-000001`);
+    w.fs.append(w.fs.create(`${dir}/0.log`), line("missed"), null);
+    w.fs.rename(`${dir}/0.log`, `${dir}/0.log.20261206-000002`);
+    w.fs.append(w.fs.create(`${dir}/0.log`), line("new live"), null);
+    w.discovery.scanAll(false);
+    expect(w.counters.filesMissedRotated).toBe(1);
+    const paths = [...w.files.open.values()].map((f) => f.info.path).sort();
+    expect(paths).toEqual([`${dir}/0.log`, `${dir}/0.log`, `${dir}/0.log.20261206-000002`].sort());
+    expect(w.log.count("rotated before it was opened")).toBe(1);
+  });
+
+  test("a pod directory removed: its files drain; a vanished path is unlinked", () => {
+    const w = world();
+    const dir = `${ROOT}/argo_p_uid5/main`;
+    w.fs.mkdirp(dir);
+    w.fs.append(w.fs.create(`${dir}/0.log`), line("a"), null);
+    w.discovery.scanAll(true);
+    const f = w.files.byPath.get(`${dir}/0.log`) as TailedFile;
+    w.fs.removeTree(`${ROOT}/argo_p_uid5`);
+    w.discovery.scanAll(false);
+    expect(f.state).toBe("draining");
+    expect(f.deleted).toBe(true);
+    expect(w.files.byPath.size).toBe(0);
+  });
+});

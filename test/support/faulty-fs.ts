@@ -1,0 +1,76 @@
+// The real file system with faults a test can switch on, for the source: a reader that believes it is
+// at the end of a file (the "logs silently stop until restart" failure of other tailers), and the
+// watch's asynchronous error (what running out of inotify watches looks like).
+import { nodeSourceFs } from "../../src/platform/source-fs.ts";
+import type { SourceFs, TreeWatchHandlers } from "../../src/source/types.ts";
+
+export class FaultyFs implements SourceFs {
+  /** Descriptors whose reads return 0 (end of file) while the file grows. */
+  private readonly stalled = new Set<number>();
+  private readonly openFds = new Map<number, string>();
+  private readonly watchers = new Set<TreeWatchHandlers>();
+
+  constructor(private readonly real: SourceFs = nodeSourceFs) {}
+
+  /** Every descriptor open on `path` now reads as if at its end; descriptors opened later read normally. Returns how many. */
+  stall(path: string): number {
+    let n = 0;
+    for (const [fd, p] of this.openFds) {
+      if (p !== path) continue;
+      this.stalled.add(fd);
+      n++;
+    }
+    return n;
+  }
+
+  /** Raises `err` `times` times on every live watch, as queued asynchronous `error` events. */
+  raiseWatchError(err: Error, times = 1): number {
+    const live = [...this.watchers];
+    for (let i = 0; i < times; i++) for (const h of live) h.onError(err);
+    return live.length;
+  }
+
+  open(path: string): number {
+    const fd = this.real.open(path);
+    this.openFds.set(fd, path);
+    return fd;
+  }
+
+  read(fd: number, buf: Uint8Array, offset: number, length: number, position: number): number {
+    if (this.stalled.has(fd)) return 0;
+    return this.real.read(fd, buf, offset, length, position);
+  }
+
+  fstat(fd: number) {
+    return this.real.fstat(fd);
+  }
+
+  close(fd: number): void {
+    this.openFds.delete(fd);
+    this.stalled.delete(fd);
+    this.real.close(fd);
+  }
+
+  stat(path: string) {
+    return this.real.stat(path);
+  }
+
+  readdir(path: string): string[] {
+    return this.real.readdir(path);
+  }
+
+  readFile(path: string): Uint8Array {
+    return this.real.readFile(path);
+  }
+
+  watch(root: string, handlers: TreeWatchHandlers) {
+    const w = this.real.watch(root, handlers);
+    this.watchers.add(handlers);
+    return {
+      close: () => {
+        this.watchers.delete(handlers);
+        w.close();
+      },
+    };
+  }
+}

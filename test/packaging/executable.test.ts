@@ -80,6 +80,13 @@ describe("compiled executable", () => {
     expect(r.signal ?? null).toBeNull();
     expect(r.code).toBe(0);
     expect(r.out + r.err).toContain("demo OK");
+    // Why the expected total grows mid-run, and one record as the messenger received it.
+    const grew = /(\d+) more events expected, (\d+) more to be filtered/.exec(r.out);
+    expect(Number(grew?.[1])).toBeGreaterThan(0);
+    const sample = /one record as the messenger received it .*:\n((?: {2}.*\n)+)/.exec(r.out);
+    const record = JSON.parse(sample![1]!) as Record<string, string>;
+    expect(Object.keys(record)).toEqual(expect.arrayContaining(["orgUUID", "runUUID", "pipeUUID", "podName", "containerName", "timestamp", "message"]));
+    expect(record.message).toContain(`${record.podName}/${record.containerName} line`);
   }, 100_000);
 
   test("the end-to-end suite passes against it (PIPEKIT_COLLECTOR_BIN)", () => {

@@ -1,4 +1,4 @@
-// The seed's Helm command, verbatim, against the stand-in Pipekit Agent chart
+// Pipekit's documented Helm command for its Vector log shipper, verbatim, against the stand-in Pipekit Agent chart
 // (deploy/helm/pipekit-agent-example), which depends on this chart under the alias `vector`:
 //   helm upgrade -i -n argo pipekit-agent pipekit/pipekit-agent --set secrets.pipekitSecretAccessKey=…
 //     --set secrets.pipekitClusterId=… --set vector.enabled=true --set configMap.sendLogsToPipekit=false
@@ -15,10 +15,10 @@ import { CHART_DIR, findOne, helm, type K8sObject, render, renderError, ROOT, ru
 
 const AGENT_DIR = join(ROOT, "deploy", "helm", "pipekit-agent-example");
 const URL = "https://messenger.pipekit.example";
-const KEY = "pk_seed_key_0123";
+const KEY = "pk_live_key_0123";
 const CLUSTER = "cluster-0a1b";
-/** The seed's --set lines, in its order, and the messenger URL the agent chart threads through. */
-const SEED = [
+/** The documented command's --set lines, in its order, and the messenger URL the agent chart threads through. */
+const DOCUMENTED = [
   `secrets.pipekitSecretAccessKey=${KEY}`,
   `secrets.pipekitClusterId=${CLUSTER}`,
   "vector.enabled=true",
@@ -86,10 +86,10 @@ function environment(objects: K8sObject[], container: K8sObject, cluster: K8sObj
   return env;
 }
 
-describe("the seed's command", () => {
+describe("Pipekit's documented command", () => {
   let objects: K8sObject[];
   beforeAll(() => {
-    objects = agent(SEED);
+    objects = agent(DOCUMENTED);
   });
 
   test("renders the collector's DaemonSet in argo, every object valid", async () => {
@@ -120,23 +120,23 @@ describe("the seed's command", () => {
     expect(config.api.address).toBe("0.0.0.0:8686");
   });
 
-  test("helm lint --strict passes on the agent chart with the seed's values", () => {
-    const r = runHelm(["lint", "--strict", chart, ...setArgs(SEED)]);
+  test("helm lint --strict passes on the agent chart with the documented command's values", () => {
+    const r = runHelm(["lint", "--strict", chart, ...setArgs(DOCUMENTED)]);
     expect(r.stdout).toContain("0 chart(s) failed");
     expect(r.exitCode).toBe(0);
   });
 
   test("without vector.enabled the agent chart renders no collector", () => {
-    const off = agent(SEED.filter((l) => !l.startsWith("vector.enabled")));
+    const off = agent(DOCUMENTED.filter((l) => !l.startsWith("vector.enabled")));
     expect(off.some((o) => o.kind === "DaemonSet")).toBe(false);
     expect(off.map((o) => o.kind).sort()).toEqual(["ConfigMap", "Secret"]);
   });
 
   test("sendLogsToPipekit left on warns that Pipekit would get every line twice", () => {
-    const r = runHelm(["install", "--dry-run=client", "-n", "argo", "pipekit-agent", chart, ...setArgs(SEED.filter((l) => !l.includes("sendLogsToPipekit")))]);
+    const r = runHelm(["install", "--dry-run=client", "-n", "argo", "pipekit-agent", chart, ...setArgs(DOCUMENTED.filter((l) => !l.includes("sendLogsToPipekit")))]);
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toContain("WARNING: configMap.sendLogsToPipekit is true");
-    const quiet = runHelm(["install", "--dry-run=client", "-n", "argo", "pipekit-agent", chart, ...setArgs(SEED)]);
+    const quiet = runHelm(["install", "--dry-run=client", "-n", "argo", "pipekit-agent", chart, ...setArgs(DOCUMENTED)]);
     expect(quiet.stdout).not.toContain("WARNING");
   });
 });
@@ -169,14 +169,14 @@ describe("secrets.existingSecret with vector.envFrom: the key comes from your Se
 
 describe("refusals name the value to set", () => {
   test("no messenger URL", () => {
-    expect(renderError(SEED.filter((l) => !l.startsWith("configMap.messengerBaseUri")), chart)).toMatch(/configMap.messengerBaseUri: set the Pipekit messenger's base URI/);
+    expect(renderError(DOCUMENTED.filter((l) => !l.startsWith("configMap.messengerBaseUri")), chart)).toMatch(/configMap.messengerBaseUri: set the Pipekit messenger's base URI/);
   });
   test("no key", () => {
-    expect(renderError(SEED.filter((l) => !l.startsWith("secrets.pipekitSecretAccessKey")), chart)).toMatch(/secrets.pipekitSecretAccessKey or secrets.existingSecret/);
+    expect(renderError(DOCUMENTED.filter((l) => !l.startsWith("secrets.pipekitSecretAccessKey")), chart)).toMatch(/secrets.pipekitSecretAccessKey or secrets.existingSecret/);
   });
 });
 
-describe("every vector.* value of the seed keeps Vector's meaning", () => {
+describe("every vector.* value the agent's users set keeps Vector's meaning", () => {
   const values = `
 vector:
   role: Agent
@@ -196,7 +196,7 @@ vector:
 `;
 
   test("role, dataDir (the container path) and its host path, pull secrets, resources, Service, priority class", async () => {
-    const objects = agent(SEED, values);
+    const objects = agent(DOCUMENTED, values);
     await validateAll(objects);
     const { pod, container } = collector(objects);
     expect(container.volumeMounts.find((m: { name: string }) => m.name === "data").mountPath).toBe("/vector-data-dir");
@@ -210,7 +210,7 @@ vector:
   });
 
   test("existingConfigMaps: your config instead of the chart's; the URL and key still arrive", () => {
-    const objects = agent([...SEED, "vector.existingConfigMaps[0]=my-collector-config"]);
+    const objects = agent([...DOCUMENTED, "vector.existingConfigMaps[0]=my-collector-config"]);
     const { container } = collector(objects);
     expect(objects.some((o) => o.kind === "ConfigMap" && o.metadata.name === "pipekit-agent-pipekit-log-collector")).toBe(false);
     expect(container.args).toEqual(["run", "--config", "/etc/pipekit-log-collector/my-collector-config/config.yaml"]);
@@ -219,8 +219,30 @@ vector:
     expect(env.PIPEKIT_API_KEY).toBe(KEY);
   });
 
+  test("standalone, the same values without the vector. prefix give the same collector pod", () => {
+    const under = collector(agent(DOCUMENTED, values)).pod;
+    const standaloneValues = values.replace(/^\s*vector:\n/, "").replace(/^ {2}/gm, "");
+    const alone = collector(
+      render([`secrets.pipekitSecretAccessKey=${KEY}`, `secrets.pipekitClusterId=${CLUSTER}`, `messengerBaseUri=${URL}`], {
+        release: "pipekit-agent",
+        namespace: "argo",
+        values: standaloneValues,
+      }),
+    ).pod;
+    const shape = (p: K8sObject) => ({
+      priorityClassName: p.priorityClassName,
+      imagePullSecrets: p.imagePullSecrets,
+      resources: p.containers[0].resources,
+      data: [p.volumes.find((v: { name: string }) => v.name === "data"), p.containers[0].volumeMounts.find((m: { name: string }) => m.name === "data")],
+    });
+    expect(shape(alone)).toEqual(shape(under));
+    // The URL and key standalone: the value itself, and the chart's own Secret as a file.
+    expect(alone.containers[0].env).toContainEqual({ name: "PIPEKIT_MESSENGER_BASE_URI", value: URL });
+    expect(alone.volumes.find((v: { name: string }) => v.name === "api-key").secret.secretName).toBe("pipekit-agent-pipekit-log-collector");
+  });
+
   test("envFrom replaces the agent's default, as with Vector: list the agent's Secret too when adding one", () => {
-    const objects = agent([...SEED, "vector.envFrom[0].secretRef.name=pipekit-agent", "vector.envFrom[1].configMapRef.name=proxy-env"]);
+    const objects = agent([...DOCUMENTED, "vector.envFrom[0].secretRef.name=pipekit-agent", "vector.envFrom[1].configMapRef.name=proxy-env"]);
     expect(collector(objects).container.envFrom).toEqual([{ secretRef: { name: "pipekit-agent" } }, { configMapRef: { name: "proxy-env" } }]);
   });
 });

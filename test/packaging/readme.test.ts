@@ -77,7 +77,7 @@ describe("the helm commands that need no cluster, run as written", () => {
   }, 120_000);
   afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-  test("lint, template, and the stand-in agent chart with the seed's command", () => {
+  test("lint, template, and the stand-in agent chart with Pipekit's documented command", () => {
     const lines = commands(install).filter((c) => c.startsWith("$HELM "));
     expect(lines.map((l) => l.split(" ")[1])).toEqual(["lint", "template", "dependency", "template"]);
     for (const line of lines) {

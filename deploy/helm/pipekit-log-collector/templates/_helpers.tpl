@@ -1,4 +1,4 @@
-{{/* Names and labels. Not .Chart.Name: as a subchart under an alias (logCollector) that would
+{{/* Names and labels. Not .Chart.Name: as a subchart under an alias (`vector`) that would
 leak into resource names, which must be lowercase. */}}
 {{- define "plc.name" -}}
 {{- default "pipekit-log-collector" .Values.nameOverride | trunc 63 | trimSuffix "-" }}

@@ -1,11 +1,11 @@
 // Builds the self-contained executables with `bun build --compile` (SPEC §7).
 //
-//   bun scripts/build.ts                 # host executable + every release variant
-//   bun scripts/build.ts --host          # only dist/pipekit-log-collector (what tests use)
+//   bun scripts/build.ts                 # only dist/pipekit-log-collector, for this machine (npm run build)
+//   bun scripts/build.ts --all           # the five release variants (npm run build:all)
 //   bun scripts/build.ts --target linux-arm64 [--target ...] [--outdir DIR]
 //
-// dist/pipekit-log-collector is the host build; each variant is
-// dist/pipekit-log-collector-<variant>. Cross-compiling fetches that target's Bun runtime from the
+// dist/pipekit-log-collector is the host build; each release variant is
+// dist/pipekit-log-collector-<variant>. Each is ~100 MB, so only --all builds the variants. Cross-compiling fetches that target's Bun runtime from the
 // npm registry (@oven/bun-<target>) once, into Bun's install cache. The git commit is baked in with
 // --define BUILD_COMMIT (src/version.ts); set PIPEKIT_BUILD_COMMIT where there is no .git (Docker).
 import { mkdirSync, statSync } from "node:fs";
@@ -70,15 +70,18 @@ export function compile(opts: { outfile: string; target: string | null; commit: 
   return { outfile: opts.outfile, target: opts.target, bytes: statSync(opts.outfile).size, seconds };
 }
 
-function parseArgs(argv: string[]): { host: boolean; variants: string[]; outdir: string } {
+export function parseArgs(argv: string[]): { host: boolean; variants: string[]; outdir: string } {
   let host = true;
-  let variants = Object.keys(VARIANTS).filter((v) => v !== "linux-x64");
+  let variants: string[] = [];
   let explicit = false;
   let outdir = join(ROOT, "dist");
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === "--host") {
-      variants = [];
+      // The default; kept so that older invocations keep working.
+    } else if (a === "--all") {
+      variants = Object.keys(VARIANTS);
+      host = false;
     } else if (a === "--target") {
       const v = argv[++i];
       if (!v || !(v in VARIANTS)) {
@@ -95,7 +98,7 @@ function parseArgs(argv: string[]): { host: boolean; variants: string[]; outdir:
       if (!d) throw new Error("--outdir needs a directory");
       outdir = resolve(d);
     } else {
-      throw new Error(`unknown argument ${a}; usage: bun scripts/build.ts [--host] [--target VARIANT]... [--outdir DIR]`);
+      throw new Error(`unknown argument ${a}; usage: bun scripts/build.ts [--all | --target VARIANT...] [--outdir DIR]`);
     }
   }
   return { host, variants, outdir };

@@ -8,7 +8,7 @@ import { parseArgs } from "node:util";
 import { startCollector } from "../collector.ts";
 import { parseConfig } from "../config/load.ts";
 import { setLogLevel } from "../log.ts";
-import { startMockMessenger } from "../dev/mock-messenger.ts";
+import { INGEST_PATH, startMockMessenger } from "../dev/mock-messenger.ts";
 import { writeSampleNode } from "../dev/sample-node.ts";
 
 const DEMO_KEY = "demo-api-key";
@@ -43,8 +43,15 @@ export async function runDemo(args: string[]): Promise<number> {
   const collector = await startCollector(config);
   out(`demo: collector running (local API on 127.0.0.1:${collector.apiPort})\n`);
 
-  // Lines written while the collector runs are followed too.
-  setTimeout(() => node.appendLines(25), 500);
+  // Lines written while the collector runs are followed too, so the expected total grows.
+  setTimeout(() => {
+    const filteredBefore = node.expectedFiltered;
+    const added = node.appendLines(25);
+    out(
+      `demo: 25 more lines per container written while the collector runs (it follows growing files): ` +
+        `${added} more events expected, ${node.expectedFiltered - filteredBefore} more to be filtered\n`,
+    );
+  }, 500);
   const expectedTotal = () => node.expectedMessages.size;
 
   let lastLine = "";
@@ -74,6 +81,10 @@ export async function runDemo(args: string[]): Promise<number> {
   const unexpected = received.filter((r) => !node.expectedMessages.has(r.message));
   const c = collector.router.counters;
 
+  if (received[0]) {
+    out(`\none record as the messenger received it (an element of the JSON array POSTed to ${INGEST_PATH}):\n`);
+    out(JSON.stringify(received[0], null, 2).replace(/^/gm, "  ") + "\n");
+  }
   out("\nsummary\n");
   out(`  events read        ${c.eventsRead}\n`);
   for (const [reason, n] of Object.entries(c.eventsFiltered)) if (n > 0) out(`  filtered ${reason.padEnd(10)}${String(n).padStart(8)}\n`);

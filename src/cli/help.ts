@@ -4,6 +4,8 @@ Usage:
   pipekit-log-collector run [--config FILE]      the collector (default command)
   pipekit-log-collector demo [--lines N]         self-contained run: sample pods, embedded messenger
   pipekit-log-collector validate --config FILE   check a config, print the effective one (secrets masked)
+  pipekit-log-collector top [--url URL]          live view of a running collector (its local API)
+  pipekit-log-collector status [--url URL]       one snapshot of that view (--json: the /status JSON)
   pipekit-log-collector dev-messenger [--port N] a local mock messenger for development
   pipekit-log-collector --version | --help [COMMAND]
 
@@ -75,6 +77,33 @@ Options:
 Examples:
   pipekit-log-collector demo
   pipekit-log-collector demo --lines 5000 --keep
+`,
+  top: `pipekit-log-collector top [--url URL]
+
+A live view of a running collector, read from its local API (/status and /metrics) every second:
+health and its reasons, events per second in and out, the ring's fill, the messenger (requests in
+flight, batches waiting, last success, last error), the metadata provider, the process, and the
+files with the most lag. q or Ctrl-C quits. Exits 1 when nothing answers at the URL.
+
+Options:
+  -u, --url URL   the collector's API (default http://127.0.0.1:8686, the default api.address)
+
+Examples:
+  pipekit-log-collector top
+  kubectl -n pipekit-log-collector exec -it ds/pipekit-log-collector -- pipekit-log-collector top
+`,
+  status: `pipekit-log-collector status [--url URL] [--json]
+
+One reading of what top shows, printed once (rates need two readings, so they show as –).
+Exits 1 when nothing answers at the URL.
+
+Options:
+  -u, --url URL   the collector's API (default http://127.0.0.1:8686)
+  --json          print the /status JSON, indented, instead
+
+Examples:
+  pipekit-log-collector status
+  pipekit-log-collector status --json | jq .sink
 `,
   "dev-messenger": `pipekit-log-collector dev-messenger [--port N] [--api-key KEY] [fault flags]
 

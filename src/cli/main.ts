@@ -33,6 +33,10 @@ export async function main(argv: string[]): Promise<number> {
       return validateCommand(configFlag(args, "validate"));
     case "demo":
       return runDemo(args);
+    case "top":
+      return (await import("./top.ts")).runTop(args);
+    case "status":
+      return (await import("./top.ts")).runStatus(args);
     case "dev-messenger": {
       const { runDevMessengerCli } = await import("../dev/mock-messenger.ts");
       return runDevMessengerCli(args);

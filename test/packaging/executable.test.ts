@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import lock from "../../package-lock.json" with { type: "json" };
 import pkg from "../../package.json" with { type: "json" };
-import { compile, gitCommit, VARIANTS } from "../../scripts/build.ts";
+import { compile, gitCommit, parseArgs, VARIANTS } from "../../scripts/build.ts";
 
 const ROOT = join(import.meta.dir, "..", "..");
 const COMMIT = "0123456789ab";
@@ -80,6 +80,13 @@ describe("compiled executable", () => {
     expect(r.signal ?? null).toBeNull();
     expect(r.code).toBe(0);
     expect(r.out + r.err).toContain("demo OK");
+    // Why the expected total grows mid-run, and one record as the messenger received it.
+    const grew = /(\d+) more events expected, (\d+) more to be filtered/.exec(r.out);
+    expect(Number(grew?.[1])).toBeGreaterThan(0);
+    const sample = /one record as the messenger received it .*:\n((?: {2}.*\n)+)/.exec(r.out);
+    const record = JSON.parse(sample![1]!) as Record<string, string>;
+    expect(Object.keys(record)).toEqual(expect.arrayContaining(["orgUUID", "runUUID", "pipeUUID", "podName", "containerName", "timestamp", "message"]));
+    expect(record.message).toContain(`${record.podName}/${record.containerName} line`);
   }, 100_000);
 
   test("the end-to-end suite passes against it (PIPEKIT_COLLECTOR_BIN)", () => {
@@ -111,6 +118,16 @@ describe("build script", () => {
       "linux-arm64": "bun-linux-arm64",
       "linux-x64-musl": "bun-linux-x64-musl",
     });
+  });
+
+  test("npm run build makes the host executable only; build:all the five release variants", () => {
+    expect(pkg.scripts.build).toBe("bun scripts/build.ts");
+    expect(pkg.scripts["build:all"]).toBe("bun scripts/build.ts --all");
+    const dist = join(ROOT, "dist");
+    expect(parseArgs([])).toEqual({ host: true, variants: [], outdir: dist });
+    expect(parseArgs(["--all"])).toEqual({ host: false, variants: Object.keys(VARIANTS), outdir: dist });
+    expect(Object.keys(VARIANTS)).toHaveLength(5);
+    expect(parseArgs(["--target", "linux-arm64", "--outdir", "/tmp/x"])).toEqual({ host: false, variants: ["linux-arm64"], outdir: "/tmp/x" });
   });
 
   test("refuses an unknown target with the list of known ones", () => {

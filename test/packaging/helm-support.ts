@@ -1,5 +1,7 @@
 // Shared by the chart tests: a real helm (fetched from npm into .tools/), rendering, and
 // validation of every rendered object against the Kubernetes schemas (kubernetes-models).
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { ensureHelm } from "../../scripts/fetch-helm.ts";
@@ -42,23 +44,39 @@ export function parseManifests(text: string): K8sObject[] {
   return out;
 }
 
+export interface RenderOptions {
+  chart?: string;
+  release?: string;
+  namespace?: string;
+  /** A values file's text, given with -f before the --set lines. */
+  values?: string;
+}
+
 /** `helm template` of the chart (or another chart dir); throws with helm's message on failure. */
-export function render(set: string[] = [], opts: { chart?: string; release?: string; namespace?: string } = {}): K8sObject[] {
-  const r = runHelm([
-    "template",
-    opts.release ?? "plc",
-    opts.chart ?? CHART_DIR,
-    "--namespace",
-    opts.namespace ?? "pipekit",
-    ...setArgs(set),
-  ]);
-  if (r.exitCode !== 0) throw new Error(r.stderr.trim());
-  return parseManifests(r.stdout);
+export function render(set: string[] = [], opts: RenderOptions = {}): K8sObject[] {
+  const dir = opts.values === undefined ? null : mkdtempSync(join(tmpdir(), "plc-values-"));
+  try {
+    const files = dir ? ["-f", join(dir, "values.yaml")] : [];
+    if (dir) writeFileSync(join(dir, "values.yaml"), opts.values!);
+    const r = runHelm([
+      "template",
+      opts.release ?? "plc",
+      opts.chart ?? CHART_DIR,
+      "--namespace",
+      opts.namespace ?? "pipekit",
+      ...files,
+      ...setArgs(set),
+    ]);
+    if (r.exitCode !== 0) throw new Error(r.stderr.trim());
+    return parseManifests(r.stdout);
+  } finally {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** The error helm prints when the render is refused, or null when it renders. */
-export function renderError(set: string[]): string | null {
-  const r = runHelm(["template", "plc", CHART_DIR, ...setArgs(set)]);
+export function renderError(set: string[], chart = CHART_DIR): string | null {
+  const r = runHelm(["template", "plc", chart, ...setArgs(set)]);
   return r.exitCode === 0 ? null : r.stderr.trim();
 }
 

@@ -76,6 +76,13 @@ describe("systemd unit", () => {
     expect(service.has("MemoryDenyWriteExecute")).toBe(false); // the JIT needs it off
     expect(value("Environment")).toBe("NODE_NAME=%H");
   });
+
+  test("memory as the chart's: the same limit, MemoryHigh below it", () => {
+    expect(value("MemoryMax")).toBe("1G");
+    expect(value("MemoryHigh")).toBe("900M");
+    const values = readFileSync(join(DIR, "..", "helm", "pipekit-log-collector", "values.yaml"), "utf8");
+    expect(values).toMatch(/limits:\n\s+memory: 1Gi/);
+  });
 });
 
 describe("example config", () => {

@@ -1,4 +1,4 @@
-{{/* Names and labels. Not .Chart.Name: as a subchart under an alias (logCollector) that would
+{{/* Names and labels. Not .Chart.Name: as a subchart under an alias (`vector`) that would
 leak into resource names, which must be lowercase. */}}
 {{- define "plc.name" -}}
 {{- default "pipekit-log-collector" .Values.nameOverride | trunc 63 | trimSuffix "-" }}
@@ -76,6 +76,31 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 
+{{/* The priority class: Vector's `podPriorityClassName` wins over `priorityClassName`. */}}
+{{- define "plc.priorityClassName" -}}
+{{- .Values.podPriorityClassName | default .Values.priorityClassName | default "" }}
+{{- end }}
+
+{{/* The names `env` sets, one per line. */}}
+{{- define "plc.envNames" -}}
+{{- range .Values.env }}{{ printf "%s\n" (toString (get . "name")) }}{{ end }}
+{{- end }}
+
+{{/*
+The first Secret listed in `envFrom`, or "". Without `secrets.*`, it is where the key comes from:
+as PIPEKIT_API_KEY itself, or under `secrets.existingSecretKey` (the Pipekit Agent Secret's shape),
+which the DaemonSet maps to PIPEKIT_API_KEY.
+*/}}
+{{- define "plc.envFromSecret" -}}
+{{- $found := "" }}
+{{- range .Values.envFrom }}
+{{- if and (not $found) (kindIs "map" .) (get . "secretRef") }}
+{{- $found = tpl (toString (get (get . "secretRef") "name")) $ }}
+{{- end }}
+{{- end }}
+{{- $found }}
+{{- end }}
+
 {{- define "plc.configDir" -}}/etc/pipekit-log-collector{{- end }}
 {{- define "plc.apiKeyPath" -}}/var/run/secrets/pipekit/api-key{{- end }}
 
@@ -139,6 +164,20 @@ one place for each.
 {{- end }}
 {{- if and .Values.dockerDataDir (not (hasPrefix "/" (toString .Values.dockerDataDir))) }}
 {{- fail (printf "dockerDataDir: %q must be an absolute host path" (toString .Values.dockerDataDir)) }}
+{{- end }}
+{{- if not (hasPrefix "/" (toString .Values.persistence.hostPath.path)) }}
+{{- fail (printf "persistence.hostPath.path: %q must be an absolute host path" (toString .Values.persistence.hostPath.path)) }}
+{{- end }}
+{{- $envNames := splitList "\n" (include "plc.envNames" .) }}
+{{- /* What the collector cannot start without. envFrom and existingConfigMaps are opaque here, so
+  they count as possible sources; everything else is checked by name. */}}
+{{- $urlSource := or (include "plc.messengerBaseUri" .) (has "PIPEKIT_MESSENGER_BASE_URI" $envNames) .Values.envFrom .Values.existingConfigMaps }}
+{{- if not $urlSource }}
+{{- fail "messengerBaseUri: set the Pipekit messenger's base URI (--set messengerBaseUri=https://...; under the Pipekit Agent chart, configMap.messengerBaseUri), or PIPEKIT_MESSENGER_BASE_URI through env or envFrom. Without it the collector refuses to start." }}
+{{- end }}
+{{- $keySource := or (include "plc.secretName" .) (has "PIPEKIT_API_KEY" $envNames) (include "plc.envFromSecret" .) }}
+{{- if not $keySource }}
+{{- fail "secrets.pipekitSecretAccessKey or secrets.existingSecret: set the Pipekit API key (inline, or the name of a Secret holding it under secrets.existingSecretKey), or list a Secret holding PIPEKIT_API_KEY in envFrom. Without it every delivery is refused." }}
 {{- end }}
 {{- if and .Values.serviceMonitor.enabled (not .Values.service.enabled) }}
 {{- fail "serviceMonitor.enabled needs service.enabled: the ServiceMonitor selects the metrics Service" }}

@@ -8,7 +8,8 @@ import { parseArgs } from "node:util";
 import { startCollector } from "../collector.ts";
 import { parseConfig } from "../config/load.ts";
 import { setLogLevel } from "../log.ts";
-import { INGEST_PATH, startMockMessenger } from "../dev/mock-messenger.ts";
+import { startMockMessenger } from "../dev/mock-messenger.ts";
+import { INGEST_PATH } from "../sink/wire.ts";
 import { writeSampleNode } from "../dev/sample-node.ts";
 
 const DEMO_KEY = "demo-api-key";

@@ -11,7 +11,7 @@ import type { RouterCounters } from "../pipeline/router.ts";
 import type { HistogramSnapshot } from "../sink/histogram.ts";
 import type { SenderStats } from "../sink/sender.ts";
 import type { SourceCounters } from "../source/source.ts";
-import type { RingTapCounters } from "./ring-tap.ts";
+import type { RingTapCounters } from "../sink/ring-tap.ts";
 
 export const METRIC_PREFIX = "pipekit_collector_";
 const P = METRIC_PREFIX;

@@ -4,7 +4,7 @@ import { afterAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseRfc3339Ms, RingTap, recordTimestampMs } from "../../src/api/ring-tap.ts";
+import { parseRfc3339Ms, RingTap, recordTimestampMs } from "../../src/sink/ring-tap.ts";
 import { openRing } from "../../src/buffer/ring.ts";
 
 const dirs: string[] = [];

@@ -5,7 +5,6 @@
 // Start-up: lock the data dir, bind the API (a port in use refuses the start before anything
 // is read or sent; probes see /health 200 and /ready 503 while the ring opens and metadata
 // syncs), open the ring, start metadata, the sender and the source; ready after the first scan.
-import { readFileSync } from "node:fs";
 import { lockDataDir } from "./buffer/lock.ts";
 import { openRing } from "./buffer/ring.ts";
 import type { Ring } from "./buffer/types.ts";
@@ -16,8 +15,8 @@ import { createMetrics, processMetricsText } from "./api/metrics.ts";
 import { RingTap } from "./sink/ring-tap.ts";
 import { SenderTotals } from "./sink/sender-totals.ts";
 import type { Config } from "./config/schema.ts";
-import { maskSecrets } from "./config/load.ts";
-import { getLogLevel, type Logger, logCounters, log as rootLog, recentProblems, registerSecret, setLogLevel } from "./log.ts";
+import { maskSecrets, registerConfigSecrets } from "./config/secrets.ts";
+import { getLogLevel, type Logger, logCounters, log as rootLog, recentProblems, setLogLevel } from "./log.ts";
 import { PodCache } from "./metadata/cache.ts";
 import { createMetadataProvider } from "./metadata/index.ts";
 import type { MetadataProvider } from "./metadata/types.ts";
@@ -88,7 +87,7 @@ const DEFAULT_STUCK_AFTER_MS = 60_000;
 
 export async function startCollector(config: Config, log: Logger = rootLog, options: StartOptions = {}): Promise<Collector> {
   let current = config;
-  registerSecrets(config);
+  registerConfigSecrets(config);
   const lock = lockDataDir(config.dataDir);
   const cleanups: Array<() => Promise<void> | void> = [() => lock.release()];
   const cleanup = async () => {
@@ -381,7 +380,7 @@ export async function startCollector(config: Config, log: Logger = rootLog, opti
       // Messenger: the key file is re-read always; other settings take a new sender, which gets
       // the records its predecessor held unacknowledged first (at least once: a request in flight
       // during the swap may be sent again).
-      registerSecrets(next);
+      registerConfigSecrets(next);
       if (next.dataDir !== prev.dataDir) needsRestart.push("dataDir");
       if (same(next.messenger, prev.messenger)) {
         sender.reloadApiKey();
@@ -459,18 +458,6 @@ export async function startCollector(config: Config, log: Logger = rootLog, opti
     stopping = true;
     await cleanup();
     throw err;
-  }
-}
-
-/** The key, from the config or its file, is redacted from every log line (the sender also redacts its own). */
-function registerSecrets(config: Config): void {
-  registerSecret(config.messenger.apiKey);
-  if (config.messenger.apiKeyFile) {
-    try {
-      registerSecret(readFileSync(config.messenger.apiKeyFile, "utf8").trim());
-    } catch {
-      // The sender reports an unreadable key file as a health reason.
-    }
   }
 }
 

@@ -2,7 +2,7 @@
 // the replacement (Prometheus counters never go down). Counts of retired senders are kept here
 // and added to the live sender's stats; gauges (in flight, waiting, ...) come from the live one.
 import type { HistogramSnapshot } from "./histogram.ts";
-import type { SenderStats, StatusClass } from "./sender.ts";
+import type { SenderStats, StatusClass } from "./types.ts";
 
 type Counted = Pick<
   SenderStats,

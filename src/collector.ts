@@ -5,6 +5,7 @@
 // Start-up: lock the data dir, bind the API (a port in use refuses the start before anything
 // is read or sent; probes see /health 200 and /ready 503 while the ring opens and metadata
 // syncs), open the ring, start metadata, the sender and the source; ready after the first scan.
+import { GcPacing } from "./buffer/gc-pacer.ts";
 import { lockDataDir } from "./buffer/lock.ts";
 import { openRing } from "./buffer/ring.ts";
 import type { Ring } from "./buffer/types.ts";
@@ -132,6 +133,7 @@ export async function startCollector(config: Config, log: Logger = rootLog, opti
       capacityBytes: config.buffer.maxBytes,
       syncIntervalMs: config.buffer.syncIntervalMs,
       log,
+      traffic: new GcPacing(), // garbage grows with the records passing through: collect every 32 MiB of them
     });
     cleanups.push(() => ring.close());
     const firstOwnSeq = ring.stats().nextSeq;

@@ -10,11 +10,10 @@ import {
   DATA_OFFSET,
   FLAG_CLOSED,
   KIND_DATA,
-  KIND_WRAP,
   RECORD_HEADER_BYTES,
   dataBytesOf,
+  lapEndAt,
   pickHeader,
-  recordKind,
   recordLength,
   recordSpan,
   writeHeaderSlot,
@@ -115,11 +114,12 @@ function survivingRecords(dv: DataView, D: number, scan: ScanResult): { spans: A
       pos = g.toPos;
       continue;
     }
-    const phys = pos % D;
-    if (D - phys < RECORD_HEADER_BYTES || recordKind(dv, phys) === KIND_WRAP) {
-      pos += D - phys;
+    const lapEnd = lapEndAt(dv, D, pos);
+    if (lapEnd) {
+      pos += lapEnd;
       continue;
     }
+    const phys = pos % D;
     const len = recordLength(dv, phys);
     spans.push([phys, len]);
     need += recordSpan(len);

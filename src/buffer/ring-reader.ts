@@ -1,7 +1,7 @@
 // The ring's consumer side: the cursor that hands records out (as ranges of the data region) and
 // the acknowledgements that move the read position over the contiguous acknowledged prefix.
 import { AckedRanges } from "./acked.ts";
-import { KIND_WRAP, RECORD_HEADER_BYTES, recordKind, recordLength, recordSpan } from "./format.ts";
+import { RECORD_HEADER_BYTES, lapEndAt, recordLength, recordSpan } from "./format.ts";
 import { type RingPositions, type RingRegion, Wakeup } from "./ring-state.ts";
 import type { RingRanges, RingTraffic } from "./types.ts";
 
@@ -58,11 +58,12 @@ export class RingReader {
           continue;
         }
       }
-      const phys = pos % D;
-      if (D - phys < RECORD_HEADER_BYTES || recordKind(dv, phys) === KIND_WRAP) {
-        p.cursorPos = pos + (D - phys);
+      const lapEnd = lapEndAt(dv, D, pos);
+      if (lapEnd) {
+        p.cursorPos = pos + lapEnd;
         continue;
       }
+      const phys = pos % D;
       const len = recordLength(dv, phys);
       if (count && bytes + len > maxBytes) break;
       if (!count) firstSeq = p.cursorSeq;
@@ -121,12 +122,12 @@ export class RingReader {
           continue;
         }
       }
-      const phys = pos % D;
-      if (D - phys < RECORD_HEADER_BYTES || recordKind(dv, phys) === KIND_WRAP) {
-        pos += D - phys;
+      const lapEnd = lapEndAt(dv, D, pos);
+      if (lapEnd) {
+        pos += lapEnd;
         continue;
       }
-      pos += recordSpan(recordLength(dv, phys));
+      pos += recordSpan(recordLength(dv, pos % D));
       seq++;
     }
     // Caught up with the writer: what lies between is at most a skipped lap end, which belongs to

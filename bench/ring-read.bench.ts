@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { openRing } from "../src/buffer/ring.ts";
 import type { PackedRecords } from "../src/buffer/types.ts";
 import { adviseReadahead } from "./lib/madvise.ts";
+import { GcPacing } from "../src/buffer/gc-pacer.ts";
 
 const raAt = process.argv.indexOf("--readahead");
 const modeArg = raAt > 0 ? process.argv[raAt + 1]! : "on";
@@ -39,7 +40,7 @@ const body = Buffer.allocUnsafe(RECORD * BATCH + BATCH);
 
 async function run(readahead: boolean): Promise<number[]> {
   const dir = mkdtempSync(join(import.meta.dir, "out", "ring-read-"));
-  const ring = await openRing({ dir, capacityBytes: CAPACITY, syncIntervalMs: 1000 });
+  const ring = await openRing({ dir, capacityBytes: CAPACITY, syncIntervalMs: 1000, traffic: new GcPacing() });
   if (!readahead) adviseReadahead((ring as unknown as { map: Uint8Array }).map, true);
   const perRecord: number[] = [];
   try {

@@ -12,6 +12,8 @@ import { mkdtempSync, rmSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openRing } from "../src/buffer/ring.ts";
+import { appendPayloads, readPayloads } from "../test/support/ring-payloads.ts";
+import { GcPacing } from "../src/buffer/gc-pacer.ts";
 
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -54,7 +56,7 @@ for (let i = 0; i < BATCH; i++) {
 }
 
 const dir = mkdtempSync(join(tmpdir(), "ring-bench-"));
-const ring = await openRing({ dir, capacityBytes: capacityMB * 1e6, syncIntervalMs: 1000, gcEveryBytes: gcEveryMB * (1 << 20) });
+const ring = await openRing({ dir, capacityBytes: capacityMB * 1e6, syncIntervalMs: 1000, traffic: new GcPacing({ everyBytes: gcEveryMB * (1 << 20) }) });
 const D = ring.stats().capacityBytes;
 const perRound = Math.floor((D * 0.8) / (RECORD + 24) / BATCH) * BATCH; // fill ~80 % per round
 
@@ -66,14 +68,14 @@ const appendRates: number[] = [];
 const readRates: number[] = [];
 for (let r = 0; r < rounds; r++) {
   let t = performance.now();
-  for (let n = 0; n < perRound; n += BATCH) await ring.append(payloads);
+  for (let n = 0; n < perRound; n += BATCH) await appendPayloads(ring, payloads);
   const appendMs = performance.now() - t;
   peakAnon = Math.max(peakAnon, mem().anonMB);
   t = performance.now();
   let got = 0;
   let sum = 0;
   for (;;) {
-    const b = ring.read(BATCH, 4e6);
+    const b = readPayloads(ring, BATCH, 4e6);
     if (!b) break;
     // Touch the data as the sink does when splicing (sum a byte per record).
     if (copy) {
@@ -98,10 +100,10 @@ for (let r = 0; r < rounds; r++) {
   );
 }
 // Recovery time: reopen a ring holding ~80 % of its capacity (every record's CRC is checked).
-for (let n = 0; n < perRound; n += BATCH) await ring.append(payloads);
+for (let n = 0; n < perRound; n += BATCH) await appendPayloads(ring, payloads);
 await ring.close();
 let t = performance.now();
-const reopened = await openRing({ dir, capacityBytes: capacityMB * 1e6, syncIntervalMs: 1000 });
+const reopened = await openRing({ dir, capacityBytes: capacityMB * 1e6, syncIntervalMs: 1000, traffic: new GcPacing() });
 const openMs = performance.now() - t;
 const held = reopened.stats().records;
 await reopened.close();

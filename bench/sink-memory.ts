@@ -14,6 +14,8 @@ import { ConfigSchema } from "../src/config/schema.ts";
 import type { Logger } from "../src/log.ts";
 import { createSender } from "../src/sink/sender.ts";
 import { LineMaker, planNode } from "./lib/generator.ts";
+import { appendPayloads, readPayloads } from "../test/support/ring-payloads.ts";
+import { GcPacing } from "../src/buffer/gc-pacer.ts";
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -99,7 +101,7 @@ function nullConsumer(): Pick<ReturnType<typeof createSender>, "start" | "stop" 
     start() {
       void (async () => {
         while (!stopped) {
-          const r = ring.read(BATCH, 1 << 30);
+          const r = readPayloads(ring, BATCH, 1 << 30);
           if (!r) {
             await Promise.race([ring.waitForData(), Bun.sleep(50)]);
             continue;
@@ -122,7 +124,7 @@ mkdirSync(join(dir, "data"));
 const sink = await startSink();
 const sample = recordText(EVENTS - 1).length;
 const ringBytes = LIVE ? 128 << 20 : Math.ceil((EVENTS * (sample + 32) * 1.05) / (1 << 20) + 16) << 20;
-const ring = await openRing({ dir: join(dir, "data"), capacityBytes: ringBytes, syncIntervalMs: 1000, log: quiet, gcEveryBytes: GC_EVERY_MIB * (1 << 20) });
+const ring = await openRing({ dir: join(dir, "data"), capacityBytes: ringBytes, syncIntervalMs: 1000, log: quiet, traffic: new GcPacing({ everyBytes: GC_EVERY_MIB * (1 << 20) }) });
 try {
   // Records built into one reused buffer; each append is awaited before the buffer is refilled.
   const chunk = new Uint8Array(1024 * 1024);
@@ -137,7 +139,7 @@ try {
         at += written!;
       }
       rawBytes += at;
-      await ring.append(views);
+      await appendPayloads(ring, views);
     }
   };
   if (!LIVE) await produce();

@@ -21,6 +21,8 @@ import type { Logger } from "../src/log.ts";
 import { BatchPool, bodySize, spliceBatch } from "../src/sink/batch.ts";
 import { gzip } from "../src/sink/compress.ts";
 import { createSender } from "../src/sink/sender.ts";
+import { appendPayloads } from "../test/support/ring-payloads.ts";
+import { GcPacing } from "../src/buffer/gc-pacer.ts";
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -93,14 +95,14 @@ async function run(s: Scenario): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "pk-sink-bench-"));
   mkdirSync(join(dir, "data"));
   const messenger = await startMessenger(s.flags);
-  const ring = await openRing({ dir: join(dir, "data"), capacityBytes: 256 * 1024 * 1024, syncIntervalMs: 1000, log: quiet });
+  const ring = await openRing({ dir: join(dir, "data"), capacityBytes: 256 * 1024 * 1024, syncIntervalMs: 1000, log: quiet, traffic: new GcPacing() });
   try {
     let rawBytes = 0;
     for (let i = 0; i < EVENTS; i += 1024) {
       const batch: Uint8Array[] = [];
       for (let j = i; j < Math.min(EVENTS, i + 1024); j++) batch.push(record(j));
       for (const p of batch) rawBytes += p.length;
-      await ring.append(batch);
+      await appendPayloads(ring, batch);
     }
     const config = ConfigSchema.parse({ messenger: { baseUri: messenger.url, apiKey: KEY, ...s.messenger } }).messenger;
     const sender = createSender({ ring, config, dataDir: join(dir, "data"), log: quiet });

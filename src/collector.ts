@@ -6,20 +6,19 @@
 // Start-up: lock the data dir, bind the API (a port in use refuses the start before anything is
 // read or sent; probes see /health 200 and /ready 503 while the ring opens and metadata syncs),
 // open the ring, start metadata, the sender and the source; ready after the first scan.
-import { readFileSync } from "node:fs";
 import { lockDataDir } from "./buffer/lock.ts";
+import { GcPacing } from "./buffer/gc-pacer.ts";
 import { openRing } from "./buffer/ring.ts";
 import type { Ring } from "./buffer/types.ts";
 import { type Accounting, accountingOf } from "./api/accounting.ts";
 import type { HealthVerdict } from "./api/health.ts";
 import { createMetrics } from "./api/metrics.ts";
-import { RingTap } from "./api/ring-tap.ts";
-import { SenderTotals } from "./api/sender-totals.ts";
 import { LocalApi } from "./api/server.ts";
 import { buildStatus } from "./api/status.ts";
 import type { StagesView } from "./api/types.ts";
 import type { Config } from "./config/schema.ts";
-import { type Logger, logCounters, log as rootLog, registerSecret } from "./log.ts";
+import { registerConfigSecrets } from "./config/secrets.ts";
+import { type Logger, logCounters, log as rootLog } from "./log.ts";
 import { Cleanups } from "./lifecycle/cleanups.ts";
 import { EmitHeartbeat, HealthWatch, healthThresholds } from "./lifecycle/health-watch.ts";
 import { type ReloadResult, Reloader } from "./lifecycle/reload.ts";
@@ -29,7 +28,9 @@ import { PodCache } from "./metadata/cache.ts";
 import { createMetadataProvider } from "./metadata/index.ts";
 import type { MetadataProvider } from "./metadata/types.ts";
 import { Router } from "./pipeline/router.ts";
+import { RingTap } from "./sink/ring-tap.ts";
 import { createSender, type Sender, type SenderStats } from "./sink/sender.ts";
+import { SenderTotals } from "./sink/sender-totals.ts";
 import { Source } from "./source/source.ts";
 import type { SourceFs } from "./source/types.ts";
 import { VERSION } from "./version.ts";
@@ -68,7 +69,7 @@ export interface StartOptions {
 }
 
 export async function startCollector(config: Config, log: Logger = rootLog, options: StartOptions = {}): Promise<Collector> {
-  registerSecrets(config);
+  registerConfigSecrets(config);
   const cleanups = new Cleanups(log);
   const lock = lockDataDir(config.dataDir);
   cleanups.push(() => lock.release());
@@ -105,7 +106,7 @@ interface DataPath {
 }
 
 async function openDataPath(config: Config, log: Logger, options: StartOptions, cleanups: Cleanups, observeEndToEnd: (seconds: number) => void): Promise<DataPath> {
-  const ring = await openRing({ dir: config.dataDir, capacityBytes: config.buffer.maxBytes, syncIntervalMs: config.buffer.syncIntervalMs, log });
+  const ring = await openRing({ dir: config.dataDir, capacityBytes: config.buffer.maxBytes, syncIntervalMs: config.buffer.syncIntervalMs, log, traffic: new GcPacing() });
   cleanups.push(() => ring.close());
   const firstOwnSeq = ring.stats().nextSeq;
   const cache = new PodCache({ deletionGraceSeconds: config.metadata.deletionGraceSeconds });
@@ -177,7 +178,7 @@ function reloaderOf(d: DataPath, effective: Swappable<Config>, health: HealthWat
     totals: d.totals,
     health,
     thresholds: (cfg) => healthThresholds(cfg, options.stuckAfterMs),
-    registerSecrets,
+    registerSecrets: registerConfigSecrets,
     log,
   });
 }
@@ -242,16 +243,4 @@ async function compose(config: Config, log: Logger, options: StartOptions, api: 
     replayRecords,
   });
   return collector;
-}
-
-/** The key, from the config or its file, is redacted from every log line (the sender also redacts its own). */
-function registerSecrets(config: Config): void {
-  registerSecret(config.messenger.apiKey);
-  if (config.messenger.apiKeyFile) {
-    try {
-      registerSecret(readFileSync(config.messenger.apiKeyFile, "utf8").trim());
-    } catch {
-      // The sender reports an unreadable key file as a health reason.
-    }
-  }
 }

@@ -2,9 +2,14 @@
 //   {"time":"…","level":"warn","msg":"…", …fields}
 // Callers pass counts, paths and statuses, never secrets; as a second line of defence every
 // registered secret is replaced by "[redacted]" wherever it appears in a line, and fields whose
-// name says "secret" (apiKey, token, password, authorization) are masked whatever their value.
+// name says "secret" (apiKey, token, password, authorization) are masked whatever their value
+// (config/secrets.ts decides both).
 // Repeated warnings and errors are rate-limited per message: a flaky messenger or a broken file
 // must not fill the node's disk with the same line (the count of suppressed lines is reported).
+
+import { isSecretField, redactSecrets } from "./config/secrets.ts";
+
+export { registerSecret } from "./config/secrets.ts";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 export const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
@@ -39,23 +44,6 @@ export function getLogLevel(): LogLevel {
 /** Redirects output (tests capture lines this way). */
 export function setLogWriter(w: Write): void {
   write = w;
-}
-
-// ---- secrets ----------------------------------------------------------------------------
-
-const secrets = new Set<string>();
-const SECRET_FIELD = /^(api[-_]?key|x-pipekit-api-key|token|password|passwd|secret|authorization)$/i;
-
-/** Registers a value that must never appear in a log line (API keys). Short values are ignored. */
-export function registerSecret(value: string | null | undefined): void {
-  if (!value || value.length < 4) return;
-  secrets.add(value);
-  secrets.add(JSON.stringify(value).slice(1, -1)); // as it appears inside a JSON string
-}
-
-function redact(line: string): string {
-  for (const s of secrets) if (line.includes(s)) line = line.split(s).join("[redacted]");
-  return line;
 }
 
 // ---- rate limiting ----------------------------------------------------------------------
@@ -117,7 +105,7 @@ function admit(lvl: LogLevel, msg: string): Admission | null {
 // ---- lines ------------------------------------------------------------------------------
 
 function serialiseValue(key: string, value: unknown): unknown {
-  if (SECRET_FIELD.test(key) && value !== null && value !== undefined) return "***";
+  if (isSecretField(key) && value !== null && value !== undefined) return "***";
   if (value instanceof Error) return { name: value.name, message: value.message };
   return value;
 }
@@ -138,7 +126,7 @@ function emit(lvl: LogLevel, base: LogFields, msg: string, fields?: LogFields): 
   } catch {
     line = JSON.stringify({ time: rec.time, level: lvl, msg, fieldsError: "fields could not be serialised" });
   }
-  if (secrets.size) line = redact(line);
+  line = redactSecrets(line);
   if (RANK[lvl] >= RANK.warn) {
     recent.push(line);
     if (recent.length > RECENT_MAX) recent.shift();

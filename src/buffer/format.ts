@@ -212,6 +212,16 @@ export function recordEpoch(v: DataView, at: number): number {
 }
 
 /**
+ * Bytes from logical position `pos` to the start of the next lap when no record starts at `pos`
+ * (what is left of the lap is too short for a record header, or holds a wrap marker); 0 when one does.
+ * For positions the writer reached: a reader walking records steps over lap ends with it.
+ */
+export function lapEndAt(v: DataView, dataBytes: number, pos: number): number {
+  const phys = pos % dataBytes;
+  return dataBytes - phys < RECORD_HEADER_BYTES || recordKind(v, phys) === KIND_WRAP ? dataBytes - phys : 0;
+}
+
+/**
  * Checks a record at `at` of a data region of dataBytes: sync marker, kind, length within the lap,
  * CRC. Returns its span in bytes, or 0 when it is not a valid record.
  */

@@ -1,5 +1,7 @@
-// When a paced collection (every 32 MiB of ring traffic) should be a full one. Pure: the ring
-// reads the process's anonymous memory and asks.
+// Garbage-collection pacing, a memory policy of the collector's own: GcPacing observes the ring's
+// traffic (RingTraffic) and collects every 32 MiB of it, which releases the payload views and
+// copies that keep anonymous memory growing under load (docs/ring-format.md, "Memory"); a minor
+// collection costs ~0.2 ms. GcPacer (pure) decides when a paced collection is a full one.
 //
 // A full collection (~10 ms on the collector's ~10 MB heap) is needed now and then: what lives
 // across a few event-loop turns (a request's promises, Bun's native copy of its body, which the GC
@@ -9,6 +11,13 @@
 // collection also makes the allocator return its free pages to the kernel, and touching them again
 // costs a page fault each — ~10 µs on the development VM, 20 k faults per 2 M events (throughput
 // scenario: 2.06 → 1.85 CPU-s per M events without the unneeded ones).
+
+import { collectGarbage } from "../platform/mmap.ts";
+import { procStatusBytes } from "../platform/proc-status.ts";
+import type { RingTraffic } from "./types.ts";
+
+/** Bytes of ring traffic (appended + handed out) between paced collections. */
+export const DEFAULT_GC_EVERY_BYTES = 32 << 20;
 
 /** Below this much anonymous memory, minor collections only. */
 export const FULL_GC_ANON_FLOOR_BYTES = 96 << 20;
@@ -36,5 +45,37 @@ export class GcPacer {
     if (this.afterFull) this.fullAbove = Math.max(this.floorBytes, anonBytes + this.headroomBytes);
     this.afterFull = anonBytes > this.fullAbove;
     return this.afterFull;
+  }
+}
+
+export interface GcPacingOptions {
+  /** Collect after this many bytes have gone through the ring; 0 disables. Default 32 MiB. */
+  everyBytes?: number;
+  /** Runs a collection (default: the runtime's). */
+  collect?: (full: boolean) => void;
+  /** The process's anonymous memory in bytes, -1 when unknown (default: /proc/self/status RssAnon). */
+  anonBytes?: () => number;
+}
+
+/** Collects garbage every `everyBytes` of ring traffic; a full collection when GcPacer says so. */
+export class GcPacing implements RingTraffic {
+  private readonly everyBytes: number;
+  private readonly collect: (full: boolean) => void;
+  private readonly anonBytes: () => number;
+  private readonly pacer = new GcPacer();
+  private budget: number;
+
+  constructor(o: GcPacingOptions = {}) {
+    this.everyBytes = o.everyBytes ?? DEFAULT_GC_EVERY_BYTES;
+    this.collect = o.collect ?? collectGarbage;
+    this.anonBytes = o.anonBytes ?? (() => procStatusBytes("RssAnon"));
+    this.budget = this.everyBytes > 0 ? this.everyBytes : Number.POSITIVE_INFINITY;
+  }
+
+  moved(bytes: number): void {
+    this.budget -= bytes;
+    if (this.budget > 0) return;
+    this.budget = this.everyBytes;
+    this.collect(this.pacer.full(this.anonBytes()));
   }
 }

@@ -68,31 +68,6 @@ export function scanRing(data: Uint8Array, dataBytes: number, h: RingHeader): Sc
   let cutBytes = 0;
   let epoch = 0; // of the last accepted record
 
-  // The first valid record or wrap marker at or after `from` whose sequence number continues ours.
-  const resync = (from: number, expect: number): { pos: number; seq: number; epoch: number } | null => {
-    let p = from;
-    while (p < limit) {
-      const phys = p % D;
-      if (D - phys < RECORD_HEADER_BYTES) {
-        p += D - phys;
-        continue;
-      }
-      if (recordSync(v, phys) === RECORD_SYNC) {
-        const span = validRecordSpan(v, data, phys, D);
-        if (span > 0) {
-          const s = recordSeq(v, phys);
-          const e = recordEpoch(v, phys);
-          const isWrap = recordKind(v, phys) === KIND_WRAP;
-          if (s >= expect && s < expect + maxRecordsPerLap && e >= epoch && e <= h.epoch && (isWrap || p + span <= limit)) return { pos: p, seq: s, epoch: e };
-          p += span; // a valid record of an earlier lap: step over it whole
-          continue;
-        }
-      }
-      p += RECORD_ALIGN;
-    }
-    return null;
-  };
-
   while (pos < limit) {
     const phys = pos % D;
     if (D - phys < RECORD_HEADER_BYTES) {
@@ -130,7 +105,7 @@ export function scanRing(data: Uint8Array, dataBytes: number, h: RingHeader): Sc
       }
       break;
     }
-    const found = resync(pos + RECORD_ALIGN, seq);
+    const found = resync({ v, data, D, limit, maxRecordsPerLap, maxEpoch: h.epoch }, pos + RECORD_ALIGN, seq, epoch);
     if (!found) {
       cutRecords = h.nextSeq - seq;
       cutBytes = Math.max(RECORD_HEADER_BYTES, Math.min(h.writePos, limit) - pos);
@@ -144,4 +119,44 @@ export function scanRing(data: Uint8Array, dataBytes: number, h: RingHeader): Sc
   }
   const unclean = !(h.flags & FLAG_CLOSED) || pos !== h.writePos || seq !== h.nextSeq || cutBytes > 0 || gaps.length > 0;
   return { readPos: h.readPos, readSeq: h.readSeq, writePos: pos, nextSeq: seq, records, gaps, skippedRecords, skippedBytes, cutRecords, cutBytes, unclean };
+}
+
+interface Region {
+  v: DataView;
+  data: Uint8Array;
+  D: number;
+  /** The scan never goes past this logical position (one lap from the read position). */
+  limit: number;
+  maxRecordsPerLap: number;
+  /** The header's epoch: no record is newer. */
+  maxEpoch: number;
+}
+
+/**
+ * The first valid record or wrap marker at or after `from` whose sequence number continues ours
+ * (`expect` or a little beyond) with an epoch no older than `epoch`.
+ */
+function resync(r: Region, from: number, expect: number, epoch: number): { pos: number; seq: number; epoch: number } | null {
+  const { v, data, D, limit } = r;
+  let p = from;
+  while (p < limit) {
+    const phys = p % D;
+    if (D - phys < RECORD_HEADER_BYTES) {
+      p += D - phys;
+      continue;
+    }
+    if (recordSync(v, phys) === RECORD_SYNC) {
+      const span = validRecordSpan(v, data, phys, D);
+      if (span > 0) {
+        const s = recordSeq(v, phys);
+        const e = recordEpoch(v, phys);
+        const isWrap = recordKind(v, phys) === KIND_WRAP;
+        if (s >= expect && s < expect + r.maxRecordsPerLap && e >= epoch && e <= r.maxEpoch && (isWrap || p + span <= limit)) return { pos: p, seq: s, epoch: e };
+        p += span; // a valid record of an earlier lap: step over it whole
+        continue;
+      }
+    }
+    p += RECORD_ALIGN;
+  }
+  return null;
 }

@@ -1,4 +1,7 @@
-import { loadConfig, maskSecrets, resolveConfigPath } from "../config/load.ts";
+// `validate`: loads the config as `run` would and prints it with every secret masked (the API key,
+// credentials in URLs), or the error that would refuse the start.
+import { loadConfig, resolveConfigPath } from "../config/load.ts";
+import { maskSecrets } from "../config/secrets.ts";
 import { reportStartError } from "./errors.ts";
 
 export function validateCommand(configPath: string | undefined): number {

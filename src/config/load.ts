@@ -1,9 +1,12 @@
 // Loading the configuration: file (YAML or JSON) → environment overrides → zod.
 // Every failure becomes a ConfigError naming the key path, so the CLI can exit 2.
 import { readFileSync } from "node:fs";
-import { parse as parseYaml } from "yaml";
+import { LineCounter, parseDocument, type YAMLError } from "yaml";
 import type { z } from "zod";
 import { type Config, ConfigSchema } from "./schema.ts";
+import { apiKeyProblem } from "./secrets.ts";
+
+export { maskSecrets } from "./secrets.ts";
 
 export class ConfigError extends Error {
   override readonly name = "ConfigError";
@@ -28,12 +31,38 @@ export function readConfigFile(path: string): unknown {
     throw new ConfigError(`cannot read config file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
   if (text.trim() === "") return {};
+  // YAML 1.2 is a superset of JSON, so one parser serves both. Its errors quote the lines around
+  // the fault, which may hold the API key: only the position and the kind of fault are reported.
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  const first = doc.errors[0];
+  if (first) throw new ConfigError(`config file ${path} is neither valid YAML nor JSON: ${describeYamlError(first, lines)}`);
   try {
-    // YAML 1.2 is a superset of JSON, so one parser serves both.
-    return parseYaml(text, { prettyErrors: true });
+    return doc.toJS();
   } catch (err) {
-    throw new ConfigError(`config file ${path} is neither valid YAML nor JSON: ${(err as Error).message}`);
+    throw new ConfigError(`config file ${path} cannot be read as YAML: ${(err as Error).name}`);
   }
+}
+
+/** Kinds of YAML fault in words (the parser's own messages may quote the file). */
+const YAML_FAULTS: Record<string, string> = {
+  DUPLICATE_KEY: "a key is given twice",
+  MISSING_CHAR: "a closing bracket, brace or quote is missing",
+  UNEXPECTED_TOKEN: "unexpected text (a missing comma or colon?)",
+  BAD_INDENT: "bad indentation",
+  TAB_AS_INDENT: "a tab used for indentation",
+  MULTILINE_IMPLICIT_KEY: "a key that does not fit YAML's layout (indentation, or a missing colon or comma?)",
+  BLOCK_AS_IMPLICIT_KEY: "a key that does not fit YAML's layout (indentation, or a missing colon or comma?)",
+  BLOCK_IN_FLOW: "an indented block inside {…} or […]",
+  MULTIPLE_DOCS: "more than one YAML document (---)",
+  BAD_DQ_ESCAPE: "a bad escape sequence in a double-quoted string",
+  KEY_OVER_1024_CHARS: "a key longer than 1024 characters",
+};
+
+/** "line L, column C: what is wrong", never the text of the file. */
+export function describeYamlError(err: YAMLError, lines: LineCounter): string {
+  const at = lines.linePos(err.pos[0]);
+  return `line ${at.line}, column ${at.col}: ${YAML_FAULTS[err.code] ?? `syntax error (${err.code})`}`;
 }
 
 export function applyEnv(raw: unknown, env: Env): Record<string, unknown> {
@@ -70,6 +99,8 @@ export function formatIssues(error: z.ZodError): string {
 export function parseConfig(raw: unknown, source = "config"): Config {
   const result = ConfigSchema.safeParse(raw);
   if (!result.success) throw new ConfigError(`invalid ${source}:\n${formatIssues(result.error)}`);
+  const keyProblem = result.data.messenger.apiKey === null ? null : apiKeyProblem(result.data.messenger.apiKey);
+  if (keyProblem) throw new ConfigError(`invalid ${source}:\n  messenger.apiKey (or PIPEKIT_API_KEY): the key ${keyProblem}`);
   return result.data;
 }
 
@@ -97,19 +128,4 @@ export function requireRunnable(config: Config): void {
     problems.push("  metadata.podsFile: required when metadata.provider is static");
   }
   if (problems.length) throw new ConfigError(`invalid config:\n${problems.join("\n")}`);
-}
-
-const SECRET_KEYS = new Set(["apiKey"]);
-
-/** A deep copy with every secret replaced, for `validate` and /status. */
-export function maskSecrets<T>(value: T): T {
-  if (Array.isArray(value)) return value.map(maskSecrets) as T;
-  if (value && typeof value === "object") {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) {
-      out[k] = SECRET_KEYS.has(k) && v !== null && v !== undefined ? "***" : maskSecrets(v);
-    }
-    return out as T;
-  }
-  return value;
 }

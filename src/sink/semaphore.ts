@@ -1,4 +1,6 @@
-// A counting semaphore with FIFO waiters whose waits can be abandoned (shutdown).
+// A counting semaphore with FIFO waiters whose waits can be abandoned (shutdown), and an
+// abandonable sleep.
+import type { Clock } from "../platform/types.ts";
 
 export class Semaphore {
   #free: number;
@@ -43,18 +45,18 @@ export class Semaphore {
   }
 }
 
-/** Sleeps ms; resolves false early when the signal aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
+/** Sleeps ms on `clock`; resolves false early when the signal aborts. */
+export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<boolean> {
   if (signal?.aborted) return Promise.resolve(false);
   return new Promise<boolean>((resolve) => {
     const onAbort = () => {
-      clearTimeout(timer);
+      timer.cancel();
       resolve(false);
     };
-    const timer = setTimeout(() => {
+    const timer = clock.after(Math.max(0, ms), () => {
       signal?.removeEventListener("abort", onAbort);
       resolve(true);
-    }, Math.max(0, ms));
+    });
     signal?.addEventListener("abort", onAbort, { once: true });
   });
 }

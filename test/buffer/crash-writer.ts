@@ -10,6 +10,7 @@ import { writeSync } from "node:fs";
 import { lockDataDir } from "../../src/buffer/lock.ts";
 import { openRing } from "../../src/buffer/ring.ts";
 import { expectedPayload } from "./crash-payload.ts";
+import { appendPayloads, readPayloads } from "../support/ring-payloads.ts";
 
 const [dir, capArg, syncArg, runArg] = process.argv.slice(2);
 const say = (s: string) => writeSync(1, s + "\n");
@@ -28,7 +29,7 @@ const inflight: Array<[number, number]> = [];
 const consumer = (async () => {
   // Runs until the producer is done: a producer waiting on a full ring needs acks to finish.
   while (!producerDone) {
-    const b = ring.read(1 + Math.floor(Math.random() * 64), 64 * 1024);
+    const b = readPayloads(ring, 1 + Math.floor(Math.random() * 64), 64 * 1024);
     if (b) inflight.push([b.firstSeq, b.payloads.length]);
     if (inflight.length > 4 || (!b && inflight.length)) {
       const i = Math.floor(Math.random() * inflight.length);
@@ -47,7 +48,7 @@ while (!stop) {
   const batch: Uint8Array[] = [];
   for (let i = 0; i < n; i++) batch.push(expectedPayload(first + i));
   say(`appending ${first} ${first + n - 1}`);
-  const last = await ring.append(batch);
+  const last = await appendPayloads(ring, batch);
   if (last !== first + n - 1) throw new Error(`append returned ${last}, expected ${first + n - 1}`);
   say(`appended ${last}`);
   if (Math.random() < 0.2) await Bun.sleep(0);

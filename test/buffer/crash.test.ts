@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { openRing } from "../../src/buffer/ring.ts";
 import { expectedPayload } from "./crash-payload.ts";
 import { cleanupDirs, tempDir } from "./helpers.ts";
+import { readPayloads } from "../support/ring-payloads.ts";
 
 afterAll(cleanupDirs);
 const BUN = process.execPath;
@@ -82,7 +83,7 @@ test("SIGKILL at random moments never loses a durable record nor returns a bad o
     expect(ring.lastSeq()).toBeLessThanOrEqual(maxAnnounced);
     let expectSeq = st.readSeq;
     for (;;) {
-      const b = ring.read(1000, 1 << 30);
+      const b = readPayloads(ring, 1000, 1 << 30);
       if (!b) break;
       expect(b.firstSeq).toBe(expectSeq); // in order, no holes
       for (const p of b.payloads) {

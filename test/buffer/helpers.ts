@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Ring } from "../../src/buffer/types.ts";
+import { readPayloads } from "../support/ring-payloads.ts";
 
 const dirs: string[] = [];
 export function tempDir(prefix = "ring-"): string {
@@ -33,7 +34,7 @@ export function indexOf(b: Uint8Array): number {
 export function readAll(ring: Ring, max = 1000): { firstSeq: number; payloads: Uint8Array[] }[] {
   const out: { firstSeq: number; payloads: Uint8Array[] }[] = [];
   for (;;) {
-    const b = ring.read(max, 1 << 30);
+    const b = readPayloads(ring, max, 1 << 30);
     if (!b) return out;
     out.push({ firstSeq: b.firstSeq, payloads: b.payloads.map((p) => p.slice()) });
   }

@@ -12,6 +12,7 @@ import { DATA_OFFSET, pickHeader, recordSpan } from "../../src/buffer/format.ts"
 import { openRing } from "../../src/buffer/ring.ts";
 import { expectedPayload } from "./crash-payload.ts";
 import { cleanupDirs, drainCopies, tempDir } from "./helpers.ts";
+import { appendPayloads, readPayloads } from "../support/ring-payloads.ts";
 
 afterAll(cleanupDirs);
 const CAP = 96 * 1024;
@@ -37,8 +38,8 @@ async function capture(seed: number): Promise<States> {
     if (ring.stats().usedBytes > ring.stats().capacityBytes / 2) while (pending.length) ring.ack(...pending.pop()!);
     const n = 1 + rnd(12);
     const first = ring.lastSeq() + 1;
-    await ring.append(Array.from({ length: n }, (_, i) => expectedPayload(first + i)));
-    const b = ring.read(1 + rnd(20), 1 << 20);
+    await appendPayloads(ring, Array.from({ length: n }, (_, i) => expectedPayload(first + i)));
+    const b = readPayloads(ring, 1 + rnd(20), 1 << 20);
     if (b) pending.push([b.firstSeq, b.payloads.length]);
     while (pending.length > 3) ring.ack(...pending.splice(rnd(pending.length), 1)[0]!);
   };
@@ -63,8 +64,8 @@ async function capture(seed: number): Promise<States> {
     const bytes = batch.reduce((a, p) => a + recordSpan(p.length), 0);
     if (bytes > room) break;
     room -= bytes;
-    await ring.append(batch);
-    const b = ring.read(1 + rnd(20), 1 << 20);
+    await appendPayloads(ring, batch);
+    const b = readPayloads(ring, 1 + rnd(20), 1 << 20);
     if (b) pending.push([b.firstSeq, b.payloads.length]);
     while (pending.length > 2) ring.ack(...pending.splice(rnd(pending.length), 1)[0]!);
   }
@@ -114,7 +115,7 @@ test("after a power loss every durable record is present and nothing corrupt or 
       const first = ring.stats();
       const seen: number[] = [];
       for (;;) {
-        const b = ring.read(1000, 1 << 30);
+        const b = readPayloads(ring, 1000, 1 << 30);
         if (!b) break;
         b.payloads.forEach((p, i) => {
           const seq = b.firstSeq + i;
@@ -134,7 +135,7 @@ test("after a power loss every durable record is present and nothing corrupt or 
       // It keeps working: acknowledge everything, append, reopen: the new record follows the
       // recovered ones, and nothing of the abandoned tail comes back behind it.
       if (ring.lastSeq() >= ring.stats().readSeq) ring.ack(ring.stats().readSeq, ring.lastSeq() - ring.stats().readSeq + 1);
-      const next = await ring.append([expectedPayload(ring.lastSeq() + 1)]);
+      const next = await appendPayloads(ring, [expectedPayload(ring.lastSeq() + 1)]);
       await ring.close();
       copyFileSync(join(dir, "ring.dat"), join(dir, "copy.dat"));
       const again = await openRing({ dir, capacityBytes: CAP, syncIntervalMs: 60_000 });

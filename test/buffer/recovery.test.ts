@@ -7,6 +7,7 @@ import { DATA_OFFSET, HEADER_SLOT_BYTES, KIND_DATA, RECORD_HEADER_BYTES, dataByt
 import { openRing } from "../../src/buffer/ring.ts";
 import { flipBit, header, readAt, records, writeAt } from "./filetools.ts";
 import { captureLog, cleanupDirs, drainCopies, indexOf, payload, tempDir } from "./helpers.ts";
+import { appendPayloads, readPayloads } from "../support/ring-payloads.ts";
 
 afterEach(cleanupDirs);
 const CAP = 128 * 1024;
@@ -15,7 +16,7 @@ async function ringWith(n: number, size = 200, cap = CAP): Promise<{ dir: string
   const dir = tempDir();
   const ring = await openRing({ dir, capacityBytes: cap, syncIntervalMs: 60_000 });
   const sent = Array.from({ length: n }, (_, i) => payload(i + 1, size));
-  await ring.append(sent);
+  await appendPayloads(ring, sent);
   await ring.close();
   return { dir, path: join(dir, "ring.dat"), sent };
 }
@@ -44,7 +45,7 @@ describe("recovery from damage", () => {
     // Acknowledging everything passes over the hole; a later open finds no damage.
     ring.ack(1, 20);
     expect(ring.stats().readSeq).toBe(21);
-    expect(await ring.append([payload(21)])).toBe(21);
+    expect(await appendPayloads(ring, [payload(21)])).toBe(21);
     await ring.close();
     const again = await openRing({ dir, capacityBytes: CAP, syncIntervalMs: 60_000 });
     expect(again.stats().recoverySkippedRecords).toBe(0);
@@ -56,9 +57,9 @@ describe("recovery from damage", () => {
     const { dir, path } = await ringWith(10);
     flipBit(path, records(path)[4]!.fileOffset + RECORD_HEADER_BYTES + 1);
     const ring = await openRing({ dir, capacityBytes: CAP, syncIntervalMs: 60_000 });
-    const a = ring.read(100, 1 << 20)!;
+    const a = readPayloads(ring, 100, 1 << 20)!;
     expect([a.firstSeq, a.payloads.length]).toEqual([1, 4]);
-    const b = ring.read(100, 1 << 20)!;
+    const b = readPayloads(ring, 100, 1 << 20)!;
     expect([b.firstSeq, b.payloads.length]).toEqual([6, 5]);
     ring.ack(6, 5); // out of order, across the hole: the read position waits for 1..4
     expect(ring.stats().readSeq).toBe(1);
@@ -105,7 +106,7 @@ describe("recovery from damage", () => {
     expect(ring.stats().recoveryCutBytes).toBeGreaterThan(0);
     expect(ring.stats().recoverySkippedRecords).toBe(0);
     expect(log.lines.some((l) => l.level === "warn" && l.msg.includes("cut"))).toBe(true);
-    expect(await ring.append([payload(100)])).toBe(10);
+    expect(await appendPayloads(ring, [payload(100)])).toBe(10);
     await ring.close();
     const again = await openRing({ dir, capacityBytes: CAP, syncIntervalMs: 60_000 });
     const all = drainCopies(again);
@@ -122,13 +123,13 @@ describe("recovery from damage", () => {
     // Several laps, acking as we go, so that the file is full of earlier laps' valid records.
     let seq = 0;
     for (let i = 1; i <= 600; i++) {
-      seq = await ring.append([payload(i, 500)]);
+      seq = await appendPayloads(ring, [payload(i, 500)]);
       if (i % 10 === 0) {
         ring.ack(seq - 9, 10);
         await ring.sync();
       }
     }
-    await ring.append([payload(601, 500), payload(602, 500)]);
+    await appendPayloads(ring, [payload(601, 500), payload(602, 500)]);
     await ring.close();
     const h = header(path);
     expect(h.writePos).toBeGreaterThan(dataBytesOf(h.fileBytes) * 3); // it wrapped several times
@@ -157,10 +158,10 @@ describe("recovery from damage", () => {
     const path = join(dir, "ring.dat");
     const ring = await openRing({ dir, capacityBytes: CAP, syncIntervalMs: 60_000 });
     const sent = Array.from({ length: 30 }, (_, i) => payload(i + 1, 200));
-    await ring.append(sent.slice(0, 20));
+    await appendPayloads(ring, sent.slice(0, 20));
     ring.ack(1, 5);
     await ring.sync();
-    await ring.append(sent.slice(20));
+    await appendPayloads(ring, sent.slice(20));
     ring.ack(6, 5);
     await ring.close();
     const h = header(path);
@@ -186,7 +187,7 @@ describe("recovery from damage", () => {
     const log = captureLog();
     const ring = await openRing({ dir, capacityBytes: CAP, syncIntervalMs: 60_000, log });
     expect(ring.lastSeq()).toBe(0);
-    expect(ring.read(10, 1 << 20)).toBeNull();
+    expect(readPayloads(ring, 10, 1 << 20)).toBeNull();
     const aside = readdirSync(dir).filter((f) => f.startsWith("ring.dat.invalid-"));
     expect(aside.length).toBe(1);
     expect(Array.from(readAt(join(dir, aside[0]!), 0, 8192))).toEqual(Array.from(before));
@@ -200,9 +201,9 @@ describe("recovery from damage", () => {
     const { dir, path } = await ringWith(5);
     truncateSync(path, 100);
     const ring = await openRing({ dir, capacityBytes: CAP, syncIntervalMs: 60_000 });
-    expect(ring.read(10, 1 << 20)).toBeNull();
+    expect(readPayloads(ring, 10, 1 << 20)).toBeNull();
     expect(ring.stats().recoveryCutBytes).toBeGreaterThan(0);
-    expect(await ring.append([payload(1)])).toBe(1);
+    expect(await appendPayloads(ring, [payload(1)])).toBe(1);
     await ring.close();
   });
 
@@ -231,10 +232,10 @@ describe("recovery from damage", () => {
       const log = captureLog();
       const ring = await openRing({ dir, capacityBytes: CAP, syncIntervalMs: 60_000, log });
       expect(ring.lastSeq()).toBe(0);
-      expect(ring.read(10, 1 << 20)).toBeNull();
+      expect(readPayloads(ring, 10, 1 << 20)).toBeNull();
       expect(readdirSync(dir).filter((f) => f.startsWith("ring.dat.invalid-")).length).toBe(1);
       expect(log.lines.some((l) => l.level === "error" && l.msg.includes("moved it aside"))).toBe(true);
-      expect(await ring.append([payload(1)])).toBe(1);
+      expect(await appendPayloads(ring, [payload(1)])).toBe(1);
       await ring.close();
     }
   });
@@ -284,7 +285,7 @@ describe("capacity change", () => {
     const r3 = await openRing({ dir, capacityBytes: 64 * 1024, syncIntervalMs: 60_000 });
     expect(statSync(path).size).toBe(64 * 1024);
     expect(r3.lastSeq()).toBe(120);
-    expect(await r3.append([payload(121)])).toBe(121);
+    expect(await appendPayloads(r3, [payload(121)])).toBe(121);
     await r3.close();
   });
 });
@@ -299,7 +300,7 @@ describe("random damage (property)", () => {
     const sent: Uint8Array[] = [];
     for (let i = 1; i <= 400; i++) {
       sent.push(payload(i, 100 + ((i * 37) % 400)));
-      await ring.append([sent[i - 1]!]);
+      await appendPayloads(ring, [sent[i - 1]!]);
       if (i % 20 === 0) ring.ack(1, i - 5); // all but the last five (the part below readSeq is ignored)
       if (i % 40 === 0) await ring.sync();
     }
@@ -323,7 +324,7 @@ describe("random damage (property)", () => {
           const got = drainCopies(r);
           expectIntact(got, sent);
           for (let i = 1; i < got.length; i++) expect(got[i]!.seq).toBeGreaterThan(got[i - 1]!.seq);
-          expect(await r.append([payload(999)])).toBe(r.lastSeq());
+          expect(await appendPayloads(r, [payload(999)])).toBe(r.lastSeq());
           await r.close();
           opened++;
         },

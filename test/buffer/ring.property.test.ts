@@ -8,6 +8,7 @@ import { header } from "./filetools.ts";
 import { openRing } from "../../src/buffer/ring.ts";
 import type { Ring } from "../../src/buffer/types.ts";
 import { cleanupDirs, tempDir } from "./helpers.ts";
+import { appendPayloads, readPayloads } from "../support/ring-payloads.ts";
 
 afterAll(cleanupDirs);
 
@@ -86,7 +87,7 @@ async function run(ops: Op[]): Promise<void> {
           const firstSeq = m.nextSeq;
           for (const p of payloads) m.append(p);
           let settled = false;
-          const pending = ring.append(payloads).then((last) => {
+          const pending = appendPayloads(ring, payloads).then((last) => {
             settled = true;
             return last;
           });
@@ -97,7 +98,7 @@ async function run(ops: Op[]): Promise<void> {
             if (rounds > 500) throw new Error("append still blocked after the consumer acknowledged everything");
             blockedAppends++;
             for (;;) {
-              const b = ring.read(1000, 1 << 30);
+              const b = readPayloads(ring, 1000, 1 << 30);
               if (!b) break;
               expect(b.firstSeq).toBe(m.cursor);
               for (const p of b.payloads) expect(Buffer.compare(p, m.records.get(m.cursor++)!)).toBe(0);
@@ -113,7 +114,7 @@ async function run(ops: Op[]): Promise<void> {
           break;
         }
         case "read": {
-          const b = ring.read(op.maxRecords, op.maxBytes);
+          const b = readPayloads(ring, op.maxRecords, op.maxBytes);
           const want: Uint8Array[] = [];
           let bytes = 0;
           for (let s = m.cursor; s < m.nextSeq && want.length < op.maxRecords; s++) {
@@ -187,11 +188,11 @@ async function run(ops: Op[]): Promise<void> {
     ring = await openRing({ dir, capacityBytes: capacity, syncIntervalMs: 60_000 });
     m.reopen();
     for (let s = m.readSeq; s < m.nextSeq; ) {
-      const b = ring.read(1000, 1 << 30)!;
+      const b = readPayloads(ring, 1000, 1 << 30)!;
       expect(b.firstSeq).toBe(s);
       for (const p of b.payloads) expect(Buffer.compare(p, m.records.get(s++)!)).toBe(0);
     }
-    expect(ring.read(1000, 1 << 30)).toBeNull();
+    expect(readPayloads(ring, 1000, 1 << 30)).toBeNull();
   } finally {
     await ring.close();
   }

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { openRing, RingOpenError } from "../../src/buffer/ring.ts";
 import { header } from "./filetools.ts";
 import { cleanupDirs, drainCopies, indexOf, payload, readAll, tempDir, text } from "./helpers.ts";
+import { appendPayloads, readPayloads } from "../support/ring-payloads.ts";
 
 afterEach(cleanupDirs);
 
@@ -24,17 +25,17 @@ describe("ring basics", () => {
     const dir = tempDir();
     const ring = await openRing({ dir, capacityBytes: 256 * KiB, syncIntervalMs: 50 });
     expect(ring.lastSeq()).toBe(0);
-    const last = await ring.append([payload(1), payload(2), payload(3)]);
+    const last = await appendPayloads(ring, [payload(1), payload(2), payload(3)]);
     expect(last).toBe(3);
-    expect(await ring.append([payload(4)])).toBe(4);
-    const b = ring.read(2, 1 << 20)!;
+    expect(await appendPayloads(ring, [payload(4)])).toBe(4);
+    const b = readPayloads(ring, 2, 1 << 20)!;
     expect(b.firstSeq).toBe(1);
     expect(b.payloads.map(indexOf)).toEqual([1, 2]);
     expect(b.bytes).toBe(b.payloads[0]!.length + b.payloads[1]!.length);
-    const c = ring.read(10, 1 << 20)!;
+    const c = readPayloads(ring, 10, 1 << 20)!;
     expect(c.firstSeq).toBe(3);
     expect(c.payloads.map(indexOf)).toEqual([3, 4]);
-    expect(ring.read(10, 1 << 20)).toBeNull(); // never the same record twice in one lifetime
+    expect(readPayloads(ring, 10, 1 << 20)).toBeNull(); // never the same record twice in one lifetime
     ring.ack(3, 2); // out of order: the read position cannot move yet
     expect(ring.stats().readSeq).toBe(1);
     expect(ring.stats().records).toBe(4);
@@ -48,17 +49,17 @@ describe("ring basics", () => {
     expect(all[0]!.firstSeq).toBe(2);
     expect(all[0]!.payloads.map(indexOf)).toEqual([2, 3, 4]); // 3 and 4 were acked but not contiguously
     expect(again.lastSeq()).toBe(4);
-    expect(await again.append([payload(5)])).toBe(5);
+    expect(await appendPayloads(again, [payload(5)])).toBe(5);
     await again.close();
   });
 
   test("read respects maxBytes but returns at least one record", async () => {
     const dir = tempDir();
     const ring = await openRing({ dir, capacityBytes: 256 * KiB, syncIntervalMs: 50 });
-    await ring.append([payload(1, 100), payload(2, 100), payload(3, 100)]);
-    const b = ring.read(10, 150)!;
+    await appendPayloads(ring, [payload(1, 100), payload(2, 100), payload(3, 100)]);
+    const b = readPayloads(ring, 10, 150)!;
     expect(b.payloads.length).toBe(1);
-    const c = ring.read(10, 10)!;
+    const c = readPayloads(ring, 10, 10)!;
     expect(c.payloads.length).toBe(1);
     expect(c.firstSeq).toBe(2);
     await ring.close();
@@ -69,7 +70,7 @@ describe("ring basics", () => {
     const ring = await openRing({ dir, capacityBytes: 256 * KiB, syncIntervalMs: 60_000 });
     const seen: number[] = [];
     const off = ring.onDurable((s) => seen.push(s));
-    await ring.append([payload(1), payload(2)]);
+    await appendPayloads(ring, [payload(1), payload(2)]);
     expect(ring.durableSeq()).toBe(0);
     expect(seen).toEqual([]);
     const syncsBefore = ring.stats().syncs;
@@ -80,7 +81,7 @@ describe("ring basics", () => {
     await ring.sync(); // nothing changed: no new notification
     expect(seen).toEqual([2]);
     off();
-    await ring.append([payload(3)]);
+    await appendPayloads(ring, [payload(3)]);
     await ring.sync();
     expect(seen).toEqual([2]);
     await ring.close();
@@ -91,7 +92,7 @@ describe("ring basics", () => {
     const ring = await openRing({ dir, capacityBytes: 256 * KiB, syncIntervalMs: 20 });
     const seen: number[] = [];
     ring.onDurable((s) => seen.push(s));
-    await ring.append([payload(1)]);
+    await appendPayloads(ring, [payload(1)]);
     await Bun.sleep(80);
     expect(seen).toEqual([1]);
     const syncs = ring.stats().syncs;
@@ -107,11 +108,11 @@ describe("ring basics", () => {
     const w = ring.waitForData().then(() => (woke = true));
     await Bun.sleep(5);
     expect(woke).toBe(false);
-    await ring.append([payload(1)]);
+    await appendPayloads(ring, [payload(1)]);
     await w;
     expect(woke).toBe(true);
     await ring.waitForData(); // data is waiting: immediate
-    ring.read(10, 1 << 20);
+    readPayloads(ring, 10, 1 << 20);
     let woke2 = false;
     const w2 = ring.waitForData().then(() => (woke2 = true));
     await ring.close();
@@ -127,7 +128,7 @@ describe("ring basics", () => {
     let appended = 0;
     const producer = (async () => {
       for (let i = 1; i <= n; i++) {
-        await ring.append([payload(i, size)]);
+        await appendPayloads(ring, [payload(i, size)]);
         appended = i;
       }
     })();
@@ -137,7 +138,7 @@ describe("ring basics", () => {
     const got: number[] = [];
     while (got.length < n) {
       await ring.waitForData();
-      const b = ring.read(7, 1 << 20);
+      const b = readPayloads(ring, 7, 1 << 20);
       if (!b) continue;
       for (const p of b.payloads) {
         expect(p.length).toBe(size);
@@ -157,13 +158,13 @@ describe("ring basics", () => {
     const dir = tempDir();
     const ring = await openRing({ dir, capacityBytes: 64 * KiB, syncIntervalMs: 50 });
     const D = ring.stats().capacityBytes;
-    await expect(ring.append([new Uint8Array(D)])).rejects.toThrow(/cannot fit/);
-    await ring.append([payload(1, 100)]);
+    await expect(appendPayloads(ring, [new Uint8Array(D)])).rejects.toThrow(/cannot fit/);
+    await appendPayloads(ring, [payload(1, 100)]);
     ring.ack(1, 1);
     // Must wrap to fit, on an empty ring: it may wait for a sync but must not deadlock.
     const big = new Uint8Array(D - 24).fill(0x61);
-    expect(await ring.append([big])).toBe(2);
-    const b = ring.read(1, 1 << 30)!;
+    expect(await appendPayloads(ring, [big])).toBe(2);
+    const b = readPayloads(ring, 1, 1 << 30)!;
     expect(b.payloads[0]!.length).toBe(D - 24);
     await ring.close();
   });
@@ -172,8 +173,8 @@ describe("ring basics", () => {
     const dir = tempDir();
     const ring = await openRing({ dir, capacityBytes: 128 * KiB, syncIntervalMs: 50 });
     const src = [new Uint8Array(0), new Uint8Array([0, 255, 1]), new TextEncoder().encode('{"m":"héllo"}')];
-    await ring.append(src);
-    const b = ring.read(10, 1 << 20)!;
+    await appendPayloads(ring, src);
+    const b = readPayloads(ring, 10, 1 << 20)!;
     expect(b.payloads.map((p) => Array.from(p))).toEqual(src.map((p) => Array.from(p)));
     expect(text(b.payloads[2]!)).toBe('{"m":"héllo"}');
     await ring.close();
@@ -197,7 +198,7 @@ describe("packed appends", () => {
     const ring = await openRing({ dir, capacityBytes: 128 * KiB, syncIntervalMs: 50 });
     const src = [payload(1, 80), new Uint8Array(0), new Uint8Array([0, 255, 1]), payload(4, 300)];
     expect(await ring.appendPacked(pack(new Uint8Array(4096), new Uint32Array(8), src))).toBe(4);
-    const b = ring.read(10, 1 << 20)!;
+    const b = readPayloads(ring, 10, 1 << 20)!;
     expect(b.firstSeq).toBe(1);
     expect(b.payloads.map((p) => Array.from(p))).toEqual(src.map((p) => Array.from(p)));
     await ring.close();
@@ -222,7 +223,7 @@ describe("packed appends", () => {
     const got: number[] = [];
     while (got.length < n) {
       await ring.waitForData();
-      const b = ring.read(16, 1 << 20);
+      const b = readPayloads(ring, 16, 1 << 20);
       if (!b) continue;
       for (const p of b.payloads) got.push(indexOf(p));
       ring.ack(b.firstSeq, b.payloads.length);
@@ -240,8 +241,8 @@ describe("packed appends", () => {
     expect(D % 128).toBe(0);
     const perLap = D / 128;
     const first = Array.from({ length: perLap - 100 }, (_, i) => payload(i + 1, size));
-    await ring.append(first);
-    const b = ring.read(perLap, 1 << 30)!;
+    await appendPayloads(ring, first);
+    const b = readPayloads(ring, perLap, 1 << 30)!;
     ring.ack(b.firstSeq, b.payloads.length);
     await ring.sync(); // the acknowledged space becomes writable
     // One call whose run crosses the end of the lap on a record boundary.
@@ -281,14 +282,14 @@ describe("ranges", () => {
     let next = 1;
     for (let lap = 0; lap < 5; lap++) {
       const batch = Array.from({ length: 40 }, () => payload(next++, 100 + ((next * 37) % 900)));
-      await ring.append(batch);
+      await appendPayloads(ring, batch);
       const got: Uint8Array[] = [];
       let viaRead = false;
       for (;;) {
         // Alternate the two forms: they share one cursor.
         viaRead = !viaRead;
         if (viaRead) {
-          const b = ring.read(7, 4000);
+          const b = readPayloads(ring, 7, 4000);
           if (!b) break;
           got.push(...b.payloads.map((p) => p.slice()));
           ring.ack(b.firstSeq, b.payloads.length);
@@ -324,15 +325,15 @@ describe("ring lifecycle", () => {
     const appended: number[] = [];
     let rejected: unknown = null;
     const producer = (async () => {
-      for (let i = 1; ; i++) appended.push(await ring.append([payload(i, 1000)]));
+      for (let i = 1; ; i++) appended.push(await appendPayloads(ring, [payload(i, 1000)]));
     })().catch((e) => (rejected = e));
     await Bun.sleep(20);
     expect(ring.stats().full).toBe(true);
     await ring.close();
     await producer;
     expect((rejected as Error).name).toBe("RingClosedError");
-    await expect(ring.append([payload(0)])).rejects.toThrow(/closed/);
-    expect(ring.read(10, 1 << 20)).toBeNull();
+    await expect(appendPayloads(ring, [payload(0)])).rejects.toThrow(/closed/);
+    expect(readPayloads(ring, 10, 1 << 20)).toBeNull();
     const again = await openRing({ dir, capacityBytes: 64 * KiB, syncIntervalMs: 60_000 });
     expect(again.lastSeq()).toBe(appended.length);
     expect(again.durableSeq()).toBe(appended.length);
@@ -343,9 +344,9 @@ describe("ring lifecycle", () => {
   test("acks of records never appended are refused; repeated and stale acks are harmless", async () => {
     const dir = tempDir();
     const ring = await openRing({ dir, capacityBytes: 64 * KiB, syncIntervalMs: 60_000 });
-    await ring.append([payload(1), payload(2), payload(3)]);
+    await appendPayloads(ring, [payload(1), payload(2), payload(3)]);
     expect(() => ring.ack(3, 2)).toThrow(RangeError);
-    ring.read(10, 1 << 20);
+    readPayloads(ring, 10, 1 << 20);
     ring.ack(2, 1);
     ring.ack(2, 1);
     ring.ack(1, 2);
@@ -358,11 +359,11 @@ describe("ring lifecycle", () => {
   test("reopening restarts the reader cursor at the read position", async () => {
     const dir = tempDir();
     const ring = await openRing({ dir, capacityBytes: 64 * KiB, syncIntervalMs: 60_000 });
-    await ring.append([payload(1), payload(2), payload(3)]);
-    ring.read(2, 1 << 20);
+    await appendPayloads(ring, [payload(1), payload(2), payload(3)]);
+    readPayloads(ring, 2, 1 << 20);
     await ring.close();
     const again = await openRing({ dir, capacityBytes: 64 * KiB, syncIntervalMs: 60_000 });
-    expect(again.read(10, 1 << 20)!.firstSeq).toBe(1);
+    expect(readPayloads(again, 10, 1 << 20)!.firstSeq).toBe(1);
     await again.close();
   });
 });
@@ -375,8 +376,8 @@ describe("long-lived positions", () => {
     let seq = 0;
     const pending: Array<[number, number]> = [];
     for (let i = 1; i <= 2000; i++) {
-      seq = await ring.append([payload(i, 300)]);
-      const b = ring.read(100, 1 << 20);
+      seq = await appendPayloads(ring, [payload(i, 300)]);
+      const b = readPayloads(ring, 100, 1 << 20);
       if (b) {
         for (const p of b.payloads) got.push(indexOf(p));
         pending.push([b.firstSeq, b.payloads.length]);
@@ -405,23 +406,23 @@ describe("wrapping", () => {
     const ring = await openRing({ dir, capacityBytes: 64 * KiB, syncIntervalMs: 60_000 });
     const D = ring.stats().capacityBytes; // 57344
     const small = Array.from({ length: 20 }, (_, i) => payload(i + 1, 1000)); // ~20 KB, unacked
-    await ring.append(small);
+    await appendPayloads(ring, small);
     // Fits neither in the ~36 KB left before the end nor in the ~20 KB at the start: it needs the
     // skipped end of the lap to be released too, once everything before it is acknowledged.
     const big = new Uint8Array(40_000).fill(0x62);
     let done = false;
-    const p = ring.append([big]).then((s) => {
+    const p = appendPayloads(ring, [big]).then((s) => {
       done = true;
       return s;
     });
     await Bun.sleep(20);
     expect(done).toBe(false);
     expect(ring.stats().full).toBe(true);
-    const b = ring.read(100, 1 << 30)!;
+    const b = readPayloads(ring, 100, 1 << 30)!;
     expect(b.payloads.length).toBe(20);
     ring.ack(1, 20);
     expect(await Promise.race([p, Bun.sleep(2000).then(() => -1)])).toBe(21);
-    const c = ring.read(1, 1 << 30)!;
+    const c = readPayloads(ring, 1, 1 << 30)!;
     expect(c.firstSeq).toBe(21);
     expect(c.payloads[0]!.length).toBe(40_000);
     expect(D).toBeGreaterThan(40_024);

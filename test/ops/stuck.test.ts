@@ -32,10 +32,9 @@ test("a source hand-over that never returns while the ring has room: /health 503
   try {
     expect(await waitFor(() => env.messenger.stats().distinctEvents >= env.node.expectedMessages.size, 10_000)).toBe(true);
     expect((await api.get("/health")).status).toBe(200);
-    // The router hands records over with appendPacked; stall both entry points, as if the write
-    // into the ring file never completed.
-    const ring = c.ring as { append: unknown; appendPacked: unknown };
-    ring.append = () => new Promise(() => {});
+    // The router hands records over with appendPacked; stall it, as if the write into the ring
+    // file never completed.
+    const ring = c.ring as { appendPacked: unknown };
     ring.appendPacked = () => new Promise(() => {});
     env.node.appendLines(2);
     expect(await waitFor(async () => (await api.code("/health")) === 503, 5000)).toBe(true);
@@ -85,21 +84,29 @@ test("a sender that stops taking records with request slots free: /health 503; w
 test("a ring sync that never completes (a hung disk): /health 503 after the sync interval plus the limit; live again once syncs complete", async () => {
   env.messenger.reset();
   const { c, api } = await collector("data-sync");
-  const ring = c.ring as { sync: unknown };
+  // The ring's file on its storage port (buffer/types.ts RingFileHandle): its datasync hangs until
+  // the disk answers again, then completes for real.
+  const file = (c.ring as unknown as { file: { datasync(): Promise<void> } }).file;
+  const datasync = file.datasync.bind(file);
+  const hung: Array<() => void> = [];
+  const answerAgain = () => {
+    file.datasync = datasync;
+    for (const go of hung.splice(0)) go();
+  };
   try {
     expect(await waitFor(() => env.messenger.stats().distinctEvents >= env.node.expectedMessages.size, 10_000)).toBe(true);
-    ring.sync = () => new Promise(() => {}); // as if fdatasync never returned
+    file.datasync = () => new Promise<void>((resolve, reject) => hung.push(() => datasync().then(resolve, reject))); // as if fdatasync never returned
     env.node.appendLines(2);
     expect(await waitFor(async () => (await api.code("/health")) === 503, 5000)).toBe(true);
     const s = await api.status();
     expect(s.loops.ringSync.state).toBe("stuck");
     expect(s.pipeline.reasons.some((r: string) => r.startsWith("ringSync loop stuck: appended records not durable"))).toBe(true);
-    delete ring.sync; // the disk answers again
+    answerAgain(); // the disk answers again
     env.node.appendLines(2);
     expect(await waitFor(async () => (await api.code("/health")) === 200, 5000)).toBe(true);
     expect((await api.status()).loops.ringSync.state).not.toBe("stuck");
   } finally {
-    delete ring.sync;
+    answerAgain();
     const stopped = await Promise.race([c.stop().then(() => "stopped"), Bun.sleep(10_000).then(() => "hung")]);
     expect(stopped).toBe("stopped");
   }

@@ -15,6 +15,7 @@ import { parseCriLine, parseDockerLine } from "../../src/source/line-format.ts";
 import { LineReader, type LineReaderCounters } from "../../src/source/line-reader.ts";
 import { PartialMerger } from "../../src/source/partial.ts";
 import type { MergedLine } from "../../src/source/types.ts";
+import { appendPayloads, readPayloads } from "../support/ring-payloads.ts";
 
 const enc = new TextEncoder();
 const dirs: string[] = [];
@@ -205,7 +206,7 @@ describe("ring recovery after any damage", () => {
               const room = ring.stats().capacityBytes - ring.stats().usedBytes; // the data region (the file minus its headers)
               if (batch.reduce((a, s) => a + s + 64, 0) > room / 2 - 1024) {
                 // Hand everything out, then acknowledge the older part of what is unacknowledged.
-                while (ring.read(1 << 20, 1 << 30)) {}
+                while (readPayloads(ring, 1 << 20, 1 << 30)) {}
                 const outstanding = ring.lastSeq() - ackedUpTo;
                 const n = Math.max(1, Math.floor(outstanding * (0.5 + ackFraction / 2)));
                 ring.ack(ackedUpTo + 1, n);
@@ -214,7 +215,7 @@ describe("ring recovery after any damage", () => {
                 continue;
               }
               const payloads = batch.map((s, k) => payload(ring.lastSeq() + 1 + k, s));
-              const last = await within(ring.append(payloads), "append before the damage");
+              const last = await within(appendPayloads(ring, payloads), "append before the damage");
               payloads.forEach((p, k) => sent.set(last - payloads.length + 1 + k, p));
               i += batch.length;
             }
@@ -242,7 +243,7 @@ describe("ring recovery after any damage", () => {
           try {
             let lastSeq = 0;
             for (;;) {
-              const b = ring.read(1000, 1 << 30);
+              const b = readPayloads(ring, 1000, 1 << 30);
               if (!b) break;
               b.payloads.forEach((p, k) => {
                 const seq = b.firstSeq + k;
@@ -258,8 +259,8 @@ describe("ring recovery after any damage", () => {
             if (damages.length === 0) expect(got).toEqual([...sent.keys()].filter((q) => q > ackedUpTo));
             // Still usable: what is appended now comes back intact.
             const fresh = [enc.encode('{"after":"damage"}'), enc.encode('{"and":"more"}')];
-            const last = await within(ring.append(fresh), "append after the damage");
-            const b = ring.read(10, 1 << 30);
+            const last = await within(appendPayloads(ring, fresh), "append after the damage");
+            const b = readPayloads(ring, 10, 1 << 30);
             expect(b?.firstSeq).toBe(last - 1);
             expect(b?.payloads.map((p) => Buffer.from(p).toString())).toEqual(['{"after":"damage"}', '{"and":"more"}']);
             expect(statSync(path).size).toBe(size); // a cut file regains its size

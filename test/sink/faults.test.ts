@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { readFileSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
-import { REFUSAL_STREAK_LIMIT } from "../../src/sink/sender.ts";
+import { REFUSAL_STREAK_LIMIT } from "../../src/sink/delivery.ts";
 import { startMockMessenger } from "../../src/dev/mock-messenger.ts";
 import { API_KEY, bench, expectAcksCoverOnce, expectNoSecret, type Bench } from "./harness.ts";
 import { makeRecord, waitFor } from "./helpers.ts";

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { ConfigError } from "../../src/config/load.ts";
 import { ConfigSchema } from "../../src/config/schema.ts";
 import { serve } from "../../src/platform/serve.ts";
 import { createSender } from "../../src/sink/sender.ts";
@@ -148,6 +149,62 @@ describe("configuration, TLS and secrets", () => {
     await waitFor(() => b!.sender.stats().healthReasons.includes("messenger rejected the API key"), 5000, "401s");
     expect(b.sender.stats().healthReasons.some((r) => r.startsWith("no messenger API key configured"))).toBe(true);
     expect(b.ring.readSeq()).toBe(1);
+  });
+
+  test("a key that cannot go into an HTTP header refuses the sender, naming where it came from and never the key", () => {
+    const dir = mkdtempSync(join(tmpdir(), "pk-badkey-"));
+    const idle = { readRanges: () => null, waitForData: () => new Promise<void>(() => {}), ack: () => {} };
+    const refusal = (messenger: Record<string, unknown>): Error => {
+      const config = ConfigSchema.parse({ messenger: { baseUri: "http://127.0.0.1:9", ...messenger } }).messenger;
+      try {
+        createSender({ ring: idle, config, dataDir: dir, log: captureLogger([]) });
+      } catch (err) {
+        return err as Error;
+      }
+      throw new Error("the sender was made");
+    };
+    try {
+      const keyFile = join(dir, "api-key");
+      for (const [key, what] of [
+        ["pk_first_line\npk_second_line", "a line break"],
+        ["pk_carriage\rreturn_key", "a line break"],
+        ["pk_bell\u0007_key_value", "a control character"],
+        ["pk_n\u00e4me_key_value", "a non-ASCII character"],
+        ["pk_emoji_\u{1F511}_key_value", "a non-ASCII character"],
+      ] as const) {
+        writeFileSync(keyFile, key + "\n");
+        const fromFile = refusal({ apiKeyFile: keyFile });
+        expect(fromFile).toBeInstanceOf(ConfigError);
+        expect(fromFile.message).toContain(`messenger.apiKeyFile ${keyFile}`);
+        expect(fromFile.message).toContain(what);
+        const fromConfig = refusal({ apiKey: key });
+        expect(fromConfig).toBeInstanceOf(ConfigError);
+        expect(fromConfig.message).toContain("messenger.apiKey (or PIPEKIT_API_KEY)");
+        expect(fromConfig.message).toContain(what);
+        for (const part of key.split(/[^a-z_]+/)) if (part.length >= 4) expect(fromFile.message + fromConfig.message).not.toContain(part);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a re-read key file whose key cannot be sent keeps the previous key and logs an error without the key", async () => {
+    const keyFile = join(mkdtempSync(join(tmpdir(), "pk-rekey-")), "api-key");
+    writeFileSync(keyFile, API_KEY + "\n");
+    b = await bench({ messenger: { apiKeyFile: keyFile, apiKey: null } });
+    await b.append(0, 50);
+    await b.waitAcked(50);
+    writeFileSync(keyFile, "pk_rotated\nbroken_half_of_it\n");
+    b.sender.reloadApiKey();
+    const errors = b.logs.filter((l) => l.level === "error");
+    expect(errors.map((l) => l.msg)).toEqual(["messenger API key file holds a key that cannot be sent; keeping the previous key"]);
+    expect(errors[0]!.fields.file).toBe(keyFile);
+    await b.append(50, 100);
+    await b.waitAcked(100); // still sent with the previous key, which the messenger accepts
+    b.expectExactlyOnce(100);
+    expect(b.sender.stats().healthReasons).toEqual([]);
+    expectNoSecret(b.logs, "pk_rotated", "broken_half_of_it", API_KEY);
+    rmSync(join(keyFile, ".."), { recursive: true, force: true });
   });
 
   test("a dead letter that cannot be written keeps its record in the ring and says why", async () => {

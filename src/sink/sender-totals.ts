@@ -1,8 +1,8 @@
 // A SIGHUP with new messenger settings replaces the sender; counters must keep growing across
 // the replacement (Prometheus counters never go down). Counts of retired senders are kept here
 // and added to the live sender's stats; gauges (in flight, waiting, ...) come from the live one.
-import type { HistogramSnapshot } from "../sink/histogram.ts";
-import type { SenderStats, StatusClass } from "../sink/sender.ts";
+import type { HistogramSnapshot } from "./histogram.ts";
+import type { SenderStats, StatusClass } from "./types.ts";
 
 type Counted = Pick<
   SenderStats,

@@ -4,8 +4,9 @@ import { afterAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseRfc3339Ms, RingTap, recordTimestampMs } from "../../src/api/ring-tap.ts";
+import { parseRfc3339Ms, RingTap, recordTimestampMs } from "../../src/sink/ring-tap.ts";
 import { openRing } from "../../src/buffer/ring.ts";
+import { appendPayloads, readPayloads } from "../support/ring-payloads.ts";
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -38,7 +39,7 @@ test("latency is observed at acknowledgement for the first and last record of ea
   const dir = tempDir();
   // An earlier process left 3 records unacknowledged.
   let ring = await openRing({ dir, capacityBytes: 1 << 20, syncIntervalMs: 10 });
-  await ring.append([0, 1, 2].map((i) => record(i, "2024-01-01T00:00:00Z")));
+  await appendPayloads(ring, [0, 1, 2].map((i) => record(i, "2024-01-01T00:00:00Z")));
   await ring.close();
 
   ring = await openRing({ dir, capacityBytes: 1 << 20, syncIntervalMs: 10 });
@@ -47,11 +48,11 @@ test("latency is observed at acknowledgement for the first and last record of ea
   const observed: number[] = [];
   let clock = Date.UTC(2024, 0, 1, 0, 0, 10); // 10 s after the lines were written
   const tap = new RingTap(ring, firstOwn, (s) => observed.push(s), () => clock);
-  await ring.append([3, 4, 5, 6].map((i) => record(i, i === 6 ? "2024-01-01T00:00:05Z" : "2024-01-01T00:00:01Z")));
+  await appendPayloads(ring, [3, 4, 5, 6].map((i) => record(i, i === 6 ? "2024-01-01T00:00:05Z" : "2024-01-01T00:00:01Z")));
 
-  const a = tap.read(3, 1 << 20)!; // replayed 1..3
+  const a = readPayloads(tap, 3, 1 << 20)!; // replayed 1..3
   expect(a.firstSeq).toBe(1);
-  const b = tap.read(100, 1 << 20)!; // own 4..7
+  const b = readPayloads(tap, 100, 1 << 20)!; // own 4..7
   expect(b.firstSeq).toBe(4);
   expect(tap.highestHandedOut).toBe(7);
   expect(tap.outstandingRecords()).toBe(7);
@@ -72,17 +73,17 @@ test("latency is observed at acknowledgement for the first and last record of ea
 test("rewind hands the unacknowledged records of a stopped reader to the next one, in order, before new ones", async () => {
   const ring = await openRing({ dir: tempDir(), capacityBytes: 1 << 20, syncIntervalMs: 10 });
   const tap = new RingTap(ring, 1, () => {});
-  await ring.append([0, 1, 2, 3, 4, 5].map((i) => record(i, "2024-01-01T00:00:00Z")));
-  tap.read(2, 1 << 20); // seqs 1-2
-  tap.read(10, 1 << 20); // seqs 3-6
+  await appendPayloads(ring, [0, 1, 2, 3, 4, 5].map((i) => record(i, "2024-01-01T00:00:00Z")));
+  readPayloads(tap, 2, 1 << 20); // seqs 1-2
+  readPayloads(tap, 10, 1 << 20); // seqs 3-6
   tap.ack(3, 1); // out of order: 3 acknowledged; 1, 2, 4, 5, 6 not
   expect(tap.outstandingRecords()).toBe(5);
   // The reader is replaced: nothing new is handed out before the held records.
   tap.rewind();
-  await ring.append([record(6, "2024-01-01T00:00:00Z")]);
+  await appendPayloads(ring, [record(6, "2024-01-01T00:00:00Z")]);
   const got: Array<[number, string[]]> = [];
   for (;;) {
-    const r = tap.read(2, 1 << 20);
+    const r = readPayloads(tap, 2, 1 << 20);
     if (!r) break;
     got.push([r.firstSeq, r.payloads.map(msgOf)]);
   }
@@ -102,8 +103,8 @@ test("rewind hands the unacknowledged records of a stopped reader to the next on
 test("waitForData resolves at once while records wait to be handed again", async () => {
   const ring = await openRing({ dir: tempDir(), capacityBytes: 1 << 20, syncIntervalMs: 10 });
   const tap = new RingTap(ring, 1, () => {});
-  await ring.append([record(0, "bad time")]);
-  tap.read(10, 1 << 20);
+  await appendPayloads(ring, [record(0, "bad time")]);
+  readPayloads(tap, 10, 1 << 20);
   expect(tap.counters.latencyUnparsed).toBe(1);
   tap.rewind();
   const r = await Promise.race([tap.waitForData().then(() => "data"), Bun.sleep(200).then(() => "timeout")]);

@@ -9,9 +9,9 @@
 //   - hand-over: records handed out and not acknowledged stay valid in the mapping until
 //     acknowledged, so when a sender is replaced (SIGHUP with new messenger settings) rewind()
 //     hands them again to its successor, before anything new.
-import type { Ring, RingRanges, RingReadBatch } from "../buffer/types.ts";
+import type { Ring, RingRanges } from "../buffer/types.ts";
 
-export type ConsumerRing = Pick<Ring, "read" | "readRanges" | "waitForData" | "ack">;
+export type ConsumerRing = Pick<Ring, "readRanges" | "waitForData" | "ack">;
 
 interface Chunk {
   firstSeq: number;
@@ -21,7 +21,7 @@ interface Chunk {
   left: number;
 }
 
-/** Record i of a range set, as a view (for the few records the tap samples, and for read()). */
+/** Record i of a range set, as a view (for the few records the tap samples). */
 function view(r: RingRanges, i: number): Uint8Array {
   return r.data.subarray(r.offsets[2 * i]!, r.offsets[2 * i + 1]!);
 }
@@ -38,7 +38,7 @@ export interface RingTapCounters {
 
 export class RingTap implements ConsumerRing {
   readonly counters: RingTapCounters = { ackedOwn: 0, ackedReplayed: 0, rehanded: 0, latencyUnparsed: 0 };
-  /** Epoch ms of the last read() call (the sender loop's heartbeat). */
+  /** Epoch ms of the last readRanges() call (the sender loop's heartbeat). */
   lastReadAt: number;
   /** Highest sequence number ever handed out. */
   highestHandedOut: number;
@@ -57,12 +57,6 @@ export class RingTap implements ConsumerRing {
   ) {
     this.lastReadAt = now();
     this.highestHandedOut = ring.stats().readSeq - 1;
-  }
-
-  read(maxRecords: number, maxBytes: number): RingReadBatch | null {
-    const r = this.readRanges(maxRecords, maxBytes);
-    if (!r) return null;
-    return { firstSeq: r.firstSeq, payloads: Array.from({ length: r.count }, (_, i) => view(r, i)), bytes: r.bytes };
   }
 
   readRanges(maxRecords: number, maxBytes: number): RingRanges | null {

@@ -1,0 +1,147 @@
+// The ring's consumer side: the cursor that hands records out (as ranges of the data region) and
+// the acknowledgements that move the read position over the contiguous acknowledged prefix.
+import { AckedRanges } from "./acked.ts";
+import { RECORD_HEADER_BYTES, lapEndAt, recordLength, recordSpan } from "./format.ts";
+import { type RingPositions, type RingRegion, Wakeup } from "./ring-state.ts";
+import type { RingRanges, RingTraffic } from "./types.ts";
+
+export interface RingReaderOptions {
+  region: RingRegion;
+  positions: RingPositions;
+  traffic?: RingTraffic;
+  /** The read position moved: a header saying so is due. */
+  advanced(): void;
+}
+
+export class RingReader {
+  private readonly region: RingRegion;
+  private readonly p: RingPositions;
+  private readonly acked = new AckedRanges();
+  private readonly data = new Wakeup();
+  ackedRecords = 0;
+
+  constructor(private readonly o: RingReaderOptions) {
+    this.region = o.region;
+    this.p = o.positions;
+    // Records lost to damage count as acknowledged: nobody will send them.
+    for (const g of this.p.gaps.values()) this.acked.add(g.fromSeq, g.toSeq);
+  }
+
+  /** Wakes waitForData(): records were appended, or the ring closed. */
+  wake(): void {
+    this.data.fire();
+  }
+
+  waitForData(): Promise<void> {
+    const p = this.p;
+    if (p.closed || p.cursorSeq < p.nextSeq) return Promise.resolve();
+    return this.data.wait();
+  }
+
+  readRanges(maxRecords: number, maxBytes: number): RingRanges | null {
+    const p = this.p;
+    if (p.closed || p.cursorSeq >= p.nextSeq) return null;
+    const { D, dv } = this.region;
+    // Sized for the records available (bounded by maxRecords); trimmed below when fewer are taken.
+    let offsets = new Uint32Array(2 * Math.min(maxRecords, p.nextSeq - p.cursorSeq));
+    let count = 0;
+    let bytes = 0;
+    let firstSeq = 0;
+    while (p.cursorSeq < p.nextSeq && count < maxRecords) {
+      const pos = p.cursorPos;
+      if (p.gaps.size) {
+        const g = p.gaps.get(pos);
+        if (g) {
+          if (count) break; // a batch is consecutive: stop before the hole
+          p.cursorPos = g.toPos;
+          p.cursorSeq = g.toSeq;
+          continue;
+        }
+      }
+      const lapEnd = lapEndAt(dv, D, pos);
+      if (lapEnd) {
+        p.cursorPos = pos + lapEnd;
+        continue;
+      }
+      const phys = pos % D;
+      const len = recordLength(dv, phys);
+      if (count && bytes + len > maxBytes) break;
+      if (!count) firstSeq = p.cursorSeq;
+      offsets[2 * count] = phys + RECORD_HEADER_BYTES;
+      offsets[2 * count + 1] = phys + RECORD_HEADER_BYTES + len;
+      count++;
+      bytes += len;
+      p.cursorPos = pos + recordSpan(len);
+      p.cursorSeq++;
+    }
+    if (!count) return null;
+    if (2 * count < offsets.length) offsets = offsets.subarray(0, 2 * count);
+    this.o.traffic?.moved(bytes);
+    return { firstSeq, count, bytes, data: this.region.dataBuffer, offsets };
+  }
+
+  ack(firstSeq: number, count: number): void {
+    const p = this.p;
+    if (p.closed) return;
+    if (!(count > 0)) return;
+    const end = firstSeq + count;
+    if (!Number.isSafeInteger(firstSeq) || !Number.isSafeInteger(end) || firstSeq < 1 || end > p.nextSeq) {
+      throw new RangeError(`ack(${firstSeq}, ${count}) covers records never appended (last is ${p.nextSeq - 1})`);
+    }
+    const start = Math.max(firstSeq, p.readSeq);
+    if (start >= end) return;
+    let target: number;
+    if (start === p.readSeq && this.acked.rangeCount === 0) {
+      this.ackedRecords += end - start;
+      target = end;
+    } else {
+      this.ackedRecords += this.acked.add(start, end);
+      target = this.acked.takePrefix(p.readSeq);
+      // Ranges may chain: a gap range can follow directly.
+      for (let t = this.acked.takePrefix(target); t !== target; t = this.acked.takePrefix(target)) target = t;
+    }
+    if (target > p.readSeq) {
+      this.advanceRead(target);
+      this.o.advanced();
+    }
+  }
+
+  /** Moves the read position over records up to (not including) sequence number `to`. */
+  private advanceRead(to: number): void {
+    const p = this.p;
+    const { D, dv } = this.region;
+    let pos = p.readPos;
+    let seq = p.readSeq;
+    while (seq < to) {
+      if (p.gaps.size) {
+        const g = p.gaps.get(pos);
+        if (g) {
+          p.gaps.delete(pos);
+          pos = g.toPos;
+          seq = g.toSeq;
+          continue;
+        }
+      }
+      const lapEnd = lapEndAt(dv, D, pos);
+      if (lapEnd) {
+        pos += lapEnd;
+        continue;
+      }
+      pos += recordSpan(recordLength(dv, pos % D));
+      seq++;
+    }
+    // Caught up with the writer: what lies between is at most a skipped lap end, which belongs to
+    // no record. Release it too, or a record that waits for it would wait forever.
+    if (seq === p.nextSeq) {
+      pos = p.writePos;
+      p.gaps.clear();
+    }
+    p.readPos = pos;
+    p.readSeq = seq;
+    if (p.cursorSeq <= seq) {
+      // The cursor never lags the read position (the bytes behind it may be rewritten).
+      p.cursorSeq = seq;
+      p.cursorPos = pos;
+    }
+  }
+}

@@ -20,6 +20,7 @@ import { maskSecrets } from "./config/load.ts";
 import { getLogLevel, type Logger, logCounters, log as rootLog, recentProblems, registerSecret, setLogLevel } from "./log.ts";
 import { PodCache } from "./metadata/cache.ts";
 import { createMetadataProvider } from "./metadata/index.ts";
+import { PodSnapshot } from "./metadata/pod-snapshot.ts";
 import type { MetadataProvider } from "./metadata/types.ts";
 import { Router } from "./pipeline/router.ts";
 import { type Served, serve } from "./platform/serve.ts";
@@ -138,6 +139,7 @@ export async function startCollector(config: Config, log: Logger = rootLog, opti
     const firstOwnSeq = ring.stats().nextSeq;
 
     const cache = new PodCache({ deletionGraceSeconds: config.metadata.deletionGraceSeconds });
+    const podSnapshot = PodSnapshot.open(config, cache, log); // pods of the last run's unread files
     let provider = createMetadataProvider(config, cache, log);
     const router = new Router(config, cache, provider, ring);
 
@@ -161,6 +163,7 @@ export async function startCollector(config: Config, log: Logger = rootLog, opti
       },
       durableSeq: () => ring.durableSeq(),
       log,
+      onCheckpointsSaving: () => podSnapshot.save(source.fileStatus().map((f) => String(f.podUid)), source.ready),
     });
 
     const metrics = createMetrics({

@@ -47,6 +47,8 @@ export interface SourceOptions {
   durableSeq: () => number;
   log?: Logger;
   now?: () => number;
+  /** Called right before each checkpoint save (the pod metadata snapshot is written there); a throw skips the save. */
+  onCheckpointsSaving?: () => void;
 }
 
 /** Plain numbers for /status and /metrics: `*Total`-like counters only grow; the rest are gauges. */
@@ -1306,6 +1308,7 @@ export class Source {
     // Until the first scan of a readable root, checkpoints not matched yet are kept as they were.
     for (const [id, cp] of this.unclaimed) if (!ids.has(id)) out.push(cp);
     try {
+      this.opts.onCheckpointsSaving?.();
       this.store.save(out);
       this.counters.checkpointWrites++;
     } catch (err) {

@@ -60,6 +60,17 @@ describe("apiserver provider (in-cluster, HTTPS with a private CA, rotating toke
     expect(api.requests.filter((r) => r.kind === "watch-list").length).toBe(1);
   });
 
+  test("a watch-list whose initial events never end: abandoned after requestTimeoutMs, a list instead", async () => {
+    const api = await h.apiServer(["sa-token-1"], { withholdInitialEventsEnd: true });
+    const mine = api.createPod(argo("a"));
+    const { provider, cache } = h.inCluster(api, h.serviceAccount("sa-token-1"), { requestTimeoutMs: 300 });
+    await provider.start();
+    expect(cache.get(mine.metadata.uid)).toBeDefined();
+    expect(provider.status().counters).toMatchObject({ watchListFallbacks: 1, lists: 1, watchLists: 0 });
+    expect(api.requests.slice(0, 2).map((r) => r.kind)).toEqual(["watch-list", "list"]);
+    expect(h.log.lines.some((l) => l.level === "warn" && String(l.msg).includes("watch-list did not complete"))).toBe(true);
+  });
+
   test("a pod's file appears before the pod is known: held (unknown), then enriched", async () => {
     const api = await h.apiServer();
     const { provider, cache } = h.inCluster(api, h.serviceAccount("sa-token-1"));
@@ -177,6 +188,27 @@ describe("apiserver provider (in-cluster, HTTPS with a private CA, rotating toke
       expect(api.requests.filter((r) => r.etcd)).toEqual([]);
     });
   }
+
+  test("an API server restart: the cut watch comes back after its spread delay; the 410 on resume resyncs at once, from the cache", async () => {
+    const api = await h.apiServer();
+    const pod = api.createPod(argo("a"));
+    // random() = 0.9: the reconnect waits 0.9 × reconnectWindowMs.
+    const { provider, cache } = h.inCluster(api, h.serviceAccount("sa-token-1"), { reconnectWindowMs: 1000, random: () => 0.9 });
+    await provider.start();
+    await until(() => api.activeWatches === 1);
+    const before = api.requests.length;
+    const cutAt = Date.now();
+    await api.restart(100);
+    await until(() => provider.status().counters.relists === 1, 5000, "resync");
+    const after = api.requests.slice(before);
+    expect(after.map((r) => `${r.kind} ${r.status}`)).toEqual(["watch 200", "watch-list 200"]);
+    expect(after[0]!.at - cutAt).toBeGreaterThanOrEqual(850);
+    expect(after[1]!.at - after[0]!.at).toBeLessThan(500); // no second delay: the resume itself was spread
+    expect(after[1]!.query).toMatchObject({ resourceVersionMatch: "NotOlderThan", sendInitialEvents: "true" });
+    expect(provider.status().counters).toMatchObject({ watchStreamErrors: 1, gone: 1, errors: 0 });
+    expect(cache.get(pod.metadata.uid)).toBeDefined();
+    expect(api.requests.some((r) => r.etcd)).toBe(false);
+  });
 
   test("API server down at start and up later: start() does not fail, nothing is lost", async () => {
     const api = await h.apiServer();

@@ -36,6 +36,8 @@ export interface FakeApiServerOptions {
   bookmarkIntervalMs?: number;
   /** Serve watch-lists (default true, as Kubernetes 1.32 and ≥ 1.34); false answers 422 as 1.33 and older do. */
   watchList?: boolean;
+  /** Accept watch-lists but never send the initial-events-end BOOKMARK (a broken proxy or server). */
+  withholdInitialEventsEnd?: boolean;
   /** Serve consistent lists from the cache (ConsistentListFromCache; default false, as before 1.34). */
   consistentListFromCache?: boolean;
   clock?: Clock;
@@ -229,10 +231,12 @@ export class FakeApiServer {
 
   /**
    * A restart: every connection cut, down for downForMs (on the clock), then up with a fresh watch
-   * cache, which holds no history before its start — a watch resumed from before gets 410.
+   * cache, which holds no history before its start — a watch resumed from before gets 410. (In a
+   * cluster, writes to other resources move etcd's revision meanwhile; the fresh cache starts there.)
    */
   async restart(downForMs: number): Promise<void> {
     await this.down();
+    this.rv++;
     this.compact();
     await new Promise<void>((r) => this.clock.after(downForMs, r));
     await this.up();
@@ -427,7 +431,7 @@ export class FakeApiServer {
       // The state now (at least as new as asked: the fake's cache is always current), then the end marker.
       for (const p of this.matching(match, w.node)) this.writeEvent(w, { type: "ADDED", object: p });
       const end = { kind: "Pod", apiVersion: "v1", metadata: { resourceVersion: String(this.rv), annotations: { "k8s.io/initial-events-end": "true" } } };
-      this.writeEvent(w, { type: "BOOKMARK", object: end });
+      if (!this.options.withholdInitialEventsEnd) this.writeEvent(w, { type: "BOOKMARK", object: end });
     } else if (from === "" || from === "0") {
       // Unset/0: synthetic ADDED for every current object, then changes.
       for (const p of this.matching(match, w.node)) this.writeEvent(w, { type: "ADDED", object: p });

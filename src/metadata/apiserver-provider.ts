@@ -220,8 +220,10 @@ export class ApiserverProvider extends ProviderBase implements MetadataProvider 
           this.log.debug("metadata: watch stream broken, resuming", { error: err.message, resourceVersion: this.resourceVersion });
           delayMs = this.spread();
         } else {
+          // Retries are spread over the reconnect window too: a fleet whose API server is down
+          // must not come back on the heels of the smallest backoff steps.
           this.markError(describeError(err));
-          delayMs = this.backoff.next();
+          delayMs = Math.max(this.backoff.next(), this.spread());
         }
         // start() waits for the first sync attempt; a refused or incomplete watch-list is followed by a list at once.
         if (syncing && !(err instanceof WatchListRefused || err instanceof WatchListIncomplete)) firstAttempt();

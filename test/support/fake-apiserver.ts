@@ -76,6 +76,8 @@ export class FakeApiServer {
   readonly requests: RecordedRequest[] = [];
   /** Connections refused while down (in-process only: a real socket refusal never reaches us). */
   refused = 0;
+  /** Body bytes answered so far, watch events included. */
+  bytesSent = 0;
   /** In-process transport: a fetch that calls this server directly. */
   readonly fetch: (url: string, init: RequestInit) => Promise<Response>;
   readonly clock: Clock;
@@ -96,7 +98,7 @@ export class FakeApiServer {
   private constructor(private readonly options: FakeApiServerOptions) {
     this.tokens = new Set(options.tokens ?? []);
     this.clock = options.clock ?? systemClock;
-    this.fetch = inProcessFetch((ex) => this.handle(ex), () => this.available);
+    this.fetch = inProcessFetch((ex) => this.handle(ex), () => this.available || (this.refused++, false));
     if (options.bookmarkIntervalMs) this.bookmarkTimer = this.clock.every(options.bookmarkIntervalMs, () => this.sendBookmarks());
   }
 
@@ -291,7 +293,9 @@ export class FakeApiServer {
 
   private writeEvent(w: Watcher, event: { type: string; object: unknown }): void {
     const line = JSON.stringify(event) + "\n";
-    w.rec.bytes += Buffer.byteLength(line);
+    const n = Buffer.byteLength(line);
+    w.rec.bytes += n;
+    this.bytesSent += n;
     w.ex.write(line);
   }
 
@@ -335,6 +339,7 @@ export class FakeApiServer {
       const text = JSON.stringify(body);
       rec.status = code;
       rec.bytes += Buffer.byteLength(text);
+      this.bytesSent += Buffer.byteLength(text);
       ex.head(code, { "Content-Type": "application/json" });
       ex.end(text);
     };
@@ -419,9 +424,12 @@ export class FakeApiServer {
   private watch(ex: FakeExchange, rec: RecordedRequest, query: Record<string, string>, match: Selector): void {
     const from = query.resourceVersion ?? "";
     if (rec.kind === "watch-list" && from !== "" && from !== "0" && Number(from) > this.rv) {
+      const text = JSON.stringify(tooLarge(from, this.rv));
       rec.status = 504;
+      rec.bytes += text.length;
+      this.bytesSent += text.length;
       ex.head(504, { "Content-Type": "application/json" });
-      ex.end(JSON.stringify(tooLarge(from, this.rv)));
+      ex.end(text);
       return;
     }
     rec.status = 200;

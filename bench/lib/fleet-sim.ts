@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { ConfigSchema } from "../../src/config/schema.ts";
+import { prng } from "../../src/dev/sample-node.ts";
 import type { Logger } from "../../src/log.ts";
 import { PodCache } from "../../src/metadata/cache.ts";
 import { createMetadataProvider } from "../../src/metadata/index.ts";
@@ -24,18 +25,6 @@ import { VirtualClock } from "./virtual-clock.ts";
 /** Simulated time starts here (a fixed epoch: runs replay exactly). */
 export const T0 = Date.UTC(2026, 0, 1);
 const TOKEN = "fleet-token";
-
-/** mulberry32: a small seeded PRNG. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A logger that only counts (a thousand providers' info lines would be the run's main cost). */
 export function countingLogger(counts = { warn: 0, error: 0 }): Logger & { counts: typeof counts } {

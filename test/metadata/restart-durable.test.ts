@@ -10,6 +10,7 @@ import { type MockMessenger, startMockMessenger } from "../../src/dev/mock-messe
 import { POD_SNAPSHOT_FILE } from "../../src/metadata/pod-snapshot.ts";
 import { type CollectorProcess, freePort, spawnCollector, waitFor, writeJson } from "../support/collector-process.ts";
 import { ANNOTATION_NODE_ID, type K8sPod, makeArgoPod } from "../support/podlist.ts";
+import { criLines, podLogFile } from "./helpers.ts";
 import { Harness, NODE } from "./k8s-harness.ts";
 
 const KEY = "restart-durable-key";
@@ -25,11 +26,7 @@ afterAll(async () => {
 });
 
 function writeLog(root: string, pod: K8sPod, tag: string): void {
-  const dir = join(root, `${pod.metadata.namespace}_${pod.metadata.name}_${pod.metadata.uid}`, "main");
-  mkdirSync(dir, { recursive: true });
-  let s = "";
-  for (let i = 0; i < LINES; i++) s += `2026-11-25T09:00:00.${String(i).padStart(9, "0")}Z stdout F ${tag} line ${i}\n`;
-  writeFileSync(join(dir, "0.log"), s);
+  writeFileSync(podLogFile(root, pod, "main"), criLines(tag, 0, LINES));
 }
 
 async function status(port: number): Promise<Record<string, any> | null> {

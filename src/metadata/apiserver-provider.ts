@@ -61,6 +61,16 @@ class StreamBroken extends Error {}
 /** A watch-list whose initial events did not end (in time, or before the stream ended): list instead. */
 class WatchListIncomplete extends Error {}
 
+interface LoopState {
+  /** null: in sync, watch from the last resourceVersion; otherwise where the next sync starts. */
+  from: SyncFrom | null;
+  /** The next sync is a list (a watch-list did not complete). */
+  listOnce: boolean;
+  /** Wait this long before the next request. */
+  delayMs: number;
+  resyncAt: number;
+}
+
 /** A 410 answered this soon after the request opened is the answer to a request already spread out. */
 const ANSWER_AT_ONCE_MS = 1000;
 
@@ -158,76 +168,77 @@ export class ApiserverProvider extends ProviderBase implements MetadataProvider 
 
   private async run(firstAttempt: () => void): Promise<void> {
     const signal = this.abort.signal;
-    /** null: in sync, watch from this.resourceVersion; otherwise where the next sync starts. */
-    let from: SyncFrom | null = "0";
-    let listOnce = false;
-    let delayMs = 0;
-    let resyncAt = Number.POSITIVE_INFINITY;
+    const st: LoopState = { from: "0", listOnce: false, delayMs: 0, resyncAt: Number.POSITIVE_INFINITY };
     const onSynced = () => {
-      from = null;
-      if (this.o.resyncIntervalMs > 0) resyncAt = this.now() + this.o.resyncIntervalMs * (0.9 + this.o.random() * 0.2);
+      st.from = null;
+      if (this.o.resyncIntervalMs > 0) st.resyncAt = this.now() + this.o.resyncIntervalMs * (0.9 + this.o.random() * 0.2);
       firstAttempt();
     };
     while (!signal.aborted) {
-      if (delayMs > 0) await sleepOn(this.clock, delayMs, signal);
-      delayMs = 0;
+      if (st.delayMs > 0) await sleepOn(this.clock, st.delayMs, signal);
+      st.delayMs = 0;
       if (signal.aborted) break;
-      if (from === null && this.now() >= resyncAt) from = this.resyncFrom();
+      if (st.from === null && this.now() >= st.resyncAt) st.from = this.resyncFrom();
       const openedAt = this.now();
-      const syncing = from !== null;
+      const syncing = st.from !== null;
       try {
-        if (from !== null && (!this.useWatchList || listOnce)) {
-          listOnce = false;
-          await this.list(from, signal);
+        if (st.from !== null && (!this.useWatchList || st.listOnce)) {
+          st.listOnce = false;
+          await this.list(st.from, signal);
           onSynced();
           continue;
         }
         // A watch-list syncs, then goes on as the watch until its stream ends.
-        if (from !== null) await this.watchList(from, resyncAt, signal, onSynced);
-        else await this.watch(resyncAt, signal);
+        if (st.from !== null) await this.watchList(st.from, st.resyncAt, signal, onSynced);
+        else await this.watch(st.resyncAt, signal);
         if (signal.aborted) break;
         this.count("watchRestarts");
         // A watch closed at once with nothing in it (a proxy, an overloaded server): do not spin.
-        if (this.now() - openedAt < ANSWER_AT_ONCE_MS && this.eventsOnStream === 0) delayMs = this.backoff.next();
+        if (this.now() - openedAt < ANSWER_AT_ONCE_MS && this.eventsOnStream === 0) st.delayMs = this.backoff.next();
       } catch (err) {
         if (signal.aborted) break;
-        const inSync: boolean = (from as SyncFrom | null) === null;
-        if (err instanceof Gone) {
-          // History compacted (or a restarted API server's fresh cache): resync from the watch cache,
-          // no older than what we have seen. Spread out unless this request was itself spread out.
-          this.count("gone");
-          this.log.info("metadata: resourceVersion expired (410 Gone), resyncing from the watch cache", { node: this.o.nodeName });
-          from = !inSync || this.resourceVersion === null ? "0" : { notOlderThan: this.resourceVersion };
-          if (!inSync) delayMs = this.backoff.next();
-          else if (this.now() - openedAt >= ANSWER_AT_ONCE_MS) delayMs = this.spread();
-        } else if (err instanceof TooLargeResourceVersion) {
-          // The cache has not caught up yet (a restarted API server): wait, then take what it has.
-          from = "0";
-          delayMs = this.backoff.next();
-        } else if (err instanceof WatchListRefused) {
-          this.useWatchList = false;
-          this.count("watchListFallbacks");
-          this.log.warn("metadata: the API server refuses watch-list requests; using list + watch", { error: err.message });
-        } else if (err instanceof WatchListIncomplete) {
-          listOnce = true;
-          this.count("watchListFallbacks");
-          this.log.warn("metadata: watch-list did not complete; listing instead", { error: err.message });
-        } else if (err instanceof StreamBroken) {
-          // Routine (reset, proxy, idle timeout, a restarting API server): resume from the last
-          // resourceVersion, after a spread delay so that a fleet cut at once does not return at once.
-          this.count("watchStreamErrors");
-          this.count("watchRestarts");
-          this.log.debug("metadata: watch stream broken, resuming", { error: err.message, resourceVersion: this.resourceVersion });
-          delayMs = this.spread();
-        } else {
-          // Retries are spread over the reconnect window too: a fleet whose API server is down
-          // must not come back on the heels of the smallest backoff steps.
-          this.markError(describeError(err));
-          delayMs = Math.max(this.backoff.next(), this.spread());
-        }
+        this.recover(err, st, openedAt);
         // start() waits for the first sync attempt; a refused or incomplete watch-list is followed by a list at once.
         if (syncing && !(err instanceof WatchListRefused || err instanceof WatchListIncomplete)) firstAttempt();
       }
+    }
+  }
+
+  /** What a failed request means for the next one: where to sync from, and how long to wait. */
+  private recover(err: unknown, st: LoopState, openedAt: number): void {
+    const inSync = st.from === null;
+    if (err instanceof Gone) {
+      // History compacted (or a restarted API server's fresh cache): resync from the watch cache,
+      // no older than what we have seen. Spread out unless this request was itself spread out.
+      this.count("gone");
+      this.log.info("metadata: resourceVersion expired (410 Gone), resyncing from the watch cache", { node: this.o.nodeName });
+      st.from = !inSync || this.resourceVersion === null ? "0" : { notOlderThan: this.resourceVersion };
+      if (!inSync) st.delayMs = this.backoff.next();
+      else if (this.now() - openedAt >= ANSWER_AT_ONCE_MS) st.delayMs = this.spread();
+    } else if (err instanceof TooLargeResourceVersion) {
+      // The cache has not caught up yet (a restarted API server): wait, then take what it has.
+      st.from = "0";
+      st.delayMs = this.backoff.next();
+    } else if (err instanceof WatchListRefused) {
+      this.useWatchList = false;
+      this.count("watchListFallbacks");
+      this.log.warn("metadata: the API server refuses watch-list requests; using list + watch", { error: err.message });
+    } else if (err instanceof WatchListIncomplete) {
+      st.listOnce = true;
+      this.count("watchListFallbacks");
+      this.log.warn("metadata: watch-list did not complete; listing instead", { error: err.message });
+    } else if (err instanceof StreamBroken) {
+      // Routine (reset, proxy, idle timeout, a restarting API server): resume from the last
+      // resourceVersion, after a spread delay so that a fleet cut at once does not return at once.
+      this.count("watchStreamErrors");
+      this.count("watchRestarts");
+      this.log.debug("metadata: watch stream broken, resuming", { error: err.message, resourceVersion: this.resourceVersion });
+      st.delayMs = this.spread();
+    } else {
+      // Retries are spread over the reconnect window too: a fleet whose API server is down
+      // must not come back on the heels of the smallest backoff steps.
+      this.markError(describeError(err));
+      st.delayMs = Math.max(this.backoff.next(), this.spread());
     }
   }
 

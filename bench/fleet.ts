@@ -44,6 +44,8 @@ interface Row {
   f: Figures;
   spread?: string;
   note?: string;
+  /** Nodes whose cache matched the API server at the end of the scenario. */
+  inSync?: number;
 }
 const rows: Row[] = [];
 
@@ -74,7 +76,7 @@ async function steady(): Promise<void> {
   const twoHours = await f.runFor(110 * MIN);
   const perHour = f.figures(synced, twoHours);
   for (const k of ["requestsPerNode", "listsPerNode", "watchesPerNode", "watchListsPerNode", "bytesPerNode"] as const) perHour[k] /= 2;
-  rows.push({ scenario: "steady state, per hour", server: "watch-list", window: "2 h ÷ 2", f: perHour, note: "watch renewals (1–2 h timeouts) and bookmarks" });
+  rows.push({ scenario: "steady state, per hour", server: "watch-list", window: "2 h ÷ 2", f: perHour, note: "watch renewals (1–2 h timeouts) and bookmarks", inSync: f.nodesInSync() });
   await f.stop();
 }
 
@@ -84,6 +86,7 @@ async function restart(server: ServerKind): Promise<void> {
   const down = f.mark();
   const downForMs = 20_000;
   const restarted = f.api.restart(downForMs);
+  f.replaceOnePodPerNode();
   const up = await f.runFor(downForMs);
   await restarted;
   const end = await f.runFor(5 * MIN);
@@ -94,6 +97,7 @@ async function restart(server: ServerKind): Promise<void> {
     f: f.figures(down, end),
     spread: spread(f.resyncDelays(up.at), NODES),
     note: `resync delays after it is back; ${fmt(f.api.refused / NODES)} refused connects/node while down`,
+    inSync: f.nodesInSync(),
   });
   await f.stop();
 }
@@ -103,8 +107,9 @@ async function gone(server: ServerKind): Promise<void> {
   await f.runFor(MIN);
   const at = f.mark();
   f.api.expireWatches();
+  f.replaceOnePodPerNode();
   const end = await f.runFor(5 * MIN);
-  rows.push({ scenario: "410 Gone for every watch", server: serverName(server), window: "5 min after", f: f.figures(at, end), spread: spread(f.resyncDelays(at.at), NODES) });
+  rows.push({ scenario: "410 Gone for every watch", server: serverName(server), window: "5 min after", f: f.figures(at, end), spread: spread(f.resyncDelays(at.at), NODES), inSync: f.nodesInSync() });
   await f.stop();
 }
 
@@ -118,7 +123,7 @@ async function churn(): Promise<void> {
   c.stop();
   const fig = f.figures(warm, end);
   for (const k of ["requestsPerNode", "listsPerNode", "watchesPerNode", "watchListsPerNode", "bytesPerNode"] as const) fig[k] /= CHURN_MINUTES;
-  rows.push({ scenario: "50 pods/node/min churning", server: "watch-list", window: `${CHURN_MINUTES} min, ÷ ${CHURN_MINUTES}`, f: fig, note: `per minute; ${fmt(events / NODES / CHURN_MINUTES, 0)} pod changes/node/min, all through the one watch` });
+  rows.push({ scenario: "50 pods/node/min churning", server: "watch-list", window: `${CHURN_MINUTES} min, ÷ ${CHURN_MINUTES}`, f: fig, note: `per minute; ${fmt(events / NODES / CHURN_MINUTES, 0)} pod changes/node/min, all through the one watch`, inSync: f.nodesInSync() });
   await f.stop();
 }
 
@@ -147,7 +152,7 @@ for (const s of scenarios) {
   console.error(`  ${s}: ${((performance.now() - t) / 1000).toFixed(1)} s of real time`);
 }
 
-const header = ["scenario", "server", "window", "req/node", "lists/node", "watches/node", "watch-lists/node", "bytes/node", "lists→etcd", "peak req/s", "resyncs after the event (first … median … last)", "notes"];
+const header = ["scenario", "server", "window", "req/node", "lists/node", "watches/node", "watch-lists/node", "bytes/node", "lists→etcd", "peak req/s", "resyncs after the event (first … median … last)", "caches in sync at the end", "notes"];
 const table = rows.map((r) => [
   r.scenario,
   r.server,
@@ -160,6 +165,7 @@ const table = rows.map((r) => [
   String(r.f.etcdLists),
   String(r.f.peakPerSecond),
   r.spread ?? "",
+  r.inSync === undefined ? "" : `${r.inSync}/${NODES}`,
   r.note ?? "",
 ]);
 console.log(`| ${header.join(" | ")} |`);

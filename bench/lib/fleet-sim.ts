@@ -16,7 +16,7 @@ import { createMetadataProvider } from "../../src/metadata/index.ts";
 import { K8sClient } from "../../src/metadata/k8s-client.ts";
 import { KubeletProvider } from "../../src/metadata/kubelet-provider.ts";
 import type { MetadataProvider } from "../../src/metadata/types.ts";
-import { type RecordedRequest, summarise } from "../../test/support/apiserver-accounting.ts";
+import { summarise } from "../../test/support/apiserver-accounting.ts";
 import { FakeApiServer } from "../../test/support/fake-apiserver.ts";
 import { FakeKubelet } from "../../test/support/fake-kubelet.ts";
 import { type K8sPod, makeArgoPod } from "../../test/support/podlist.ts";
@@ -73,6 +73,7 @@ export class ApiserverFleet {
   readonly clock: VirtualClock;
   readonly api: FakeApiServer;
   readonly providers: MetadataProvider[] = [];
+  readonly caches: PodCache[] = [];
   readonly log = countingLogger();
   private readonly dir = mkdtempSync(join(tmpdir(), "pk-fleet-"));
   private podSerial = 0;
@@ -112,6 +113,7 @@ export class ApiserverFleet {
       const config = ConfigSchema.parse({ metadata: { provider: "apiserver", kubeconfig }, node: { name: nodeName(i) } });
       const cache = new PodCache({ deletionGraceSeconds: config.metadata.deletionGraceSeconds });
       const overrides = { env: {}, serviceAccountDir: "/nonexistent", clock: this.clock, fetch: api.fetch, apiserver: { random: prng(seed * 100_003 + i) } };
+      this.caches.push(cache);
       this.providers.push(createMetadataProvider(config, cache, this.log, overrides));
     }
     rmSync(this.dir, { recursive: true, force: true });
@@ -160,8 +162,25 @@ export class ApiserverFleet {
     return [...first.values()].sort((a, b) => a - b);
   }
 
-  requestsSince(since: number): RecordedRequest[] {
-    return this.api.requests.filter((r) => r.at >= since);
+  /** On every node, one pod deleted and one created (while watches are down: the resync must see both). */
+  replaceOnePodPerNode(): void {
+    for (let i = 0; i < this.nodes; i++) {
+      const node = nodeName(i);
+      const victim = this.api.podUidsOf(node)[0];
+      if (victim !== undefined) this.api.deletePod(victim);
+      this.api.createPod(nodePod(node, i, this.podsPerNode + this.podSerial++));
+    }
+  }
+
+  /** Nodes whose cache holds, as live pods, exactly the API server's pods of that node. */
+  nodesInSync(): number {
+    let ok = 0;
+    this.caches.forEach((cache, i) => {
+      const want = new Set(this.api.podUidsOf(nodeName(i)));
+      const live = [...cache.pods()].filter((e) => !e.deleted).map((e) => e.pod.uid);
+      if (live.length === want.size && live.every((u) => want.has(u))) ok++;
+    });
+    return ok;
   }
 
   /**

@@ -173,6 +173,11 @@ export class FakeApiServer {
     return [...this.pods.values()].map(clone);
   }
 
+  /** UIDs of the pods bound to a node (from the index: cheap with many nodes). */
+  podUidsOf(node: string): string[] {
+    return [...(this.podsByNode.get(node)?.keys() ?? [])];
+  }
+
   // ---- fault injection ----
 
   /** Forgets watch history (as etcd compaction does): resuming from an older RV gets 410 Gone. */

@@ -26,6 +26,7 @@ import { Shutdown } from "./lifecycle/shutdown.ts";
 import { Swappable } from "./lifecycle/swappable.ts";
 import { PodCache } from "./metadata/cache.ts";
 import { createMetadataProvider } from "./metadata/index.ts";
+import { PodSnapshot } from "./metadata/pod-snapshot.ts";
 import type { MetadataProvider } from "./metadata/types.ts";
 import { Router } from "./pipeline/router.ts";
 import { RingTap } from "./sink/ring-tap.ts";
@@ -110,6 +111,7 @@ async function openDataPath(config: Config, log: Logger, options: StartOptions, 
   cleanups.push(() => ring.close());
   const firstOwnSeq = ring.stats().nextSeq;
   const cache = new PodCache({ deletionGraceSeconds: config.metadata.deletionGraceSeconds });
+  const podSnapshot = PodSnapshot.open(config, cache, log);
   const provider = new Swappable(createMetadataProvider(config, cache, log));
   const router = new Router(config, cache, { notifyUnknownPod: (uid) => provider.get().notifyUnknownPod(uid) }, ring);
   const heartbeat = new EmitHeartbeat();
@@ -121,6 +123,8 @@ async function openDataPath(config: Config, log: Logger, options: StartOptions, 
     durableSeq: () => ring.durableSeq(),
     log,
     fs: options.sourceFs,
+    // The source has not scanned yet during its first checkpoint save: the snapshot then keeps every pod it had.
+    onCheckpointsSaving: () => podSnapshot.save(source.fileStatus().map((f) => f.podUid), source.ready),
   });
   const tap = new RingTap(ring, firstOwnSeq, observeEndToEnd);
   const makeSender = (cfg: Config) => createSender({ ring: tap, config: cfg.messenger, dataDir: cfg.dataDir, log });

@@ -1,4 +1,4 @@
-// The collector's own logs: JSON lines on stderr (SPEC §8 `log.level`):
+// The collector's own logs: JSON lines on stderr (README "Configuration", `log.level`):
 //   {"time":"…","level":"warn","msg":"…", …fields}
 // Callers pass counts, paths and statuses, never secrets; as a second line of defence every
 // registered secret is replaced by "[redacted]" wherever it appears in a line, and fields whose

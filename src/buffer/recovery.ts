@@ -1,4 +1,4 @@
-// Crash-only recovery: the scan run on every open (SPEC §5). Pure over the mapped data region.
+// Crash-only recovery: the scan run on every open (docs/ring-format.md). Pure over the mapped data region.
 //
 // From the header's read position, accept records with a valid CRC *and* the next sequence number.
 // A record from an earlier lap has a valid CRC but an older sequence number: it marks the end.

@@ -1,4 +1,4 @@
-// The memory-mapped ring file (SPEC §5, docs/ring-format.md): opening it. Crash-only: every open
+// The memory-mapped ring file (docs/ring-format.md): opening it. Crash-only: every open
 // recovers, whatever the last run left — a missing file is created, a file that is no ring (or
 // whose two headers are both damaged) is moved aside and replaced, a truncated one gets its length
 // back, one of another size is resized keeping every record, and the scan (recovery.ts) cuts a torn

@@ -1,4 +1,4 @@
-// The ring's interface, as the source (producer) and the sink (consumer) see it (SPEC §5), and the
+// The ring's interface, as the source (producer) and the sink (consumer) see it (docs/ring-format.md), and the
 // ports the ring is given: its disk (RingStorage) and an observer of its traffic (RingTraffic).
 // Sequence numbers start at 1 and are consecutive for the lifetime of the ring file.
 

@@ -14,7 +14,7 @@ export class ConfigError extends Error {
 
 type Env = Record<string, string | undefined>;
 
-/** Environment variables that override the file (SPEC §8): secrets and node identity. */
+/** Environment variables that override the file (README "Configuration"): secrets and node identity. */
 const ENV_OVERRIDES: ReadonlyArray<readonly [string, readonly [string, string]]> = [
   ["PIPEKIT_API_KEY", ["messenger", "apiKey"]],
   ["PIPEKIT_MESSENGER_BASE_URI", ["messenger", "baseUri"]],

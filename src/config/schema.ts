@@ -76,6 +76,10 @@ export const ConfigSchema = z.strictObject({
       deletionGraceSeconds: seconds(60),
       waitForMetadataSeconds: seconds(30),
       selectorLabel: z.string().min(1).default("workflows.argoproj.io/workflow"),
+      // apiserver provider: ask the kubelet's /pods about a pod the API server never showed (docs/metadata.md).
+      kubeletFallback: z.boolean().default(false),
+      // apiserver provider: reconnects and resyncs after a broken watch or a 410 are spread over this window.
+      reconnectWindowSeconds: seconds(15),
     })
     .prefault({}),
   pipeline: z

@@ -3,8 +3,20 @@
 // drops client certificates; fetch with Bun's `tls: { ca, cert, key }` works — README "Design
 // choices".)
 // The bearer token file is re-read on every request: service-account tokens rotate on disk.
+// Time (the watch idle timer) and the transport are injectable: the fleet simulation runs many
+// clients on a virtual clock against an in-process API server.
 import { readFile } from "node:fs/promises";
+import { systemClock } from "../platform/clock.ts";
+import type { Clock } from "../platform/types.ts";
 import { isStatus, parseWatchEvent, type WatchEvent } from "./k8s-objects.ts";
+
+/** The part of fetch the client uses. */
+export type FetchLike = (url: string, init: RequestInit) => Promise<Response>;
+
+export interface K8sClientOptions {
+  fetch?: FetchLike;
+  clock?: Clock;
+}
 
 export interface K8sEndpoint {
   /** https://host:port (no trailing slash). */
@@ -47,7 +59,16 @@ function tlsInit(ep: K8sEndpoint): { tls?: Record<string, unknown> } {
 }
 
 export class K8sClient {
-  constructor(readonly endpoint: K8sEndpoint) {}
+  private readonly fetchFn: FetchLike;
+  private readonly clock: Clock;
+
+  constructor(
+    readonly endpoint: K8sEndpoint,
+    options: K8sClientOptions = {},
+  ) {
+    this.fetchFn = options.fetch ?? ((url, init) => fetch(url, init));
+    this.clock = options.clock ?? systemClock;
+  }
 
   private async headers(accept: string): Promise<Record<string, string>> {
     const h: Record<string, string> = { Accept: accept, "User-Agent": "pipekit-log-collector" };
@@ -67,7 +88,7 @@ export class K8sClient {
     const url = this.endpoint.server + path;
     let res: Response;
     try {
-      res = await fetch(url, { headers: await this.headers(accept), signal, ...tlsInit(this.endpoint) } as RequestInit);
+      res = await this.fetchFn(url, { headers: await this.headers(accept), signal, ...tlsInit(this.endpoint) } as RequestInit);
     } catch (err) {
       if ((err as Error).name === "AbortError" || signal?.aborted) throw err;
       const e = err as Error & { code?: string };
@@ -89,26 +110,29 @@ export class K8sClient {
 
   /**
    * Opens a watch and yields its events. Ends when the server closes the stream; throws on a
-   * transport error. A stream silent for longer than idleTimeoutMs is aborted (a dead peer
-   * behind a NAT never sends a FIN). An incomplete last line is dropped, never parsed.
+   * transport error. A stream silent for longer than idleTimeoutMs (read again at every check,
+   * so the caller may shorten it once the server proved it sends periodic BOOKMARKs) is aborted:
+   * a dead peer behind a NAT never sends a FIN. An incomplete last line is dropped, never parsed.
    */
-  async *watch(path: string, options: { signal?: AbortSignal; idleTimeoutMs: number; onOpen?: () => void }): AsyncGenerator<WatchEvent> {
+  async *watch(path: string, options: { signal?: AbortSignal; idleTimeoutMs: number | (() => number); onOpen?: () => void }): AsyncGenerator<WatchEvent> {
     const abort = new AbortController();
     const onOuterAbort = () => abort.abort(options.signal?.reason);
     options.signal?.addEventListener("abort", onOuterAbort, { once: true });
-    let lastData = Date.now();
+    const clock = this.clock;
+    const idleMs = typeof options.idleTimeoutMs === "number" ? () => options.idleTimeoutMs as number : options.idleTimeoutMs;
+    let lastData = clock.now();
     let idle = false;
-    let timer: ReturnType<typeof setTimeout> | null = null;
+    let timer: { cancel(): void } | null = null;
     const arm = (ms: number) => {
-      timer = setTimeout(() => {
-        const quiet = Date.now() - lastData;
-        if (quiet >= options.idleTimeoutMs) {
+      timer = clock.after(ms, () => {
+        const quiet = clock.now() - lastData;
+        if (quiet >= idleMs()) {
           idle = true;
           abort.abort(new Error("watch idle timeout"));
-        } else arm(options.idleTimeoutMs - quiet);
-      }, ms);
+        } else arm(idleMs() - quiet);
+      });
     };
-    arm(options.idleTimeoutMs);
+    arm(idleMs());
     try {
       const res = await this.fetch(path, "application/json", abort.signal);
       options.onOpen?.();
@@ -121,11 +145,11 @@ export class K8sClient {
         try {
           chunk = await reader.read();
         } catch (err) {
-          if (idle) throw new Error(`watch stream silent for ${options.idleTimeoutMs} ms`);
+          if (idle) throw new Error(`watch stream silent for ${idleMs()} ms`);
           throw err;
         }
         if (chunk.done) return;
-        lastData = Date.now();
+        lastData = clock.now();
         buf += decoder.decode(chunk.value, { stream: true });
         let nl: number;
         while ((nl = buf.indexOf("\n")) >= 0) {
@@ -142,7 +166,7 @@ export class K8sClient {
         }
       }
     } finally {
-      if (timer) clearTimeout(timer);
+      (timer as { cancel(): void } | null)?.cancel();
       options.signal?.removeEventListener("abort", onOuterAbort);
       abort.abort();
     }

@@ -158,7 +158,7 @@ export function resolveKubeletEndpoint(m: Config["metadata"], nodeIp: string | n
   let server: string;
   if (m.kubeletUrl) server = m.kubeletUrl.replace(/\/+$/, "");
   else if (nodeIp) server = `https://${nodeIp.includes(":") ? `[${nodeIp}]` : nodeIp}:10250`;
-  else throw new MetadataConfigError("metadata.kubeletUrl: required when NODE_IP (node.ip) is unset for provider kubelet");
+  else throw new MetadataConfigError("metadata.kubeletUrl: required when NODE_IP (node.ip) is unset for provider kubelet or metadata.kubeletFallback");
   const ep: K8sEndpoint = { server, insecureSkipTlsVerify: false, description: `kubelet ${server}` };
   const saCa = `${e.serviceAccountDir}/ca.crt`;
   const saToken = `${e.serviceAccountDir}/token`;

@@ -5,10 +5,12 @@
 // One early poll per unknown UID: a UID the kubelet does not know either waits for the regular
 // polls (its file is held up to waitForMetadataSeconds), so a stray file cannot drive 1 poll/s.
 import type { Logger } from "../log.ts";
+import type { Clock, Timer } from "../platform/types.ts";
 import type { PodCache } from "./cache.ts";
 import type { K8sClient } from "./k8s-client.ts";
 import { parsePodList } from "./k8s-objects.ts";
 import { ProviderBase } from "./provider-base.ts";
+import { deadline } from "./timing.ts";
 import type { MetadataProvider } from "./types.ts";
 
 export interface KubeletProviderOptions {
@@ -19,12 +21,20 @@ export interface KubeletProviderOptions {
   timeoutMs?: number;
 }
 
+/** A kubelet error message with the usual cause spelled out (RBAC, self-signed certificate, authentication). */
+export function explainKubeletError(msg: string): string {
+  if (/HTTP 403/.test(msg)) return msg + " (RBAC: the service account needs get on nodes/pods (Kubernetes ≥ 1.36) or nodes/proxy)";
+  if (/certificate|SELF_SIGNED|UNABLE_TO_VERIFY/i.test(msg)) return msg + " (kubelet serving certificates are often self-signed: set metadata.caFile or metadata.insecureSkipTlsVerify)";
+  if (/HTTP 401/.test(msg)) return msg + " (token rejected: the kubelet needs webhook authentication)";
+  return msg;
+}
+
 export class KubeletProvider extends ProviderBase implements MetadataProvider {
   readonly name = "kubelet" as const;
   private readonly pollIntervalMs: number;
   private readonly minGapMs: number;
   private readonly timeoutMs: number;
-  private timer: ReturnType<typeof setTimeout> | null = null;
+  private timer: Timer | null = null;
   private nextAt = 0;
   private lastPollAt = Number.NEGATIVE_INFINITY;
   private inFlight: Promise<void> | null = null;
@@ -39,9 +49,9 @@ export class KubeletProvider extends ProviderBase implements MetadataProvider {
     options: KubeletProviderOptions,
     cache: PodCache,
     log: Logger,
-    now?: () => number,
+    clock?: Clock,
   ) {
-    super(cache, log, now);
+    super(cache, log, clock);
     this.pollIntervalMs = options.pollIntervalMs;
     this.minGapMs = options.minGapMs ?? Math.min(1000, options.pollIntervalMs);
     this.timeoutMs = options.timeoutMs ?? Math.max(options.pollIntervalMs, 10_000);
@@ -59,7 +69,7 @@ export class KubeletProvider extends ProviderBase implements MetadataProvider {
   async stop(): Promise<void> {
     this.running = false;
     this.abort.abort();
-    if (this.timer) clearTimeout(this.timer);
+    this.timer?.cancel();
     this.timer = null;
     this.stopSweeper();
     await this.inFlight;
@@ -84,12 +94,12 @@ export class KubeletProvider extends ProviderBase implements MetadataProvider {
 
   private schedule(delayMs: number): void {
     if (!this.running) return;
-    if (this.timer) clearTimeout(this.timer);
+    this.timer?.cancel();
     this.nextAt = this.now() + delayMs;
-    this.timer = setTimeout(() => {
+    this.timer = this.clock.after(Math.max(0, delayMs), () => {
       this.timer = null;
       void this.poll();
-    }, Math.max(0, delayMs));
+    });
   }
 
   private poll(): Promise<void> {
@@ -106,10 +116,9 @@ export class KubeletProvider extends ProviderBase implements MetadataProvider {
   private async pollOnce(): Promise<void> {
     this.lastPollAt = this.now();
     this.count("polls");
-    const timeout = AbortSignal.timeout(this.timeoutMs);
+    const timeout = deadline(this.clock, this.timeoutMs, this.abort.signal);
     try {
-      const signal = AbortSignal.any([this.abort.signal, timeout]);
-      const parsed = parsePodList(await this.client.getJson("/pods", signal));
+      const parsed = parsePodList(await this.client.getJson("/pods", timeout.signal));
       this.cache.replaceAll(parsed.pods, this.now());
       this.counters.invalidPods = parsed.invalidItems;
       const first = !this.synced;
@@ -117,11 +126,10 @@ export class KubeletProvider extends ProviderBase implements MetadataProvider {
       if (first) this.log.info("metadata: kubelet pods polled", { pods: parsed.pods.length });
     } catch (err) {
       if (this.abort.signal.aborted) return;
-      let msg = timeout.aborted ? `GET /pods: no answer within ${this.timeoutMs} ms` : err instanceof Error ? err.message : String(err);
-      if (/HTTP 403/.test(msg)) msg += " (RBAC: the service account needs get on nodes/proxy)";
-      if (/certificate|SELF_SIGNED|UNABLE_TO_VERIFY/i.test(msg)) msg += " (kubelet serving certificates are often self-signed: set metadata.caFile or metadata.insecureSkipTlsVerify)";
-      if (/HTTP 401/.test(msg)) msg += " (token rejected: the kubelet needs webhook authentication)";
-      this.markError(msg);
+      const msg = timeout.expired() ? `GET /pods: no answer within ${this.timeoutMs} ms` : err instanceof Error ? err.message : String(err);
+      this.markError(explainKubeletError(msg));
+    } finally {
+      timeout.done();
     }
   }
 }

@@ -1,5 +1,7 @@
 // What every provider shares: the status record, counters, and the tombstone sweeper.
 import type { Logger } from "../log.ts";
+import { systemClock } from "../platform/clock.ts";
+import type { Clock, Timer } from "../platform/types.ts";
 import type { PodCache } from "./cache.ts";
 import type { MetadataProviderStatus } from "./types.ts";
 
@@ -15,13 +17,17 @@ export abstract class ProviderBase {
   protected lastSyncAt: string | null = null;
   protected lastError: string | null = null;
   protected readonly counters: Record<string, number> = { errors: 0 };
-  private sweeper: ReturnType<typeof setInterval> | null = null;
+  private sweeper: Timer | null = null;
 
   constructor(
     protected readonly cache: PodCache,
     protected readonly log: Logger,
-    protected readonly now: () => number = Date.now,
+    protected readonly clock: Clock = systemClock,
   ) {}
+
+  protected now(): number {
+    return this.clock.now();
+  }
 
   status(): MetadataProviderStatus {
     const c = this.cache.counts();
@@ -57,12 +63,11 @@ export abstract class ProviderBase {
 
   protected startSweeper(): void {
     if (this.sweeper) return;
-    this.sweeper = setInterval(() => this.cache.sweep(this.now()), sweepIntervalMs(this.cache));
-    this.sweeper.unref?.();
+    this.sweeper = this.clock.every(sweepIntervalMs(this.cache), () => this.cache.sweep(this.now()));
   }
 
   protected stopSweeper(): void {
-    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper?.cancel();
     this.sweeper = null;
   }
 }

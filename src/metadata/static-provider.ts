@@ -6,6 +6,7 @@ import { type FSWatcher, watch } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { basename, dirname } from "node:path";
 import type { Logger } from "../log.ts";
+import type { Clock, Timer } from "../platform/types.ts";
 import type { PodCache } from "./cache.ts";
 import { parsePodList } from "./k8s-objects.ts";
 import { ProviderBase } from "./provider-base.ts";
@@ -25,16 +26,16 @@ export class StaticProvider extends ProviderBase implements MetadataProvider {
   private readonly pollIntervalMs: number;
   private readonly debounceMs: number;
   private watcher: FSWatcher | null = null;
-  private poller: ReturnType<typeof setInterval> | null = null;
-  private debounce: ReturnType<typeof setTimeout> | null = null;
+  private poller: Timer | null = null;
+  private debounce: Timer | null = null;
   private lastText: string | null = null;
   private lastStatKey: string | null = null;
   private loading: Promise<void> | null = null;
   private again = false;
   private stopped = false;
 
-  constructor(options: StaticProviderOptions, cache: PodCache, log: Logger, now?: () => number) {
-    super(cache, log, now);
+  constructor(options: StaticProviderOptions, cache: PodCache, log: Logger, clock?: Clock) {
+    super(cache, log, clock);
     this.path = options.podsFile;
     this.pollIntervalMs = options.pollIntervalMs ?? 10_000;
     this.debounceMs = options.debounceMs ?? 50;
@@ -54,8 +55,7 @@ export class StaticProvider extends ProviderBase implements MetadataProvider {
     } catch (err) {
       this.markError(`cannot watch ${dirname(this.path)}: ${(err as Error).message}; polling only`);
     }
-    this.poller = setInterval(() => void this.reload(false), this.pollIntervalMs);
-    this.poller.unref?.();
+    this.poller = this.clock.every(this.pollIntervalMs, () => void this.reload(false));
     this.startSweeper();
     await this.reload(true);
   }
@@ -64,8 +64,8 @@ export class StaticProvider extends ProviderBase implements MetadataProvider {
     this.stopped = true;
     this.watcher?.close();
     this.watcher = null;
-    if (this.poller) clearInterval(this.poller);
-    if (this.debounce) clearTimeout(this.debounce);
+    this.poller?.cancel();
+    this.debounce?.cancel();
     this.poller = this.debounce = null;
     this.stopSweeper();
     await this.loading;
@@ -76,10 +76,10 @@ export class StaticProvider extends ProviderBase implements MetadataProvider {
 
   private schedule(): void {
     if (this.debounce || this.stopped) return;
-    this.debounce = setTimeout(() => {
+    this.debounce = this.clock.after(this.debounceMs, () => {
       this.debounce = null;
       void this.reload(true);
-    }, this.debounceMs);
+    });
   }
 
   /** Serialised: a change during a load triggers one more load after it. */

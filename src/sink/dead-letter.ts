@@ -1,4 +1,4 @@
-// The dead-letter file (SPEC §4): records the messenger refused on their own, one JSON line each
+// The dead-letter file (docs/pipeline.md, README "Architecture"): records the messenger refused on their own, one JSON line each
 // with the status and the first bytes of the answer, so an operator can inspect and replay them.
 // Size-capped: the live file rotates to `.1` at half the cap, so both together stay within it.
 // Each line is fsynced before the record is acknowledged in the ring: a dead letter is never lost.
@@ -91,7 +91,7 @@ export class DeadLetterFile {
 
   #rotate(): void {
     renameSync(this.path, this.rotatedPath);
-    // Make the rename durable before writing the new file (SPEC §5: a rename is followed by a dir fsync).
+    // Make the rename durable before writing the new file (a rename is durable only once its directory is synced).
     const dirFd = openSync(this.#dir, "r");
     try {
       fsyncSync(dirFd);

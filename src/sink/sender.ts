@@ -1,4 +1,4 @@
-// The messenger sink (SPEC §4): reads serialised records from the ring, splices them into
+// The messenger sink (docs/pipeline.md, README "Architecture"): reads serialised records from the ring, splices them into
 // batches, POSTs them with up to `concurrency` requests in flight, and acknowledges each batch in
 // the ring once the messenger answered 2xx (or its refused record was dead-lettered). The ring
 // advances over the contiguous acknowledged prefix, so out-of-order answers lose nothing.

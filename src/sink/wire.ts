@@ -1,4 +1,4 @@
-// The messenger's wire contract (SPEC §4): where batches go and how the key travels.
+// The messenger's wire contract (docs/pipeline.md, README "Architecture"): where batches go and how the key travels.
 export const INGEST_PATH = "/api/messenger/v1/logs/ingest/batch";
 export const API_KEY_HEADER = "X-PIPEKIT-API-KEY";
 

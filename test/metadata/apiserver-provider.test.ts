@@ -34,8 +34,41 @@ describe("apiserver provider (in-cluster, HTTPS with a private CA, rotating toke
       expect(r.query.fieldSelector).toBe(`spec.nodeName=${NODE}`);
       expect(r.auth).toBe("token");
     }
-    const w = api.requests.find((r) => r.watch)!;
-    expect(w.query).toMatchObject({ watch: "true", allowWatchBookmarks: "true", resourceVersion: api.resourceVersion });
+    // One request lists and watches: a watch-list from the watch cache (any resourceVersion), no list.
+    expect(api.requests.map((r) => r.kind)).toEqual(["watch-list"]);
+    expect(api.requests[0]!.query).toMatchObject({ watch: "true", sendInitialEvents: "true", resourceVersionMatch: "NotOlderThan", allowWatchBookmarks: "true", resourceVersion: "0" });
+    // A server-side timeout of one to two hours: under one watch per node per hour.
+    expect(Number(api.requests[0]!.query.timeoutSeconds)).toBeGreaterThanOrEqual(3600);
+    expect(api.requests.some((r) => r.etcd)).toBe(false);
+  });
+
+  test("a server without watch-list (422): list from the watch cache, then a watch from its resourceVersion", async () => {
+    const api = await h.apiServer(["sa-token-1"], { watchList: false });
+    const mine = api.createPod(argo("a"));
+    const { provider, cache } = h.inCluster(api, h.serviceAccount("sa-token-1"));
+    await provider.start();
+    expect(cache.get(mine.metadata.uid)).toBeDefined();
+    await until(() => api.activeWatches === 1, 3000, "watch open");
+    expect(api.requests.map((r) => `${r.kind} ${r.status}`)).toEqual(["watch-list 422", "list 200", "watch 200"]);
+    expect(api.requests[1]!.query.resourceVersion).toBe("0");
+    expect(api.requests[2]!.query).toMatchObject({ allowWatchBookmarks: "true", resourceVersion: api.resourceVersion });
+    expect(provider.status().counters).toMatchObject({ watchListFallbacks: 1, lists: 1, watchLists: 0 });
+    expect(provider.status().failing).toBe(false);
+    // It does not ask again: the next resync lists too.
+    api.expireWatches();
+    await until(() => provider.status().counters.relists === 1, 5000, "relist");
+    expect(api.requests.filter((r) => r.kind === "watch-list").length).toBe(1);
+  });
+
+  test("a watch-list whose initial events never end: abandoned after requestTimeoutMs, a list instead", async () => {
+    const api = await h.apiServer(["sa-token-1"], { withholdInitialEventsEnd: true });
+    const mine = api.createPod(argo("a"));
+    const { provider, cache } = h.inCluster(api, h.serviceAccount("sa-token-1"), { requestTimeoutMs: 300 });
+    await provider.start();
+    expect(cache.get(mine.metadata.uid)).toBeDefined();
+    expect(provider.status().counters).toMatchObject({ watchListFallbacks: 1, lists: 1, watchLists: 0 });
+    expect(api.requests.slice(0, 2).map((r) => r.kind)).toEqual(["watch-list", "list"]);
+    expect(h.log.lines.some((l) => l.level === "warn" && String(l.msg).includes("watch-list did not complete"))).toBe(true);
   });
 
   test("a pod's file appears before the pod is known: held (unknown), then enriched", async () => {
@@ -110,7 +143,8 @@ describe("apiserver provider (in-cluster, HTTPS with a private CA, rotating toke
     api.updatePod(a.metadata.uid, (p) => (p.metadata.labels!.extra = "yes"));
     await until(() => cache.get(b.metadata.uid) !== undefined && cache.get(a.metadata.uid)?.labels.extra === "yes", 5000, "resume");
     const s = provider.status();
-    expect(s.counters.lists).toBe(1);
+    expect(s.counters.watchLists).toBe(1);
+    expect(s.counters.lists).toBe(0);
     expect(s.counters.relists).toBe(0);
     expect(s.counters.watchRestarts).toBeGreaterThanOrEqual(1);
     expect(s.counters.watchStreamErrors).toBeGreaterThanOrEqual(1);
@@ -120,34 +154,60 @@ describe("apiserver provider (in-cluster, HTTPS with a private CA, rotating toke
     expect(cache.size).toBe(2);
   });
 
-  test("410 Gone: relists (consistent, paged) without duplicate entries; pods deleted meanwhile become tombstones", async () => {
+  for (const watchList of [true, false]) {
+    test(`410 Gone (${watchList ? "watch-list" : "list + watch"} server): resyncs from the watch cache, never a consistent list; no duplicates; pods deleted meanwhile become tombstones`, async () => {
+      const api = await h.apiServer(["sa-token-1"], { watchList });
+      const { provider, cache } = h.inCluster(api, h.serviceAccount("sa-token-1"));
+      const pods = ["a", "b", "c", "d"].map((s) => api.createPod(argo(s)));
+      await provider.start();
+      await until(() => api.activeWatches === 1);
+      const seen = api.resourceVersion;
+      await api.down();
+      api.deletePod(pods[0]!.metadata.uid);
+      const e = api.createPod(argo("e"));
+      api.compact();
+      await api.up();
+      await until(() => provider.status().counters.relists === 1, 5000, "relist");
+      const s = provider.status();
+      expect(s.counters.gone).toBe(1);
+      expect(cache.size).toBe(5);
+      expect(s.podsKnown).toBe(4);
+      expect(s.tombstones).toBe(1);
+      expect(cache.isDeleted(pods[0]!.metadata.uid)).toBe(true);
+      expect(cache.get(e.metadata.uid)).toBeDefined();
+      // The resync after the 410: not older than what was seen, from the cache.
+      const sync = api.requests.filter((r) => r.kind !== "watch" && r.status === 200).at(-1)!;
+      expect(sync.kind).toBe(watchList ? "watch-list" : "list");
+      expect(sync.query).toMatchObject({ resourceVersion: seen, resourceVersionMatch: "NotOlderThan" });
+      expect(sync.query.limit).toBeUndefined();
+      // An ERROR 410 sent into an open watch is handled the same way.
+      await until(() => api.activeWatches === 1);
+      api.expireWatches();
+      await until(() => provider.status().counters.relists === 2, 5000, "second relist");
+      expect(cache.size).toBe(5);
+      expect(api.requests.filter((r) => r.etcd)).toEqual([]);
+    });
+  }
+
+  test("an API server restart: the cut watch comes back after its spread delay; the 410 on resume resyncs at once, from the cache", async () => {
     const api = await h.apiServer();
-    const { provider, cache } = h.inCluster(api, h.serviceAccount("sa-token-1"), { listPageSize: 2 });
-    const pods = ["a", "b", "c", "d"].map((s) => api.createPod(argo(s)));
+    const pod = api.createPod(argo("a"));
+    // random() = 0.9: the reconnect waits 0.9 × reconnectWindowMs.
+    const { provider, cache } = h.inCluster(api, h.serviceAccount("sa-token-1"), { reconnectWindowMs: 1000, random: () => 0.9 });
     await provider.start();
     await until(() => api.activeWatches === 1);
-    await api.down();
-    api.deletePod(pods[0]!.metadata.uid);
-    const e = api.createPod(argo("e"));
-    api.compact();
-    await api.up();
-    await until(() => provider.status().counters.relists === 1, 5000, "relist");
-    const s = provider.status();
-    expect(s.counters.gone).toBe(1);
-    expect(cache.size).toBe(5);
-    expect(s.podsKnown).toBe(4);
-    expect(s.tombstones).toBe(1);
-    expect(cache.isDeleted(pods[0]!.metadata.uid)).toBe(true);
-    expect(cache.get(e.metadata.uid)).toBeDefined();
-    const relist = api.requests.filter((r) => !r.watch && r.status === 200).slice(1);
-    expect(relist[0]!.query.resourceVersion).toBeUndefined(); // consistent read after 410
-    expect(relist.length).toBe(2); // 4 live pods, pages of 2
-    expect(relist[1]!.query.continue).toBeDefined();
-    // An ERROR 410 sent into an open watch is handled the same way.
-    await until(() => api.activeWatches === 1);
-    api.expireWatches();
-    await until(() => provider.status().counters.relists === 2, 5000, "second relist");
-    expect(cache.size).toBe(5);
+    const before = api.requests.length;
+    const cutAt = Date.now();
+    await api.restart(100);
+    await until(() => provider.status().counters.relists === 1, 5000, "resync");
+    const after = api.requests.slice(before);
+    expect(after.map((r) => `${r.kind} ${r.status}`)).toEqual(["watch 200", "watch-list 200"]);
+    expect(after[0]!.at - cutAt).toBeGreaterThanOrEqual(850);
+    expect(after[1]!.at - after[0]!.at).toBeLessThan(500); // no second delay: the resume itself was spread
+    expect(after[1]!.query).toMatchObject({ resourceVersionMatch: "NotOlderThan", sendInitialEvents: "true" });
+    expect(provider.status().counters).toMatchObject({ watchStreamErrors: 1, gone: 1, errors: 0 });
+    expect(cache.get(pod.metadata.uid)).toBeDefined();
+    expect(api.requests.some((r) => r.etcd)).toBe(false);
   });
 
   test("API server down at start and up later: start() does not fail, nothing is lost", async () => {
@@ -251,7 +311,8 @@ describe("apiserver provider (in-cluster, HTTPS with a private CA, rotating toke
     const { provider } = h.inCluster(api, h.serviceAccount("sa-token-1"), { resyncIntervalMs: 1000 });
     await provider.start();
     await until(() => (provider.status().counters.relists ?? 0) >= 1, 5000, "resync");
-    expect(api.lists).toBeGreaterThanOrEqual(2);
+    expect(api.requests.filter((r) => r.kind === "watch-list" && r.status === 200).length).toBeGreaterThanOrEqual(2);
+    expect(api.requests.at(-1)!.query.resourceVersionMatch).toBe("NotOlderThan");
     // No pod at all on the node (not even the collector's own): NODE_NAME is probably wrong.
     expect(h.log.lines.some((l) => l.level === "warn" && String(l.msg).includes("is NODE_NAME the node's name"))).toBe(true);
   });

@@ -8,8 +8,8 @@ import { type Collector, startCollector } from "../../src/collector.ts";
 import { ConfigSchema } from "../../src/config/schema.ts";
 import { FakeKubelet } from "../support/fake-kubelet.ts";
 import { type MockMessenger, startMockMessenger } from "../../src/dev/mock-messenger.ts";
-import { type K8sPod, LABEL_RUN, makeArgoPod, makePod } from "../support/podlist.ts";
-import { until } from "./helpers.ts";
+import { LABEL_RUN, makeArgoPod, makePod } from "../support/podlist.ts";
+import { criLines, podLogFile, until } from "./helpers.ts";
 import { Harness, NODE } from "./k8s-harness.ts";
 
 const h = new Harness();
@@ -24,17 +24,6 @@ afterAll(async () => {
   h.dispose();
 });
 
-function podDir(root: string, pod: K8sPod, container: string): string {
-  const d = join(root, `${pod.metadata.namespace}_${pod.metadata.name}_${pod.metadata.uid}`, container);
-  mkdirSync(d, { recursive: true });
-  return join(d, "0.log");
-}
-
-function lines(tag: string, from: number, n: number): string {
-  let s = "";
-  for (let i = from; i < from + n; i++) s += `2026-11-25T09:00:00.${String(i).padStart(9, "0")}Z stdout F ${tag} line ${i}\n`;
-  return s;
-}
 
 test(
   "held until known, late labels, deletion mid-file, name reuse, non-Argo pod: every line with its own pod's identifiers",
@@ -52,11 +41,11 @@ test(
     const dns = api.createPod(makePod({ name: "coredns-1", namespace: "kube-system", nodeName: NODE, labels: { "k8s-app": "kube-dns" }, containers: ["coredns"] }));
 
     // Files before the collector starts: early's pod is not known yet.
-    writeFileSync(podDir(root, early, "main"), lines("early", 0, 40));
-    writeFileSync(podDir(root, short, "main"), lines("short", 0, 50));
-    writeFileSync(podDir(root, late, "main"), lines("late", 0, 30));
-    writeFileSync(podDir(root, retry1, "main"), lines("retry1", 0, 20));
-    writeFileSync(podDir(root, dns, "coredns"), lines("dns", 0, 25));
+    writeFileSync(podLogFile(root, early, "main"), criLines("early", 0, 40));
+    writeFileSync(podLogFile(root, short, "main"), criLines("short", 0, 50));
+    writeFileSync(podLogFile(root, late, "main"), criLines("late", 0, 30));
+    writeFileSync(podLogFile(root, retry1, "main"), criLines("retry1", 0, 20));
+    writeFileSync(podLogFile(root, dns, "coredns"), criLines("dns", 0, 25));
 
     const config = ConfigSchema.parse({
       dataDir: join(dir, "data"),
@@ -86,12 +75,12 @@ test(
     // deletionGraceSeconds is 0 and the provider sweeps every second: only the open file pins it.
     await Bun.sleep(1200);
     expect(collector.provider.status().tombstones).toBe(1);
-    appendFileSync(podDir(root, short, "main"), lines("short", 50, 50));
+    appendFileSync(podLogFile(root, short, "main"), criLines("short", 50, 50));
     // The name is reused by a new UID.
     api.deletePod(retry1.metadata.uid);
     const retry2 = api.createPod(makeArgoPod({ workflow: "wf", step: "retry", nodeName: NODE, runUUID: "run-2" }));
     expect(retry2.metadata.name).toBe(retry1.metadata.name);
-    writeFileSync(podDir(root, retry2, "main"), lines("retry2", 0, 20));
+    writeFileSync(podLogFile(root, retry2, "main"), criLines("retry2", 0, 20));
 
     await until(() => count("early") === 40 && count("late") === 30 && count("short") === 100 && count("retry2") === 20, 15_000, "all lines");
     const byTag = (tag: string) => got().filter((r) => r.message.startsWith(tag + " "));
@@ -122,7 +111,7 @@ test(
     writeFileSync(join(dir, "token"), "kt");
     const known = makeArgoPod({ workflow: "wk", step: "known", nodeName: NODE, runUUID: "run-known" });
     kubelet.setPod(known);
-    writeFileSync(podDir(root, known, "main"), lines("known", 0, 10));
+    writeFileSync(podLogFile(root, known, "main"), criLines("known", 0, 10));
     const config = ConfigSchema.parse({
       dataDir: join(dir, "data"),
       source: { root },
@@ -142,7 +131,7 @@ test(
     // A new step pod starts: the kubelet knows it, the collector's cache does not yet.
     const fresh = makeArgoPod({ workflow: "wk", step: "fresh", nodeName: NODE, runUUID: "run-fresh" });
     kubelet.setPod(fresh);
-    writeFileSync(podDir(root, fresh, "main"), lines("fresh", 0, 15));
+    writeFileSync(podLogFile(root, fresh, "main"), criLines("fresh", 0, 15));
     await until(() => count("fresh") === 15, 10_000, "fresh pod via an early poll");
     expect(new Set(messenger.received().filter((r) => r.message.startsWith("fresh ")).map((r) => r.runUUID))).toEqual(new Set(["run-fresh"]));
     expect(kubelet.polls - pollsBefore).toBeLessThanOrEqual(2);

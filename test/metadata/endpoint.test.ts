@@ -120,6 +120,11 @@ describe("configuration errors are MetadataConfigError, naming the key", () => {
     ["caFile that is not PEM", () => h.provider({ metadata: { provider: "apiserver", apiserverUrl: "https://x:1", caFile: "/etc/hostname" }, node: { name: NODE } }), /not a PEM file/],
     ["unreadable tokenFile", () => h.provider({ metadata: { provider: "kubelet", kubeletUrl: "https://x:1", tokenFile: "/nonexistent/t" } }), /metadata\.tokenFile: cannot read/],
     ["kubelet without NODE_IP", () => h.provider({ metadata: { provider: "kubelet" } }), /metadata\.kubeletUrl: required when NODE_IP/],
+    [
+      "apiserver with kubeletFallback without NODE_IP",
+      () => h.provider({ metadata: { provider: "apiserver", apiserverUrl: "https://127.0.0.1:1", kubeletFallback: true }, node: { name: NODE } }),
+      /metadata\.kubeletUrl: required when NODE_IP \(node\.ip\) is unset for provider kubelet or metadata\.kubeletFallback/,
+    ],
     ["static without podsFile", () => h.provider({ metadata: { provider: "static" } }), /metadata\.podsFile: required/],
     ["missing kubeconfig", () => h.provider({ metadata: { provider: "apiserver", kubeconfig: "/nonexistent/kc" }, node: { name: NODE } }), /metadata\.kubeconfig: cannot read \/nonexistent\/kc/],
     [

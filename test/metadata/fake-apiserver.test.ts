@@ -1,6 +1,7 @@
 // The fake must speak the real API: shapes, status codes, watch semantics.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { parseLabelSelector } from "../support/fake-apiserver.ts";
+import { summarise } from "../support/apiserver-accounting.ts";
+import { FakeApiServer, parseLabelSelector } from "../support/fake-apiserver.ts";
 import { makePod } from "../support/podlist.ts";
 import { Harness } from "./k8s-harness.ts";
 
@@ -90,5 +91,84 @@ describe("fake API server wire format", () => {
     const m = (s: string) => parseLabelSelector(s)(pod);
     expect([m("a"), m("a=1"), m("a==1"), m("a!=2"), m("!c"), m("a in (1,2)"), m("a notin (2)"), m("b")]).toEqual([true, true, true, true, true, true, true, true]);
     expect([m("c"), m("a=2"), m("!a"), m("a in (2)"), m("a,c")]).toEqual([false, false, false, false, false]);
+  });
+
+  test("watch-list: the current pods as ADDED, the initial-events-end BOOKMARK at the list's resourceVersion, then live events", async () => {
+    const api = await h.apiServer(["t"]);
+    api.createPod(makePod({ name: "a", nodeName: "n1" }));
+    api.createPod(makePod({ name: "b", nodeName: "n2" }));
+    const rv = api.resourceVersion;
+    const q = "watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&resourceVersion=0&fieldSelector=spec.nodeName%3Dn1";
+    const lines = readLines(await get(`${api.url}/api/v1/pods?${q}`), 3);
+    await Bun.sleep(50);
+    api.createPod(makePod({ name: "c", nodeName: "n1" }));
+    const ev = await lines;
+    expect(ev.map((e) => `${e.type} ${e.object.metadata.name ?? ""}`)).toEqual(["ADDED a", "BOOKMARK ", "ADDED c"]);
+    expect(ev[1]!.object.metadata).toEqual({ resourceVersion: rv, annotations: { "k8s.io/initial-events-end": "true" } });
+  });
+
+  test("validation: watch-list needs NotOlderThan; a server without it answers 422 Invalid; resourceVersionMatch rules of lists", async () => {
+    const modern = await h.apiServer(["t"]);
+    const old = await h.apiServer(["t"], { watchList: false });
+    const wl = "watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&resourceVersion=0";
+    const r1 = await get(`${old.url}/api/v1/pods?${wl}`);
+    expect(r1.status).toBe(422);
+    expect(((await r1.json()) as any).message).toContain("WatchList feature gate");
+    expect((await get(`${modern.url}/api/v1/pods?watch=true&sendInitialEvents=true`)).status).toBe(422);
+    expect((await get(`${modern.url}/api/v1/pods?watch=true&resourceVersionMatch=NotOlderThan&resourceVersion=5`)).status).toBe(422);
+    expect((await get(`${modern.url}/api/v1/pods?resourceVersionMatch=NotOlderThan`)).status).toBe(422);
+    expect((await get(`${modern.url}/api/v1/pods?resourceVersionMatch=Exact&resourceVersion=0`)).status).toBe(422);
+    const future = await get(`${modern.url}/api/v1/pods?resourceVersionMatch=NotOlderThan&resourceVersion=999999`);
+    expect(future.status).toBe(504);
+    expect(((await future.json()) as any).details.causes[0].reason).toBe("ResourceVersionTooLarge");
+  });
+
+  test("a restart: connections cut, a fresh watch cache; a watch resumed from before gets 410", async () => {
+    const api = await h.apiServer(["t"]);
+    api.createPod(makePod({ name: "a" }));
+    const rv = api.resourceVersion;
+    const res = await get(`${api.url}/api/v1/pods?watch=true&resourceVersion=${rv}`);
+    const reader = res.body!.getReader();
+    const cut = reader.read().then(
+      (r) => (r.done ? "ended" : "data"),
+      () => "reset",
+    );
+    await api.restart(50);
+    expect(await cut).toBe("reset");
+    const ev = await readLines(await get(`${api.url}/api/v1/pods?watch=true&resourceVersion=${rv}`), 1);
+    expect(ev[0]!.object).toMatchObject({ code: 410, reason: "Expired" });
+  });
+
+  test("accounting: which requests would read etcd, per node, bytes, the peak rate", async () => {
+    const now = { t: 0 };
+    const clock = { now: () => now.t, after: () => ({ cancel() {} }), every: () => ({ cancel() {} }), soon: (fn: () => void) => fn() };
+    for (const fromCache of [false, true]) {
+      now.t = 0;
+      const api = FakeApiServer.inProcess({ tokens: ["t"], consistentListFromCache: fromCache, clock });
+      api.createPod(makePod({ name: "a", nodeName: "n1" }));
+      const ask = async (q: string) => (await api.fetch(`${api.url}/api/v1/pods?fieldSelector=spec.nodeName%3Dn1&${q}`, { headers: { Authorization: "Bearer t" } })).text();
+      await ask("resourceVersion=0");
+      await ask(`resourceVersion=${api.resourceVersion}&resourceVersionMatch=NotOlderThan`);
+      await ask(""); // consistent
+      await ask(`resourceVersion=${api.resourceVersion}&resourceVersionMatch=Exact`);
+      await ask(`limit=1&resourceVersion=${api.resourceVersion}`); // paged, from a resourceVersion
+      now.t = 5000;
+      await ask("limit=500"); // paged and consistent
+      expect(api.requests.map((r) => r.etcd)).toEqual(fromCache ? [false, false, false, false, false, false] : [false, false, true, true, true, true]);
+      expect(api.requests.every((r) => r.node === "n1" && r.kind === "list" && r.bytes > 100)).toBe(true);
+      const s = summarise(api.requests);
+      expect(s).toMatchObject({ requests: 6, lists: 6, etcdLists: fromCache ? 0 : 4, peakPerSecond: 5, firstAt: 0, lastAt: 5000 });
+    }
+  });
+
+  test("in-process fetch: a refused connection while down, a watch stream cut like a reset", async () => {
+    const api = FakeApiServer.inProcess({ tokens: ["t"] });
+    const res = await api.fetch(`${api.url}/api/v1/pods?watch=true&resourceVersion=0`, { headers: { Authorization: "Bearer t" } });
+    const reader = res.body!.getReader();
+    await api.down();
+    await expect(reader.read()).rejects.toThrow(/closed unexpectedly/);
+    await expect(api.fetch(`${api.url}/api/v1/pods`, { headers: { Authorization: "Bearer t" } })).rejects.toMatchObject({ code: "ECONNREFUSED" });
+    await api.up();
+    expect((await api.fetch(`${api.url}/api/v1/pods`, { headers: { Authorization: "Bearer t" } })).status).toBe(200);
   });
 });

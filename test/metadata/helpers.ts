@@ -1,4 +1,7 @@
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
 import type { Logger } from "../../src/log.ts";
+import type { K8sPod } from "../support/podlist.ts";
 
 /** A logger that keeps lines in memory (tests assert on them; nothing goes to stderr). */
 export function memoryLogger(lines: Array<Record<string, unknown>> = []): Logger & { lines: Array<Record<string, unknown>> } {
@@ -18,4 +21,18 @@ export async function until(cond: () => boolean, ms = 5000, what = "condition"):
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await Bun.sleep(10);
   }
+}
+
+/** The kubelet's log file of a pod's container under root (its directories created). */
+export function podLogFile(root: string, pod: K8sPod, container: string): string {
+  const d = join(root, `${pod.metadata.namespace}_${pod.metadata.name}_${pod.metadata.uid}`, container);
+  mkdirSync(d, { recursive: true });
+  return join(d, "0.log");
+}
+
+/** n CRI lines `<tag> line <i>` for i in [from, from + n), one nanosecond apart. */
+export function criLines(tag: string, from: number, n: number): string {
+  let s = "";
+  for (let i = from; i < from + n; i++) s += `2026-11-25T09:00:00.${String(i).padStart(9, "0")}Z stdout F ${tag} line ${i}\n`;
+  return s;
 }

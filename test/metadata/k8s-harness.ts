@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { type ConfigInput, ConfigSchema } from "../../src/config/schema.ts";
 import { createMetadataProvider, type MetadataProviderOverrides, PodCache } from "../../src/metadata/index.ts";
 import type { MetadataProvider } from "../../src/metadata/types.ts";
-import { FakeApiServer } from "../support/fake-apiserver.ts";
+import { FakeApiServer, type FakeApiServerOptions } from "../support/fake-apiserver.ts";
 import { createTestPki, type TestPki } from "../support/pki.ts";
 import { memoryLogger } from "./helpers.ts";
 
@@ -37,8 +37,8 @@ export class Harness {
     return { dir, tokenFile: join(dir, "token") };
   }
 
-  async apiServer(tokens: string[] = ["sa-token-1"], historyLimit?: number): Promise<FakeApiServer> {
-    const s = await FakeApiServer.start({ cert: this.pki.server.cert, key: this.pki.server.key, clientCa: this.pki.ca.cert, tokens, historyLimit });
+  async apiServer(tokens: string[] = ["sa-token-1"], options: Omit<FakeApiServerOptions, "cert" | "key" | "clientCa" | "tokens"> = {}): Promise<FakeApiServer> {
+    const s = await FakeApiServer.start({ cert: this.pki.server.cert, key: this.pki.server.key, clientCa: this.pki.ca.cert, tokens, ...options });
     this.closers.push(() => s.close());
     return s;
   }
@@ -56,7 +56,7 @@ export class Harness {
       {
         env: { KUBERNETES_SERVICE_HOST: "127.0.0.1", KUBERNETES_SERVICE_PORT: String(api.port) },
         serviceAccountDir: sa.dir,
-        apiserver: { backoffInitialMs: 50, backoffMaxMs: 300, ...apiserver },
+        apiserver: { backoffInitialMs: 50, backoffMaxMs: 300, reconnectWindowMs: 100, ...apiserver },
       },
       cache,
     );

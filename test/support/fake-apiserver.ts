@@ -1,20 +1,30 @@
-// A fake Kubernetes API server for pods, over HTTPS with the test PKI, speaking the real wire
-// format: GET /api/v1/pods (and /api/v1/namespaces/{ns}/pods) with fieldSelector, labelSelector,
-// resourceVersion, limit/continue, and watch=true — a chunked stream of WatchEvent JSON lines
-// (ADDED, MODIFIED, DELETED, BOOKMARK, ERROR carrying a 410 Status once history is compacted).
-// Authentication as a real API server: a bearer token from `tokens`, or a client certificate
-// signed by the CA. Fault injection for tests: cut watch streams (mid-line), compact history,
-// stop listening and listen again on the same port. Used by tests, the demo and benchmarks.
-import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Socket } from "node:net";
-import type { TLSSocket } from "node:tls";
+// A fake Kubernetes API server for pods, speaking the real wire format: GET /api/v1/pods (and
+// /api/v1/namespaces/{ns}/pods) with fieldSelector, labelSelector, resourceVersion,
+// resourceVersionMatch, limit/continue, and watch=true — a chunked stream of WatchEvent JSON lines
+// (ADDED, MODIFIED, DELETED, BOOKMARK, ERROR carrying a 410 Status once history is compacted) —
+// including watch-lists (sendInitialEvents=true: the current pods as ADDED, then a BOOKMARK
+// annotated k8s.io/initial-events-end, then live events).
+// Served over HTTPS with the test PKI (tests, the demo), or in-process through `fetch` (the fleet
+// simulation). Authentication as a real API server: a bearer token from `tokens`, or a client
+// certificate signed by the CA. Fault injection: cut watch streams (mid-line), compact history,
+// expire every watch with 410, go down and come back (a restart: a fresh watch cache, so resumed
+// watches get 410). Every request is recorded with its node, size and whether a real API server
+// would read etcd for it (apiserver-accounting.ts).
+import type { Clock, Timer } from "../../src/platform/types.ts";
+import { systemClock } from "../../src/platform/clock.ts";
+import { reachesEtcd, type RecordedRequest, requestKind } from "./apiserver-accounting.ts";
+import { type FakeExchange, inProcessFetch, nodeExchange } from "./fake-exchange.ts";
+import { nodeOfSelector, parseFieldSelector, parseLabelSelector, type Selector } from "./fake-selectors.ts";
 import { type HttpsListener, listenHttps } from "./https-listener.ts";
 import type { K8sPod } from "./podlist.ts";
 
+export { parseFieldSelector, parseLabelSelector } from "./fake-selectors.ts";
+export type { RecordedRequest } from "./apiserver-accounting.ts";
+
 export interface FakeApiServerOptions {
-  /** Server certificate and key (PEM) and the CA that signs accepted client certificates. */
-  cert: string;
-  key: string;
+  /** Server certificate and key (PEM) and the CA that signs accepted client certificates (HTTPS only). */
+  cert?: string;
+  key?: string;
   clientCa?: string;
   /** Accepted bearer tokens (mutable later through `tokens`). */
   tokens?: string[];
@@ -24,14 +34,13 @@ export interface FakeApiServerOptions {
   historyLimit?: number;
   /** Send BOOKMARKs to bookmark-enabled watches at this interval (default: only on demand). */
   bookmarkIntervalMs?: number;
-}
-
-export interface RecordedRequest {
-  path: string;
-  query: Record<string, string>;
-  auth: "token" | "client-cert" | null;
-  status: number;
-  watch: boolean;
+  /** Serve watch-lists (default true, as Kubernetes 1.32 and ≥ 1.34); false answers 422 as 1.33 and older do. */
+  watchList?: boolean;
+  /** Accept watch-lists but never send the initial-events-end BOOKMARK (a broken proxy or server). */
+  withholdInitialEventsEnd?: boolean;
+  /** Serve consistent lists from the cache (ConsistentListFromCache; default false, as before 1.34). */
+  consistentListFromCache?: boolean;
+  clock?: Clock;
 }
 
 interface HistoryEntry {
@@ -43,108 +52,71 @@ interface HistoryEntry {
 }
 
 interface Watcher {
-  res: ServerResponse;
-  socket: Socket;
-  match: (pod: K8sPod) => boolean;
+  ex: FakeExchange;
+  rec: RecordedRequest;
+  match: Selector;
+  node: string | null;
   bookmarks: boolean;
-  timeout: ReturnType<typeof setTimeout> | null;
+  timeout: Timer | null;
 }
-
-type Selector = (pod: K8sPod) => boolean;
 
 const clone = <T>(v: T): T => structuredClone(v);
+const nodeOf = (p: K8sPod) => p.spec.nodeName ?? "";
 
-function status(code: number, reason: string, message: string): object {
-  return { kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message, reason, code };
+function status(code: number, reason: string, message: string, details?: object): object {
+  return { kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message, reason, code, ...(details ? { details } : {}) };
 }
 
-const FIELDS: Record<string, (p: K8sPod) => string> = {
-  "metadata.name": (p) => p.metadata.name,
-  "metadata.namespace": (p) => p.metadata.namespace,
-  "spec.nodeName": (p) => p.spec.nodeName ?? "",
-  "status.phase": (p) => p.status.phase ?? "",
-};
-
-/** fieldSelector: `a=b`, `a==b`, `a!=b`, comma-separated (AND). Throws a message for 400. */
-export function parseFieldSelector(s: string): Selector {
-  const terms = s
-    .split(",")
-    .filter((t) => t.trim() !== "")
-    .map((t) => {
-      const m = /^([^!=]+)(==|!=|=)(.*)$/.exec(t.trim());
-      if (!m) throw new Error(`invalid field selector: '${t}'`);
-      const get = FIELDS[m[1]!];
-      if (!get) throw new Error(`field label not supported: ${m[1]}`);
-      const want = m[3]!;
-      return m[2] === "!=" ? (p: K8sPod) => get(p) !== want : (p: K8sPod) => get(p) === want;
-    });
-  return (p) => terms.every((f) => f(p));
-}
-
-/** labelSelector: `k`, `!k`, `k=v`, `k==v`, `k!=v`, `k in (a,b)`, `k notin (a,b)`, comma-separated. */
-export function parseLabelSelector(s: string): Selector {
-  const terms: Selector[] = [];
-  const parts = s.match(/(?:[^,(]|\([^)]*\))+/g) ?? [];
-  for (const raw of parts) {
-    const t = raw.trim();
-    if (t === "") continue;
-    let m: RegExpExecArray | null;
-    const labels = (p: K8sPod) => p.metadata.labels ?? {};
-    if ((m = /^!\s*([\w./-]+)$/.exec(t))) {
-      const k = m[1]!;
-      terms.push((p) => !Object.hasOwn(labels(p), k));
-    } else if ((m = /^([\w./-]+)\s+(in|notin)\s+\(([^)]*)\)$/.exec(t))) {
-      const k = m[1]!;
-      const set = new Set(m[3]!.split(",").map((v) => v.trim()));
-      const neg = m[2] === "notin";
-      terms.push((p) => {
-        const v = labels(p)[k];
-        return neg ? v === undefined || !set.has(v) : v !== undefined && set.has(v);
-      });
-    } else if ((m = /^([\w./-]+)\s*(==|!=|=)\s*([\w.-]*)$/.exec(t))) {
-      const k = m[1]!;
-      const v = m[3]!;
-      terms.push(m[2] === "!=" ? (p) => labels(p)[k] !== v : (p) => labels(p)[k] === v);
-    } else if ((m = /^([\w./-]+)$/.exec(t))) {
-      const k = m[1]!;
-      terms.push((p) => Object.hasOwn(labels(p), k));
-    } else throw new Error(`unable to parse requirement: ${t}`);
-  }
-  return (p) => terms.every((f) => f(p));
-}
+const tooLarge = (rv: string, current: number) =>
+  status(504, "Timeout", `Too large resource version: ${rv}, current: ${current}`, { causes: [{ reason: "ResourceVersionTooLarge", message: "Too large resource version" }], retryAfterSeconds: 1 });
 
 export class FakeApiServer {
   /** Accepted bearer tokens; tests rotate by editing this set. */
   readonly tokens: Set<string>;
   readonly requests: RecordedRequest[] = [];
+  /** Connections refused while down (in-process only: a real socket refusal never reaches us). */
+  refused = 0;
+  /** Body bytes answered so far, watch events included. */
+  bytesSent = 0;
+  /** In-process transport: a fetch that calls this server directly. */
+  readonly fetch: (url: string, init: RequestInit) => Promise<Response>;
+  readonly clock: Clock;
   private readonly pods = new Map<string, K8sPod>();
+  private readonly podsByNode = new Map<string, Map<string, K8sPod>>();
   private history: HistoryEntry[] = [];
   /** Lowest resourceVersion a watch may resume from without 410. */
   private compactedRv = 0;
   private rv = 1000;
   private readonly watchers = new Set<Watcher>();
+  private readonly watchersByNode = new Map<string, Set<Watcher>>();
   private readonly snapshots = new Map<string, K8sPod[]>();
   private listener: HttpsListener | null = null;
-  private bookmarkTimer: ReturnType<typeof setInterval> | null = null;
+  private available = true;
+  private bookmarkTimer: Timer | null = null;
   port = 0;
 
   private constructor(private readonly options: FakeApiServerOptions) {
     this.tokens = new Set(options.tokens ?? []);
+    this.clock = options.clock ?? systemClock;
+    this.fetch = inProcessFetch((ex) => this.handle(ex), () => this.available || (this.refused++, false));
+    if (options.bookmarkIntervalMs) this.bookmarkTimer = this.clock.every(options.bookmarkIntervalMs, () => this.sendBookmarks());
   }
 
+  /** Listening on HTTPS (127.0.0.1). */
   static async start(options: FakeApiServerOptions): Promise<FakeApiServer> {
     const s = new FakeApiServer(options);
     s.port = options.port ?? 0;
     await s.up();
-    if (options.bookmarkIntervalMs) {
-      s.bookmarkTimer = setInterval(() => s.sendBookmarks(), options.bookmarkIntervalMs);
-      s.bookmarkTimer.unref?.();
-    }
     return s;
   }
 
+  /** Reached only through `fetch`, at `url` (no socket). */
+  static inProcess(options: Omit<FakeApiServerOptions, "cert" | "key" | "clientCa" | "port">): FakeApiServer {
+    return new FakeApiServer(options);
+  }
+
   get url(): string {
-    return `https://127.0.0.1:${this.port}`;
+    return this.options.cert ? `https://127.0.0.1:${this.port}` : "http://fake-apiserver.invalid";
   }
 
   get resourceVersion(): string {
@@ -170,7 +142,7 @@ export class FakeApiServer {
     if (this.pods.has(pod.metadata.uid)) throw new Error(`pod uid ${pod.metadata.uid} exists`);
     const p = clone(pod);
     p.metadata.resourceVersion = String(++this.rv);
-    this.pods.set(p.metadata.uid, p);
+    this.store(p);
     this.record({ rv: this.rv, type: "ADDED", before: null, after: p });
     return clone(p);
   }
@@ -182,7 +154,8 @@ export class FakeApiServer {
     mutate(p);
     p.metadata.uid = uid;
     p.metadata.resourceVersion = String(++this.rv);
-    this.pods.set(uid, p);
+    this.unstore(old);
+    this.store(p);
     this.record({ rv: this.rv, type: "MODIFIED", before: old, after: p });
     return clone(p);
   }
@@ -190,7 +163,7 @@ export class FakeApiServer {
   deletePod(uid: string): void {
     const old = this.pods.get(uid);
     if (!old) throw new Error(`no pod uid ${uid}`);
-    this.pods.delete(uid);
+    this.unstore(old);
     const p = clone(old);
     p.metadata.resourceVersion = String(++this.rv);
     this.record({ rv: this.rv, type: "DELETED", before: old, after: p });
@@ -198,6 +171,11 @@ export class FakeApiServer {
 
   getPods(): K8sPod[] {
     return [...this.pods.values()].map(clone);
+  }
+
+  /** UIDs of the pods bound to a node (from the index: cheap with many nodes). */
+  podUidsOf(node: string): string[] {
+    return [...(this.podsByNode.get(node)?.keys() ?? [])];
   }
 
   // ---- fault injection ----
@@ -218,13 +196,12 @@ export class FakeApiServer {
     }
   }
 
-  /** Cuts every open watch: with midLine, half an event is written first, then the socket dies. */
+  /** Cuts every open watch: with midLine, half an event is written first, then the connection dies. */
   cutWatches(options: { midLine?: boolean } = {}): void {
     for (const w of [...this.watchers]) {
-      if (options.midLine) w.res.write('{"type":"MODIFIED","object":{"kind":"Pod","apiVersion":"v1","metadata":{"name":"tru');
-      this.watchers.delete(w);
-      if (w.timeout) clearTimeout(w.timeout);
-      w.socket.destroy();
+      if (options.midLine) w.ex.write('{"type":"MODIFIED","object":{"kind":"Pod","apiVersion":"v1","metadata":{"name":"tru');
+      this.dropWatcher(w);
+      w.ex.destroy();
     }
   }
 
@@ -234,18 +211,19 @@ export class FakeApiServer {
     }
   }
 
-  /** Stops listening and drops every connection (the API server is down). State is kept. */
+  /** Stops answering and drops every connection (the API server is down). State and history are kept. */
   async down(): Promise<void> {
-    for (const w of this.watchers) if (w.timeout) clearTimeout(w.timeout);
-    this.watchers.clear();
+    this.available = false;
+    this.cutWatches();
     const listener = this.listener;
     this.listener = null;
     await listener?.close();
   }
 
-  /** Listens again (on the same port once one was assigned). */
+  /** Answers again (listening on the same port once one was assigned). */
   async up(): Promise<void> {
-    if (this.listener) return;
+    this.available = true;
+    if (this.listener || !this.options.cert || !this.options.key) return;
     this.listener = await listenHttps(
       {
         cert: this.options.cert,
@@ -253,17 +231,42 @@ export class FakeApiServer {
         ...(this.options.clientCa ? { ca: this.options.clientCa, requestCert: true, rejectUnauthorized: false } : {}),
       },
       this.port,
-      (req, res) => this.handle(req, res),
+      (req, res) => this.handle(nodeExchange(req, res)),
     );
     this.port = this.listener.port;
   }
 
+  /**
+   * A restart: every connection cut, down for downForMs (on the clock), then up with a fresh watch
+   * cache, which holds no history before its start — a watch resumed from before gets 410. (In a
+   * cluster, writes to other resources move etcd's revision meanwhile; the fresh cache starts there.)
+   */
+  async restart(downForMs: number): Promise<void> {
+    await this.down();
+    this.rv++;
+    this.compact();
+    await new Promise<void>((r) => this.clock.after(downForMs, r));
+    await this.up();
+  }
+
   async close(): Promise<void> {
-    if (this.bookmarkTimer) clearInterval(this.bookmarkTimer);
+    this.bookmarkTimer?.cancel();
     await this.down();
   }
 
-  // ---- HTTP ----
+  // ---- storage ----
+
+  private store(p: K8sPod): void {
+    this.pods.set(p.metadata.uid, p);
+    let m = this.podsByNode.get(nodeOf(p));
+    if (!m) this.podsByNode.set(nodeOf(p), (m = new Map()));
+    m.set(p.metadata.uid, p);
+  }
+
+  private unstore(p: K8sPod): void {
+    this.pods.delete(p.metadata.uid);
+    this.podsByNode.get(nodeOf(p))?.delete(p.metadata.uid);
+  }
 
   private record(e: HistoryEntry): void {
     this.history.push(e);
@@ -272,7 +275,14 @@ export class FakeApiServer {
       const dropped = this.history.splice(0, this.history.length - limit);
       this.compactedRv = dropped[dropped.length - 1]!.rv;
     }
-    for (const w of this.watchers) this.deliver(w, e);
+    for (const w of this.watchersFor(e)) this.deliver(w, e);
+  }
+
+  /** Watchers that may see the event: those of its nodes (before, after), and any not scoped to a node. */
+  private *watchersFor(e: HistoryEntry): Iterable<Watcher> {
+    const nodes = new Set([nodeOf(e.after), ...(e.before ? [nodeOf(e.before)] : [])]);
+    for (const n of nodes) yield* this.watchersByNode.get(n) ?? [];
+    for (const w of this.watchers) if (w.node === null) yield w;
   }
 
   private deliver(w: Watcher, e: HistoryEntry): void {
@@ -287,36 +297,60 @@ export class FakeApiServer {
   }
 
   private writeEvent(w: Watcher, event: { type: string; object: unknown }): void {
-    w.res.write(JSON.stringify(event) + "\n");
+    const line = JSON.stringify(event) + "\n";
+    const n = Buffer.byteLength(line);
+    w.rec.bytes += n;
+    this.bytesSent += n;
+    w.ex.write(line);
+  }
+
+  private dropWatcher(w: Watcher): void {
+    this.watchers.delete(w);
+    if (w.node !== null) this.watchersByNode.get(w.node)?.delete(w);
+    w.timeout?.cancel();
   }
 
   private endWatch(w: Watcher): void {
-    this.watchers.delete(w);
-    if (w.timeout) clearTimeout(w.timeout);
-    w.res.end();
+    this.dropWatcher(w);
+    w.ex.end();
   }
 
-  private authenticate(req: IncomingMessage): RecordedRequest["auth"] {
-    const h = req.headers.authorization;
+  // ---- HTTP ----
+
+  private authenticate(ex: FakeExchange): RecordedRequest["auth"] {
+    const h = ex.authorization;
     if (h?.startsWith("Bearer ") && this.tokens.has(h.slice(7))) return "token";
-    if ((req.socket as TLSSocket).authorized) return "client-cert";
+    if (ex.clientCertAuthorized) return "client-cert";
     return null;
   }
 
-  private handle(req: IncomingMessage, res: ServerResponse): void {
-    const url = new URL(req.url ?? "/", "https://x");
-    const query = Object.fromEntries(url.searchParams);
-    const isWatch = query.watch === "true" || query.watch === "1";
-    const rec: RecordedRequest = { path: url.pathname, query, auth: this.authenticate(req), status: 0, watch: isWatch };
+  private handle(ex: FakeExchange): void {
+    const query = Object.fromEntries(ex.url.searchParams);
+    const kind = /^\/api\/v1\/(?:namespaces\/[^/]+\/)?pods$/.test(ex.url.pathname) ? requestKind(query) : "other";
+    const rec: RecordedRequest = {
+      path: ex.url.pathname,
+      query,
+      auth: this.authenticate(ex),
+      status: 0,
+      watch: kind === "watch" || kind === "watch-list",
+      kind,
+      node: nodeOfSelector(query.fieldSelector ?? ""),
+      at: this.clock.now(),
+      bytes: 0,
+      etcd: false,
+    };
     this.requests.push(rec);
     const reply = (code: number, body: object) => {
+      const text = JSON.stringify(body);
       rec.status = code;
-      res.writeHead(code, { "Content-Type": "application/json" });
-      res.end(JSON.stringify(body));
+      rec.bytes += Buffer.byteLength(text);
+      this.bytesSent += Buffer.byteLength(text);
+      ex.head(code, { "Content-Type": "application/json" });
+      ex.end(text);
     };
     if (rec.auth === null) return reply(401, status(401, "Unauthorized", "Unauthorized"));
-    if (req.method !== "GET") return reply(405, status(405, "MethodNotAllowed", "the server does not allow this method on the requested resource"));
-    const m = /^\/api\/v1\/(?:namespaces\/([^/]+)\/)?pods$/.exec(url.pathname);
+    if (ex.method !== "GET") return reply(405, status(405, "MethodNotAllowed", "the server does not allow this method on the requested resource"));
+    const m = /^\/api\/v1\/(?:namespaces\/([^/]+)\/)?pods$/.exec(ex.url.pathname);
     if (!m) return reply(404, status(404, "NotFound", "the server could not find the requested resource"));
     const ns = m[1];
     let match: Selector;
@@ -327,8 +361,33 @@ export class FakeApiServer {
     } catch (err) {
       return reply(400, status(400, "BadRequest", (err as Error).message));
     }
-    if (isWatch) return this.watch(req, res, rec, query, match);
+    const invalid = this.validate(kind, query);
+    if (invalid) return reply(422, status(422, "Invalid", invalid));
+    rec.etcd = reachesEtcd(kind, query, this.options.consistentListFromCache ?? false);
+    if (rec.watch) return this.watch(ex, rec, query, match);
+    this.list(query, match, rec.node, reply);
+  }
 
+  /** The API server's validation of list options (the part that tells old servers from new). */
+  private validate(kind: string, q: Record<string, string>): string | null {
+    const rvm = q.resourceVersionMatch;
+    if (kind === "watch-list") {
+      if (this.options.watchList === false) return "sendInitialEvents: Forbidden: sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled";
+      if (rvm !== "NotOlderThan") return "resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan";
+      return null;
+    }
+    if (kind === "watch" && rvm) return "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided";
+    if (kind === "list" && rvm) {
+      if (rvm !== "NotOlderThan" && rvm !== "Exact") return `resourceVersionMatch: Unsupported value: "${rvm}"`;
+      if (!q.resourceVersion) return "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided";
+      if (rvm === "Exact" && q.resourceVersion === "0") return "resourceVersionMatch: Forbidden: resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"";
+    }
+    return null;
+  }
+
+  private list(query: Record<string, string>, match: Selector, node: string | null, reply: (code: number, body: object) => void): void {
+    const rv = query.resourceVersion ?? "";
+    if (rv !== "" && rv !== "0" && query.resourceVersionMatch !== "Exact" && Number(rv) > this.rv) return reply(504, tooLarge(rv, this.rv));
     const cont = query.continue;
     let items: K8sPod[];
     let listRv: string;
@@ -346,7 +405,7 @@ export class FakeApiServer {
       listRv = tok.rv;
       offset = tok.offset;
     } else {
-      items = [...this.pods.values()].filter(match).sort((a, b) => (a.metadata.namespace + "/" + a.metadata.name).localeCompare(b.metadata.namespace + "/" + b.metadata.name));
+      items = this.matching(match, node).sort((a, b) => (a.metadata.namespace + "/" + a.metadata.name).localeCompare(b.metadata.namespace + "/" + b.metadata.name));
       listRv = String(this.rv);
     }
     const limit = Number(query.limit ?? 0);
@@ -359,33 +418,53 @@ export class FakeApiServer {
       metadata.continue = Buffer.from(JSON.stringify({ rv: listRv, offset: offset + limit })).toString("base64");
       metadata.remainingItemCount = items.length - offset - limit;
     }
-    reply(200, { kind: "PodList", apiVersion: "v1", metadata, items: page.map((p) => ({ ...clone(p), kind: undefined, apiVersion: undefined })) });
+    reply(200, { kind: "PodList", apiVersion: "v1", metadata, items: page.map((p) => ({ ...p, kind: undefined, apiVersion: undefined })) });
   }
 
-  private watch(req: IncomingMessage, res: ServerResponse, rec: RecordedRequest, query: Record<string, string>, match: Selector): void {
-    rec.status = 200;
-    res.writeHead(200, { "Content-Type": "application/json", "Transfer-Encoding": "chunked" });
-    res.flushHeaders();
-    const w: Watcher = { res, socket: req.socket, match, bookmarks: query.allowWatchBookmarks === "true", timeout: null };
+  private matching(match: Selector, node: string | null): K8sPod[] {
+    const pool = node === null ? this.pods.values() : (this.podsByNode.get(node)?.values() ?? []);
+    return [...pool].filter(match);
+  }
+
+  private watch(ex: FakeExchange, rec: RecordedRequest, query: Record<string, string>, match: Selector): void {
     const from = query.resourceVersion ?? "";
-    if (from === "" || from === "0") {
+    if (rec.kind === "watch-list" && from !== "" && from !== "0" && Number(from) > this.rv) {
+      const text = JSON.stringify(tooLarge(from, this.rv));
+      rec.status = 504;
+      rec.bytes += text.length;
+      this.bytesSent += text.length;
+      ex.head(504, { "Content-Type": "application/json" });
+      ex.end(text);
+      return;
+    }
+    rec.status = 200;
+    ex.head(200, { "Content-Type": "application/json", "Transfer-Encoding": "chunked" });
+    const w: Watcher = { ex, rec, match, node: rec.node, bookmarks: query.allowWatchBookmarks === "true", timeout: null };
+    if (rec.kind === "watch-list") {
+      // The state now (at least as new as asked: the fake's cache is always current), then the end marker.
+      for (const p of this.matching(match, w.node)) this.writeEvent(w, { type: "ADDED", object: p });
+      const end = { kind: "Pod", apiVersion: "v1", metadata: { resourceVersion: String(this.rv), annotations: { "k8s.io/initial-events-end": "true" } } };
+      if (!this.options.withholdInitialEventsEnd) this.writeEvent(w, { type: "BOOKMARK", object: end });
+    } else if (from === "" || from === "0") {
       // Unset/0: synthetic ADDED for every current object, then changes.
-      for (const p of this.pods.values()) if (match(p)) this.writeEvent(w, { type: "ADDED", object: p });
+      for (const p of this.matching(match, w.node)) this.writeEvent(w, { type: "ADDED", object: p });
     } else {
       const n = Number(from);
       if (!Number.isFinite(n) || n < this.compactedRv) {
         this.writeEvent(w, { type: "ERROR", object: status(410, "Expired", `too old resource version: ${from} (${this.compactedRv})`) });
-        res.end();
+        ex.end();
         return;
       }
       for (const e of this.history) if (e.rv > n) this.deliver(w, e);
     }
     this.watchers.add(w);
+    if (w.node !== null) {
+      let set = this.watchersByNode.get(w.node);
+      if (!set) this.watchersByNode.set(w.node, (set = new Set()));
+      set.add(w);
+    }
     const timeoutSeconds = Number(query.timeoutSeconds ?? 0);
-    if (timeoutSeconds > 0) w.timeout = setTimeout(() => this.endWatch(w), timeoutSeconds * 1000);
-    req.on("close", () => {
-      if (w.timeout) clearTimeout(w.timeout);
-      this.watchers.delete(w);
-    });
+    if (timeoutSeconds > 0) w.timeout = this.clock.after(timeoutSeconds * 1000, () => this.endWatch(w));
+    ex.onClose(() => this.dropWatcher(w));
   }
 }

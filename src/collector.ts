@@ -184,6 +184,8 @@ function reloaderOf(d: DataPath, effective: Swappable<Config>, health: HealthWat
 }
 
 async function compose(config: Config, log: Logger, options: StartOptions, api: LocalApi, cleanups: Cleanups): Promise<Collector> {
+  const metadataSync = `first metadata sync (metadata.provider ${config.metadata.provider})`;
+  api.waitingFor(["ring open", metadataSync, "first scan"]);
   const d = await openDataPath(config, log, options, cleanups, (s) => metrics.observeEndToEnd(s));
   const { ring, source, router, provider, sender } = d;
   const effective = new Swappable(config);
@@ -199,10 +201,12 @@ async function compose(config: Config, log: Logger, options: StartOptions, api: 
   api.serveMetrics(metrics);
   const reloader = reloaderOf(d, effective, health, options, log);
   const startedAt = Date.now();
-  const ready = () => source.ready && !shutdown.stopping;
+  const notReady = (): string[] => (shutdown.stopping ? ["shutting down"] : source.ready ? [] : ["first scan"]);
+  const ready = () => notReady().length === 0;
   const status = () =>
     buildStatus({ ...stages, startedAt, stopping: () => shutdown.stopping, ready, config: () => effective.get(), lastReload: () => reloader.last });
 
+  api.waitingFor([metadataSync, "first scan"]);
   await provider.get().start();
   cleanups.push(() => provider.get().stop());
   d.cache.onChange(() => source.notify());
@@ -229,7 +233,7 @@ async function compose(config: Config, log: Logger, options: StartOptions, api: 
     reload: (next) => reloader.reload(next),
     stop: () => shutdown.run(),
   };
-  api.attach({ live: () => collector.health().live, ready, status });
+  api.attach({ notLive: () => collector.health().liveReasons, notReady, status });
   const replayRecords = ring.stats().records;
   sender.get().start();
   source.start();

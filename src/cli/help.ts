@@ -1,3 +1,6 @@
+// Usage text: the general help and one page per command (README "Command line").
+import { DEV_MESSENGER_DEFAULT_KEY, devMessengerFlagsHelp } from "../dev/dev-messenger-flags.ts";
+
 export const HELP = `pipekit-log-collector — ships Argo Workflows container logs to the Pipekit messenger
 
 Usage:
@@ -109,12 +112,23 @@ Examples:
 
 Runs the mock messenger used by the tests and the demo: the real ingest endpoint, zod validation
 of every record, key check, GET /stats, and fault injection (flags at start, or at runtime through
-GET|POST|PATCH /control/faults). Stops on SIGINT/SIGTERM.
+GET|POST|PATCH /control/faults). It accepts one key: --api-key, else $PIPEKIT_API_KEY, else
+"${DEV_MESSENGER_DEFAULT_KEY}". Stops on SIGINT/SIGTERM.
+
+${devMessengerFlagsHelp()}
+
+Runtime control: GET /stats, GET|POST|PATCH /control/faults (JSON), POST /control/api-key
+{"apiKey": "..."}, POST /control/reset.
 
 Examples:
-  pipekit-log-collector dev-messenger --port 8080 --api-key dev-key
+  pipekit-log-collector dev-messenger --port 8080      # accepts the key "${DEV_MESSENGER_DEFAULT_KEY}"
+  PIPEKIT_API_KEY=${DEV_MESSENGER_DEFAULT_KEY} PIPEKIT_MESSENGER_BASE_URI=http://127.0.0.1:8080 pipekit-log-collector run --config ./local.yaml
+  pipekit-log-collector dev-messenger --port 8080 --fail-rate 0.2 --latency-ms 300
   curl -s -X PATCH localhost:8080/control/faults -d '{"forceStatus":503}'   # an outage
   curl -s -X POST localhost:8080/control/faults -d '{}'                      # over
   curl -s localhost:8080/stats
 `,
 };
+
+/** Help topics: the commands with their own usage. */
+export const HELP_TOPICS = Object.keys(COMMAND_HELP);

@@ -56,14 +56,17 @@ Examples:
 `,
   validate: `pipekit-log-collector validate --config FILE
 
-Validates the file with the environment applied and prints the effective configuration, every
-default filled in and secrets masked. Exit 0 when valid, 2 with the key and the problem otherwise.
+Makes every check run makes before it starts, with the environment applied (NODE_NAME, the key
+file, the pods file, kubeconfig and CA files, the data dir's parent, a ring that holds the largest
+record), and prints the effective configuration, every default filled in and secrets masked.
+Exit 0 when run would start, 2 with run's own message otherwise: every problem, naming its key.
 
 Options:
   -c, --config FILE   the config to check (default: $PIPEKIT_COLLECTOR_CONFIG)
 
 Examples:
-  pipekit-log-collector validate --config deploy/systemd/config.yaml
+  pipekit-log-collector validate --config /etc/pipekit-log-collector/config.yaml   # on the node, before a restart
+  kubectl -n pipekit-log-collector exec ds/pipekit-log-collector -- pipekit-log-collector validate -c /etc/pipekit-log-collector/config.yaml
   PIPEKIT_MESSENGER_BASE_URI=https://messenger.example pipekit-log-collector validate -c ./local.yaml
 `,
   demo: `pipekit-log-collector demo [--lines N] [--keep]

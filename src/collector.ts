@@ -3,9 +3,10 @@
 // the accounting are built by src/api/ from the stages' own counters; health sampling, the
 // graceful stop and the SIGHUP reload live in src/lifecycle/.
 //
-// Start-up: lock the data dir, bind the API (a port in use refuses the start before anything is
-// read or sent; probes see /health 200 and /ready 503 while the ring opens and metadata syncs),
-// open the ring, start metadata, the sender and the source; ready after the first scan.
+// Start-up (after the CLI's preflight, src/cli/preflight.ts): bind the API (a port in use refuses
+// the start before the data dir is touched; probes see /health 200 and /ready 503 while the ring
+// opens and metadata syncs), lock the data dir, open the ring, start metadata, the sender and the
+// source; ready after the first scan.
 import { lockDataDir } from "./buffer/lock.ts";
 import { GcPacing } from "./buffer/gc-pacer.ts";
 import { openRing } from "./buffer/ring.ts";
@@ -71,16 +72,17 @@ export interface StartOptions {
 export async function startCollector(config: Config, log: Logger = rootLog, options: StartOptions = {}): Promise<Collector> {
   registerConfigSecrets(config);
   const cleanups = new Cleanups(log);
-  const lock = lockDataDir(config.dataDir);
-  cleanups.push(() => lock.release());
-  let api: LocalApi;
+  // The port first: a port in use refuses the start before the data dir is created or touched.
+  const api = new LocalApi(config.api.address);
+  cleanups.push(() => api.stop());
   try {
-    api = new LocalApi(config.api.address);
+    const lock = lockDataDir(config.dataDir);
+    cleanups.push(() => lock.release());
   } catch (err) {
+    api.abandon();
     await cleanups.run();
     throw err;
   }
-  cleanups.push(() => api.stop());
   try {
     return await compose(config, log, options, api, cleanups);
   } catch (err) {

@@ -151,7 +151,7 @@ test("SIGTERM mid-delivery, a run that cannot deliver, a restart: nothing missin
   expect(env.messenger.received().length).toBe(env.node.expectedMessages.size);
 }, 90_000);
 
-test("a port in use: exit 2 with a clear message, before the ring is created or anything read", async () => {
+test("a port in use: exit 2 with a clear message, before the data dir is created or anything read", async () => {
   const squatter = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("not the collector") });
   const dataDir = join(env.dir, "data-port");
   const config = writeJson(join(env.dir, "port.json"), testConfig(env, squatter.port as number, { dataDir }));
@@ -163,6 +163,7 @@ test("a port in use: exit 2 with a clear message, before the ring is created or 
     expect(err).toContain("in use");
     expect(existsSync(join(dataDir, "ring.dat"))).toBe(false);
     expect(existsSync(join(dataDir, "checkpoints.json"))).toBe(false);
+    expect(existsSync(dataDir)).toBe(false); // not even a lock file
   } finally {
     await squatter.stop(true);
   }

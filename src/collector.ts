@@ -3,9 +3,10 @@
 // the accounting are built by src/api/ from the stages' own counters; health sampling, the
 // graceful stop and the SIGHUP reload live in src/lifecycle/.
 //
-// Start-up: lock the data dir, bind the API (a port in use refuses the start before anything is
-// read or sent; probes see /health 200 and /ready 503 while the ring opens and metadata syncs),
-// open the ring, start metadata, the sender and the source; ready after the first scan.
+// Start-up (after the CLI's preflight, src/cli/preflight.ts): bind the API (a port in use refuses
+// the start before the data dir is touched; probes see /health 200 and /ready 503 while the ring
+// opens and metadata syncs), lock the data dir, open the ring, start metadata, the sender and the
+// source; ready after the first scan.
 import { lockDataDir } from "./buffer/lock.ts";
 import { GcPacing } from "./buffer/gc-pacer.ts";
 import { openRing } from "./buffer/ring.ts";
@@ -72,16 +73,17 @@ export interface StartOptions {
 export async function startCollector(config: Config, log: Logger = rootLog, options: StartOptions = {}): Promise<Collector> {
   registerConfigSecrets(config);
   const cleanups = new Cleanups(log);
-  const lock = lockDataDir(config.dataDir);
-  cleanups.push(() => lock.release());
-  let api: LocalApi;
+  // The port first: a port in use refuses the start before the data dir is created or touched.
+  const api = new LocalApi(config.api.address);
+  cleanups.push(() => api.stop());
   try {
-    api = new LocalApi(config.api.address);
+    const lock = lockDataDir(config.dataDir);
+    cleanups.push(() => lock.release());
   } catch (err) {
+    api.abandon();
     await cleanups.run();
     throw err;
   }
-  cleanups.push(() => api.stop());
   try {
     return await compose(config, log, options, api, cleanups);
   } catch (err) {
@@ -188,6 +190,8 @@ function reloaderOf(d: DataPath, effective: Swappable<Config>, health: HealthWat
 }
 
 async function compose(config: Config, log: Logger, options: StartOptions, api: LocalApi, cleanups: Cleanups): Promise<Collector> {
+  const metadataSync = `first metadata sync (metadata.provider ${config.metadata.provider})`;
+  api.waitingFor(["ring open", metadataSync, "first scan"]);
   const d = await openDataPath(config, log, options, cleanups, (s) => metrics.observeEndToEnd(s));
   const { ring, source, router, provider, sender } = d;
   const effective = new Swappable(config);
@@ -203,10 +207,12 @@ async function compose(config: Config, log: Logger, options: StartOptions, api: 
   api.serveMetrics(metrics);
   const reloader = reloaderOf(d, effective, health, options, log);
   const startedAt = Date.now();
-  const ready = () => source.ready && !shutdown.stopping;
+  const notReady = (): string[] => (shutdown.stopping ? ["shutting down"] : source.ready ? [] : ["first scan"]);
+  const ready = () => notReady().length === 0;
   const status = () =>
     buildStatus({ ...stages, startedAt, stopping: () => shutdown.stopping, ready, config: () => effective.get(), lastReload: () => reloader.last });
 
+  api.waitingFor([metadataSync, "first scan"]);
   await provider.get().start();
   cleanups.push(() => provider.get().stop());
   d.cache.onChange(() => source.notify());
@@ -233,7 +239,7 @@ async function compose(config: Config, log: Logger, options: StartOptions, api: 
     reload: (next) => reloader.reload(next),
     stop: () => shutdown.run(),
   };
-  api.attach({ live: () => collector.health().live, ready, status });
+  api.attach({ notLive: () => collector.health().liveReasons, notReady, status });
   const replayRecords = ring.stats().records;
   sender.get().start();
   source.start();

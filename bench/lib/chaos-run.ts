@@ -175,7 +175,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     configPath,
     JSON.stringify({
       dataDir: join(dir, "data"),
-      source: { root: join(dir, "pods"), partialFlushMs: 2000, scanIntervalMs: 2000 },
+      // The writer's lines are short; 64 KiB lets the 1 MiB ring of the outage-crash phase hold the largest record.
+      source: { root: join(dir, "pods"), partialFlushMs: 2000, scanIntervalMs: 2000, maxLineBytes: "64KiB" },
       metadata: { provider: "static", podsFile: join(dir, "pods.json"), waitForMetadataSeconds: 5 },
       buffer: { maxBytes: o.ringBytes ?? "64MiB", syncIntervalMs },
       messenger: {

@@ -4,10 +4,10 @@ import { Hono } from "hono";
 
 /** What the API reads from the running collector; every value is computed on request. */
 export interface ApiView {
-  /** Loops alive and not shutting down. */
-  live(): boolean;
-  /** Config loaded, ring open, first scan done. */
-  ready(): boolean;
+  /** Why /health fails (a stuck loop, shutting down); empty while the loops are alive. */
+  notLive(): string[];
+  /** What /ready waits for (ring open, metadata sync, first scan; or shutting down); empty once ready. */
+  notReady(): string[];
   /** JSON for /status; must never contain secrets. */
   status(): unknown;
   /** Prometheus text exposition. */
@@ -22,9 +22,22 @@ export function createApiApp(view: ApiView): Hono {
     await next();
     c.header("Cache-Control", "no-store");
   });
-  app.get("/health", (c) => (view.live() ? c.json({ ok: true }) : c.json({ ok: false }, 503)));
-  app.get("/ready", (c) => (view.ready() ? c.json({ ready: true }) : c.json({ ready: false }, 503)));
-  app.get("/status", (c) => c.json(view.status() as object));
+  // A failing probe's body names its cause: `kubectl describe pod` shows it beside the 503.
+  app.get("/health", (c) => {
+    const reasons = view.notLive();
+    return reasons.length === 0 ? c.json({ ok: true }) : c.json({ ok: false, reasons }, 503);
+  });
+  app.get("/ready", (c) => {
+    const waiting = view.notReady();
+    return waiting.length === 0 ? c.json({ ready: true }) : c.json({ ready: false, waiting }, 503);
+  });
+  app.get("/status", (c) => {
+    const status = view.status() as object;
+    // `?pretty` (any value but 0 or false): indented, for a person reading it through curl.
+    const pretty = c.req.query("pretty");
+    if (pretty === undefined || pretty === "0" || pretty === "false") return c.json(status);
+    return c.body(JSON.stringify(status, null, 2) + "\n", 200, { "Content-Type": "application/json" });
+  });
   app.get("/metrics", async (c) => c.body(await view.metrics(), 200, { "Content-Type": view.metricsContentType() }));
   app.onError((err, c) => c.json({ error: "internal error", message: err.message }, 500));
   app.notFound((c) => c.json({ error: "not found", endpoints: ["/health", "/ready", "/status", "/metrics"] }, 404));

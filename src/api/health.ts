@@ -56,6 +56,8 @@ export interface LoopStatus {
 export interface HealthVerdict {
   /** /health: the loops are alive (not shutting down, none stuck). */
   live: boolean;
+  /** Why /health fails ("shutting down", "<loop> loop stuck: …"); empty while live. */
+  liveReasons: string[];
   /** /status pipeline.healthy and its reasons. */
   healthy: boolean;
   reasons: string[];
@@ -130,8 +132,8 @@ export class HealthMonitor {
     }
     const loops = { source, sender, ringSync };
 
-    const reasons: string[] = [];
-    for (const [name, l] of Object.entries(loops)) if (l.state === "stuck") reasons.push(`${name} loop stuck: ${l.detail}`);
+    const stuck = Object.entries(loops).flatMap(([name, l]) => (l.state === "stuck" ? [`${name} loop stuck: ${l.detail}`] : []));
+    const reasons = [...stuck];
     if (s.sender.failingSince !== null && now - s.sender.failingSince > t.sinkFailingSeconds * 1000) {
       reasons.push(`messenger failing for ${secs(now - s.sender.failingSince)} s`);
     }
@@ -142,8 +144,8 @@ export class HealthMonitor {
     if (s.metadata.failing) {
       reasons.push(`metadata unavailable: ${s.metadata.provider} provider failing${s.metadata.lastError ? ` (${s.metadata.lastError})` : ""}`);
     }
-    const stuck = Object.values(loops).some((l) => l.state === "stuck");
-    return { live: !s.stopping && !stuck, healthy: reasons.length === 0, reasons, loops, ringFullSince: this.ringFullSince };
+    const liveReasons = s.stopping ? ["shutting down", ...stuck] : stuck;
+    return { live: liveReasons.length === 0, liveReasons, healthy: reasons.length === 0, reasons, loops, ringFullSince: this.ringFullSince };
   }
 }
 

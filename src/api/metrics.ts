@@ -6,6 +6,7 @@
 import { Counter, Gauge, Histogram, type Metric, Registry } from "prom-client";
 import { registerProcessMetrics } from "./process-metrics.ts";
 import type { HistogramSnapshot } from "../sink/histogram.ts";
+import { COMMIT, VERSION } from "../version.ts";
 import type { StagesView } from "./types.ts";
 
 export const METRIC_PREFIX = "pipekit_collector_";
@@ -33,6 +34,7 @@ function processDefaults(): Registry {
   // Process-wide values: one registry, its metrics shared by every view.
   if (!defaults) {
     defaults = new Registry();
+    registerBuildInfo(defaults);
     registerProcessMetrics(defaults, P);
   }
   return defaults;
@@ -57,6 +59,7 @@ export function createMetrics(view: MetricsView): Metrics {
     registers: [registry],
   });
   registerHealthMetrics(m, view);
+  registerBuildInfo(registry);
   registerProcessMetrics(registry, P);
   if (view.perFileMetrics) registerPerFileMetrics(registry, view);
   return {
@@ -65,6 +68,20 @@ export function createMetrics(view: MetricsView): Metrics {
     text: () => registry.metrics(),
     observeEndToEnd: (s) => endToEnd.observe(s),
   };
+}
+
+/**
+ * The `_build_info` convention: a gauge fixed at 1 whose labels say what is running, so that a
+ * query can join any series with the version (`* on(pod) group_left(version) ..._build_info`).
+ */
+function registerBuildInfo(registry: Registry): void {
+  const info = new Gauge({
+    name: P + "build_info",
+    help: "Always 1; the labels say which version and commit of the collector is running.",
+    labelNames: ["version", "commit"],
+    registers: [registry],
+  });
+  info.set({ version: VERSION, commit: COMMIT }, 1);
 }
 
 /** Metrics whose value lives in a stage, read on scrape. */

@@ -13,10 +13,15 @@ export class AddressInUseError extends Error {
 
 /** The running collector's probes and status document. */
 export interface RunningView {
-  live(): boolean;
-  ready(): boolean;
+  /** Why /health fails; empty while live. */
+  notLive(): string[];
+  /** What /ready waits for; empty once ready. */
+  notReady(): string[];
   status(): unknown;
 }
+
+/** /health's reason after a failed start, while the socket is still open. */
+const START_FAILED = "start-up failed; the process is exiting";
 
 const PROCESS_METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -24,15 +29,18 @@ export class LocalApi {
   private metrics: Pick<Metrics, "text" | "contentType"> | null = null;
   private running: RunningView | null = null;
   private abandoned = false;
+  /** What start-up still has to do, for /ready until the collector is attached. */
+  private startSteps: string[] = ["start-up"];
   private readonly served: Served;
   private readonly hostname: string;
 
   /** Binds `host:port`; throws AddressInUseError when it cannot. */
   constructor(address: string) {
     const app = createApiApp({
-      live: () => (this.running ? this.running.live() : !this.abandoned),
-      ready: () => (this.running ? this.running.ready() : false),
-      status: () => (this.running ? this.running.status() : { phase: this.abandoned ? "stopping" : "starting", version: VERSION, ready: false }),
+      notLive: () => (this.running ? this.running.notLive() : this.abandoned ? [START_FAILED] : []),
+      notReady: () => (this.running ? this.running.notReady() : this.abandoned ? [START_FAILED] : this.startSteps),
+      status: () =>
+        this.running ? this.running.status() : { phase: this.abandoned ? "stopping" : "starting", version: VERSION, ready: false, waiting: this.startSteps },
       metrics: () => (this.metrics ? this.metrics.text() : processMetricsText()),
       metricsContentType: () => this.metrics?.contentType ?? PROCESS_METRICS_CONTENT_TYPE,
     });
@@ -52,6 +60,11 @@ export class LocalApi {
 
   serveMetrics(metrics: Pick<Metrics, "text" | "contentType">): void {
     this.metrics = metrics;
+  }
+
+  /** Start-up progress: the steps left before the collector can be attached (shown by /ready). */
+  waitingFor(steps: string[]): void {
+    this.startSteps = steps;
   }
 
   attach(running: RunningView): void {

@@ -78,6 +78,7 @@ function sinkStatus(config: Config, s: SenderStats): Record<string, unknown> {
     secondsSinceLastSuccess: Math.round(s.secondsSinceLastSuccess * 10) / 10,
     failingSince: isoOrNull(s.failingSince),
     lastError: s.lastError,
+    lastErrorAt: isoOrNull(s.lastErrorAt),
     requestsByStatus: s.requestsByStatus,
     retries: s.retries,
     batchesSent: s.batchesSent,

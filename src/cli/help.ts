@@ -1,3 +1,6 @@
+// Usage text: the general help and one page per command (README "Command line").
+import { DEV_MESSENGER_DEFAULT_KEY, devMessengerFlagsHelp } from "../dev/dev-messenger-flags.ts";
+
 export const HELP = `pipekit-log-collector — ships Argo Workflows container logs to the Pipekit messenger
 
 Usage:
@@ -53,14 +56,17 @@ Examples:
 `,
   validate: `pipekit-log-collector validate --config FILE
 
-Validates the file with the environment applied and prints the effective configuration, every
-default filled in and secrets masked. Exit 0 when valid, 2 with the key and the problem otherwise.
+Makes every check run makes before it starts, with the environment applied (NODE_NAME, the key
+file, the pods file, kubeconfig and CA files, the data dir's parent, a ring that holds the largest
+record), and prints the effective configuration, every default filled in and secrets masked.
+Exit 0 when run would start, 2 with run's own message otherwise: every problem, naming its key.
 
 Options:
   -c, --config FILE   the config to check (default: $PIPEKIT_COLLECTOR_CONFIG)
 
 Examples:
-  pipekit-log-collector validate --config deploy/systemd/config.yaml
+  pipekit-log-collector validate --config /etc/pipekit-log-collector/config.yaml   # on the node, before a restart
+  kubectl -n pipekit-log-collector exec ds/pipekit-log-collector -- pipekit-log-collector validate -c /etc/pipekit-log-collector/config.yaml
   PIPEKIT_MESSENGER_BASE_URI=https://messenger.example pipekit-log-collector validate -c ./local.yaml
 `,
   demo: `pipekit-log-collector demo [--lines N] [--keep]
@@ -109,12 +115,23 @@ Examples:
 
 Runs the mock messenger used by the tests and the demo: the real ingest endpoint, zod validation
 of every record, key check, GET /stats, and fault injection (flags at start, or at runtime through
-GET|POST|PATCH /control/faults). Stops on SIGINT/SIGTERM.
+GET|POST|PATCH /control/faults). It accepts one key: --api-key, else $PIPEKIT_API_KEY, else
+"${DEV_MESSENGER_DEFAULT_KEY}". Stops on SIGINT/SIGTERM.
+
+${devMessengerFlagsHelp()}
+
+Runtime control: GET /stats, GET|POST|PATCH /control/faults (JSON), POST /control/api-key
+{"apiKey": "..."}, POST /control/reset.
 
 Examples:
-  pipekit-log-collector dev-messenger --port 8080 --api-key dev-key
+  pipekit-log-collector dev-messenger --port 8080      # accepts the key "${DEV_MESSENGER_DEFAULT_KEY}"
+  PIPEKIT_API_KEY=${DEV_MESSENGER_DEFAULT_KEY} PIPEKIT_MESSENGER_BASE_URI=http://127.0.0.1:8080 pipekit-log-collector run --config ./local.yaml
+  pipekit-log-collector dev-messenger --port 8080 --fail-rate 0.2 --latency-ms 300
   curl -s -X PATCH localhost:8080/control/faults -d '{"forceStatus":503}'   # an outage
   curl -s -X POST localhost:8080/control/faults -d '{}'                      # over
   curl -s localhost:8080/stats
 `,
 };
+
+/** Help topics: the commands with their own usage. */
+export const HELP_TOPICS = Object.keys(COMMAND_HELP);

@@ -6,7 +6,7 @@ import { VERSION, COMMIT } from "../version.ts";
 import { runDemo } from "./demo.ts";
 import { runCommand } from "./run.ts";
 import { validateCommand } from "./validate.ts";
-import { HELP, COMMAND_HELP } from "./help.ts";
+import { HELP, COMMAND_HELP, HELP_TOPICS } from "./help.ts";
 
 export async function main(argv: string[]): Promise<number> {
   const [first, ...rest] = argv;
@@ -16,15 +16,14 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (first === "--help" || first === "-h" || first === "help") {
     const topic = rest[0];
-    process.stdout.write(topic && COMMAND_HELP[topic] ? COMMAND_HELP[topic] : HELP);
-    return 0;
+    if (topic === undefined) return printHelp(HELP);
+    return COMMAND_HELP[topic] ? printHelp(COMMAND_HELP[topic]) : unknown(`no help topic "${topic}"`);
   }
   // `run` is the default command: `pipekit-log-collector --config F` runs the collector.
   const command = first === undefined || first.startsWith("-") ? "run" : first;
   const args = command === first ? rest : argv;
   if (args.includes("--help") || args.includes("-h")) {
-    process.stdout.write(COMMAND_HELP[command] ?? HELP);
-    return 0;
+    return COMMAND_HELP[command] ? printHelp(COMMAND_HELP[command]) : unknown(`unknown command "${command}"`);
   }
   switch (command) {
     case "run":
@@ -37,14 +36,22 @@ export async function main(argv: string[]): Promise<number> {
       return (await import("./top.ts")).runTop(args);
     case "status":
       return (await import("./top.ts")).runStatus(args);
-    case "dev-messenger": {
-      const { runDevMessengerCli } = await import("../dev/mock-messenger.ts");
-      return runDevMessengerCli(args);
-    }
+    case "dev-messenger":
+      return (await import("../dev/dev-messenger-cli.ts")).runDevMessengerCli(args);
     default:
-      process.stderr.write(`pipekit-log-collector: unknown command "${command}"\n\n${HELP}`);
-      return 2;
+      return unknown(`unknown command "${command}"`);
   }
+}
+
+function printHelp(text: string): number {
+  process.stdout.write(text);
+  return 0;
+}
+
+/** A command or help topic that does not exist: exit 2, the topics and the general help on stderr. */
+function unknown(what: string): number {
+  process.stderr.write(`pipekit-log-collector: ${what} (commands: ${HELP_TOPICS.join(", ")})\n\n${HELP}`);
+  return 2;
 }
 
 function configFlag(args: string[], command: string): string | undefined {

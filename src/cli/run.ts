@@ -3,9 +3,10 @@
 // restart.
 import { type Collector, startCollector } from "../collector.ts";
 import type { Config } from "../config/schema.ts";
-import { loadConfig, maskSecrets, requireRunnable, resolveConfigPath } from "../config/load.ts";
+import { maskSecrets, resolveConfigPath } from "../config/load.ts";
 import { log, registerSecret, setLogLevel } from "../log.ts";
 import { reportStartError } from "./errors.ts";
+import { loadRunnableConfig } from "./validate.ts";
 
 /** Beyond shutdownTimeoutMs, this much more for syncing and closing before the process gives up. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -14,8 +15,8 @@ export async function runCommand(configPath: string | undefined): Promise<number
   let config: Config;
   const path = resolveConfigPath(configPath, process.env);
   try {
-    config = loadConfig(path);
-    requireRunnable(config);
+    // Refused here, before the data dir is created or touched (the same checks as `validate`).
+    config = loadRunnableConfig(path);
     registerSecret(config.messenger.apiKey);
     setLogLevel(config.log.level);
   } catch (err) {
@@ -80,8 +81,7 @@ export async function runCommand(configPath: string | undefined): Promise<number
     log.info("SIGHUP: re-reading the config and the API key file", { config: path ?? "(defaults)" });
     let next: Config;
     try {
-      next = loadConfig(path);
-      requireRunnable(next);
+      next = loadRunnableConfig(path);
     } catch (err) {
       log.error("config reload refused; the running config stays in effect", { error: (err as Error).message });
       return;

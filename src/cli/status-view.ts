@@ -174,11 +174,13 @@ function sinkLines(s: unknown, nowMs: number): string[] {
   const lastSuccess = str(s, "sink.lastSuccessAt");
   const ago = lastSuccess ? (since ?? ageOf(lastSuccess, nowMs)) : undefined;
   const last = lastSuccess ? `${fmtSeconds(ago)} ago` : field(s, "sink") === undefined ? MISSING : "never";
+  // The collector clears lastError at the first 2xx after it: what shows here is failing now.
   const error = field(s, "sink.lastError");
   const errorText = typeof error === "string" && error !== "" ? error : error && typeof error === "object" ? JSON.stringify(error) : MISSING;
+  const errorAge = errorText === MISSING ? undefined : ageOf(str(s, "sink.lastErrorAt"), nowMs);
   return [
     row("messenger", `in flight ${fmtCount(num(s, "sink.inFlight"))}  waiting ${fmtCount(num(s, "sink.waiting"))}  last success ${last}  ${str(s, "sink.url") ?? ""}`.trimEnd()),
-    row("", `last error ${errorText}`),
+    row("", `last error ${errorAge === undefined ? "" : `${fmtSeconds(errorAge)} ago: `}${errorText}`),
   ];
 }
 

@@ -116,16 +116,3 @@ export function loadConfig(path: string | undefined, env: Env = process.env): Co
   }
   return parseConfig(applyEnv(raw, env), path ? `config ${path}` : "config");
 }
-
-/** Checks what `run` needs beyond the schema: somewhere to send and a key to send with. */
-export function requireRunnable(config: Config): void {
-  const problems: string[] = [];
-  if (!config.messenger.baseUri) problems.push("  messenger.baseUri: required (or set PIPEKIT_MESSENGER_BASE_URI)");
-  if (!config.messenger.apiKey && !config.messenger.apiKeyFile) {
-    problems.push("  messenger.apiKey: required (set PIPEKIT_API_KEY, messenger.apiKey or messenger.apiKeyFile)");
-  }
-  if (config.metadata.provider === "static" && !config.metadata.podsFile) {
-    problems.push("  metadata.podsFile: required when metadata.provider is static");
-  }
-  if (problems.length) throw new ConfigError(`invalid config:\n${problems.join("\n")}`);
-}

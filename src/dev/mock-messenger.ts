@@ -2,9 +2,9 @@
 // of records to /api/messenger/v1/logs/ingest/batch with X-PIPEKIT-API-KEY. It validates every body
 // with the contract's zod schema, keeps what it accepted, and injects faults on demand (by
 // options, at runtime through setFaults(), or over HTTP through /control/faults).
-// Shared by tests, the demo, the benchmark, and `pipekit-log-collector dev-messenger`.
+// Shared by tests, the demo, the benchmark, and `pipekit-log-collector dev-messenger`
+// (src/dev/dev-messenger-cli.ts).
 import { gunzipSync, gzipSync } from "node:zlib";
-import { parseArgs } from "node:util";
 import { serve, type Served } from "../platform/serve.ts";
 import { PipekitBatchSchema, type PipekitRecord } from "../pipeline/record.ts";
 import { API_KEY_HEADER, INGEST_PATH } from "../sink/wire.ts";
@@ -391,98 +391,4 @@ export async function startMockMessenger(options: MockMessengerOptions): Promise
       await served.stop();
     },
   };
-}
-
-/** `dev-messenger --help` (also for the CLI's help table). */
-export const DEV_MESSENGER_USAGE = `usage: pipekit-log-collector dev-messenger [--port N] [--host H] [--api-key K] [fault flags]
-  --api-key K            the key to accept (default: $PIPEKIT_API_KEY, else "dev-key")
-  --fail-rate F          refuse this fraction (0..1) of requests with --fail-status (default 503)
-  --fail-status N
-  --latency-ms N         delay every answer
-  --reorder-window N     answer requests newest-first in groups of N
-  --hang-rate F          never answer this fraction of requests
-  --max-body-bytes N     413 above N bytes
-  --poison-marker S      400 for bodies containing S
-  --retry-after N        Retry-After: N seconds on refusals (--retry-after-date: as an HTTP date)
-  --reject-keys          401 for every key
-  --force-status N       answer every request with status N
-  --garbage-body         answers are not JSON
-  --gzip-answers         answers are gzip-encoded
-  --require-gzip         415 unless the request body is gzip-encoded
-Runtime control: GET /stats, GET|POST|PATCH /control/faults (JSON), POST /control/api-key, POST /control/reset.`;
-
-/** `dev-messenger`: runs the mock messenger until SIGINT/SIGTERM; returns the exit status. */
-export async function runDevMessengerCli(argv: string[]): Promise<number> {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    values = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        port: { type: "string" }, host: { type: "string" }, "api-key": { type: "string" },
-        "fail-rate": { type: "string" }, "fail-status": { type: "string" }, "latency-ms": { type: "string" },
-        "reorder-window": { type: "string" }, "hang-rate": { type: "string" }, "max-body-bytes": { type: "string" },
-        "poison-marker": { type: "string" }, "retry-after": { type: "string" }, "retry-after-date": { type: "boolean" },
-        "reject-keys": { type: "boolean" }, "force-status": { type: "string" }, "garbage-body": { type: "boolean" },
-        "gzip-answers": { type: "boolean" }, "require-gzip": { type: "boolean" }, help: { type: "boolean", short: "h" },
-      },
-    }).values;
-  } catch (err) {
-    process.stderr.write(`dev-messenger: ${(err as Error).message}\n${DEV_MESSENGER_USAGE}\n`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(DEV_MESSENGER_USAGE + "\n");
-    return 0;
-  }
-  const num = (flag: string): number | undefined => {
-    const v = values[flag];
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < 0) throw new Error(`--${flag} must be a non-negative number (got "${String(v)}")`);
-    return n;
-  };
-  let faults: MessengerFaults;
-  let port: number;
-  try {
-    port = num("port") ?? 8080;
-    if (!Number.isInteger(port) || port > 65535) throw new Error("--port must be a port number (0 = any free port)");
-    faults = {
-      failRate: num("fail-rate"), failStatus: num("fail-status"), latencyMs: num("latency-ms"),
-      reorderWindow: num("reorder-window"), hangRate: num("hang-rate"), maxBodyBytes: num("max-body-bytes"),
-      poisonMarker: values["poison-marker"] as string | undefined, retryAfterSeconds: num("retry-after"),
-      retryAfterFormat: values["retry-after-date"] ? "date" : undefined, rejectKeys: values["reject-keys"] ? true : undefined,
-      forceStatus: num("force-status"), garbageBody: values["garbage-body"] as boolean | undefined,
-      gzipAnswers: values["gzip-answers"] as boolean | undefined, requireGzip: values["require-gzip"] as boolean | undefined,
-    };
-    for (const k of Object.keys(faults) as Array<keyof MessengerFaults>) if (faults[k] === undefined) delete faults[k];
-    const problem = checkFaults(faults);
-    if (problem) throw new Error(problem);
-  } catch (err) {
-    process.stderr.write(`dev-messenger: ${(err as Error).message}\n`);
-    return 2;
-  }
-  const apiKey = (values["api-key"] as string | undefined) ?? process.env.PIPEKIT_API_KEY ?? "dev-key";
-  let messenger: MockMessenger;
-  try {
-    messenger = await startMockMessenger({ port, hostname: (values.host as string | undefined) ?? "127.0.0.1", apiKey, faults, retainRecords: false });
-  } catch (err) {
-    process.stderr.write(`dev-messenger: cannot listen: ${(err as Error).message}\n`);
-    return 1;
-  }
-  process.stdout.write(`dev messenger listening on ${messenger.url} (POST ${INGEST_PATH}, GET /stats, /control/faults)\n`);
-  await new Promise<void>((resolve) => {
-    const done = () => {
-      process.off("SIGINT", done);
-      process.off("SIGTERM", done);
-      resolve();
-    };
-    process.on("SIGINT", done);
-    process.on("SIGTERM", done);
-  });
-  const s = messenger.stats();
-  await messenger.stop();
-  process.stdout.write(`dev messenger stopped: ${s.requests} requests, ${s.eventsReceived} events (${s.distinctEvents} distinct)\n`);
-  return 0;
 }

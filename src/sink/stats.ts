@@ -59,7 +59,13 @@ export class SenderStatistics {
   outstanding = 0;
   lastSuccessAt: number | null = null;
   failingSince: number | null = null;
+  /**
+   * What delivery is failing with now. A 2xx clears it, as it clears failingSince and the health
+   * reasons: /status and `top` show the present (an old 401 after recovery would send an operator
+   * chasing a fixed key); the history is in the per-status request counters and the log.
+   */
   lastError: string | null = null;
+  lastErrorAt: number | null = null;
   /** Records dead-lettered since the last 2xx. */
   refusalStreak = 0;
   readonly startedAt: number;
@@ -91,7 +97,7 @@ export class SenderStatistics {
 
   // Logged per episode, not per request: with a flaky messenger, one line per failure would be noise.
   noteFailure(message: string): void {
-    this.lastError = redactSecrets(message);
+    this.#noteError(message);
     this.#consecutiveFailures++;
     this.failingSince ??= this.clock.now();
     const t = this.clock.now();
@@ -114,6 +120,8 @@ export class SenderStatistics {
     this.#warnedAt = 0;
     this.#consecutiveFailures = 0;
     this.failingSince = null;
+    this.lastError = null;
+    this.lastErrorAt = null;
     this.refusalStreak = 0;
     for (const k of CLEARED_BY_SUCCESS) {
       if (this.reasons.delete(k)) this.log.info("messenger accepts batches again", { cleared: k });
@@ -122,7 +130,12 @@ export class SenderStatistics {
 
   /** A bug, not a messenger answer, kept as the last error (free of secrets). */
   noteInternalError(message: string): void {
+    this.#noteError(message);
+  }
+
+  #noteError(message: string): void {
     this.lastError = redactSecrets(message);
+    this.lastErrorAt = this.clock.now();
   }
 
   snapshot(o: { outstandingLimit: number; pool: { created: number; inUse: number }; deadLetters?: DeadLetterStats; failingAlertMs?: number }): SenderStats {
@@ -156,6 +169,7 @@ export class SenderStatistics {
       secondsSinceLastSuccess: (t - (this.lastSuccessAt ?? this.startedAt)) / 1000,
       failingSince: this.failingSince,
       lastError: this.lastError,
+      lastErrorAt: this.lastErrorAt,
       healthReasons,
     };
   }

@@ -48,8 +48,10 @@ export interface SenderStats {
   secondsSinceLastSuccess: number;
   /** Epoch ms of the first failure since the last success; null while healthy. */
   failingSince: number | null;
-  /** The last failure, free of secrets. */
+  /** The last failure since the last success, free of secrets; null once a 2xx shows delivery works again. */
   lastError: string | null;
+  /** Epoch ms of that failure; null with it. */
+  lastErrorAt: number | null;
   /** Why the pipeline is unhealthy because of the sink; empty when it is fine. */
   healthReasons: string[];
 }

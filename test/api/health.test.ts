@@ -18,7 +18,7 @@ function sample(now: number, over: Partial<HealthSample> = {}): HealthSample {
 
 test("an idle collector is live and healthy", () => {
   const v = new HealthMonitor(T).evaluate(sample(1000));
-  expect(v).toMatchObject({ live: true, healthy: true, reasons: [] });
+  expect(v).toMatchObject({ live: true, liveReasons: [], healthy: true, reasons: [] });
   expect(v.loops.source.state).toBe("idle");
   expect(v.loops.sender.state).toBe("idle");
   expect(v.loops.ringSync.state).toBe("idle");
@@ -27,6 +27,7 @@ test("an idle collector is live and healthy", () => {
 test("shutting down fails liveness only", () => {
   const v = new HealthMonitor(T).evaluate(sample(1000, { stopping: true }));
   expect(v.live).toBe(false);
+  expect(v.liveReasons).toEqual(["shutting down"]);
   expect(v.healthy).toBe(true);
 });
 
@@ -61,6 +62,8 @@ test("the source pump: an emit pending with room in the ring becomes stuck after
   const v = m.evaluate(sample(15_001, { sourceEmitSince: 5000 }));
   expect(v.live).toBe(false);
   expect(v.reasons[0]).toStartWith("source loop stuck");
+  // What /health says: the stuck loop and for how long, nothing about the pipeline's other reasons.
+  expect(v.liveReasons).toEqual(["source loop stuck: handing lines to the ring for 10 s with room in the ring"]);
   // A new emit: alive again.
   expect(m.evaluate(sample(15_002, { sourceEmitSince: 15_002 })).live).toBe(true);
 });
@@ -106,6 +109,7 @@ test("messenger failing: a reason after sinkFailingSeconds, never a liveness fai
   v = m.evaluate(s(3_600_000, 0, ["messenger rejected the API key"]));
   expect(v.reasons).toEqual(["messenger failing for 3600 s", "messenger rejected the API key"]);
   expect(v.live).toBe(true);
+  expect(v.liveReasons).toEqual([]);
   expect(m.evaluate(s(3_600_001, null)).healthy).toBe(true);
 });
 

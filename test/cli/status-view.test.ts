@@ -102,6 +102,16 @@ describe("the view", () => {
     expect(text).toContain("3 followed, most lag first");
   });
 
+  test("a failing messenger: the error delivery fails with now, and how long ago it came", () => {
+    const sink = { url: "https://m.example/b", inFlight: 0, waiting: 3, lastSuccessAt: "2026-12-05T09:58:00.400Z", secondsSinceLastSuccess: 120, lastError: "HTTP 401 (messenger rejected the API key)", lastErrorAt: "2026-12-05T09:59:59.000Z" };
+    const text = renderStatusView(snap(NOW, status({ sink })), null, { url: URL, width: 200, height: 40 }).join("\n");
+    expect(text).toContain("last success 2 min ago");
+    expect(text).toContain("last error 1.4 s ago: HTTP 401 (messenger rejected the API key)");
+    // From a collector that does not date its errors: the error alone.
+    const undated = renderStatusView(snap(NOW, status({ sink: { ...sink, lastErrorAt: undefined } })), null, { url: URL, width: 200, height: 40 }).join("\n");
+    expect(undated).toContain("last error HTTP 401 (messenger rejected the API key)");
+  });
+
   test("files come most lag first, with where they belong", () => {
     const lines = renderStatusView(snap(NOW, status()), null, { url: URL, width: 200, height: 40 });
     const table = lines.slice(lines.findIndex((l) => l.includes("NAMESPACE/POD/CONTAINER")) + 1).filter((l) => l.startsWith("  "));

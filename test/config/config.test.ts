@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { applyEnv, ConfigError, loadConfig, maskSecrets, parseConfig, requireRunnable } from "../../src/config/load.ts";
+import { applyEnv, ConfigError, loadConfig, maskSecrets, parseConfig } from "../../src/config/load.ts";
 import { parseDuration, parseSize } from "../../src/config/units.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "cfg-test-"));
@@ -120,13 +120,6 @@ describe("config", () => {
     expect(errorOf(() => loadConfig(join(dir, "missing.yaml"), {}))).toContain("cannot read config file");
     expect(errorOf(() => loadConfig(file("bad.yaml", "source: [unclosed\n"), {}))).toContain("neither valid YAML nor JSON");
     expect(errorOf(() => loadConfig(file("list.yaml", "- a\n- b\n"), {}))).toContain("top level must be a mapping");
-  });
-
-  test("run needs a messenger and a key", () => {
-    expect(errorOf(() => requireRunnable(parseConfig({})))).toContain("messenger.baseUri: required");
-    expect(errorOf(() => requireRunnable(parseConfig({ messenger: { baseUri: "http://x" } })))).toContain("messenger.apiKey: required");
-    expect(errorOf(() => requireRunnable(parseConfig({ messenger: { baseUri: "http://x", apiKey: "k" }, metadata: { provider: "static" } })))).toContain("metadata.podsFile");
-    expect(() => requireRunnable(parseConfig({ messenger: { baseUri: "http://x", apiKeyFile: "/k" } }))).not.toThrow();
   });
 
   test("secrets are masked", () => {

@@ -16,7 +16,8 @@ afterAll(async () => {
 
 test("ring full during an outage: live, reasons, deleted-but-held bytes, then everything delivered", async () => {
   env.messenger.setFaults({ forceStatus: 503 });
-  const c = await startCollector(env, { buffer: { maxBytes: "64KiB", syncIntervalMs: 50 } }, { PIPEKIT_COLLECTOR_PER_FILE_METRICS: "1" });
+  // A tiny ring; lines short enough for it to hold the largest record (`run` refuses less).
+  const c = await startCollector(env, { buffer: { maxBytes: "64KiB", syncIntervalMs: 50 }, source: { maxLineBytes: "4KiB" } }, { PIPEKIT_COLLECTOR_PER_FILE_METRICS: "1" });
   const api = c.api;
   const liveness: Array<number | null> = [];
   const probe = setInterval(async () => liveness.push(await api.code("/health")), 100);
@@ -75,7 +76,7 @@ test("SIGTERM while reading waits on a full ring and the messenger is down: exit
   const over = {
     dataDir: join(env.dir, "data-2"),
     buffer: { maxBytes: "64KiB", syncIntervalMs: 50 },
-    source: { maxDeletedHeldBytes: 1 }, // a deleted file is given up at once
+    source: { maxDeletedHeldBytes: 1, maxLineBytes: "4KiB" }, // a deleted file is given up at once
     shutdownTimeoutMs: 800,
   };
   const first = await startCollector(env, over);

@@ -31,7 +31,7 @@ test.skipIf(!strace)("an idle collector with 50 quiet files wakes at most ~10 ti
   const port = await freePort();
   const config = writeJson(join(dir, "config.json"), {
     dataDir: join(dir, "data"),
-    source: { root: join(dir, "pods") },
+    source: { root: join(dir, "pods"), maxLineBytes: "64KiB" },
     metadata: { provider: "static", podsFile: join(dir, "pods.json") },
     buffer: { maxBytes: "4MiB" },
     messenger: { baseUri: messenger.url },

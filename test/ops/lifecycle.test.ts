@@ -58,10 +58,16 @@ test("/ready is 503 while starting (metadata not synced yet) and /health 200; th
     expect(await waitFor(async () => (await api.code("/health")) === 200, 10_000)).toBe(true);
     const ready = await api.get("/ready");
     expect(ready.status).toBe(503);
-    expect(ready.body).toEqual({ ready: false });
-    expect((await api.status()).phase).toBe("starting");
-    // Metrics answer while starting (the process's at least).
-    expect((await api.metrics()).sum("pipekit_collector_process_resident_memory_bytes")).toBeGreaterThan(0);
+    // The body says what start-up still waits for; the ring is open by now, the kubelet is slow.
+    expect(ready.body).toEqual({ ready: false, waiting: ["first metadata sync (metadata.provider kubelet)", "first scan"] });
+    expect(await api.get("/health")).toMatchObject({ status: 200, body: { ok: true } });
+    const starting = await api.status();
+    expect(starting.phase).toBe("starting");
+    expect(starting.waiting).toEqual(ready.body.waiting);
+    // Metrics answer while starting (the process's at least, and what is running).
+    const early = await api.metrics();
+    expect(early.sum("pipekit_collector_process_resident_memory_bytes")).toBeGreaterThan(0);
+    expect(early.samples.filter((s) => s.name === "pipekit_collector_build_info").map((s) => s.value)).toEqual([1]);
     expect(await waitFor(async () => (await api.code("/ready")) === 200, 10_000)).toBe(true);
     expect((await api.status()).metadata.provider).toBe("kubelet");
   } finally {
@@ -93,14 +99,19 @@ test("SIGTERM mid-delivery, a run that cannot deliver, a restart: nothing missin
   expect(env.messenger.stats().distinctEvents).toBeLessThan(env.node.expectedMessages.size);
   first.proc.kill("SIGTERM");
   // While it drains, both probes say so.
-  const during = { health: [] as Array<number | null>, ready: [] as Array<number | null> };
+  const during = { health: [] as Array<number | null>, ready: [] as Array<number | null>, bodies: new Set<string>() };
   while (!(await Promise.race([first.exited.then(() => true), Bun.sleep(20).then(() => false)]))) {
-    during.health.push(await first.api.code("/health"));
-    during.ready.push(await first.api.code("/ready"));
+    for (const path of ["/health", "/ready"] as const) {
+      const r = await first.api.get(path).catch(() => null);
+      (path === "/health" ? during.health : during.ready).push(r?.status ?? null);
+      if (r?.status === 503) during.bodies.add(r.text);
+    }
   }
   expect(await first.exited).toBe(0);
   expect(during.health).toContain(503);
   expect(during.ready).toContain(503);
+  // Each 503 names its cause.
+  expect([...during.bodies].sort()).toEqual(['{"ok":false,"reasons":["shutting down"]}', '{"ready":false,"waiting":["shutting down"]}']);
   // Once failing, never back to 200 (the first probes may precede the signal's handling).
   const firstFail = during.health.indexOf(503);
   expect(during.health.slice(firstFail).every((c) => c === 503 || c === null)).toBe(true);
@@ -140,7 +151,7 @@ test("SIGTERM mid-delivery, a run that cannot deliver, a restart: nothing missin
   expect(env.messenger.received().length).toBe(env.node.expectedMessages.size);
 }, 90_000);
 
-test("a port in use: exit 2 with a clear message, before the ring is created or anything read", async () => {
+test("a port in use: exit 2 with a clear message, before the data dir is created or anything read", async () => {
   const squatter = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("not the collector") });
   const dataDir = join(env.dir, "data-port");
   const config = writeJson(join(env.dir, "port.json"), testConfig(env, squatter.port as number, { dataDir }));
@@ -152,6 +163,7 @@ test("a port in use: exit 2 with a clear message, before the ring is created or 
     expect(err).toContain("in use");
     expect(existsSync(join(dataDir, "ring.dat"))).toBe(false);
     expect(existsSync(join(dataDir, "checkpoints.json"))).toBe(false);
+    expect(existsSync(dataDir)).toBe(false); // not even a lock file
   } finally {
     await squatter.stop(true);
   }

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { type Env, distinctMessages, expectAboveZero, setUp, startCollector, stopCollector, waitFor } from "./harness.ts";
 
 const README = join(import.meta.dir, "../../README.md");
+const PACKAGE_VERSION = (JSON.parse(readFileSync(join(import.meta.dir, "../../package.json"), "utf8")) as { version: string }).version;
 let env: Env;
 beforeAll(async () => {
   env = await setUp("metrics", 300);
@@ -63,12 +64,21 @@ test("metrics parsed back: documented, bounded, driven above zero, and the accou
     }
     // Bounded labels: only these names; no per-line values; per-file series only because of the option.
     const labelNames = new Set(m.samples.flatMap((s) => Object.keys(s.labels)));
-    for (const l of labelNames) expect(["reason", "status", "le", "path"]).toContain(l);
+    for (const l of labelNames) expect(["reason", "status", "le", "path", "version", "commit"]).toContain(l);
+    const labelled = (names: string[]) => m.samples.filter((s) => names.some((n) => s.labels[n] !== undefined)).map((s) => s.name);
+    expect([...new Set(labelled(["version", "commit"]))]).toEqual(["pipekit_collector_build_info"]);
+    // What is running, as /status says it too: one series, value 1.
+    const info = m.samples.filter((s) => s.name === "pipekit_collector_build_info");
+    const st = await api.status();
+    expect(info).toEqual([{ name: "pipekit_collector_build_info", labels: { version: st.version, commit: st.commit }, value: 1 }]);
+    expect(st.version).toBe(PACKAGE_VERSION);
+    expect(st.commit.length).toBeGreaterThan(0);
     expect(m.samples.filter((s) => s.labels.path !== undefined).every((s) => s.name.startsWith("pipekit_collector_file_"))).toBe(true);
     expect(m.samples.length).toBeLessThan(250);
     for (const s of m.samples) expect(s.name.startsWith("pipekit_collector_")).toBe(true);
 
     expectAboveZero(m, [
+      "pipekit_collector_build_info",
       "pipekit_collector_events_read_total",
       "pipekit_collector_events_filtered_total",
       "pipekit_collector_events_skipped_total",

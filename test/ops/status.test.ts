@@ -101,6 +101,10 @@ test("endpoints' content and every /status reason transition; liveness stays 200
     // ---- key rejected ----
     env.messenger.setFaults({ rejectKeys: 401 });
     expect(await waitFor(async () => (await api.status()).pipeline.reasons.includes("messenger rejected the API key"), 10_000)).toBe(true);
+    expect(await waitFor(async () => /^HTTP 401\b/.test((await api.status()).sink.lastError), 10_000)).toBe(true);
+    const rejected = (await api.status()).sink;
+    expect(Date.parse(rejected.lastErrorAt)).toBeGreaterThanOrEqual(Date.parse(rejected.failingSince));
+    expect(Date.parse(rejected.lastErrorAt)).toBeLessThanOrEqual(Date.now());
     // ---- URL rejected ----
     env.messenger.setFaults({ forceStatus: 404 });
     expect(await waitFor(async () => (await api.status()).pipeline.reasons.includes("messenger URL not found"), 10_000)).toBe(true);
@@ -111,6 +115,13 @@ test("endpoints' content and every /status reason transition; liveness stays 200
     env.messenger.setFaults({});
     expect(await waitFor(async () => (await api.status()).pipeline.healthy === true, 10_000)).toBe(true);
     expect(await waitFor(() => env.messenger.stats().distinctEvents >= env.node.expectedMessages.size, 10_000)).toBe(true);
+    // The old 401 is not shown as the messenger's state once it accepts again; the counters keep the history.
+    const recovered = (await api.status()).sink;
+    expect(recovered).toMatchObject({ lastError: null, lastErrorAt: null, failingSince: null, reasons: [] });
+    expect(recovered.requestsByStatus["401"]).toBeGreaterThan(0);
+    const pretty = await api.get("/status?pretty");
+    expect(pretty.text).toStartWith('{\n  "version": ');
+    expect(pretty.body.sink.lastError).toBeNull();
 
     // ---- metadata unavailable: the pods file becomes unreadable, then valid again ----
     const pods = readFileSync(env.node.podsFile, "utf8");

@@ -42,6 +42,14 @@ test("a source hand-over that never returns while the ring has room: /health 503
     expect(s.live).toBe(false);
     expect(s.loops.source.state).toBe("stuck");
     expect(s.pipeline.reasons[0]).toStartWith("source loop stuck: handing lines to the ring for");
+    // The probe's body names the stuck loop and for how long, as /status does.
+    const health = await api.get("/health");
+    expect(health.status).toBe(503);
+    expect(Object.keys(health.body)).toEqual(["ok", "reasons"]);
+    expect(health.body.ok).toBe(false);
+    expect(health.body.reasons).toHaveLength(1);
+    expect(health.body.reasons[0]).toMatch(/^source loop stuck: handing lines to the ring for \d+(\.\d)? s with room in the ring$/);
+    expect(await api.get("/ready")).toMatchObject({ status: 200, body: { ready: true } }); // stuck is not "not ready"
     expect((await api.metrics()).sum("pipekit_collector_live")).toBe(0);
   } finally {
     const stopped = await Promise.race([c.stop().then(() => "stopped"), Bun.sleep(10_000).then(() => "hung")]);
@@ -73,6 +81,8 @@ test("a sender that stops taking records with request slots free: /health 503; w
     const s = await api.status();
     expect(s.loops.sender.state).toBe("stuck");
     expect(s.pipeline.reasons.some((r: string) => r.startsWith("sender loop stuck: records waiting in the ring"))).toBe(true);
+    const untimed = (reasons: string[]) => reasons.map((r) => r.replace(/\d+(\.\d+)? s\b/, "N s"));
+    expect(untimed((await api.get("/health")).body.reasons)).toEqual(untimed(s.pipeline.reasons.filter((r: string) => r.includes("loop stuck"))));
   } finally {
     const stopped = await Promise.race([c.stop().then(() => "stopped"), Bun.sleep(10_000).then(() => "hung")]);
     expect(stopped).toBe("stopped");
@@ -101,6 +111,7 @@ test("a ring sync that never completes (a hung disk): /health 503 after the sync
     const s = await api.status();
     expect(s.loops.ringSync.state).toBe("stuck");
     expect(s.pipeline.reasons.some((r: string) => r.startsWith("ringSync loop stuck: appended records not durable"))).toBe(true);
+    expect((await api.get("/health")).body.reasons.some((r: string) => r.startsWith("ringSync loop stuck: appended records not durable"))).toBe(true);
     answerAgain(); // the disk answers again
     env.node.appendLines(2);
     expect(await waitFor(async () => (await api.code("/health")) === 200, 5000)).toBe(true);

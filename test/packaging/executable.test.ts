@@ -166,7 +166,7 @@ describe("bin launcher", () => {
       join(work, "config.yaml"),
       [
         `dataDir: ${join(work, "data")}`,
-        `source: { root: ${join(work, "logs")} }`,
+        `source: { root: ${join(work, "logs")}, maxLineBytes: 64KiB }`,
         `metadata: { provider: static, podsFile: ${join(work, "pods.json")} }`,
         'messenger: { baseUri: "http://127.0.0.1:9", apiKey: "k" }',
         "buffer: { maxBytes: 1MB }",

@@ -71,7 +71,7 @@ describe("the ring's disk is nearly full", () => {
     mounts.push(small);
     writeFileSync(join(small, "filler"), new Uint8Array(1536 * 1024));
     const dataDir = join(small, "data");
-    const err = await refused(env.config({ dataDir, buffer: { maxBytes: "4MiB" } }, "full.json"));
+    const err = await refused(env.config({ dataDir, buffer: { maxBytes: "4MiB" }, source: { maxLineBytes: "32KiB" } }, "full.json"));
     expect(err).toContain(dataDir);
     expect(err).toMatch(/ENOSPC|no space|disk|cannot hold|space/i);
     const left = existsSync(dataDir) ? readdirSync(dataDir).filter((n) => n !== "lock" && !n.endsWith(".lock")) : [];
@@ -81,7 +81,7 @@ describe("the ring's disk is nearly full", () => {
   test("the same disk with room for the ring: it starts and delivers (the refusal above was about space)", async () => {
     if (!canMount) return void console.warn("skipped: no mount rights");
     const small = mounts[mounts.length - 1]!;
-    const c = env.start(env.config({ dataDir: join(small, "data2"), buffer: { maxBytes: "256KiB" } }, "fits.json"));
+    const c = env.start(env.config({ dataDir: join(small, "data2"), buffer: { maxBytes: "256KiB" }, source: { maxLineBytes: "32KiB" } }, "fits.json"));
     try {
       expect(await env.ready()).toBe(true);
       const ok = await Bun.sleep(0).then(async () => {

@@ -16,7 +16,7 @@ let config: string;
 
 beforeAll(async () => {
   env = await makeEnv("ringdamage", (dir) => (node = writeSampleNode(dir, { seed: 21, linesPerContainer: 200 })));
-  config = env.config({ buffer: { maxBytes: "4MiB", syncIntervalMs: 100 } });
+  config = env.config({ buffer: { maxBytes: "4MiB", syncIntervalMs: 100 }, source: { maxLineBytes: "64KiB" } });
 });
 afterAll(() => env.cleanup());
 

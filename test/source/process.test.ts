@@ -29,7 +29,7 @@ interface Node {
   port: number;
 }
 
-async function makeNode(podCount: number, over: { buffer?: Record<string, unknown> } = {}): Promise<Node> {
+async function makeNode(podCount: number, over: { buffer?: Record<string, unknown>; source?: Record<string, unknown> } = {}): Promise<Node> {
   const dir = tempDir("source-proc-");
   const root = join(dir, "pods");
   const rand = prng(podCount * 31);
@@ -39,7 +39,7 @@ async function makeNode(podCount: number, over: { buffer?: Record<string, unknow
   const port = await freePort();
   const config = writeJson(join(dir, "config.json"), {
     dataDir: join(dir, "data"),
-    source: { root, partialFlushMs: 2000, scanIntervalMs: 2000 },
+    source: { root, partialFlushMs: 2000, scanIntervalMs: 2000, ...over.source },
     metadata: { provider: "static", podsFile: join(dir, "podlist.json"), waitForMetadataSeconds: 5 },
     buffer: { maxBytes: "64MiB", syncIntervalMs: 100, ...over.buffer },
     messenger: { baseUri: messenger.url, flushIntervalMs: 100, retryInitialBackoffMs: 50, retryMaxBackoffMs: 200, timeoutMs: 5000 },
@@ -220,7 +220,8 @@ test("SIGKILL while /status shows lag > 0, downtime across a rotation that gzipp
   messenger.reset();
   // The messenger refuses everything and the ring is small: the ring fills, reading pauses, lag grows.
   messenger.setFaults({ forceStatus: 503 });
-  const node = await makeNode(2, { buffer: { maxBytes: "256KiB" } });
+  // Lines short enough for the small ring to hold the largest record (README "Command line").
+  const node = await makeNode(2, { buffer: { maxBytes: "256KiB" }, source: { maxLineBytes: "32KiB" } });
   const writers = node.pods.map((p) => new PodWriter(node.root, p, 10 << 20));
   for (const w of writers) w.write(20_000);
   const c = start(node);

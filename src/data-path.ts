@@ -105,7 +105,7 @@ export async function openDataPath(
   const podSnapshot = PodSnapshot.open(config, cache, log, clock, platform.dataFiles);
   const makeProvider = (cfg: Config) => platform.metadata?.(cache) ?? createMetadataProvider(cfg, cache, log, { clock });
   const provider = new Swappable(makeProvider(config));
-  const router = new Router(config, cache, { notifyUnknownPod: (uid) => provider.get().notifyUnknownPod(uid) }, ring);
+  const router = new Router(config, cache, { notifyUnknownPod: (uid) => provider.get().notifyUnknownPod(uid) }, ring, clock);
   const heartbeat = new EmitHeartbeat();
   const source: Source = new Source({
     config: config.source,

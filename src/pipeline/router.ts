@@ -14,6 +14,8 @@ import type { MetadataProvider, PodMeta } from "../metadata/types.ts";
 import type { FileDecision, Lines, LineVisitor, MergedLine, SourceFileInfo } from "../source/types.ts";
 import { compileEncoder, FILTER_REASONS, type FilterReason, type RecordEncoder, transform } from "./chain.ts";
 import { RecordBuffer } from "./packed.ts";
+import { systemClock } from "../platform/clock.ts";
+import type { Clock } from "../platform/types.ts";
 import { utf8ByteLength } from "../source/utf8.ts";
 
 export interface RouterCounters {
@@ -64,6 +66,7 @@ export class Router {
     private readonly cache: PodCache,
     private readonly provider: Pick<MetadataProvider, "notifyUnknownPod">,
     private readonly sink: RecordSink,
+    private readonly clock: Clock = systemClock,
   ) {
     this.writer = new RecordWriter(this.records, this.counters, sink.maxRecordBytes());
     this.rules = selectionRulesFromConfig(config);
@@ -121,7 +124,7 @@ export class Router {
 
   closed(file: SourceFileInfo): void {
     this.encoders.delete(file.id);
-    if (this.retained.delete(file.id)) this.cache.release(file.podUid);
+    if (this.retained.delete(file.id)) this.cache.release(file.podUid, this.clock.now());
   }
 
   /** The compiled chain for a file, rebuilt whenever its pod's metadata object changes. */

@@ -46,6 +46,11 @@ export class SimFs {
   private readonly watches = new Set<Watch>();
   /** Counts of what happened, for the run's summary. */
   readonly stats = { reads: 0, inodesReused: 0, watchEvents: 0 };
+  /** Inodes some process ever opened, and those freed that none ever had (gone between two looks). */
+  private readonly everOpened = new Set<number>();
+  readonly neverOpenedFreed = new Set<number>();
+  /** Called when an inode is freed (no name, no descriptor). */
+  onFree: (ino: number) => void = () => {};
 
   constructor(
     private readonly clock: Scheduler,
@@ -76,7 +81,7 @@ export class SimFs {
   failWatches(err: Error): void {
     for (const w of this.watches) {
       if (w.closed) continue;
-      this.clock.soon(() => {
+      this.clock.soonFor(w.owner, () => {
         if (!w.closed) w.handlers.onError(err);
       });
     }
@@ -89,6 +94,7 @@ export class SimFs {
     if (e.kind !== "file") throw fsError("EISDIR", "open", path);
     const inode = this.inodes.get(e.ino) as Inode;
     inode.open++;
+    this.everOpened.add(e.ino);
     const fd = this.nextFd++;
     this.fds.set(fd, { ino: e.ino, owner });
     return fd;
@@ -303,6 +309,9 @@ export class SimFs {
     if (inode.nlink > 0 || inode.open > 0) return;
     this.inodes.delete(inode.ino);
     this.free.push(inode.ino);
+    if (!this.everOpened.has(inode.ino)) this.neverOpenedFreed.add(inode.ino);
+    this.everOpened.delete(inode.ino);
+    this.onFree(inode.ino);
   }
 
   private byFd(fd: number, op: string): Inode {
@@ -334,7 +343,7 @@ export class SimFs {
       if (w.closed || !path.startsWith(w.root + "/")) continue;
       const name = path.slice(w.root.length + 1);
       this.stats.watchEvents++;
-      this.clock.soon(() => {
+      this.clock.soonFor(w.owner, () => {
         if (!w.closed) w.handlers.onEvent(kind, name);
       });
     }

@@ -73,12 +73,18 @@ export class Router {
     this.waitMs = config.metadata.waitForMetadataSeconds * 1000;
   }
 
+  /**
+   * While a file is open its pod's metadata must outlive a deletion — from the moment it is opened,
+   * not its first turn: behind a full ring, a file may wait long for its first decision.
+   */
+  opened(file: SourceFileInfo): void {
+    if (this.retained.has(file.id)) return;
+    this.retained.add(file.id);
+    this.cache.retain(file.podUid);
+  }
+
   decide(file: SourceFileInfo, now: number): FileDecision {
-    if (!this.retained.has(file.id)) {
-      // While a file is open its pod's metadata must outlive a deletion.
-      this.retained.add(file.id);
-      this.cache.retain(file.podUid);
-    }
+    this.opened(file);
     const decision = decidePod(this.cache.get(file.podUid), this.rules);
     switch (decision.kind) {
       case "select":

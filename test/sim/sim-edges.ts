@@ -10,6 +10,7 @@ export class SimDataFiles implements DurableFiles {
   private readonly files = new Map<string, string>();
   writes = 0;
   refused = 0;
+  onWrite: (name: string, text: string) => void = () => {};
 
   constructor(private readonly full: () => boolean) {}
 
@@ -28,6 +29,7 @@ export class SimDataFiles implements DurableFiles {
     }
     this.files.set(name, text);
     this.writes++;
+    this.onWrite(name, text);
   }
 }
 

@@ -220,12 +220,11 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
   if (ringLeft > 0) violations.push(`liveness: ${ringLeft} records still in the ring ${LIVENESS_MS / 1000} s after the faults ended`);
   violations.push(...messenger.violations);
   const bytesLost = world.processes.reduce((s, r) => s + (r.counters.bytesLost ?? 0), 0);
-  const givenUp = world.processes.reduce((s, r) => s + (r.counters.filesGivenUp ?? 0), 0);
   const verdict = checkRun(
     workload,
     messenger.delivered,
     sc.config.source.maxLineBytes,
-    { deletedWhileDown, neverOpened: world.fs.neverOpenedFreed, bytesLostCounted: bytesLost, filesGivenUp: givenUp },
+    { deletedWhileDown, neverOpened: world.fs.neverOpenedFreed, bytesLostCounted: bytesLost, givenUp: world.fs.closedUnread },
     crashes > 0 || messenger.stats.lostAnswers > 0 || counts["restart"] !== undefined,
   );
   violations.push(...verdict.violations);

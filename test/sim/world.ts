@@ -72,6 +72,8 @@ export class World {
     this.messenger = new SimMessenger(this.scheduler, rng.child(), config.messenger.apiKey ?? "");
     this.dataFiles = new SimDataFiles(() => this.diskFull);
     this.disk = new MemoryDisk("/var/lib/pipekit-log-collector", this.diskBehaviour(0));
+    this.fs.note = (what) => this.note(what);
+    if (process.env.SIM_CHECKPOINTS === "1") this.dataFiles.onWrite = (name, text) => this.note(`${name}: ${text.slice(0, 2000)}`);
   }
 
   note(what: string): void {
@@ -145,7 +147,10 @@ export class World {
     record.how = how;
     if (p.data) {
       const s = p.data.source.counters;
-      record.counters = { ...s, recordsCut: p.data.router.counters.recordsCut, eventsRead: p.data.router.counters.eventsRead };
+      const r = p.data.router.counters;
+      record.counters = { ...s, recordsCut: r.recordsCut, eventsRead: r.eventsRead, eventsAppended: r.eventsAppended };
+      for (const [reason, n] of Object.entries(r.eventsFiltered)) if (n > 0) record.counters[`filtered:${reason}`] = n;
+      this.note(`process ${p.gen} counters: ${JSON.stringify(record.counters)}`);
     }
   }
 

@@ -134,6 +134,7 @@ const countingSink = {
     return appended;
   },
   lastSeq: () => appended,
+  maxRecordBytes: () => 1 << 30,
 };
 
 /** The source turn + Router.emit over the whole file in read slices (copied into one reused buffer, as the source does). */

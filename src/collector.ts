@@ -8,8 +8,6 @@
 // opens and metadata syncs), lock the data dir, open the ring, start metadata, the sender and the
 // source; ready after the first scan.
 import { lockDataDir } from "./buffer/lock.ts";
-import { GcPacing } from "./buffer/gc-pacer.ts";
-import { openRing } from "./buffer/ring.ts";
 import type { Ring } from "./buffer/types.ts";
 import { type Accounting, accountingOf } from "./api/accounting.ts";
 import type { HealthVerdict } from "./api/health.ts";
@@ -21,20 +19,15 @@ import type { Config } from "./config/schema.ts";
 import { registerConfigSecrets } from "./config/secrets.ts";
 import { type Logger, logCounters, log as rootLog } from "./log.ts";
 import { Cleanups } from "./lifecycle/cleanups.ts";
-import { EmitHeartbeat, HealthWatch, healthThresholds } from "./lifecycle/health-watch.ts";
+import { HealthWatch, healthThresholds } from "./lifecycle/health-watch.ts";
 import { type ReloadResult, Reloader } from "./lifecycle/reload.ts";
-import { Shutdown } from "./lifecycle/shutdown.ts";
+import type { Shutdown } from "./lifecycle/shutdown.ts";
 import { Swappable } from "./lifecycle/swappable.ts";
-import { PodCache } from "./metadata/cache.ts";
-import { createMetadataProvider } from "./metadata/index.ts";
-import { PodSnapshot } from "./metadata/pod-snapshot.ts";
 import type { MetadataProvider } from "./metadata/types.ts";
-import { Router } from "./pipeline/router.ts";
-import { RingTap } from "./sink/ring-tap.ts";
-import { createSender, type Sender, type SenderStats } from "./sink/sender.ts";
-import { SenderTotals } from "./sink/sender-totals.ts";
-import { Source } from "./source/source.ts";
-import type { SourceFs } from "./source/types.ts";
+import type { Router } from "./pipeline/router.ts";
+import { type DataPath, openDataPath, type Platform, realPlatform, startDataPath } from "./data-path.ts";
+import type { Sender, SenderStats } from "./sink/sender.ts";
+import type { Source } from "./source/source.ts";
 import { VERSION } from "./version.ts";
 
 export interface Collector {
@@ -66,8 +59,8 @@ export interface StartOptions {
   monitorIntervalMs?: number;
   /** Per-file series in /metrics (default: env PIPEKIT_COLLECTOR_PER_FILE_METRICS=1). */
   perFileMetrics?: boolean;
-  /** The file system the source reads logs through (default: the real one). */
-  sourceFs?: SourceFs;
+  /** Edges to use instead of the real ones (tests inject faults through them). */
+  platform?: Partial<Platform>;
 }
 
 export async function startCollector(config: Config, log: Logger = rootLog, options: StartOptions = {}): Promise<Collector> {
@@ -91,47 +84,6 @@ export async function startCollector(config: Config, log: Logger = rootLog, opti
     await cleanups.run();
     throw err;
   }
-}
-
-/** The stages on the data path, in the order a line goes through them. */
-interface DataPath {
-  ring: Ring;
-  cache: PodCache;
-  provider: Swappable<MetadataProvider>;
-  router: Router;
-  /** Times the source's hand-over to the router (the source loop's heartbeat). */
-  heartbeat: EmitHeartbeat;
-  source: Source;
-  tap: RingTap;
-  totals: SenderTotals;
-  sender: Swappable<Sender>;
-  makeSender(config: Config): Sender;
-}
-
-async function openDataPath(config: Config, log: Logger, options: StartOptions, cleanups: Cleanups, observeEndToEnd: (seconds: number) => void): Promise<DataPath> {
-  const ring = await openRing({ dir: config.dataDir, capacityBytes: config.buffer.maxBytes, syncIntervalMs: config.buffer.syncIntervalMs, log, traffic: new GcPacing() });
-  cleanups.push(() => ring.close());
-  const firstOwnSeq = ring.stats().nextSeq;
-  const cache = new PodCache({ deletionGraceSeconds: config.metadata.deletionGraceSeconds });
-  const podSnapshot = PodSnapshot.open(config, cache, log);
-  const provider = new Swappable(createMetadataProvider(config, cache, log));
-  const router = new Router(config, cache, { notifyUnknownPod: (uid) => provider.get().notifyUnknownPod(uid) }, ring);
-  const heartbeat = new EmitHeartbeat();
-  const source = new Source({
-    config: config.source,
-    dataDir: config.dataDir,
-    ownPodUid: config.node.podUid,
-    output: heartbeat.around(router),
-    durableSeq: () => ring.durableSeq(),
-    log,
-    fs: options.sourceFs,
-    // The source has not scanned yet during its first checkpoint save: the snapshot then keeps every pod it had.
-    onCheckpointsSaving: () => podSnapshot.save(source.fileStatus().map((f) => f.podUid), source.ready),
-  });
-  const tap = new RingTap(ring, firstOwnSeq, observeEndToEnd);
-  const makeSender = (cfg: Config) => createSender({ ring: tap, config: cfg.messenger, dataDir: cfg.dataDir, log });
-  const sender = new Swappable(makeSender(config));
-  return { ring, cache, provider, router, heartbeat, source, tap, totals: new SenderTotals(), sender, makeSender };
 }
 
 /** What /status and /metrics read: each stage's own counters, the accounting built from them. */
@@ -177,7 +129,7 @@ function reloaderOf(d: DataPath, effective: Swappable<Config>, health: HealthWat
   return new Reloader({
     config: effective,
     provider: d.provider,
-    makeProvider: (cfg) => createMetadataProvider(cfg, d.cache, log),
+    makeProvider: d.makeProvider,
     sender: d.sender,
     makeSender: d.makeSender,
     tap: d.tap,
@@ -192,10 +144,10 @@ function reloaderOf(d: DataPath, effective: Swappable<Config>, health: HealthWat
 async function compose(config: Config, log: Logger, options: StartOptions, api: LocalApi, cleanups: Cleanups): Promise<Collector> {
   const metadataSync = `first metadata sync (metadata.provider ${config.metadata.provider})`;
   api.waitingFor(["ring open", metadataSync, "first scan"]);
-  const d = await openDataPath(config, log, options, cleanups, (s) => metrics.observeEndToEnd(s));
-  const { ring, source, router, provider, sender } = d;
   const effective = new Swappable(config);
-  const shutdown = new Shutdown({ source, ring, sender: () => sender.get(), timeoutMs: () => effective.get().shutdownTimeoutMs, cleanups, log });
+  const platform = realPlatform(config, options.platform);
+  const d = await openDataPath(config, platform, log, cleanups, (s) => metrics.observeEndToEnd(s), () => effective.get());
+  const { ring, source, router, provider, sender, shutdown } = d;
   const health = watchHealth(d, shutdown, config, options, log);
   cleanups.push(() => health.stop());
   const stages = stagesView(d, health);
@@ -213,13 +165,8 @@ async function compose(config: Config, log: Logger, options: StartOptions, api: 
     buildStatus({ ...stages, startedAt, stopping: () => shutdown.stopping, ready, config: () => effective.get(), lastReload: () => reloader.last });
 
   api.waitingFor([metadataSync, "first scan"]);
-  await provider.get().start();
-  cleanups.push(() => provider.get().stop());
-  d.cache.onChange(() => source.notify());
-  ring.onDurable((seq) => source.onDurable(seq));
-  // Metadata tombstones are swept by the provider itself (provider-base), once their files are
-  // drained and the grace passed.
-  cleanups.push(() => sender.get().stop());
+  const replayRecords = ring.stats().records;
+  await startDataPath(d, cleanups);
 
   const collector: Collector = {
     ring,
@@ -240,9 +187,6 @@ async function compose(config: Config, log: Logger, options: StartOptions, api: 
     stop: () => shutdown.run(),
   };
   api.attach({ notLive: () => collector.health().liveReasons, notReady, status });
-  const replayRecords = ring.stats().records;
-  sender.get().start();
-  source.start();
   log.info("collector started", {
     version: VERSION,
     root: config.source.root,

@@ -138,6 +138,7 @@ function registerEventMetrics({ counter, labelledCounter, gauge }: StageMetrics,
   counter("events_dead_lettered_total", "Events the messenger refused on their own, written to the dead-letter file.", () => view.accounting().deadLettered);
   counter("events_replayed_total", "Acknowledged events (sent or dead-lettered) that an earlier run had appended to the ring.", () => view.accounting().replayed);
   counter("lines_truncated_total", "Lines cut at source.maxLineBytes.", () => view.source().counters.linesTruncated);
+  counter("records_cut_total", "Records whose message was cut so that the JSON-escaped record fits in the ring.", () => view.router().recordsCut);
 }
 
 function registerByteAndFileMetrics({ counter, gauge }: StageMetrics, view: MetricsView): void {

@@ -49,6 +49,11 @@ export function recordSpan(payloadBytes: number): number {
   return (RECORD_HEADER_BYTES + payloadBytes + RECORD_ALIGN - 1) & ~(RECORD_ALIGN - 1);
 }
 
+/** The largest payload whose record fits in a data region of `dataBytes` (a multiple of the alignment). */
+export function maxPayloadIn(dataBytes: number): number {
+  return dataBytes - RECORD_HEADER_BYTES;
+}
+
 /** Data region bytes for a file of fileBytes (the file's size, a multiple of 8). */
 export function dataBytesOf(fileBytes: number): number {
   return fileBytes - DATA_OFFSET;

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import type { Logger } from "../log.ts";
 import type { Clock } from "../platform/types.ts";
 import { RingError } from "./errors.ts";
-import { DATA_OFFSET, MAX_EPOCH, RECORD_HEADER_BYTES, pickHeader, type RingHeader } from "./format.ts";
+import { DATA_OFFSET, MAX_EPOCH, maxPayloadIn, RECORD_HEADER_BYTES, pickHeader, type RingHeader } from "./format.ts";
 import { noteScan, type ScanCounts } from "./ring-files.ts";
 import { RingReader } from "./ring-reader.ts";
 import { RingPositions, RingRegion } from "./ring-state.ts";
@@ -155,6 +155,10 @@ export class RingFile implements Ring {
 
   lastSeq(): number {
     return this.p.nextSeq - 1;
+  }
+
+  maxRecordBytes(): number {
+    return maxPayloadIn(this.region.D);
   }
 
   readRanges(maxRecords: number, maxBytes: number): RingRanges | null {

@@ -70,6 +70,8 @@ export interface Ring {
    * `records` as soon as it returns (not resolves).
    */
   appendPacked(records: PackedRecords): Promise<number>;
+  /** The largest record (payload bytes) the ring can ever hold. */
+  maxRecordBytes(): number;
   /** Sequence number of the last appended record (0 when none ever). */
   lastSeq(): number;
   /**

@@ -5,21 +5,20 @@ import { DATA_OFFSET, dataBytesOf, fileBytesFor, recordSpan } from "../buffer/fo
 import type { Config } from "./schema.ts";
 
 /**
- * A line's message is at most source.maxLineBytes bytes of UTF-8 (longer lines are cut), and JSON
- * escaping, as the ring stores records, turns one byte into at most six: a control character
- * becomes \u00XX. A binary dump on stdout comes close.
- */
-export const JSON_ESCAPE_GROWTH = 6;
-/**
+ * A line's message is at most source.maxLineBytes bytes of UTF-8 (longer lines are cut). JSON
+ * escaping can turn one byte into six (a control character becomes \u00XX): a record that then
+ * outgrows the ring has its message cut to fit, and is counted (the router's recordsCut), so the
+ * ring need only hold the longest line unescaped.
+ *//**
  * Everything in a record but its message, bounded: field names and punctuation (~130 bytes), the
  * pod name (at most 253), the container name (63), the identifiers (label values at most 63 each;
  * Argo's node ID about a pod name), the timestamp and the stream. 8 KiB holds them many times over.
  */
 export const RECORD_ENVELOPE_BOUND = 8 * 1024;
 
-/** Bytes the largest record can take in the ring: header, escaped message and envelope, aligned. */
+/** Bytes the record of the longest line takes in the ring, unescaped: header, message and envelope, aligned. */
 export function largestRecordSpan(maxLineBytes: number): number {
-  return recordSpan(JSON_ESCAPE_GROWTH * maxLineBytes + RECORD_ENVELOPE_BOUND);
+  return recordSpan(maxLineBytes + RECORD_ENVELOPE_BOUND);
 }
 
 const KiB = 1024;
@@ -44,10 +43,10 @@ export function ringTooSmall(config: Pick<Config, "buffer" | "source">): string 
   if (need <= ring) return null;
   const minMaxBytes = Math.ceil((need + DATA_OFFSET) / MiB) * MiB;
   // The span is 8-aligned and the ring a multiple of 4 KiB, so this line's record fits exactly.
-  const maxLine = Math.floor((ring - recordSpan(RECORD_ENVELOPE_BOUND)) / JSON_ESCAPE_GROWTH / KiB) * KiB;
+  const maxLine = Math.floor((ring - recordSpan(RECORD_ENVELOPE_BOUND)) / KiB) * KiB;
   return (
     `buffer.maxBytes: ${size(maxBytes)} cannot hold one record of the longest line source.maxLineBytes allows ` +
-    `(${size(maxLineBytes)}; up to ${JSON_ESCAPE_GROWTH}× that once JSON-escaped, plus up to ${RECORD_ENVELOPE_BOUND / KiB}KiB of identifiers: ${need} bytes); ` +
+    `(${size(maxLineBytes)}, plus up to ${RECORD_ENVELOPE_BOUND / KiB}KiB of identifiers: ${need} bytes); ` +
     `raise buffer.maxBytes to ${minMaxBytes / MiB}MiB or more, or lower source.maxLineBytes to ${maxLine / KiB}KiB or less`
   );
 }

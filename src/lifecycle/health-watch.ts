@@ -109,8 +109,9 @@ export class HealthWatch {
 export class EmitHeartbeat {
   since: number | null = null;
 
-  around(router: Pick<Router, "decide" | "emit" | "closed">): Pick<Router, "decide" | "emit" | "closed"> {
+  around(router: Pick<Router, "opened" | "decide" | "emit" | "closed">): Pick<Router, "opened" | "decide" | "emit" | "closed"> {
     return {
+      opened: (file) => router.opened(file),
       decide: (file, now) => router.decide(file, now),
       emit: async (file, lines) => {
         this.since = Date.now();

@@ -4,6 +4,7 @@
 // waiting on a full ring that only the sender can empty.
 import type { Ring } from "../buffer/types.ts";
 import type { Logger } from "../log.ts";
+import type { Clock, Timer } from "../platform/types.ts";
 import type { Sender } from "../sink/sender.ts";
 import type { Source } from "../source/source.ts";
 import type { Cleanups } from "./cleanups.ts";
@@ -17,6 +18,7 @@ export interface ShutdownParts {
   timeoutMs(): number;
   cleanups: Cleanups;
   log: Logger;
+  clock: Clock;
 }
 
 /** After the deadline, this long for a source waiting on the (now closed) ring to notice. */
@@ -37,7 +39,8 @@ export class Shutdown {
     this.started = true;
     const { source, ring, log } = this.parts;
     const timeoutMs = this.parts.timeoutMs();
-    const deadline = Date.now() + timeoutMs;
+    const clock = this.parts.clock;
+    const deadline = clock.now() + timeoutMs;
     log.info("shutting down: reading stopped, delivering what is buffered", { deadlineMs: timeoutMs });
     let sourceStopped = false;
     const sourceStop = source.stop().then(() => {
@@ -45,7 +48,7 @@ export class Shutdown {
     });
     const sender = this.parts.sender();
     const drained = sender.drain(deadline);
-    await raceUntil(sourceStop, deadline);
+    await raceUntil(clock, sourceStop, deadline);
     const { complete } = await drained;
     if (!sourceStopped) {
       // Still waiting for room in the ring at the deadline: closing the ring releases it; the
@@ -53,7 +56,7 @@ export class Shutdown {
       log.warn("shutdown deadline: the source was still waiting for room in the ring");
       await ring.sync();
       await ring.close();
-      await raceUntil(sourceStop, Date.now() + SOURCE_GRACE_MS);
+      await raceUntil(clock, sourceStop, clock.now() + SOURCE_GRACE_MS);
       // A hand-over that ignores the closed ring is a stuck loop: its checkpoints are still safe.
       if (!sourceStopped) log.error("the source loop did not stop; closing it anyway");
     }
@@ -68,12 +71,12 @@ export class Shutdown {
 }
 
 /** Waits for `p` or until epoch ms `t`, whichever comes first; leaves no timer behind. */
-async function raceUntil(p: Promise<void>, t: number): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const until = new Promise<void>((r) => (timer = setTimeout(r, Math.max(0, t - Date.now()))));
+async function raceUntil(clock: Clock, p: Promise<void>, t: number): Promise<void> {
+  let timer: Timer | undefined;
+  const until = new Promise<void>((r) => (timer = clock.after(Math.max(0, t - clock.now()), r)));
   try {
     await Promise.race([p, until]);
   } finally {
-    clearTimeout(timer);
+    timer?.cancel();
   }
 }

@@ -10,13 +10,12 @@
 // once it has scanned, holds no file of it — a relist that lacks the pod then only makes it a
 // tombstone, swept after its files are drained plus deletionGraceSeconds. A damaged snapshot is a
 // warning: the collector starts without it.
-import { join } from "node:path";
 import { z } from "zod";
 import type { Config } from "../config/schema.ts";
 import type { Logger } from "../log.ts";
 import { systemClock } from "../platform/clock.ts";
-import type { Clock } from "../platform/types.ts";
-import { readTextIfExists, writeFileAtomic } from "../platform/atomic-file.ts";
+import type { Clock, DurableFiles } from "../platform/types.ts";
+import { dataDirFiles } from "../platform/atomic-file.ts";
 import { CONFIG_HASH_ANNOTATION, MIRROR_ANNOTATION, type PodCache } from "./cache.ts";
 import { type SelectionRules, selectionRulesFromConfig } from "./selection.ts";
 import type { PodMeta } from "./types.ts";
@@ -55,20 +54,26 @@ export class PodSnapshot {
   private lastText: string | null = null;
 
   private constructor(
-    dataDir: string,
+    private readonly files: DurableFiles,
     rules: SelectionRules,
     private readonly cache: PodCache,
     private readonly log: Logger,
     private readonly clock: Clock,
   ) {
-    this.path = join(dataDir, POD_SNAPSHOT_FILE);
+    this.path = files.pathOf(POD_SNAPSHOT_FILE);
     this.labelKeys = [rules.selectorLabel, ...rules.requiredLabels];
     this.annotationKeys = [...rules.requiredAnnotations, MIRROR_ANNOTATION, CONFIG_HASH_ANNOTATION];
   }
 
   /** Loads the snapshot of the last run into the cache (before any provider starts). */
-  static open(config: Pick<Config, "dataDir" | "metadata" | "pipeline">, cache: PodCache, log: Logger, clock: Clock = systemClock): PodSnapshot {
-    const s = new PodSnapshot(config.dataDir, selectionRulesFromConfig(config), cache, log, clock);
+  static open(
+    config: Pick<Config, "dataDir" | "metadata" | "pipeline">,
+    cache: PodCache,
+    log: Logger,
+    clock: Clock = systemClock,
+    files: DurableFiles = dataDirFiles(config.dataDir),
+  ): PodSnapshot {
+    const s = new PodSnapshot(files, selectionRulesFromConfig(config), cache, log, clock);
     s.seed();
     return s;
   }
@@ -81,7 +86,7 @@ export class PodSnapshot {
   private seed(): void {
     let pods: SnapshotPod[];
     try {
-      const text = readTextIfExists(this.path);
+      const text = this.files.read(POD_SNAPSHOT_FILE);
       if (text === null) return;
       pods = SnapshotSchema.parse(JSON.parse(text)).pods;
     } catch (err) {
@@ -121,7 +126,7 @@ export class PodSnapshot {
     const sorted = [...pods.values()].sort((a, b) => (a.uid < b.uid ? -1 : a.uid > b.uid ? 1 : 0));
     const text = JSON.stringify({ version: 1, pods: sorted });
     if (text === this.lastText) return; // the file already says this
-    writeFileAtomic(this.path, text);
+    this.files.write(POD_SNAPSHOT_FILE, text);
     this.lastText = text;
   }
 

@@ -29,10 +29,11 @@ export interface LineFields {
   message: string;
 }
 
-export type FilterReason = "no-metadata" | `missing-${RequiredField}`;
+/** no-metadata: the pod is unknown; record-too-large: even with its message cut, the record is larger than the ring. */
+export type FilterReason = "no-metadata" | "record-too-large" | `missing-${RequiredField}`;
 
 /** Every reason a record can be filtered, for counters that start at zero. */
-export const FILTER_REASONS: readonly FilterReason[] = ["no-metadata", ...REQUIRED_FIELDS.map((f) => `missing-${f}` as const)];
+export const FILTER_REASONS: readonly FilterReason[] = ["no-metadata", "record-too-large", ...REQUIRED_FIELDS.map((f) => `missing-${f}` as const)];
 
 const IDENTITY_KEYS = ["orgUUID", "runUUID", "pipeUUID", "nodeID"] as const;
 

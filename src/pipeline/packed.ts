@@ -52,6 +52,18 @@ export class RecordBuffer implements PackedRecords {
     this.ends[this.count++] = this.at;
   }
 
+  /** Bytes of the last record closed. */
+  get lastRecordBytes(): number {
+    return this.count === 0 ? 0 : (this.ends[this.count - 1] as number) - (this.count === 1 ? 0 : (this.ends[this.count - 2] as number));
+  }
+
+  /** Takes back the last record closed. */
+  dropLast(): void {
+    if (this.count === 0) return;
+    this.count--;
+    this.at = this.recordStart;
+  }
+
   /** Appends a string's UTF-8 bytes (not closing a record). */
   writeString(s: string): void {
     this.reserve(s.length * 3); // UTF-16 unit → at most 3 bytes

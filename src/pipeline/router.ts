@@ -14,12 +14,17 @@ import type { MetadataProvider, PodMeta } from "../metadata/types.ts";
 import type { FileDecision, Lines, LineVisitor, MergedLine, SourceFileInfo } from "../source/types.ts";
 import { compileEncoder, FILTER_REASONS, type FilterReason, type RecordEncoder, transform } from "./chain.ts";
 import { RecordBuffer } from "./packed.ts";
+import { systemClock } from "../platform/clock.ts";
+import type { Clock } from "../platform/types.ts";
+import { utf8ByteLength } from "../source/utf8.ts";
 
 export interface RouterCounters {
   eventsRead: number;
   eventsFiltered: Record<FilterReason, number>;
   eventsAppended: number;
   bytesAppended: number;
+  /** Records whose message was cut so that the record fits in the ring (JSON escaping can grow a line sixfold). */
+  recordsCut: number;
 }
 
 /**
@@ -29,6 +34,8 @@ export interface RouterCounters {
 export interface RecordSink {
   appendPacked(records: PackedRecords): Promise<number>;
   lastSeq(): number;
+  /** The largest record it can hold. */
+  maxRecordBytes(): number;
 }
 
 const NO_METADATA: RecordEncoder = { fileReason: "no-metadata", encode: () => null, writeBytes: () => false };
@@ -44,6 +51,7 @@ export class Router {
     eventsFiltered: Object.fromEntries(FILTER_REASONS.map((r) => [r, 0])) as Record<FilterReason, number>,
     eventsAppended: 0,
     bytesAppended: 0,
+    recordsCut: 0,
   };
   private readonly rules: SelectionRules;
   private readonly waitMs: number;
@@ -51,24 +59,32 @@ export class Router {
   private readonly retained = new Set<string>();
   /** Every emit's records, reused (the sink copies them before appendPacked returns). */
   private readonly records = new RecordBuffer();
-  private readonly writer = new RecordWriter(this.records, () => this.counters.eventsFiltered["missing-timestamp"]++);
+  private readonly writer: RecordWriter;
 
   constructor(
     private readonly config: Config,
     private readonly cache: PodCache,
     private readonly provider: Pick<MetadataProvider, "notifyUnknownPod">,
     private readonly sink: RecordSink,
+    private readonly clock: Clock = systemClock,
   ) {
+    this.writer = new RecordWriter(this.records, this.counters, sink.maxRecordBytes());
     this.rules = selectionRulesFromConfig(config);
     this.waitMs = config.metadata.waitForMetadataSeconds * 1000;
   }
 
+  /**
+   * While a file is open its pod's metadata must outlive a deletion — from the moment it is opened,
+   * not its first turn: behind a full ring, a file may wait long for its first decision.
+   */
+  opened(file: SourceFileInfo): void {
+    if (this.retained.has(file.id)) return;
+    this.retained.add(file.id);
+    this.cache.retain(file.podUid);
+  }
+
   decide(file: SourceFileInfo, now: number): FileDecision {
-    if (!this.retained.has(file.id)) {
-      // While a file is open its pod's metadata must outlive a deletion.
-      this.retained.add(file.id);
-      this.cache.retain(file.podUid);
-    }
+    this.opened(file);
     const decision = decidePod(this.cache.get(file.podUid), this.rules);
     switch (decision.kind) {
       case "select":
@@ -114,7 +130,7 @@ export class Router {
 
   closed(file: SourceFileInfo): void {
     this.encoders.delete(file.id);
-    if (this.retained.delete(file.id)) this.cache.release(file.podUid);
+    if (this.retained.delete(file.id)) this.cache.release(file.podUid, this.clock.now());
   }
 
   /** The compiled chain for a file, rebuilt whenever its pod's metadata object changes. */
@@ -128,14 +144,19 @@ export class Router {
   }
 }
 
-/** Writes one emit's lines as records: from their bytes where the source kept bytes, else as strings. */
+/**
+ * Writes one emit's lines as records: from their bytes where the source kept bytes, else as strings.
+ * A record larger than the ring can hold (a long line of characters JSON escapes sixfold) has its
+ * message cut until it fits, and is counted.
+ */
 class RecordWriter implements LineVisitor {
   private encoder: RecordEncoder = NO_METADATA;
   private lines: Lines | null = null;
 
   constructor(
     private readonly out: RecordBuffer,
-    private readonly missingTimestamp: () => void,
+    private readonly counters: RouterCounters,
+    private readonly maxRecordBytes: number,
   ) {}
 
   begin(encoder: RecordEncoder, lines: Lines): void {
@@ -144,19 +165,57 @@ class RecordWriter implements LineVisitor {
   }
 
   range(chunk: Uint8Array, tsStart: number, tsEnd: number, stderr: boolean, contentStart: number, contentEnd: number, index: number): void {
-    if (!this.encoder.writeBytes(chunk, tsStart, tsEnd, stderr, contentStart, contentEnd, this.out)) {
-      this.merged((this.lines as Lines).line(index)); // decoded as the string path decodes it
+    if (this.encoder.writeBytes(chunk, tsStart, tsEnd, stderr, contentStart, contentEnd, this.out)) {
+      if (this.out.lastRecordBytes <= this.maxRecordBytes) return;
+      this.out.dropLast();
     }
+    this.merged((this.lines as Lines).line(index)); // decoded as the string path decodes it
   }
 
   /** The string path: one line's record, or a missing-timestamp count. */
   merged(line: MergedLine): void {
     const json = this.encoder.encode(line.timestamp, line.stream, line.message);
     if (json === null) {
-      this.missingTimestamp();
+      this.counters.eventsFiltered["missing-timestamp"]++;
       return;
     }
     this.out.writeString(json);
     this.out.end();
+    if (this.out.lastRecordBytes > this.maxRecordBytes) this.cutToFit(line);
+  }
+
+  /** Replaces the last record with one whose message is the longest prefix that fits. */
+  private cutToFit(line: MergedLine): void {
+    this.out.dropLast();
+    const fits = (units: number): string | null => {
+      const json = this.encoder.encode(line.timestamp, line.stream, prefix(line.message, units)) as string;
+      return utf8ByteLength(json) <= this.maxRecordBytes ? json : null;
+    };
+    let lo = 0;
+    let hi = line.message.length;
+    let best = fits(0);
+    if (best === null) {
+      this.counters.eventsFiltered["record-too-large"]++;
+      return;
+    }
+    while (lo < hi) {
+      const mid = Math.ceil((lo + hi) / 2);
+      const json = fits(mid);
+      if (json === null) hi = mid - 1;
+      else {
+        best = json;
+        lo = mid;
+      }
+    }
+    this.counters.recordsCut++;
+    this.out.writeString(best);
+    this.out.end();
   }
 }
+
+/** The first `units` UTF-16 units of `s`, not ending inside a surrogate pair. */
+function prefix(s: string, units: number): string {
+  const c = s.charCodeAt(units - 1);
+  return s.slice(0, c >= 0xd800 && c <= 0xdbff ? units - 1 : units);
+}
+

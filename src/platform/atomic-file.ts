@@ -1,7 +1,8 @@
 // Files replaced as a whole and durably: write a temp file, fsync it, rename it over the old one,
 // fsync the directory. A crash leaves the old content or the new, never a mix.
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
+import type { DurableFiles } from "./types.ts";
 
 export function writeFileAtomic(path: string, body: string | Uint8Array): void {
   const tmp = path + ".tmp";
@@ -30,4 +31,13 @@ export function fsyncDir(dir: string): void {
   } finally {
     closeSync(fd);
   }
+}
+
+/** The data dir's small files on the real disk. */
+export function dataDirFiles(dir: string): DurableFiles {
+  return {
+    pathOf: (name) => join(dir, name),
+    read: (name) => readTextIfExists(join(dir, name)),
+    write: (name, text) => writeFileAtomic(join(dir, name), text),
+  };
 }

@@ -18,3 +18,16 @@ export interface Clock {
   /** Calls fn once pending I/O callbacks have run: a yield to the event loop (setImmediate). */
   soon(fn: () => void): void;
 }
+
+/**
+ * Small files of the data dir, each replaced as a whole and durably: after write() returns, a crash
+ * leaves the new content; during it, the old or the new, never a mix (checkpoints, the pod snapshot).
+ */
+export interface DurableFiles {
+  /** Where `name` is, for messages. */
+  pathOf(name: string): string;
+  /** The content, or null when there is no such file. Throws on other errors. */
+  read(name: string): string | null;
+  /** Replaces the content; throws (ENOSPC, EIO, …) when it cannot, leaving the old content. */
+  write(name: string, text: string): void;
+}

@@ -1,8 +1,8 @@
 // Per-file checkpoints (the watermark: the lowest offset not yet safe, docs/source.md), persisted as
 // one JSON file in the data dir that is replaced atomically, so a crash leaves the old or the new set.
-import { join } from "node:path";
 import { z } from "zod";
-import { readTextIfExists, writeFileAtomic } from "../platform/atomic-file.ts";
+import { dataDirFiles } from "../platform/atomic-file.ts";
+import type { DurableFiles } from "../platform/types.ts";
 import type { CheckpointStorage, FileCheckpoint } from "./types.ts";
 
 const CheckpointFileSchema = z.object({
@@ -34,17 +34,22 @@ export function decodeCheckpoints(text: string): FileCheckpoint[] {
   return CheckpointFileSchema.parse(JSON.parse(text)).files;
 }
 
+export const CHECKPOINTS_FILE = "checkpoints.json";
+
 /** `checkpoints.json` in the data dir. */
 export class CheckpointStore implements CheckpointStorage {
   readonly path: string;
+  private readonly files: DurableFiles;
 
-  constructor(dataDir: string) {
-    this.path = join(dataDir, "checkpoints.json");
+  /** The data dir's path (its real files), or its files as a port. */
+  constructor(dataDir: string | DurableFiles) {
+    this.files = typeof dataDir === "string" ? dataDirFiles(dataDir) : dataDir;
+    this.path = this.files.pathOf(CHECKPOINTS_FILE);
   }
 
   load(onError: (msg: string) => void): FileCheckpoint[] {
     try {
-      const text = readTextIfExists(this.path);
+      const text = this.files.read(CHECKPOINTS_FILE);
       return text === null ? [] : decodeCheckpoints(text);
     } catch (err) {
       onError(`checkpoint file ${this.path} is unreadable (${(err as Error).message}); files without a checkpoint follow source.readFrom`);
@@ -53,6 +58,6 @@ export class CheckpointStore implements CheckpointStorage {
   }
 
   save(files: readonly FileCheckpoint[]): void {
-    writeFileAtomic(this.path, encodeCheckpoints(files));
+    this.files.write(CHECKPOINTS_FILE, encodeCheckpoints(files));
   }
 }

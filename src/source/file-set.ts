@@ -66,6 +66,7 @@ export class FileSet {
     );
     this.open.set(serial, f);
     this.remember(f);
+    this.parts.output.opened?.(f.info);
     counters.filesAdded++;
     counters.filesWatched = this.open.size;
     checkpoints.markDirty();

@@ -64,6 +64,13 @@ const ENVELOPE_SLACK = 4096;
 export class LineReader {
   /** File offset of the first byte not yet consumed into a line (the start of `carry`). */
   lineEnd: number;
+  /**
+   * The last line start at which neither stream of this container was inside a partial line. A
+   * checkpoint must not pass it while a stream is: resumed later than that, the reader would meet
+   * the middle fragments of a line it already emitted (its head before the checkpoint) and make a
+   * record of them.
+   */
+  private cleanAt: number;
   private carry: Uint8Array = new Uint8Array(0);
   private format: LineFormat | null;
   /** True while dropping the rest of an over-long physical line. */
@@ -81,6 +88,7 @@ export class LineReader {
     startOffset: number,
   ) {
     this.lineEnd = startOffset;
+    this.cleanAt = startOffset;
     this.format = opts.format === "auto" ? null : opts.format;
     this.keyOut = streamKey(opts.partialKey, "stdout");
     this.keyErr = streamKey(opts.partialKey, "stderr");
@@ -90,6 +98,16 @@ export class LineReader {
   /** Bytes received but not yet ending in "\n". */
   get carryBytes(): number {
     return this.carry.length;
+  }
+
+  /** Where reading may resume without meeting the middle of a line: lineEnd, or earlier while a stream is inside a partial line. */
+  get resumableAt(): number {
+    return this.midLine() ? this.cleanAt : this.lineEnd;
+  }
+
+  private midLine(): boolean {
+    const m = this.opts.merger;
+    return m.isPending(this.keyOut) || m.isPending(this.keyErr);
   }
 
   /** Consumes a chunk that continues the file at `lineEnd + carryBytes`; appends complete lines to `out`. */
@@ -130,6 +148,7 @@ export class LineReader {
   /** Starts over at `offset` (after a truncation), dropping any unfinished line. */
   reset(offset: number): void {
     this.lineEnd = offset;
+    this.cleanAt = offset;
     this.carry = new Uint8Array(0);
     this.discarding = false;
   }
@@ -151,6 +170,7 @@ export class LineReader {
 
   private line(buf: Uint8Array, start: number, end: number, offset: number, now: number, out: LineSink): void {
     const c = this.opts.counters;
+    if (!this.midLine()) this.cleanAt = offset;
     if (end > start && buf[end - 1] === 0x0d) end--; // tolerate CRLF
     // A node that crashed can leave a run of NULs (allocated, never written) in a log file; the runtime's
     // next line then starts right after it, with no newline between: skip the NULs, keep the line.

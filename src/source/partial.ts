@@ -29,6 +29,7 @@ interface Pending {
 
 /** The merger's key of one stream of a container instance (uid/container/restart). */
 export function streamKey(key: string, stream: Stream): string {
+  // Two characters after the container key (flush() takes them off again).
   return stream === "stdout" ? key + "\u0000o" : key + "\u0000e";
 }
 
@@ -176,14 +177,19 @@ export class PartialMerger {
   }
 
   /**
-   * Flushes pendings older than `maxAgeMs` (or every pending of the key prefix when `key` is set)
-   * as whole lines; `fileId` is the file of the line's head.
+   * Flushes, as whole lines, the pending lines whose writer has added nothing for `maxAgeMs` while
+   * their continuation could have been read: `waiting(containerKey)` says a container instance may
+   * still have unread bytes (a successor not read yet, reading paused by a full ring, a file held),
+   * and restarts the line's timeout. `fileId` of each line is the file of its head.
    */
-  flush(now: number, maxAgeMs: number, key?: string): Array<MergedLine & { fileId: string }> {
+  flush(now: number, maxAgeMs: number, waiting: (containerKey: string) => boolean = () => false): Array<MergedLine & { fileId: string }> {
     const out: Array<MergedLine & { fileId: string }> = [];
     for (const [k, p] of this.pending) {
-      const matches = key === undefined ? now - p.since >= maxAgeMs : k.startsWith(key + "\u0000");
-      if (!matches) continue;
+      if (waiting(k.slice(0, -2))) {
+        p.since = now;
+        continue;
+      }
+      if (now - p.since < maxAgeMs) continue;
       this.pending.delete(k);
       this.release(p);
       // The rest of a cut character will never come: it is replaced, as invalid UTF-8 is.

@@ -151,7 +151,7 @@ export class ReadingLoop {
     }
     this.parts.counters.filesHeld = held;
     if (this.stopping) return progressed;
-    await this.flushPartials(now);
+    await this.flushPartials();
     return progressed;
   }
 
@@ -175,10 +175,14 @@ export class ReadingLoop {
     return n > 0 || finished;
   }
 
-  /** Partials whose F never came are emitted whole after partialFlushMs. */
-  private async flushPartials(now: number): Promise<void> {
+  /**
+   * Partials whose F never came are emitted whole after partialFlushMs — counted only while their
+   * container has nothing left to read: a line is not cut because its continuation sits unread (in
+   * a successor waiting for its turn, behind a full ring, in a held file).
+   */
+  private async flushPartials(): Promise<void> {
     if (this.merger.size === 0) return;
-    const flushed = this.merger.flush(now, this.config.partialFlushMs);
+    const flushed = this.merger.flush(this.parts.clock.now(), this.config.partialFlushMs, (key) => this.mayHaveMore(key));
     for (const line of flushed) {
       const counters = this.parts.counters;
       counters.partialFlushTimeouts++;
@@ -189,6 +193,19 @@ export class ReadingLoop {
       const released = this.merger.takeReleased();
       if (target) await this.emit(target, LineBatch.of(line), released);
     }
+  }
+
+  /**
+   * Whether a container instance may still have bytes to read: one of its files has not been read to
+   * its end (or is due for a look), waits for its predecessor, is held, or is a rotated file not
+   * closed yet (its successor may hold a line's continuation).
+   */
+  private mayHaveMore(key: string): boolean {
+    for (const f of this.files.open.values()) {
+      if (f.containerKey !== key) continue;
+      if (f.dirty || f.blocked || f.held || f.state === "draining" || f.readPos < f.size) return true;
+    }
+    return false;
   }
 
   private async emit(file: TailedFile, lines: LineBatch, released: string[]): Promise<void> {

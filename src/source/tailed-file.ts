@@ -97,9 +97,13 @@ export class TailedFile {
     this.reader = init.reader;
   }
 
-  /** The first offset not safe yet: the reader's line end, or a pending partial's first fragment here. */
+  /**
+   * The first offset not safe yet: the reader's line end, or a pending partial's first fragment here,
+   * or the last point where no stream was inside a partial line (see LineReader.resumableAt).
+   */
   safeOffset(pendingStart: number | null): number {
-    return pendingStart === null ? this.reader.lineEnd : Math.min(pendingStart, this.reader.lineEnd);
+    const resumable = this.reader.resumableAt;
+    return pendingStart === null ? resumable : Math.min(pendingStart, resumable);
   }
 
   /** Reads one slice into `out` through `buf`; returns the bytes read (0 at the end, or on an error, which is logged). */

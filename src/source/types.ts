@@ -52,6 +52,8 @@ export interface SourceOutput {
   decide(file: SourceFileInfo, now: number): FileDecision;
   /** Takes a file's lines; resolves (after any backpressure) with the ring sequence number that covers them. */
   emit(file: SourceFileInfo, lines: Lines): Promise<number>;
+  /** The file is followed from now on: its pod's metadata must outlive a deletion until it is closed. */
+  opened?(file: SourceFileInfo): void;
   /** The file is closed for good (drained, given up or skipped). */
   closed?(file: SourceFileInfo): void;
 }

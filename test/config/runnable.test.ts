@@ -1,13 +1,18 @@
-// What `run` needs that the config alone shows: a messenger, a key, and a ring that holds the
-// largest record a line can make — checked against the real encoder and the real ring.
+// What `run` needs that the config alone shows: a messenger, a key, and a ring that holds the record
+// of the longest line; a record that JSON escaping makes larger than the ring has its message cut to
+// fit, and is counted. Checked against the real encoder, the real router and the real ring.
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openRing } from "../../src/buffer/ring.ts";
 import { parseConfig } from "../../src/config/load.ts";
-import { largestRecordSpan, RECORD_ENVELOPE_BOUND, JSON_ESCAPE_GROWTH, ringTooSmall, runnableProblems } from "../../src/config/runnable.ts";
+import { largestRecordSpan, RECORD_ENVELOPE_BOUND, ringTooSmall, runnableProblems } from "../../src/config/runnable.ts";
+import { PodCache } from "../../src/metadata/cache.ts";
 import { compileEncoder } from "../../src/pipeline/chain.ts";
+import { PipekitRecordSchema } from "../../src/pipeline/record.ts";
+import { Router } from "../../src/pipeline/router.ts";
+import { LineBatch } from "../../src/source/line-batch.ts";
 import { appendPayloads } from "../support/ring-payloads.ts";
 
 const dirs: string[] = [];
@@ -27,22 +32,21 @@ test("run needs a messenger and a key", () => {
   expect(runnableProblems(parseConfig(runnable))).toEqual([]);
 });
 
-/** The longest record a line of `maxLineBytes` can make, as the ring stores it. */
-function worstRecord(maxLineBytes: number): Uint8Array {
-  // Kubernetes' limits: a pod name of 253 characters, a container name of 63, label values of 63.
-  const label = "u".repeat(63);
-  const encoder = compileEncoder({ orgUUID: label, runUUID: label, pipeUUID: label, nodeID: "n".repeat(253 + 12), podName: "p".repeat(253), containerName: "c".repeat(63) });
-  // Control characters only: each byte becomes \u00XX.
-  const record = encoder.encode("2026-11-24T19:02:13.123456789+00:00", "stderr", "\u0001".repeat(maxLineBytes));
-  return new TextEncoder().encode(record!);
+const LABEL = "u".repeat(63);
+// Kubernetes' limits: a pod name of 253 characters, a container name of 63, label values of 63.
+const WORST_IDS = { orgUUID: LABEL, runUUID: LABEL, pipeUUID: LABEL, nodeID: "n".repeat(253 + 12), podName: "p".repeat(253), containerName: "c".repeat(63) };
+
+/** The record of a line of `message` with the largest identifiers, as the ring stores it. */
+function worstRecord(message: string): Uint8Array {
+  return new TextEncoder().encode(compileEncoder(WORST_IDS).encode("2026-11-24T19:02:13.123456789+00:00", "stderr", message)!);
 }
 
-describe("the ring must hold the largest record", () => {
-  test("the bound holds for the worst line the encoder can get", () => {
+describe("the ring must hold the record of the longest line", () => {
+  test("the envelope bound holds for the largest identifiers", () => {
     for (const maxLineBytes of [1024, 64 * 1024, 1 << 20]) {
-      const record = worstRecord(maxLineBytes);
-      expect(record.length).toBeGreaterThan(JSON_ESCAPE_GROWTH * maxLineBytes); // the escaping is real
-      expect(record.length).toBeLessThanOrEqual(JSON_ESCAPE_GROWTH * maxLineBytes + RECORD_ENVELOPE_BOUND);
+      const record = worstRecord("x".repeat(maxLineBytes));
+      expect(record.length).toBeGreaterThan(maxLineBytes + 900); // the identifiers are real
+      expect(record.length).toBeLessThanOrEqual(maxLineBytes + RECORD_ENVELOPE_BOUND);
     }
   });
 
@@ -50,23 +54,21 @@ describe("the ring must hold the largest record", () => {
     expect(ringTooSmall(parseConfig({}))).toBeNull();
     const problem = ringTooSmall(parseConfig({ buffer: { maxBytes: "1MiB" } }));
     expect(problem).toStartWith("buffer.maxBytes: 1048576 bytes (1MiB) cannot hold one record of the longest line source.maxLineBytes allows (1048576 bytes (1MiB)");
-    expect(problem).toEndWith("raise buffer.maxBytes to 7MiB or more, or lower source.maxLineBytes to 167KiB or less");
+    expect(problem).toEndWith("raise buffer.maxBytes to 2MiB or more, or lower source.maxLineBytes to 1007KiB or less");
     expect(runnableProblems(parseConfig({ ...runnable, buffer: { maxBytes: "1MiB" } }))).toEqual([problem!]);
-    // Long lines need a ring to match.
-    expect(ringTooSmall(parseConfig({ buffer: { maxBytes: "64MB" }, source: { maxLineBytes: "16MiB" } }))).toContain("raise buffer.maxBytes to 97MiB or more");
+    expect(ringTooSmall(parseConfig({ buffer: { maxBytes: "16MB" }, source: { maxLineBytes: "16MiB" } }))).toContain("raise buffer.maxBytes to 17MiB or more");
   });
 
-  test("what the message suggests is what a real ring takes: the worst record fits; a record over the ring is refused by it", async () => {
+  test("what the message suggests is what a real ring takes; the ring says the largest record it holds", async () => {
     const dir = mkdtempSync(join(tmpdir(), "ring-fit-"));
     dirs.push(dir);
     const problem = ringTooSmall(parseConfig({ buffer: { maxBytes: "1MiB" } }))!;
     const [, raise, lower] = /to (\d+)MiB or more, or lower source\.maxLineBytes to (\d+)KiB/.exec(problem)!;
-    // A bigger ring for the default lines.
     const big = parseConfig({ buffer: { maxBytes: `${raise}MiB` } });
     expect(ringTooSmall(big)).toBeNull();
     const ring = await openRing({ dir: join(dir, "big"), capacityBytes: big.buffer.maxBytes, syncIntervalMs: 1000 });
     try {
-      expect(await appendPayloads(ring, [worstRecord(big.source.maxLineBytes)])).toBe(1);
+      expect(await appendPayloads(ring, [worstRecord("x".repeat(big.source.maxLineBytes))])).toBe(1);
     } finally {
       await ring.close();
     }
@@ -76,12 +78,55 @@ describe("the ring must hold the largest record", () => {
     expect(ringTooSmall(parseConfig({ buffer: { maxBytes: "1MiB" }, source: { maxLineBytes: `${Number(lower) + 1}KiB` } }))).not.toBeNull();
     const small = await openRing({ dir: join(dir, "small"), capacityBytes: short.buffer.maxBytes, syncIntervalMs: 1000 });
     try {
-      expect(await appendPayloads(small, [worstRecord(short.source.maxLineBytes)])).toBe(1);
-      // What the check guards against: a record over the ring's size is refused by the ring.
-      const over = new Uint8Array(largestRecordSpan(short.source.maxLineBytes) + 8 * 1024 * 1024);
-      await expect(appendPayloads(small, [over])).rejects.toThrow(/cannot fit/);
+      expect(await appendPayloads(small, [worstRecord("x".repeat(short.source.maxLineBytes))])).toBe(1);
+      expect(largestRecordSpan(short.source.maxLineBytes)).toBeLessThanOrEqual(small.maxRecordBytes() + 24);
     } finally {
       await small.close();
+    }
+    // The largest record the ring says it holds is what an empty ring takes, and one byte more is refused.
+    const empty = await openRing({ dir: join(dir, "empty"), capacityBytes: short.buffer.maxBytes, syncIntervalMs: 1000 });
+    try {
+      const max = empty.maxRecordBytes();
+      await expect(appendPayloads(empty, [new Uint8Array(max + 1)])).rejects.toThrow(/cannot fit/);
+      expect(await appendPayloads(empty, [new Uint8Array(max).fill(0x61)])).toBe(1);
+    } finally {
+      await empty.close();
+    }
+  });
+
+  test("a line JSON escaping makes larger than the ring: its record is cut to fit, counted, and still a valid record", async () => {
+    const cache = new PodCache({ deletionGraceSeconds: 60 });
+    cache.upsert({ uid: "u1", namespace: "argo", name: "p", labels: { "workflows.argoproj.io/workflow": "w", "workflows.pipekit.io/org_uuid": "o", "workflows.pipekit.io/run_uuid": "r", "workflows.pipekit.io/pipe_uuid": "pp" }, annotations: { "workflows.argoproj.io/node-id": "n" } });
+    const records: string[] = [];
+    const maxRecordBytes = 4096;
+    const sink = {
+      appendPacked: async (r: { bytes: Uint8Array; ends: Uint32Array; count: number }) => {
+        for (let i = 0; i < r.count; i++) records.push(new TextDecoder().decode(r.bytes.slice(i === 0 ? 0 : r.ends[i - 1], r.ends[i])));
+        return records.length;
+      },
+      lastSeq: () => records.length,
+      maxRecordBytes: () => maxRecordBytes,
+    };
+    const router = new Router(parseConfig({}), cache, { notifyUnknownPod() {} }, sink);
+    const file = { id: "1:1", path: "/p", podUid: "u1", namespace: "argo", podName: "p", container: "main", restart: 0, firstSeenAt: 0 };
+    const controls = "\u0001".repeat(3000); // 3,000 bytes of line, 18,000 once escaped
+    const fine = "plain";
+    const emoji = "😀".repeat(1500); // 6,000 bytes, not escaped, a surrogate pair per character
+    await router.emit(file, LineBatch.of(...[controls, fine, emoji].map((message) => ({ timestamp: "2026-12-06T00:00:00Z", stream: "stdout" as const, message, truncated: false }))));
+    expect(records).toHaveLength(3);
+    expect(router.counters.recordsCut).toBe(2);
+    expect(router.counters.eventsAppended).toBe(3);
+    const parsed = records.map((r) => PipekitRecordSchema.parse(JSON.parse(r)));
+    expect(parsed[1]!.message).toBe(fine);
+    for (const i of [0, 2]) {
+      const original = [controls, fine, emoji][i]!;
+      expect(new TextEncoder().encode(records[i]!).length).toBeLessThanOrEqual(maxRecordBytes);
+      expect(original.startsWith(parsed[i]!.message)).toBe(true);
+      expect(parsed[i]!.message.length).toBeGreaterThan(0);
+      // The longest prefix that fits: one more character would not.
+      const next = original.slice(0, parsed[i]!.message.length + (i === 2 ? 2 : 1));
+      const longer = compileEncoder({ orgUUID: "o", runUUID: "r", pipeUUID: "pp", nodeID: "n", podName: "p", containerName: "main" }).encode("2026-12-06T00:00:00Z", "stdout", next)!;
+      expect(new TextEncoder().encode(longer).length).toBeGreaterThan(maxRecordBytes);
     }
   });
 });

@@ -61,7 +61,8 @@ test(
     const apiPort = await freePort();
     const config = writeJson(join(dir, "config.json"), {
       dataDir,
-      source: { root, partialFlushMs: 500, scanIntervalMs: 1000 },
+      // A 64 KiB ring holds the record of a line of up to 47 KiB; 32 KiB here (lines here are short).
+      source: { root, partialFlushMs: 500, scanIntervalMs: 1000, maxLineBytes: "32KiB" },
       metadata: {
         provider: "apiserver",
         apiserverUrl: api.url,

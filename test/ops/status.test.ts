@@ -59,7 +59,7 @@ test("endpoints' content and every /status reason transition; liveness stays 200
     expect(s.events.accountingImbalance).toBe(0);
     // Each figure under one name: the accounting terms under events, the sender's own under sink.
     expect(Object.keys(s.events).sort()).toEqual(
-      ["accountingImbalance", "appended", "bytesAppended", "deadLettered", "filtered", "filteredTotal", "inRing", "read", "replayed", "sent", "skipped"],
+      ["accountingImbalance", "appended", "bytesAppended", "cutToFitRing", "deadLettered", "filtered", "filteredTotal", "inRing", "read", "replayed", "sent", "skipped"],
     );
     expect(s.events.appended).toBe(s.events.read - s.events.filteredTotal - s.events.skipped.malformed);
     expect(s.sink).not.toHaveProperty("eventsSent");

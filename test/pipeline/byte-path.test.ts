@@ -179,6 +179,7 @@ function capturingRouter(known: boolean): { router: Router; records: Uint8Array[
       return records.length;
     },
     lastSeq: () => records.length,
+    maxRecordBytes: () => 1 << 30,
   };
   return { router: new Router(config, cache, { notifyUnknownPod() {} }, sink), records };
 }

@@ -8,7 +8,7 @@ import { FaultyFs } from "../support/faulty-fs.ts";
 
 const config = loadConfig(process.argv[2]);
 const fs = new FaultyFs();
-const collector = await startCollector(config, undefined, { sourceFs: fs });
+const collector = await startCollector(config, undefined, { platform: { logs: fs } });
 process.on("SIGUSR2", () => {
   let n = 0;
   for (const f of collector.source.fileStatus()) if (fs.stall(f.path) > 0) n++;

@@ -42,7 +42,7 @@ export async function makeEnv(prefix: string, root: (dir: string) => { root: str
         dataDir: join(dir, "data"),
         source: { root: logRoot, partialFlushMs: 500, scanIntervalMs: 1000 },
         metadata: { provider: "static", podsFile, waitForMetadataSeconds: 1 },
-        // Holds one record of the longest default line (1 MiB, up to 6× once JSON-escaped): `run` refuses less.
+        // Holds the record of the longest default line (1 MiB): `run` refuses less.
         buffer: { maxBytes: "8MiB", syncIntervalMs: 100 },
         messenger: { baseUri: messenger.url, flushIntervalMs: 100, retryInitialBackoffMs: 50, retryMaxBackoffMs: 500, timeoutMs: 3000 },
         api: { address: `127.0.0.1:${port}` },

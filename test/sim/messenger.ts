@@ -3,6 +3,7 @@
 // wrong key, requests that hang until the client gives up, outages (connection refused) — and keeps
 // every record it acknowledged, duplicates included.
 import { gunzipSync } from "node:zlib";
+import type { Clock } from "../../src/platform/types.ts";
 import type { Rng } from "./rng.ts";
 import type { Scheduler } from "./scheduler.ts";
 
@@ -44,6 +45,8 @@ export class SimMessenger {
   readonly delivered: Delivered[] = [];
   faults: MessengerFaults = { ...HEALTHY };
   readonly stats = { requests: 0, acknowledged: 0, refused: 0, hung: 0, lostAnswers: 0, badBodies: 0 };
+  /** Called for every record acknowledged. */
+  onDelivered: (record: Record<string, unknown>) => void = () => {};
   /** Bodies that were not a JSON array of records: a contract violation by the collector. */
   readonly violations: string[] = [];
 
@@ -53,8 +56,12 @@ export class SimMessenger {
     readonly key: string,
   ) {}
 
-  /** A fetch for the sender: bound to the messenger, never touching the network. */
-  readonly fetch = (input: string | URL | Request, init?: RequestInit): Promise<SimResponse> => {
+  /** A fetch for one process's sender (its clock: answers to a crashed process never come). */
+  fetchFor(clock: Clock): (input: string | URL | Request, init?: RequestInit) => Promise<SimResponse> {
+    return (input, init) => this.request(clock, input, init);
+  }
+
+  private request(clock: Clock, input: string | URL | Request, init?: RequestInit): Promise<SimResponse> {
     this.stats.requests++;
     const url = String(input instanceof Request ? input.url : input);
     const signal = init?.signal ?? null;
@@ -62,7 +69,7 @@ export class SimMessenger {
       const fail = (err: Error) => reject(err);
       if (signal?.aborted) return fail(abortError(signal));
       const f = this.faults;
-      if (f.down) return this.clock.soon(() => fail(Object.assign(new TypeError("fetch failed: connection refused"), { code: "ECONNREFUSED" })));
+      if (f.down) return clock.soon(() => fail(Object.assign(new TypeError("fetch failed: connection refused"), { code: "ECONNREFUSED" })));
       const hang = this.rng.chance(f.hang);
       const latency = this.rng.int(f.latencyMs[0], f.latencyMs[1]);
       let settled = false;
@@ -79,7 +86,7 @@ export class SimMessenger {
         this.stats.hung++;
         return;
       }
-      this.clock.after(latency, () => {
+      clock.after(latency, () => {
         if (settled) return;
         settled = true;
         const answer = this.answer(url, init);
@@ -90,7 +97,7 @@ export class SimMessenger {
         resolve(answer);
       });
     });
-  };
+  }
 
   private answer(url: string, init?: RequestInit): SimResponse {
     const f = this.faults;
@@ -114,7 +121,10 @@ export class SimMessenger {
       return response(400, "not an array");
     }
     const at = this.clock.peek();
-    for (const r of records) this.delivered.push({ record: r as Record<string, unknown>, at });
+    for (const r of records) {
+      this.delivered.push({ record: r as Record<string, unknown>, at });
+      this.onDelivered(r as Record<string, unknown>);
+    }
     this.stats.acknowledged += records.length;
     return response(200, "{}");
   }

@@ -20,21 +20,23 @@ interface Entry {
 // in a simulation, so this is deterministic). Captured before anything can replace the globals.
 const realSetImmediate = globalThis.setImmediate;
 const settle = () => new Promise<void>((resolve) => realSetImmediate(resolve));
+const DEBUG = process.env.SIM_DEBUG === "1";
+
+/** The world's own callbacks (the workload, the kubelet, faults): never dropped. */
+export const WORLD = 0;
 
 export class Scheduler implements Clock {
   private time: number;
   private seq = 0;
   /** A binary heap by (at, seq). */
   private readonly heap: Entry[] = [];
-  /** The owner new entries belong to (a simulated process generation). */
-  owner = 0;
   /** Callbacks run so far. */
   steps = 0;
   /** Virtual milliseconds each `now()` may advance by (synchronous work taking time; 0: none). */
   private drift = 0;
 
   constructor(
-    startMs: number,
+    private readonly startMs: number,
     private readonly rng: Rng,
   ) {
     this.time = startMs;
@@ -56,19 +58,38 @@ export class Scheduler implements Clock {
   }
 
   after(ms: number, fn: () => void): Timer {
-    return this.push(this.time + Math.max(0, ms), fn, 0);
+    return this.push(this.time + Math.max(0, ms), fn, 0, WORLD);
   }
 
   every(ms: number, fn: () => void): Timer {
-    return this.push(this.time + Math.max(1, ms), fn, Math.max(1, ms));
+    return this.push(this.time + Math.max(1, ms), fn, Math.max(1, ms), WORLD);
   }
 
   soon(fn: () => void): void {
-    this.push(this.time, fn, 0);
+    this.push(this.time, fn, 0, WORLD);
   }
 
-  /** Cancels every callback scheduled by `owner` (its process crashed). */
+  /** Runs fn soon on behalf of `owner` (dropped if that process crashes first). */
+  soonFor(owner: number, fn: () => void): void {
+    this.push(this.time, fn, 0, owner);
+  }
+
+  /** The clock of one simulated process: everything it schedules dies with it (dropOwner). */
+  clockFor(owner: number): Clock {
+    return {
+      now: () => this.now(),
+      after: (ms, fn) => this.push(this.time + Math.max(0, ms), fn, 0, owner),
+      every: (ms, fn) => this.push(this.time + Math.max(1, ms), fn, Math.max(1, ms), owner),
+      soon: (fn) => void this.push(this.time, fn, 0, owner),
+    };
+  }
+
+  /** Owners whose process ended: nothing they scheduled, or schedule later, runs. */
+  private readonly dead = new Set<number>();
+
+  /** Cancels every callback scheduled by `owner` (its process crashed), and any it would schedule. */
   dropOwner(owner: number): void {
+    this.dead.add(owner);
     for (const e of this.heap) if (e.owner === owner) e.cancelled = true;
   }
 
@@ -100,13 +121,14 @@ export class Scheduler implements Clock {
         this.insert(next);
       }
       this.steps++;
+      if (DEBUG && this.steps % 1000 === 0) console.error(`sim: step ${this.steps} at +${((this.time - this.startMs) / 1000).toFixed(1)} s, ${this.heap.length} queued`);
       next.fn();
       await settle();
     }
   }
 
-  private push(at: number, fn: () => void, period: number): Timer {
-    const e: Entry = { at, seq: ++this.seq, fn, period, cancelled: false, owner: this.owner };
+  private push(at: number, fn: () => void, period: number, owner: number): Timer {
+    const e: Entry = { at, seq: ++this.seq, fn, period, cancelled: this.dead.has(owner), owner };
     this.insert(e);
     return { cancel: () => void (e.cancelled = true) };
   }

@@ -14,6 +14,8 @@ interface Inode {
   size: number;
   nlink: number;
   open: number;
+  /** How far any process has read it. */
+  readTo: number;
 }
 
 type Entry = { kind: "dir"; children: Map<string, Entry> } | { kind: "file"; ino: number };
@@ -46,6 +48,20 @@ export class SimFs {
   private readonly watches = new Set<Watch>();
   /** Counts of what happened, for the run's summary. */
   readonly stats = { reads: 0, inodesReused: 0, watchEvents: 0 };
+  /** Inodes some process ever opened, and those freed that none ever had (gone between two looks). */
+  private readonly everOpened = new Set<number>();
+  readonly neverOpenedFreed = new Set<number>();
+  /** Inodes freed when their last descriptor closed before they were read to their end (a file given up). */
+  readonly closedUnread = new Set<number>();
+  /** Called when an inode is freed (no name, no descriptor). */
+  onFree: (ino: number) => void = () => {};
+  /** Traces what happens to these inodes (replaying one seed: SIM_INODES=180,181). */
+  readonly traced = new Set<number>((process.env.SIM_INODES ?? "").split(",").filter(Boolean).map(Number));
+  note: (what: string) => void = () => {};
+
+  private trace(ino: number, what: string): void {
+    if (this.traced.has(ino)) this.note(`inode ${ino}: ${what} (size ${this.inodes.get(ino)?.size ?? "freed"})`);
+  }
 
   constructor(
     private readonly clock: Scheduler,
@@ -76,7 +92,7 @@ export class SimFs {
   failWatches(err: Error): void {
     for (const w of this.watches) {
       if (w.closed) continue;
-      this.clock.soon(() => {
+      this.clock.soonFor(w.owner, () => {
         if (!w.closed) w.handlers.onError(err);
       });
     }
@@ -89,8 +105,10 @@ export class SimFs {
     if (e.kind !== "file") throw fsError("EISDIR", "open", path);
     const inode = this.inodes.get(e.ino) as Inode;
     inode.open++;
+    this.everOpened.add(e.ino);
     const fd = this.nextFd++;
     this.fds.set(fd, { ino: e.ino, owner });
+    this.trace(e.ino, `opened by process ${owner} as ${path} (fd ${fd})`);
     return fd;
   }
 
@@ -99,6 +117,7 @@ export class SimFs {
     this.stats.reads++;
     const n = Math.max(0, Math.min(length, inode.size - position));
     if (n > 0) buf.set(inode.data.subarray(position, position + n), offset);
+    if (position + n > inode.readTo) inode.readTo = position + n;
     return n;
   }
 
@@ -113,6 +132,8 @@ export class SimFs {
     this.fds.delete(fd);
     const inode = this.inodes.get(d.ino) as Inode;
     inode.open--;
+    if (inode.open === 0 && inode.nlink === 0 && inode.readTo < inode.size) this.closedUnread.add(inode.ino);
+    this.trace(inode.ino, `fd ${fd} closed, read to ${inode.readTo}`);
     this.release(inode);
   }
 
@@ -183,6 +204,7 @@ export class SimFs {
     }
     const ino = this.newInode();
     dir.children.set(name, { kind: "file", ino });
+    this.trace(ino, `created as ${path}`);
     this.emit(path, "rename");
     return ino;
   }
@@ -218,6 +240,7 @@ export class SimFs {
     fromDir.children.delete(basename(from));
     toDir.children.set(basename(to), e);
     if (replaced?.kind === "file") this.unlinkInode(replaced.ino);
+    if (e.kind === "file") this.trace(e.ino, `renamed ${from} -> ${to}`);
     this.emit(from, "rename");
     this.emit(to, "rename");
   }
@@ -228,6 +251,7 @@ export class SimFs {
     if (!e) throw fsError("ENOENT", "unlink", path);
     if (e.kind !== "file") throw fsError("EISDIR", "unlink", path);
     dir.children.delete(basename(path));
+    this.trace(e.ino, `unlinked ${path}`);
     this.unlinkInode(e.ino);
     this.emit(path, "rename");
   }
@@ -238,6 +262,7 @@ export class SimFs {
     const e = dir.children.get(basename(path));
     if (!e) return;
     const drop = (x: Entry) => {
+      if (x.kind === "file") this.trace(x.ino, `removed with ${path}`);
       if (x.kind === "file") this.unlinkInode(x.ino);
       else for (const c of x.children.values()) drop(c);
     };
@@ -289,7 +314,7 @@ export class SimFs {
     const reused = this.free.pop();
     if (reused !== undefined) this.stats.inodesReused++;
     const ino = reused ?? this.nextIno++;
-    this.inodes.set(ino, { ino, data: new Uint8Array(0), size: 0, nlink: 1, open: 0 });
+    this.inodes.set(ino, { ino, data: new Uint8Array(0), size: 0, nlink: 1, open: 0, readTo: 0 });
     return ino;
   }
 
@@ -303,6 +328,10 @@ export class SimFs {
     if (inode.nlink > 0 || inode.open > 0) return;
     this.inodes.delete(inode.ino);
     this.free.push(inode.ino);
+    this.trace(inode.ino, "freed");
+    if (!this.everOpened.has(inode.ino)) this.neverOpenedFreed.add(inode.ino);
+    this.everOpened.delete(inode.ino);
+    this.onFree(inode.ino);
   }
 
   private byFd(fd: number, op: string): Inode {
@@ -334,7 +363,7 @@ export class SimFs {
       if (w.closed || !path.startsWith(w.root + "/")) continue;
       const name = path.slice(w.root.length + 1);
       this.stats.watchEvents++;
-      this.clock.soon(() => {
+      this.clock.soonFor(w.owner, () => {
         if (!w.closed) w.handlers.onEvent(kind, name);
       });
     }

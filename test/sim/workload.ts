@@ -57,6 +57,11 @@ export interface WorkloadOptions {
   hugeLineChance: number;
   /** Mean pause between a container's writes (ms). */
   writeIntervalMs: number;
+  /**
+   * The longest pause inside a line being written fragment by fragment: below source.partialFlushMs,
+   * so that a line the collector cuts is its bug, not a writer that stalled mid-line.
+   */
+  maxFragmentGapMs: number;
 }
 
 const enc = new TextEncoder();
@@ -160,13 +165,14 @@ export class Workload {
   }
 
   private scheduleWrite(c: ContainerState): void {
-    const pause = this.rng.chance(0.1) ? this.rng.int(0, this.opts.writeIntervalMs * 20) : this.rng.int(0, this.opts.writeIntervalMs * 2);
+    let pause = this.rng.chance(0.1) ? this.rng.int(0, this.opts.writeIntervalMs * 20) : this.rng.int(0, this.opts.writeIntervalMs * 2);
+    if (c.pending.size > 0) pause = Math.min(pause, this.opts.maxFragmentGapMs);
     this.clock.after(pause, () => this.writeBurst(c));
   }
 
   private writeBurst(c: ContainerState): void {
     const n = this.rng.int(1, 12);
-    for (let i = 0; i < n && c.writtenLines < this.opts.linesPerContainer; i++) this.writeStep(c);
+    for (let i = 0; i < n && (c.writtenLines < this.opts.linesPerContainer || c.pending.size > 0); i++) this.writeStep(c);
     if (c.reopenPending && this.rng.chance(0.6)) this.reopen(c);
     if (c.writtenLines >= this.opts.linesPerContainer && c.pending.size === 0) return this.finishContainer(c);
     this.scheduleWrite(c);
@@ -174,7 +180,9 @@ export class Workload {
 
   /** One physical line: the next fragment of a pending line, or a new line (or garbage). */
   private writeStep(c: ContainerState): void {
-    const stream: "stdout" | "stderr" = this.rng.chance(0.8) ? "stdout" : "stderr";
+    let stream: "stdout" | "stderr" = this.rng.chance(0.8) ? "stdout" : "stderr";
+    // Past its last line, a container only finishes the lines it has begun.
+    if (c.writtenLines >= this.opts.linesPerContainer) stream = c.pending.has("stdout") ? "stdout" : "stderr";
     const pending = c.pending.get(stream);
     if (pending) return this.writeFragment(c, stream, pending);
     if (this.rng.chance(0.004)) {
@@ -194,8 +202,9 @@ export class Workload {
   }
 
   private writeFragment(c: ContainerState, stream: "stdout" | "stderr", p: { line: WrittenLine; rest: Uint8Array }): void {
-    // Runtimes split on bytes, wherever that falls (inside a UTF-8 character too).
-    const size = this.rng.int(1, this.opts.splitBytes);
+    // Runtimes split on bytes, wherever that falls (inside a UTF-8 character too); a huge line in
+    // 16 KiB pieces, as containerd does (smaller ones would only cost time).
+    const size = p.line.content.length > 64 * 1024 ? 16 * 1024 : this.rng.int(1, this.opts.splitBytes);
     const last = size >= p.rest.length;
     const piece = last ? p.rest : p.rest.subarray(0, size);
     this.writeFragmentBytes(c, p.line, piece, !last);

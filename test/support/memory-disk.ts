@@ -17,13 +17,26 @@ function enoent(name: string): Error {
   return Object.assign(new Error(`ENOENT: no such file, ${name}`), { code: "ENOENT" });
 }
 
+/** How a disk behaves beyond keeping bytes (the simulation's disk is slow, and sometimes full). */
+export interface DiskBehaviour {
+  /** Completes a datasync: calls `done` when the disk has written (default: at once). */
+  datasync?(done: () => void): void;
+  /** Whether the disk is full now: allocation fails with ENOSPC. */
+  full?(): boolean;
+}
+
+const ENOSPC = 28;
+
 export class MemoryDisk implements RingStorage {
   /** Names as everyone sees them, and as of the last syncDir (what a crash keeps). */
   private names = new Map<string, MemFile>();
   private durableNames = new Map<string, MemFile>();
   datasyncs = 0;
 
-  constructor(readonly dir = "/memory-disk/data") {}
+  constructor(
+    readonly dir = "/memory-disk/data",
+    readonly behaviour: DiskBehaviour = {},
+  ) {}
 
   makeDir(): void {}
   exists(name: string): boolean {
@@ -69,8 +82,8 @@ export class MemoryDisk implements RingStorage {
    * The disk after a power loss: the names as of the last syncDir, and per file the contents of its
    * last completed datasync with each page written since either lost or written back (`keep`).
    */
-  crash(keep: (file: string, page: number) => boolean): MemoryDisk {
-    const after = new MemoryDisk(this.dir);
+  crash(keep: (file: string, page: number) => boolean, behaviour: DiskBehaviour = this.behaviour): MemoryDisk {
+    const after = new MemoryDisk(this.dir, behaviour);
     for (const [name, f] of this.durableNames) {
       const bytes = new Uint8Array(f.durable.length);
       bytes.set(f.durable);
@@ -105,6 +118,7 @@ class MemHandle implements RingFileHandle {
     return length;
   }
   allocate(offset: number, length: number): number {
+    if (offset + length > this.f.bytes.length && this.disk.behaviour.full?.()) return ENOSPC;
     this.grow(offset + length);
     return 0;
   }
@@ -118,7 +132,9 @@ class MemHandle implements RingFileHandle {
   }
   async datasync(): Promise<void> {
     const snapshot = this.f.bytes.slice(); // what was written before the call
-    await Promise.resolve();
+    const complete = this.disk.behaviour.datasync;
+    if (complete) await new Promise<void>((resolve) => complete(resolve));
+    else await Promise.resolve();
     this.f.durable = snapshot;
     this.disk.datasyncs++;
   }

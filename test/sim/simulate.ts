@@ -1,0 +1,248 @@
+// One simulated run, all of it drawn from one seed: the config, the workload, the faults and when
+// they happen. The run writes the workload through a schedule of faults, lets the faults end, gives
+// the pipeline time to drain (liveness), stops the collector gracefully and checks the invariants.
+import { accountingOf } from "../../src/api/accounting.ts";
+import { type Config, ConfigSchema } from "../../src/config/schema.ts";
+import { checkRun, type Verdict } from "./invariants.ts";
+import { HEALTHY, type MessengerFaults } from "./messenger.ts";
+import { Rng } from "./rng.ts";
+import { ROOT, Workload, type WorkloadOptions } from "./workload.ts";
+import { World } from "./world.ts";
+
+const START = Date.UTC(2026, 11, 6, 10, 0, 0);
+const KEY = "sim-key";
+/** After the faults end, the pipeline must have delivered everything within this much virtual time. */
+const LIVENESS_MS = 10 * 60_000;
+
+export interface Fault {
+  at: number;
+  kind: "crash" | "restart" | "outage" | "errors" | "wrong-key" | "disk-full" | "watch-fails" | "busy-cpu";
+  /** How long it lasts (ms; crash: the downtime). */
+  forMs: number;
+}
+
+export interface Scenario {
+  seed: number;
+  config: Config;
+  workload: WorkloadOptions;
+  faults: Fault[];
+  /** Background messenger trouble for the whole run. */
+  background: MessengerFaults;
+}
+
+export interface SimResult {
+  seed: number;
+  violations: string[];
+  verdict: Verdict | null;
+  faults: Record<string, number>;
+  crashes: number;
+  /** Duplicate deliveries per crash (crashes only; 0 when none). */
+  duplicatesPerCrash: number;
+  /** Virtual seconds simulated. */
+  virtualSeconds: number;
+  steps: number;
+  trace: string[];
+}
+
+const pick = <T>(rng: Rng, xs: readonly T[]): T => rng.pick(xs);
+
+export function scenarioOf(seed: number): Scenario {
+  const rng = new Rng(seed);
+  const maxLineBytes = pick(rng, [4096, 16 * 1024, 64 * 1024, 1 << 20]);
+  const ringBytes = pick(rng, [64 * 1024, 256 * 1024, 1 << 20, 4 << 20].filter((b) => b >= maxLineBytes + 24 * 1024));
+  const config = ConfigSchema.parse({
+    dataDir: "/var/lib/pipekit-log-collector",
+    source: {
+      root: ROOT,
+      maxLineBytes,
+      partialFlushMs: pick(rng, [300, 1000, 2000, 5000]),
+      scanIntervalMs: pick(rng, [500, 2000, 10_000]),
+      readSliceBytes: pick(rng, [4096, 16 * 1024, 256 * 1024]),
+      maxDeletedHeldBytes: pick(rng, ["1GB", "1GB", "1GB", "64KiB"]),
+      watchdogSeconds: pick(rng, [0, 60]),
+    },
+    metadata: { provider: "apiserver", waitForMetadataSeconds: pick(rng, [30, 60]), deletionGraceSeconds: pick(rng, [0, 60]) },
+    buffer: { maxBytes: ringBytes, syncIntervalMs: pick(rng, [50, 250, 1000]) },
+    messenger: {
+      baseUri: "http://messenger.sim",
+      apiKey: KEY,
+      batchMaxEvents: pick(rng, [16, 256, 1024]),
+      flushIntervalMs: pick(rng, [50, 200, 1000]),
+      concurrency: rng.int(1, 4),
+      compression: pick(rng, ["none", "none", "gzip"]),
+      timeoutMs: pick(rng, [500, 2000, 30_000]),
+      retryInitialBackoffMs: pick(rng, [50, 200, 1000]),
+      retryMaxBackoffMs: pick(rng, [1000, 5000]),
+    },
+    shutdownTimeoutMs: pick(rng, [1000, 5000, 30_000]),
+    log: { level: "warn" },
+  });
+  const workload: WorkloadOptions = {
+    pods: rng.int(1, 5),
+    linesPerContainer: rng.int(20, 400),
+    rotateBytes: pick(rng, [2048, 8192, 64 * 1024]),
+    splitBytes: pick(rng, [64, 512, 4096]),
+    longLineChance: pick(rng, [0, 0.02, 0.1]),
+    hugeLineBytes: maxLineBytes,
+    hugeLineChance: pick(rng, [0, 0, 0.005]),
+    writeIntervalMs: pick(rng, [5, 50, 300]),
+    maxFragmentGapMs: Math.floor(config.source.partialFlushMs / 2),
+  };
+  const faults: Fault[] = [];
+  const horizon = 60_000;
+  const n = rng.int(0, 5);
+  const kinds: Fault["kind"][] = ["crash", "crash", "restart", "outage", "errors", "wrong-key", "disk-full", "watch-fails", "busy-cpu"];
+  for (let i = 0; i < n; i++) {
+    const kind = pick(rng, kinds);
+    faults.push({ at: rng.int(0, horizon), kind, forMs: kind === "crash" || kind === "restart" ? pick(rng, [0, 500, 5000, 20_000]) : rng.int(1000, 30_000) });
+  }
+  faults.sort((a, b) => a.at - b.at);
+  const background: MessengerFaults = {
+    ...HEALTHY,
+    error5xx: pick(rng, [0, 0, 0.05, 0.2]),
+    error429: pick(rng, [0, 0, 0.02]),
+    hang: pick(rng, [0, 0, 0.01]),
+    lostAnswer: pick(rng, [0, 0, 0.01]),
+    latencyMs: pick(rng, [[1, 10], [5, 100], [50, 500]] as Array<[number, number]>),
+  };
+  return { seed, config, workload, faults, background };
+}
+
+export async function simulate(seed: number, opts: { trace?: boolean } = {}): Promise<SimResult> {
+  const sc = scenarioOf(seed);
+  const rng = new Rng(seed ^ 0x5eed);
+  const world = new World(seed, rng, sc.config, START, opts.trace ?? false);
+  const { scheduler: clock, messenger } = world;
+  messenger.faults = { ...sc.background };
+  const workload = new Workload(world.fs, clock, rng.child(), sc.workload);
+  workload.onMetadata = (uid, meta) => world.api.set(uid, meta);
+  const counts: Record<string, number> = {};
+  let active = 0; // faults in progress
+  let crashes = 0;
+  const down = { since: null as number | null };
+  const deletedWhileDown = new Set<number>();
+
+  clock.after(0, () => void world.launch());
+  workload.start();
+  for (const f of sc.faults) {
+    clock.after(f.at, () => {
+      counts[f.kind] = (counts[f.kind] ?? 0) + 1;
+      world.note(`fault: ${f.kind} for ${f.forMs} ms`);
+      active++;
+      const end = (undo: () => void) =>
+        clock.after(f.forMs, () => {
+          undo();
+          active--;
+          world.note(`fault over: ${f.kind}`);
+        });
+      switch (f.kind) {
+        case "crash":
+        case "restart": {
+          if (!world.process) return void active--;
+          if (f.kind === "crash") {
+            crashes++;
+            world.crash();
+            down.since = clock.peek();
+            end(() => void world.launch());
+          } else {
+            void world.stop().then(() => {
+              down.since = clock.peek();
+              end(() => void world.launch());
+            });
+          }
+          return;
+        }
+        case "outage":
+          messenger.faults = { ...messenger.faults, down: true };
+          return void end(() => (messenger.faults = { ...messenger.faults, down: false }));
+        case "errors":
+          messenger.faults = { ...messenger.faults, error5xx: 0.5, error429: 0.1 };
+          return void end(() => (messenger.faults = { ...messenger.faults, error5xx: sc.background.error5xx, error429: sc.background.error429 }));
+        case "wrong-key":
+          messenger.faults = { ...messenger.faults, wrongKey: true };
+          return void end(() => (messenger.faults = { ...messenger.faults, wrongKey: false }));
+        case "disk-full":
+          world.diskFull = true;
+          return void end(() => (world.diskFull = false));
+        case "watch-fails":
+          world.fs.failWatches(Object.assign(new Error("ENOSPC: System limit for number of file watchers reached"), { code: "ENOSPC" }));
+          return void end(() => {});
+        case "busy-cpu":
+          clock.setDrift(50);
+          return void end(() => clock.setDrift(0));
+      }
+    });
+  }
+  world.fs.onFree = (ino) => {
+    if (!world.process) deletedWhileDown.add(ino);
+  };
+
+  // Write, fault, recover: until the workload is done and no fault is in progress.
+  const horizon = START + 30 * 60_000;
+  await clock.runUntil(horizon, () => workload.finished && active === 0 && world.process?.started === true && clock.peek() > START + 65_000);
+  const violations: string[] = [];
+  if (!workload.finished || active > 0) violations.push(`the run did not settle: workload finished ${workload.finished}, faults in progress ${active}`);
+  // Liveness: with every fault over, everything due must arrive.
+  messenger.faults = { ...HEALTHY };
+  const deadline = clock.peek() + LIVENESS_MS;
+  // Lines of selected, labelled pods not delivered yet (kept up to date as the messenger acknowledges).
+  const owed = new Set(workload.lines.filter((l) => l.pod.kind === "argo").map((l) => l.id));
+  for (const d of messenger.delivered) owed.delete(idOf(d.record.message));
+  messenger.onDelivered = (record) => owed.delete(idOf(record.message));
+  let checkAt = 0;
+  await clock.runUntil(deadline, () => {
+    const p = world.process?.data;
+    if (!p || owed.size > 0 || clock.peek() < checkAt) return false;
+    checkAt = clock.peek() + 100; // the ring and the files: looked at every 100 ms of virtual time at most
+    return p.ring.stats().records === 0 && p.source.fileStatus().every((f) => f.lag === 0);
+  });
+  const p = world.process?.data;
+  const ringLeft = p?.ring.stats().records ?? -1;
+  if (p) {
+    const sent = p.totals.of(p.sender.get().stats());
+    const a = accountingOf({
+      router: p.router.counters,
+      linesMalformed: p.source.counters.linesMalformed,
+      ringAppended: p.ring.stats().appendedRecords,
+      ackedOwn: p.tap.counters.ackedOwn,
+      ackedReplayed: p.tap.counters.ackedReplayed,
+      eventsSent: sent.eventsSent,
+      deadLetteredEvents: sent.deadLetteredEvents,
+    });
+    if (a.imbalance !== 0) violations.push(`accounting imbalance ${a.imbalance} in the last process: ${JSON.stringify(a)}`);
+  }
+  // The graceful stop runs on virtual time too.
+  let stopped = false;
+  clock.after(0, () => void world.stop().then(() => (stopped = true)));
+  await clock.runUntil(clock.peek() + 120_000, () => stopped);
+  if (!stopped) violations.push("the graceful stop did not finish within 120 s");
+  for (const r of world.processes) for (const problem of r.problems) violations.push(`process ${r.gen}: ${problem}`);
+  if (ringLeft > 0) violations.push(`liveness: ${ringLeft} records still in the ring ${LIVENESS_MS / 1000} s after the faults ended`);
+  violations.push(...messenger.violations);
+  const bytesLost = world.processes.reduce((s, r) => s + (r.counters.bytesLost ?? 0), 0);
+  const verdict = checkRun(
+    workload,
+    messenger.delivered,
+    sc.config.source.maxLineBytes,
+    { deletedWhileDown, neverOpened: world.fs.neverOpenedFreed, bytesLostCounted: bytesLost, givenUp: world.fs.closedUnread },
+    crashes > 0 || messenger.stats.lostAnswers > 0 || counts["restart"] !== undefined,
+  );
+  violations.push(...verdict.violations);
+  return {
+    seed,
+    violations,
+    verdict,
+    faults: counts,
+    crashes,
+    duplicatesPerCrash: crashes > 0 ? verdict.duplicates / crashes : 0,
+    virtualSeconds: (clock.peek() - START) / 1000,
+    steps: clock.steps,
+    trace: world.trace.map((t) => `${((t.at - START) / 1000).toFixed(3).padStart(9)} s  ${t.what}`),
+  };
+}
+
+/** The line id a record's message starts with (-1: none). */
+function idOf(message: unknown): number {
+  const m = /^L(\d+);/.exec(String(message));
+  return m ? Number(m[1]) : -1;
+}

@@ -1,0 +1,183 @@
+// One simulated node: the file system the containers write to, the data dir's disk, the API server,
+// the messenger, and the collector process running the production data path (src/data-path.ts) on
+// them. The process can be stopped gracefully or crash: a crash drops everything it scheduled and
+// every descriptor it held, and the data dir keeps only what its disk had made durable (pages
+// written since the last completed datasync may be lost or torn).
+import type { Config } from "../../src/config/schema.ts";
+import { type DataPath, openDataPath, startDataPath } from "../../src/data-path.ts";
+import { Cleanups } from "../../src/lifecycle/cleanups.ts";
+import type { Logger, LogFields } from "../../src/log.ts";
+import type { Fetch } from "../../src/sink/types.ts";
+import { type DiskBehaviour, MemoryDisk } from "../support/memory-disk.ts";
+import { SimMessenger } from "./messenger.ts";
+import type { Rng } from "./rng.ts";
+import { Scheduler } from "./scheduler.ts";
+import { SimApiServer, SimDataFiles, SimMetadataProvider } from "./sim-edges.ts";
+import { SimFs } from "./sim-fs.ts";
+
+export interface TraceEntry {
+  at: number;
+  what: string;
+}
+
+/** What the collector processes did, per process, for the checks. */
+export interface ProcessRecord {
+  gen: number;
+  startedAt: number;
+  endedAt: number | null;
+  how: "running" | "stopped" | "crashed";
+  counters: Record<string, number>;
+  accounting: { imbalance: number } | null;
+  problems: string[];
+}
+
+export class SimProcess {
+  data: DataPath | null = null;
+  readonly cleanups: Cleanups;
+  readonly problems: string[] = [];
+  started = false;
+
+  constructor(
+    readonly gen: number,
+    readonly log: Logger,
+  ) {
+    this.cleanups = new Cleanups(log);
+  }
+}
+
+export class World {
+  readonly scheduler: Scheduler;
+  readonly fs: SimFs;
+  readonly api = new SimApiServer();
+  readonly messenger: SimMessenger;
+  readonly dataFiles: SimDataFiles;
+  disk: MemoryDisk;
+  diskFull = false;
+  /** Virtual ms a datasync takes. */
+  syncLatencyMs: [number, number] = [1, 20];
+  process: SimProcess | null = null;
+  readonly processes: ProcessRecord[] = [];
+  readonly trace: TraceEntry[] = [];
+  private gen = 0;
+
+  constructor(
+    readonly seed: number,
+    readonly rng: Rng,
+    readonly config: Config,
+    startMs: number,
+    private readonly traceOn: boolean,
+  ) {
+    this.scheduler = new Scheduler(startMs, rng.child());
+    this.fs = new SimFs(this.scheduler, rng.child());
+    this.messenger = new SimMessenger(this.scheduler, rng.child(), config.messenger.apiKey ?? "");
+    this.dataFiles = new SimDataFiles(() => this.diskFull);
+    this.disk = new MemoryDisk("/var/lib/pipekit-log-collector", this.diskBehaviour(0));
+    this.fs.note = (what) => this.note(what);
+    if (process.env.SIM_CHECKPOINTS === "1") this.dataFiles.onWrite = (name, text) => this.note(`${name}: ${text.slice(0, 2000)}`);
+  }
+
+  note(what: string): void {
+    if (this.traceOn) this.trace.push({ at: this.scheduler.peek(), what });
+  }
+
+  /** Starts a collector process (the previous one must be gone). */
+  async launch(): Promise<void> {
+    if (this.process) throw new Error("a collector is already running");
+    const gen = ++this.gen;
+    const clock = this.scheduler.clockFor(gen);
+    const p = new SimProcess(gen, this.logger(gen));
+    this.process = p;
+    this.disk = this.disk.crash(() => true, this.diskBehaviour(gen)); // the same disk, seen by this process
+    const record: ProcessRecord = { gen, startedAt: this.scheduler.peek(), endedAt: null, how: "running", counters: {}, accounting: null, problems: p.problems };
+    this.processes.push(record);
+    this.note(`process ${gen} starts`);
+    try {
+      p.data = await openDataPath(
+        this.config,
+        {
+          clock,
+          logs: this.fs.port(gen),
+          dataFiles: this.dataFiles,
+          ringStorage: this.disk,
+          fetch: this.messenger.fetchFor(clock) as unknown as Fetch,
+          random: () => this.rng.float(),
+          metadata: (cache) => new SimMetadataProvider(cache, p.log, clock, this.api),
+        },
+        p.log,
+        p.cleanups,
+        () => {},
+      );
+      await startDataPath(p.data, p.cleanups);
+      p.started = true;
+    } catch (err) {
+      p.problems.push(`start-up failed: ${(err as Error).stack ?? err}`);
+    }
+  }
+
+  /** SIGKILL: nothing more runs; the disk keeps what it made durable, and some of the rest. */
+  crash(): void {
+    const p = this.process;
+    if (!p) return;
+    this.snapshot(p, "crashed");
+    this.process = null;
+    this.scheduler.dropOwner(p.gen);
+    this.fs.endProcess(p.gen); // files only it held open are gone now
+    const tear = this.rng.child();
+    const keepChance = tear.float();
+    this.disk = this.disk.crash(() => tear.chance(keepChance), this.diskBehaviour(0));
+    this.note(`process ${p.gen} crashes (pages written since the last sync each kept with p=${keepChance.toFixed(2)})`);
+  }
+
+  /** SIGTERM: the graceful stop, bounded by shutdownTimeoutMs. */
+  async stop(): Promise<void> {
+    const p = this.process;
+    if (!p) return;
+    this.note(`process ${p.gen} stops`);
+    if (p.data) await p.data.shutdown.run();
+    else await p.cleanups.run();
+    this.snapshot(p, "stopped");
+    this.process = null;
+    this.scheduler.dropOwner(p.gen);
+    this.fs.endProcess(p.gen);
+  }
+
+  private snapshot(p: SimProcess, how: "stopped" | "crashed"): void {
+    const record = this.processes.find((r) => r.gen === p.gen) as ProcessRecord;
+    record.endedAt = this.scheduler.peek();
+    record.how = how;
+    if (p.data) {
+      const s = p.data.source.counters;
+      const r = p.data.router.counters;
+      record.counters = { ...s, recordsCut: r.recordsCut, eventsRead: r.eventsRead, eventsAppended: r.eventsAppended };
+      for (const [reason, n] of Object.entries(r.eventsFiltered)) if (n > 0) record.counters[`filtered:${reason}`] = n;
+      this.note(`process ${p.gen} counters: ${JSON.stringify(record.counters)}`);
+    }
+  }
+
+  private diskBehaviour(gen: number): DiskBehaviour {
+    const clock = this.scheduler.clockFor(gen);
+    return {
+      datasync: (done) => void clock.after(this.rng.int(this.syncLatencyMs[0], this.syncLatencyMs[1]), done),
+      full: () => this.diskFull,
+    };
+  }
+
+  private logger(gen: number): Logger {
+    const make = (base: LogFields): Logger => {
+      const at = (level: string) => (msg: string, fields: LogFields = {}) => {
+        if (level === "error" || (level === "warn" && this.traceOn)) this.note(`p${gen} ${level}: ${msg} ${safeJson({ ...base, ...fields })}`);
+        if (level === "error" && /turn failed/.test(msg)) this.process?.problems.push(`${msg} ${safeJson(fields)}`);
+      };
+      return { debug: () => {}, info: at("info"), warn: at("warn"), error: at("error"), child: (f) => make({ ...base, ...f }) };
+    };
+    return make({});
+  }
+}
+
+function safeJson(v: unknown): string {
+  try {
+    return JSON.stringify(v, (_k, x) => (x instanceof Error ? x.message : x)).slice(0, 300);
+  } catch {
+    return String(v);
+  }
+}

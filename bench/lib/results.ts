@@ -34,12 +34,13 @@ export function medianOf(runs: RunResult[]): RunResult {
 }
 
 export const HEADER =
-  "| scenario | events | wall s | events/s | CPU s (sys) | CPU s / M ev | sink CPU s | peak anon MB | peak file MB | latency p50/p99/max ms | idle CPU % | wire MB (raw MB) | requests (refused) | missing | dup | exit | load 1m |";
-export const RULE = "|" + " --- |".repeat(17);
+  "| scenario | events | wall s | events/s | CPU s (sys) | CPU s / M ev | main thread s | sink CPU s | others CPU s | peak anon MB | peak file MB | disk B / ev (line B) | latency p50/p99/max ms | idle CPU % | wire MB (raw MB) | requests (refused) | missing | dup | exit | load 1m |";
+export const RULE = "|" + " --- |".repeat(20);
 
 export function row(r: RunResult): string {
   const lat = r.latencyP50Ms === null ? "–" : `${f(r.latencyP50Ms, 0)} / ${f(r.latencyP99Ms, 0)} / ${f(r.latencyMaxMs, 0)}`;
-  return `| ${r.scenario} | ${k(r.events)} | ${f(r.wallS)} | ${k(r.evPerS)} | ${f(r.cpuS)} (${f(r.cpuSysS)}) | ${f(r.cpuPerMillion, 2)} | ${f(r.sinkCpuS)} | ${f(r.peakAnonMB, 0)} | ${f(r.peakFileMB, 0)} | ${lat} | ${f(r.idleCpuPct, 2)} | ${f(r.wireMB, 0)} (${f(r.rawMB, 0)}) | ${f(r.requests, 0)} (${f(r.refused, 0)}) | ${r.missing} | ${r.duplicates} | ${r.exitCode} | ${r.load.split(" ")[0]} |`;
+  const disk = `${f(r.diskBytesPerEvent, 0)} (${f(r.inputBytesPerEvent, 0)})`;
+  return `| ${r.scenario} | ${k(r.events)} | ${f(r.wallS)} | ${k(r.evPerS)} | ${f(r.cpuS)} (${f(r.cpuSysS)}) | ${f(r.cpuPerMillion, 2)} | ${f(r.mainCpuS)} | ${f(r.sinkCpuS)} | ${f(r.othersCpuS)} | ${f(r.peakAnonMB, 0)} | ${f(r.peakFileMB, 0)} | ${disk} | ${lat} | ${f(r.idleCpuPct, 2)} | ${f(r.wireMB, 0)} (${f(r.rawMB, 0)}) | ${f(r.requests, 0)} (${f(r.refused, 0)}) | ${r.missing} | ${r.duplicates} | ${r.exitCode} | ${r.load.split(" ")[0]} |`;
 }
 
 /** One printed line per run, for the terminal. */
@@ -48,7 +49,9 @@ export function line(r: RunResult): string {
     r.scenario.padEnd(15),
     `${k(r.evPerS).padStart(6)} ev/s`,
     `wall ${f(r.wallS)} s (ready ${f(r.readyS, 2)} s)`,
-    `CPU ${f(r.cpuS)} s (sys ${f(r.cpuSysS)}) = ${f(r.cpuPerMillion, 2)} s/M ev (sink ${f(r.sinkCpuS)} s)`,
+    `CPU ${f(r.cpuS)} s (sys ${f(r.cpuSysS)}) = ${f(r.cpuPerMillion, 2)} s/M ev (sink ${f(r.sinkCpuS)} s, others ${f(r.othersCpuS)} s)`,
+    `threads: ${r.threads}`,
+    `disk ${f(r.diskBytesPerEvent, 0)} B/ev (line ${f(r.inputBytesPerEvent, 0)} B)`,
     `peak anon ${f(r.peakAnonMB, 0)} MB file ${f(r.peakFileMB, 0)} MB`,
     `minor faults ${k(r.minorFaults)}`,
   ];

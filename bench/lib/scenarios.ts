@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { planNode, writeBacklog, writeLive, type NodePlan } from "./generator.ts";
 import { collectorConfig, freePort, OUT, roundRobin, type SinkProcess, spawnCollector, startSink, waitUntil } from "./harness.ts";
-import { cpuSeconds, loadAverage, ProcSampler, readCpu, readSwitches, switchRates } from "./proc.ts";
+import { cpuSeconds, formatThreadCpu, loadAverage, ProcSampler, readCpu, readMachineCpu, readSwitches, readThreadCpu, readWriteBytes, switchRates } from "./proc.ts";
 import type { SinkStats } from "./counting-sink.ts";
 
 export interface RunResult {
@@ -19,6 +19,15 @@ export interface RunResult {
   cpuPerMillion: number;
   /** Of cpuS: kernel time (page faults, read/write/fsync, sockets). */
   cpuSysS: number;
+  /** Of cpuS: the main (JavaScript) thread's. */
+  mainCpuS: number;
+  /** The collector's threads by CPU seconds, largest first. */
+  threads: string;
+  /** Bytes the collector caused to be written to disk (/proc/<pid>/io write_bytes) per event, and the input's bytes per line. */
+  diskBytesPerEvent: number | null;
+  inputBytesPerEvent: number;
+  /** CPU seconds over the run of every process on the machine other than the collector and the sink (other work sharing the cores). */
+  othersCpuS: number;
   /** Minor page faults of the collector up to the last acknowledgement. */
   minorFaults: number;
   /** The counting sink's own CPU seconds over the run (to show it is not the bottleneck). */
@@ -95,11 +104,13 @@ async function drive(o: DriveOptions): Promise<RunResult> {
     const plan: NodePlan = planNode({ dir, pods: o.pods, messageBytes: 200, seed: o.ctx.seed });
     const streams = plan.streams.length;
     const expected = new Array<number>(streams).fill(0);
+    let inputBytes = 0;
     if (o.backlog) {
       const per = roundRobin(o.backlog, streams);
       if (per.some((n) => n !== per[0])) throw new Error("backlog must divide evenly over the streams");
       const t = performance.now();
       const bytes = writeBacklog(plan, per[0]!);
+      inputBytes += bytes;
       o.ctx.log(`  wrote ${o.backlog} events (${(bytes / MB).toFixed(0)} MB of CRI, fsynced) in ${((performance.now() - t) / 1000).toFixed(1)} s`);
       per.forEach((n, i) => (expected[i]! += n));
     }
@@ -114,6 +125,7 @@ async function drive(o: DriveOptions): Promise<RunResult> {
     const sinkUrl = sink ? sink.url : `http://127.0.0.1:${sinkPort}`;
     collector = await spawnCollector(dir, collectorConfig({ root: plan.root, podsFile: plan.podsFile, dataDir, sinkUrl, messenger: o.messenger, buffer: o.buffer }), { cpuProfDir: o.ctx.cpuProfDir });
     sampler = new ProcSampler(collector.pid).start();
+    const machine0 = readMachineCpu();
     const c = collector;
     let readyAt = 0;
     const ready = await waitUntil(async () => {
@@ -129,6 +141,7 @@ async function drive(o: DriveOptions): Promise<RunResult> {
 
     if (o.live) {
       const w = await writeLive(plan, { rate: o.live.rate, total: o.live.total, from: o.backlog ? o.backlog / streams : 0 });
+      inputBytes += w.bytes;
       o.ctx.log(`  live: wrote ${o.live.total} events (${(w.bytes / MB).toFixed(0)} MB) in ${w.seconds.toFixed(1)} s (${Math.round(o.live.total / w.seconds)} ev/s)`);
     }
     if (o.sink?.late) {
@@ -148,6 +161,10 @@ async function drive(o: DriveOptions): Promise<RunResult> {
     let cpuAtEnd = 0;
     let sysAtEnd = 0;
     let faultsAtEnd = 0;
+    let threadsAtEnd = new Map<string, number>();
+    let writeBytesAtEnd: number | null = null;
+    let machineAtEnd = machine0;
+    let sinkCpuAtEnd = 0;
     const done = await waitUntil(async () => {
       last = await s.stats();
       if (last.completeAt !== null) {
@@ -155,6 +172,10 @@ async function drive(o: DriveOptions): Promise<RunResult> {
         cpuAtEnd = cpuSeconds(t);
         sysAtEnd = t?.sys ?? 0;
         faultsAtEnd = t?.minflt ?? 0;
+        threadsAtEnd = readThreadCpu(c.pid);
+        writeBytesAtEnd = readWriteBytes(c.pid);
+        machineAtEnd = readMachineCpu();
+        sinkCpuAtEnd = cpuSeconds(readCpu(s.pid));
         return true;
       }
       if (c.proc.exitCode !== null) throw new Error(`collector exited (${c.proc.exitCode}): ${readFileSync(c.stderrPath, "utf8").slice(-2000)}`);
@@ -186,6 +207,7 @@ async function drive(o: DriveOptions): Promise<RunResult> {
     const end = st.completeAt ?? Date.now();
     const wallS = (end - c.spawnedAt) / 1000;
     const cpuS = cpuAtEnd || cpuSeconds(sampler.lastCpu);
+    const machineS = (machineAtEnd.busy - machine0.busy) / 100;
     const refused = Object.entries(st.byStatus).reduce((a, [k, v]) => a + (k === "200" ? 0 : v), 0);
     return {
       scenario: o.name,
@@ -198,6 +220,11 @@ async function drive(o: DriveOptions): Promise<RunResult> {
       sinkCpuS,
       minorFaults: faultsAtEnd || (sampler.lastCpu?.minflt ?? 0),
       cpuSysS: sysAtEnd || (sampler.lastCpu?.sys ?? 0),
+      mainCpuS: threadsAtEnd.get("main") ?? 0,
+      threads: formatThreadCpu(threadsAtEnd),
+      diskBytesPerEvent: writeBytesAtEnd === null ? null : writeBytesAtEnd / total,
+      inputBytesPerEvent: inputBytes / total,
+      othersCpuS: Math.max(0, machineS - cpuS - sinkCpuAtEnd),
       peakAnonMB: sampler.peakAnon / MB,
       peakFileMB: sampler.peakFile / MB,
       peakShmemMB: sampler.peakShmem / MB,

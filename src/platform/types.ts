@@ -31,3 +31,14 @@ export interface DurableFiles {
   /** Replaces the content; throws (ENOSPC, EIO, …) when it cannot, leaving the old content. */
   write(name: string, text: string): void;
 }
+
+/** Gzips request bodies away from the calling thread (GzipWorker). */
+export interface Gzipper {
+  /**
+   * Gzips `input`. The result is `output.subarray(0, n)` when it fits in `output`, else fresh memory.
+   * Rejects once closed or failed.
+   */
+  gzip(input: Uint8Array, output: Uint8Array | null): Promise<Uint8Array<ArrayBuffer>>;
+  /** Ends it; jobs not finished reject. */
+  close(): void;
+}

@@ -66,14 +66,34 @@ export function line(r: RunResult): string {
 export function targetVerdicts(r: RunResult): string[] {
   const v: string[] = [];
   const mark = (ok: boolean) => (ok ? "holds" : "MISSED");
-  if (r.scenario === "throughput") {
-    v.push(`≥ ${k(TARGETS.evPerS)} ev/s: ${mark(r.evPerS >= TARGETS.evPerS)} (${k(r.evPerS)})`);
-    v.push(`≤ ${TARGETS.cpuPerMillion} CPU s / M ev: ${mark(r.cpuPerMillion <= TARGETS.cpuPerMillion)} (${f(r.cpuPerMillion, 2)})`);
+  if (r.scenario === "throughput" && r.diskBytesPerEvent !== null) {
+    const ratio = r.diskBytesPerEvent / r.inputBytesPerEvent;
+    v.push(`disk bytes per event ≤ ${TARGETS.diskPerLine}× the line: ${mark(ratio <= TARGETS.diskPerLine)} (${f(r.diskBytesPerEvent, 0)} B = ${f(ratio, 2)}× ${f(r.inputBytesPerEvent, 0)} B)`);
   }
   v.push(`peak anon ≤ ${TARGETS.peakAnonMB} MB: ${mark(r.peakAnonMB <= TARGETS.peakAnonMB)} (${f(r.peakAnonMB, 0)})`);
   if (r.scenario === "latency" && r.latencyP99Ms !== null) v.push(`p99 ≤ ${TARGETS.latencyP99Ms} ms: ${mark(r.latencyP99Ms <= TARGETS.latencyP99Ms)} (${r.latencyP99Ms})`);
-  if (r.scenario === "idle" && r.idleCpuPct !== null) v.push(`idle < ${TARGETS.idleCpuPct} % of a core: ${mark(r.idleCpuPct < TARGETS.idleCpuPct)} (${f(r.idleCpuPct, 2)})`);
+  if (r.scenario === "idle" && r.idleCpuPct !== null) v.push(`idle ≤ ${TARGETS.idleCpuPct} % of a core: ${mark(r.idleCpuPct <= TARGETS.idleCpuPct)} (${f(r.idleCpuPct, 2)})`);
   if (r.missing !== 0) v.push(`MISSING EVENTS: ${r.missing}`);
+  return v;
+}
+
+/** Targets that compare two scenarios' medians (gzip and docker against throughput), when both ran. */
+export function crossVerdicts(medians: RunResult[]): string[] {
+  const by = (name: string) => medians.find((m) => m.scenario === name);
+  const plain = by("throughput");
+  const v: string[] = [];
+  if (!plain) return v;
+  const mark = (ok: boolean) => (ok ? "holds" : "MISSED");
+  const gz = by("gzip");
+  if (gz) {
+    const share = gz.evPerS / plain.evPerS;
+    v.push(`gzip ≥ ${TARGETS.gzipShare * 100} % of throughput's events/s: ${mark(share >= TARGETS.gzipShare)} (${k(gz.evPerS)} / ${k(plain.evPerS)} = ${f(share * 100, 0)} %)`);
+  }
+  const docker = by("docker");
+  if (docker) {
+    const ratio = docker.cpuPerMillion / plain.cpuPerMillion;
+    v.push(`docker CPU per event ≤ ${TARGETS.dockerCpuRatio}× throughput's: ${mark(ratio <= TARGETS.dockerCpuRatio)} (${f(docker.cpuPerMillion, 2)} / ${f(plain.cpuPerMillion, 2)} = ${f(ratio, 2)}×)`);
+  }
   return v;
 }
 
@@ -107,8 +127,9 @@ export function appendResults(path: string, meta: Record<string, string>, median
   for (const m of medians) s += row(m) + "\n";
   s += "\nSettings per scenario:\n\n";
   for (const m of medians) s += `- **${m.scenario}**: ${settings.get(m.scenario) ?? ""}${m.note ? ` — ${m.note}` : ""}\n`;
-  s += "\nTargets (issue 10, development machine):\n\n";
+  s += "\nTargets (issue 20, development machine):\n\n";
   for (const m of medians) s += `- ${m.scenario}: ${targetVerdicts(m).join("; ")}\n`;
+  for (const c of crossVerdicts(medians)) s += `- ${c}\n`;
   if (notes.length) s += "\n" + notes.join("\n") + "\n";
   s += "\n<details><summary>Every run</summary>\n\n" + HEADER + "\n" + RULE + "\n";
   for (const r of runs) s += row(r) + "\n";

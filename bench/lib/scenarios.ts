@@ -3,7 +3,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { type LogFormat, planNode, writeBacklog, writeLive, type NodePlan } from "./generator.ts";
-import { collectorConfig, freePort, OUT, roundRobin, type SinkProcess, spawnCollector, startSink, waitUntil } from "./harness.ts";
+import { type Agent, type AgentProcess, collectorAgent, freePort, OUT, roundRobin, type SinkProcess, startSink, waitUntil } from "./harness.ts";
 import { cpuSeconds, formatThreadCpu, loadAverage, ProcSampler, readCpu, readMachineCpu, readSwitches, readThreadCpu, readWriteBytes, switchRates } from "./proc.ts";
 import type { SinkStats } from "./counting-sink.ts";
 
@@ -74,8 +74,10 @@ export interface RunContext {
 
 const MB = 1e6;
 
-interface DriveOptions {
+export interface DriveOptions {
   name: string;
+  /** What is measured (default: the collector). */
+  agent?: Agent;
   size: ScenarioSize;
   ctx: RunContext;
   pods: number;
@@ -93,13 +95,13 @@ interface DriveOptions {
   timeoutMs: number;
 }
 
-async function drive(o: DriveOptions): Promise<RunResult> {
+export async function drive(o: DriveOptions): Promise<RunResult> {
   mkdirSync(join(OUT, "work"), { recursive: true });
   const dir = mkdtempSync(join(OUT, "work", `${o.name}-`));
   const dataDir = join(dir, "data");
   mkdirSync(dataDir);
   let sink: SinkProcess | null = null;
-  let collector: Awaited<ReturnType<typeof spawnCollector>> | null = null;
+  let collector: AgentProcess | null = null;
   let sampler: ProcSampler | null = null;
   const notes: string[] = [];
   try {
@@ -119,27 +121,24 @@ async function drive(o: DriveOptions): Promise<RunResult> {
     if (o.live) roundRobin(o.live.total, streams).forEach((n, i) => (expected[i]! += n));
     const total = expected.reduce((a, b) => a + b, 0);
 
+    const agent = o.agent ?? collectorAgent;
     const sinkPort = o.sink?.late ? await freePort() : 0;
     if (!o.sink?.late) {
       sink = await startSink({ failRate: o.sink?.failRate, latency: o.sink?.latency, seed: o.ctx.seed });
-      await sink.control({ expected });
+      await sink.control({ expected, recordStart: agent.recordStart });
     }
     const sinkUrl = sink ? sink.url : `http://127.0.0.1:${sinkPort}`;
-    collector = await spawnCollector(dir, collectorConfig({ root: plan.root, podsFile: plan.podsFile, dataDir, sinkUrl, messenger: o.messenger, buffer: o.buffer }), { cpuProfDir: o.ctx.cpuProfDir });
+    collector = await agent.spawn(dir, { root: plan.root, podsFile: plan.podsFile, dataDir, sinkUrl, messenger: o.messenger, buffer: o.buffer, cpuProfDir: o.ctx.cpuProfDir });
     sampler = new ProcSampler(collector.pid).start();
     const machine0 = readMachineCpu();
     const c = collector;
     let readyAt = 0;
     const ready = await waitUntil(async () => {
-      try {
-        const ok = (await fetch(`http://127.0.0.1:${c.apiPort}/ready`)).ok;
-        if (ok) readyAt = Date.now();
-        return ok;
-      } catch {
-        return false;
-      }
+      const ok = await c.ready();
+      if (ok) readyAt = Date.now();
+      return ok;
     }, 60_000, 20);
-    if (!ready) throw new Error(`collector not ready within 60 s; stderr: ${readFileSync(c.stderrPath, "utf8").slice(-2000)}`);
+    if (!ready) throw new Error(`${agent.name} not ready within 60 s; stderr: ${readFileSync(c.stderrPath, "utf8").slice(-2000)}`);
 
     if (o.live) {
       const w = await writeLive(plan, { rate: o.live.rate, total: o.live.total, from: o.backlog ? o.backlog / streams : 0 });
@@ -155,7 +154,7 @@ async function drive(o: DriveOptions): Promise<RunResult> {
       notes.push(`peak anon while down ${(sampler.peakAnon / MB).toFixed(0)} MB`);
       o.ctx.log(`  messenger down: ${notes.join("; ")}`);
       sink = await startSink({ port: sinkPort, failRate: o.sink?.failRate, latency: o.sink?.latency, seed: o.ctx.seed });
-      await sink.control({ expected });
+      await sink.control({ expected, recordStart: agent.recordStart });
     }
 
     const s = sink!;
@@ -180,7 +179,7 @@ async function drive(o: DriveOptions): Promise<RunResult> {
         sinkCpuAtEnd = cpuSeconds(readCpu(s.pid));
         return true;
       }
-      if (c.proc.exitCode !== null) throw new Error(`collector exited (${c.proc.exitCode}): ${readFileSync(c.stderrPath, "utf8").slice(-2000)}`);
+      if (c.proc.exitCode !== null) throw new Error(`${agent.name} exited (${c.proc.exitCode}): ${readFileSync(c.stderrPath, "utf8").slice(-2000)}`);
       return false;
     }, o.timeoutMs, 100);
     const stats0 = last as SinkStats | null;

@@ -15,8 +15,6 @@ export const INVALID_UTF8 = -1;
 export const NEEDS_SPACE = -2;
 
 // 0: copied as is; 1: escaped; 2: the first byte of a multi-byte sequence (validated).
-// One loop that copies while it checks: measured faster than scanning first and copying the runs
-// with set(subarray(...)) (a view costs ~60 ns under Bun), and than scanning 4 bytes at a time.
 const CLASS = new Uint8Array(256);
 for (let c = 0; c < 0x20; c++) CLASS[c] = 1;
 CLASS[0x22] = 1;
@@ -45,6 +43,29 @@ export function utf8SequenceLength(src: Uint8Array, i: number, to: number): numb
     return ((src[i + 2] as number) & 0xc0) === 0x80 && ((src[i + 3] as number) & 0xc0) === 0x80 ? 4 : 0;
   }
   return 0;
+}
+
+/**
+ * Copies src from i into dst at `at`, byte for byte, up to the first byte JSON escapes (or `to`),
+ * checking UTF-8 as it goes; returns where it stopped, or INVALID_UTF8. One loop that copies while
+ * it checks: measured faster than scanning first and copying the runs with set(subarray(...)) (a
+ * view costs ~60 ns under Bun), and than scanning 4 bytes at a time.
+ */
+function copyUnescaped(src: Uint8Array, i: number, to: number, dst: Uint8Array, at: number): number {
+  while (i < to) {
+    const c = src[i] as number;
+    const k = CLASS[c] as number;
+    if (k === 0) {
+      dst[at++] = c;
+      i++;
+      continue;
+    }
+    if (k === 1) return i;
+    const n = utf8SequenceLength(src, i, to);
+    if (n === 0) return INVALID_UTF8;
+    for (let j = 0; j < n; j++) dst[at++] = src[i++] as number;
+  }
+  return i;
 }
 
 function writeEscape(c: number, dst: Uint8Array, at: number): number {
@@ -90,19 +111,12 @@ export function writeJsonStringBody(src: Uint8Array, from: number, to: number, d
   if (at + (to - from) > dst.length) return NEEDS_SPACE;
   let i = from;
   while (i < to) {
+    const stop = copyUnescaped(src, i, to, dst, at);
+    if (stop < 0) return INVALID_UTF8;
+    at += stop - i;
+    i = stop;
+    if (i === to) break;
     const c = src[i] as number;
-    const k = CLASS[c] as number;
-    if (k === 0) {
-      dst[at++] = c;
-      i++;
-      continue;
-    }
-    if (k === 2) {
-      const n = utf8SequenceLength(src, i, to);
-      if (n === 0) return INVALID_UTF8;
-      for (let j = 0; j < n; j++) dst[at++] = src[i++] as number;
-      continue;
-    }
     if (at + (to - i) + 6 > dst.length) return NEEDS_SPACE;
     at = writeEscape(c, dst, at);
     i++;
@@ -138,19 +152,12 @@ export function rewriteJsonStringBody(src: Uint8Array, from: number, to: number,
   if (at + (to - from) > dst.length) return NEEDS_SPACE;
   let i = from;
   while (i < to) {
+    const stop = copyUnescaped(src, i, to, dst, at);
+    if (stop < 0) return INVALID_UTF8;
+    at += stop - i;
+    i = stop;
+    if (i === to) break;
     const c = src[i] as number;
-    const k = CLASS[c] as number;
-    if (k === 0) {
-      dst[at++] = c;
-      i++;
-      continue;
-    }
-    if (k === 2) {
-      const n = utf8SequenceLength(src, i, to);
-      if (n === 0) return INVALID_UTF8;
-      for (let j = 0; j < n; j++) dst[at++] = src[i++] as number;
-      continue;
-    }
     if (c !== 0x5c || i + 1 >= to) return INVALID_UTF8; // a raw control character or quote
     const e = src[i + 1] as number;
     if (e !== 0x75) {

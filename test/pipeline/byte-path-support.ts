@@ -1,6 +1,7 @@
 // Shared by the byte-path property tests (CRI and docker): the pod and its compiled encoder, byte
 // arbitraries that matter to JSON and UTF-8, and run() — a whole file through the reader and the
 // router, on the fast path or the string path.
+import { expect } from "bun:test";
 import fc from "fast-check";
 import type { PackedRecords } from "../../src/buffer/types.ts";
 import { ConfigSchema } from "../../src/config/schema.ts";
@@ -168,4 +169,29 @@ export async function run(bytes: Uint8Array, chunks: number[], opts: { fast: boo
     await emit(opts.fast ? LineBatch.of(line) : [line]);
   }
   return { records, counters, router: router.counters, lineEnds, pendingStarts, flushedTruncated, ranged };
+}
+
+/** Garbage lines: random bytes, a NUL run, broken JSON. */
+export const garbageLine = fc.oneof(fc.uint8Array({ maxLength: 40 }), fc.constant(new Uint8Array(20)), fc.constant(te.encode("{not json")));
+
+/** A file of such physical lines, each ended by "\n" (any "\n" inside dropped), the last one maybe not. */
+export function fileOf(physicalLine: fc.Arbitrary<Uint8Array>): fc.Arbitrary<Uint8Array> {
+  return fc.tuple(fc.array(physicalLine, { maxLength: 40, size: "max" }), fc.boolean()).map(([lines, endsWithNl]) => {
+    const parts: Uint8Array[] = [];
+    for (const l of lines) parts.push(l.filter((b) => b !== 0x0a), new Uint8Array([0x0a]));
+    if (!endsWithNl && parts.length) parts.pop();
+    return concat(parts);
+  });
+}
+
+/** The fast path's run gave what the string path's did: records in order, counters, offsets, pending starts. */
+export function expectSameRuns(fast: Run, slow: Run): void {
+  expect(fast.records.length).toBe(slow.records.length);
+  for (let i = 0; i < slow.records.length; i++) expect(fast.records[i]).toEqual(slow.records[i]!);
+  expect(fast.counters).toEqual(slow.counters);
+  expect(fast.router).toEqual(slow.router);
+  expect(fast.lineEnds).toEqual(slow.lineEnds);
+  expect(fast.pendingStarts).toEqual(slow.pendingStarts);
+  expect(fast.flushedTruncated).toBe(slow.flushedTruncated);
+  expect(slow.ranged).toBe(0);
 }

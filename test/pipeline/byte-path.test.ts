@@ -10,7 +10,7 @@ import { RecordBuffer } from "../../src/pipeline/packed.ts";
 import { LineBatch } from "../../src/source/line-batch.ts";
 import { LineReader, type LineReaderCounters } from "../../src/source/line-reader.ts";
 import { PartialMerger } from "../../src/source/partial.ts";
-import { concat, content, encoder, isValidUtf8, latin1, plainTimestamp, run, te, timestampBytes, utf8 } from "./byte-path-support.ts";
+import { concat, content, encoder, expectSameRuns, fileOf, garbageLine, isValidUtf8, latin1, plainTimestamp, run, te, timestampBytes, utf8 } from "./byte-path-support.ts";
 
 describe("the byte path of one record", () => {
   test("equals TextEncoder.encode of the string path's record, or refuses and writes nothing", () => {
@@ -90,14 +90,8 @@ const criLine = fc
 const dockerLine = fc
   .tuple(fc.string({ maxLength: 60 }), fc.constantFrom("stdout", "stderr"), fc.boolean(), fc.option(plainTimestamp, { nil: undefined }))
   .map(([log, stream, nl, time]) => te.encode(JSON.stringify({ log: nl ? log + "\n" : log, stream, time })));
-const garbage = fc.oneof(fc.uint8Array({ maxLength: 40 }), fc.constant(new Uint8Array(20)), fc.constant(te.encode("{not json")));
-const physicalLine = fc.oneof({ weight: 10, arbitrary: criLine }, { weight: 2, arbitrary: dockerLine }, { weight: 1, arbitrary: garbage }, { weight: 1, arbitrary: criLine.map((l) => concat([new Uint8Array(3), l])) });
-const logFile = fc.tuple(fc.array(physicalLine, { maxLength: 40, size: "max" }), fc.boolean()).map(([lines, endsWithNl]) => {
-  const parts: Uint8Array[] = [];
-  for (const l of lines) parts.push(l.filter((b) => b !== 0x0a), new Uint8Array([0x0a]));
-  if (!endsWithNl && parts.length) parts.pop();
-  return concat(parts);
-});
+const physicalLine = fc.oneof({ weight: 10, arbitrary: criLine }, { weight: 2, arbitrary: dockerLine }, { weight: 1, arbitrary: garbageLine }, { weight: 1, arbitrary: criLine.map((l) => concat([new Uint8Array(3), l])) });
+const logFile = fileOf(physicalLine);
 
 describe("a whole file: fast path and string path give the same records", () => {
   test("any lines, any chunking, any maxLineBytes, either format setting", async () => {
@@ -113,14 +107,7 @@ describe("a whole file: fast path and string path give the same records", () => 
         async (bytes, chunks, maxLineBytes, format, known) => {
           const fast = await run(bytes, chunks, { fast: true, format, maxLineBytes, known });
           const slow = await run(bytes, chunks, { fast: false, format, maxLineBytes, known });
-          expect(fast.records.length).toBe(slow.records.length);
-          for (let i = 0; i < slow.records.length; i++) expect(fast.records[i]).toEqual(slow.records[i]!);
-          expect(fast.counters).toEqual(slow.counters);
-          expect(fast.router).toEqual(slow.router);
-          expect(fast.lineEnds).toEqual(slow.lineEnds);
-          expect(fast.pendingStarts).toEqual(slow.pendingStarts);
-          expect(fast.flushedTruncated).toBe(slow.flushedTruncated);
-          expect(slow.ranged).toBe(0);
+          expectSameRuns(fast, slow);
           ranged += fast.ranged;
           merged += fast.counters.linesRead - fast.ranged;
         },

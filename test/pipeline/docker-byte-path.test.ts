@@ -12,7 +12,7 @@ import { type DockerFields, decodeJsonString, parseDockerLine, scanDockerLine } 
 import { LineReader, type LineReaderCounters } from "../../src/source/line-reader.ts";
 import { PartialMerger } from "../../src/source/partial.ts";
 import type { LineVisitor, MergedLine } from "../../src/source/types.ts";
-import { concat, encoder, isValidUtf8, latin1, piece, plainTimestamp, run, te, utf8 } from "./byte-path-support.ts";
+import { concat, encoder, expectSameRuns, fileOf, garbageLine, isValidUtf8, latin1, piece, plainTimestamp, run, te, utf8 } from "./byte-path-support.ts";
 
 /** JSON.stringify's escaping, then Go's encoding/json extras: <, >, & and U+2028/9 as \u escapes. */
 function goEscape(s: string): string {
@@ -163,15 +163,9 @@ describe("scanning a docker line", () => {
   });
 });
 
-const garbage = fc.oneof(fc.uint8Array({ maxLength: 40 }), fc.constant(new Uint8Array(20)), fc.constant(te.encode("{not json")));
 const criLine = plainTimestamp.map((ts) => te.encode(`${ts} stdout F a cri line`));
-const physicalLine = fc.oneof({ weight: 12, arbitrary: dockerLine }, { weight: 1, arbitrary: garbage }, { weight: 1, arbitrary: criLine });
-const dockerFile = fc.tuple(fc.array(physicalLine, { maxLength: 40, size: "max" }), fc.boolean()).map(([lines, endsWithNl]) => {
-  const parts: Uint8Array[] = [];
-  for (const l of lines) parts.push(l.filter((b) => b !== 0x0a), new Uint8Array([0x0a]));
-  if (!endsWithNl && parts.length) parts.pop();
-  return concat(parts);
-});
+const physicalLine = fc.oneof({ weight: 12, arbitrary: dockerLine }, { weight: 1, arbitrary: garbageLine }, { weight: 1, arbitrary: criLine });
+const dockerFile = fileOf(physicalLine);
 
 describe("a whole docker file: fast path and string path give the same records", () => {
   test("any lines (partial ones, Go escapes, invalid UTF-8, other shapes), any chunking, any maxLineBytes", async () => {
@@ -186,13 +180,7 @@ describe("a whole docker file: fast path and string path give the same records",
         async (bytes, chunks, maxLineBytes, format) => {
           const fast = await run(bytes, chunks, { fast: true, format, maxLineBytes, known: true });
           const slow = await run(bytes, chunks, { fast: false, format, maxLineBytes, known: true });
-          expect(fast.records.length).toBe(slow.records.length);
-          for (let i = 0; i < slow.records.length; i++) expect(fast.records[i]).toEqual(slow.records[i]!);
-          expect(fast.counters).toEqual(slow.counters);
-          expect(fast.router).toEqual(slow.router);
-          expect(fast.lineEnds).toEqual(slow.lineEnds);
-          expect(fast.pendingStarts).toEqual(slow.pendingStarts);
-          expect(fast.flushedTruncated).toBe(slow.flushedTruncated);
+          expectSameRuns(fast, slow);
           ranged += fast.ranged;
           merged += fast.counters.linesRead - fast.ranged;
         },

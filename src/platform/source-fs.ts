@@ -3,8 +3,8 @@
 import { closeSync, fstatSync, openSync, readdirSync, readFileSync, readSync, statSync, watch } from "node:fs";
 import type { FileStat, SourceFs, TreeWatch, TreeWatchHandlers } from "../source/types.ts";
 
-function toStat(st: { dev: number; ino: number; size: number; nlink: number; isFile(): boolean }): FileStat {
-  return { dev: st.dev, ino: st.ino, size: st.size, nlink: st.nlink, isFile: st.isFile() };
+function toStat(st: { dev: number; ino: number; size: number; nlink: number; mtimeMs: number; isFile(): boolean }): FileStat {
+  return { dev: st.dev, ino: st.ino, size: st.size, nlink: st.nlink, isFile: st.isFile(), mtimeMs: st.mtimeMs };
 }
 
 export const nodeSourceFs: SourceFs = {

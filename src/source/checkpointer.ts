@@ -1,14 +1,32 @@
 // The checkpointer: the checkpoints of the last run until files claim them, the watermarks of the
-// files followed now, and saving them when something moved (docs/source.md, "checkpoints").
+// files followed now, files recently read to their end ("done", so that they are recognised when
+// they turn up rotated or compressed after a restart), and saving all of it when something moved
+// (docs/source.md, "Checkpoints").
 import type { Logger } from "../log.ts";
+import type { Clock } from "../platform/types.ts";
 import { checkpointKey } from "./checkpoints.ts";
 import type { FileSet } from "./file-set.ts";
 import type { PartialMerger } from "./partial.ts";
+import type { TailedFile } from "./tailed-file.ts";
 import type { CheckpointStorage, FileCheckpoint, SourceCounters } from "./types.ts";
+
+/** How long a file read to its end is remembered (kubelet rotates, compresses and deletes within this). */
+const DONE_RETENTION_MS = 60 * 60_000;
+/** At most this many done files remembered per live path (kubelet keeps five files per container). */
+const DONE_PER_PATH = 8;
+
+interface Done {
+  cp: FileCheckpoint;
+  at: number;
+}
 
 export class Checkpointer {
   /** Checkpoints loaded at start and not yet matched to a file, by device:inode. */
   readonly unclaimed = new Map<string, FileCheckpoint>();
+  /** When the last run last saved its checkpoints (null: no checkpoint file, or one too old to say). */
+  lastRunSavedAt: number | null = null;
+  /** Files read to their end and closed, by device:inode. */
+  private readonly done = new Map<string, Done>();
   private dirty = false;
   private prunedAfterScan = false;
 
@@ -16,12 +34,19 @@ export class Checkpointer {
     private readonly storage: CheckpointStorage,
     private readonly counters: SourceCounters,
     private readonly log: Logger,
+    private readonly clock: Clock,
     /** Called right before each save (other state that must be durable no later than the checkpoints). */
     private readonly onSaving?: () => void,
   ) {}
 
   load(): void {
-    for (const cp of this.storage.load((msg) => this.log.warn(msg))) this.unclaimed.set(checkpointKey(cp.dev, cp.ino), cp);
+    const saved = this.storage.load((msg) => this.log.warn(msg));
+    this.lastRunSavedAt = saved.savedAt;
+    for (const cp of saved.files) {
+      const id = checkpointKey(cp.dev, cp.ino);
+      if (cp.done) this.done.set(id, { cp, at: saved.savedAt ?? this.clock.now() });
+      else this.unclaimed.set(id, cp);
+    }
   }
 
   markDirty(): void {
@@ -33,11 +58,28 @@ export class Checkpointer {
     return this.prunedAfterScan;
   }
 
+  /** Whether the last run knew a file of this live path that `same` recognises (followed, or read to its end). */
+  knows(livePath: string, same: (cp: FileCheckpoint) => boolean): boolean {
+    for (const cp of this.unclaimed.values()) if (cp.path === livePath && same(cp)) return true;
+    for (const { cp } of this.done.values()) if (cp.path === livePath && same(cp)) return true;
+    return false;
+  }
+
+  /** A file read to its end, its lines durable: remembered a while, then forgotten. */
+  markDone(f: TailedFile): void {
+    const id = checkpointKey(f.dev, f.ino);
+    this.done.set(id, {
+      cp: { dev: f.dev, ino: f.ino, fpLen: f.fp.fpLen, fpHash: f.fp.fpHash, path: f.livePath, offset: f.watermark.checkpoint, size: f.size, done: true },
+      at: this.clock.now(),
+    });
+    this.dirty = true;
+  }
+
   /**
    * After the first readable scan (and the catch-up after it), checkpoints that matched no file, live
    * or rotated, are of files gone for good. A file deleted while only this process held it open (e.g.
-   * rotated away during an outage, then a crash) took its unread bytes with it: count them (at least
-   * size − offset at the last save).
+   * rotated away during an outage, then a crash) took its unread bytes with it: count them — at least
+   * size − offset at the last save (it may have grown after).
    */
   forgetUnclaimed(): void {
     this.prunedAfterScan = true;
@@ -49,20 +91,23 @@ export class Checkpointer {
       if (lost <= 0) continue;
       this.counters.bytesLost += lost;
       this.counters.filesGivenUp++;
-      this.log.warn("a file was deleted before it was read to its end; its unread bytes are lost", { path: cp.path, bytesLost: lost });
+      this.log.warn("a file was deleted before it was read to its end; its unread bytes are lost (at least this many: it may have grown after the last checkpoint)", {
+        path: cp.path,
+        bytesLost: lost,
+      });
     }
     this.unclaimed.clear();
     this.dirty = true;
   }
 
-  /** Moves every watermark over what the ring made durable; drops retired files nothing needs. */
+  /** Moves every watermark over what the ring made durable; retired files that need nothing more are done. */
   applyMarks(files: FileSet, merger: PartialMerger, durable: number): void {
     for (const f of files.open.values()) if (f.watermark.advance(durable)) this.dirty = true;
     for (const [serial, f] of files.retired) {
       if (f.watermark.advance(durable)) this.dirty = true;
       if (!f.watermark.waiting && !merger.pinned(serial)) {
         files.retired.delete(serial);
-        this.dirty = true;
+        this.markDone(f);
       }
     }
   }
@@ -82,13 +127,27 @@ export class Checkpointer {
     }
     // Until the first scan of a readable root, checkpoints not matched yet are kept as they were.
     for (const [id, cp] of this.unclaimed) if (!ids.has(id)) out.push(cp);
+    for (const [id, { cp }] of this.recentDone()) if (!ids.has(id)) out.push(cp);
     try {
       this.onSaving?.();
-      this.storage.save(out);
+      this.storage.save({ files: out, savedAt: this.clock.now() });
       this.counters.checkpointWrites++;
     } catch (err) {
       this.dirty = true;
       this.log.error("cannot write checkpoints", { path: this.storage.path, error: (err as Error).message });
     }
+  }
+
+  /** Done files within the retention, the newest DONE_PER_PATH per live path (older ones dropped). */
+  private recentDone(): Map<string, Done> {
+    const now = this.clock.now();
+    const perPath = new Map<string, number>();
+    const newestFirst = [...this.done.entries()].sort((a, b) => b[1].at - a[1].at);
+    for (const [id, d] of newestFirst) {
+      const n = (perPath.get(d.cp.path) ?? 0) + 1;
+      perPath.set(d.cp.path, n);
+      if (now - d.at > DONE_RETENTION_MS || n > DONE_PER_PATH) this.done.delete(id);
+    }
+    return this.done;
   }
 }

@@ -17,6 +17,12 @@ import { DirWatcher } from "./watcher.ts";
 
 type RotatedClass = "history" | "missed" | "ignored";
 
+/**
+ * A rotated file modified this long before the last run's final checkpoint save may still hold lines
+ * it never read (the file was not open yet): read it if that run did not know it.
+ */
+const LAST_RUN_SLACK_MS = 10_000;
+
 /** Decides which live log files to follow: include/exclude globs, excluded containers, our own pod. */
 export function logFileFilter(config: SourceConfig, ownPodUid: string | null): (rel: string) => PodLogPath | null {
   const include = compileGlobs(config.include);
@@ -49,7 +55,7 @@ export class Discovery {
     private readonly opener: Opener,
     private readonly accept: (rel: string) => PodLogPath | null,
     /** Containers finished from rotated files at start: their live file starts at 0 whatever readFrom says. */
-    private readonly recoveredKeys: ReadonlySet<string>,
+    private readonly recoveredKeys: Set<string>,
   ) {
     this.root = config.root;
     this.watcher = new DirWatcher(parts.fs, this.root, {
@@ -196,23 +202,28 @@ export class Discovery {
   private classifyRotated(liveRel: string, path: string, gz: boolean, initial: boolean): void {
     const parsed = this.accept(liveRel);
     if (!parsed) return void this.classified.set(path, "ignored");
-    if (initial) return void this.classified.set(path, "history");
-    if (this.skipped.has(join(this.root, liveRel))) return void this.classified.set(path, "ignored"); // a pod that is not selected
+    const livePath = join(this.root, liveRel);
+    if (this.skipped.has(livePath)) return void this.classified.set(path, "ignored"); // a pod that is not selected
+    const key = containerKey(parsed);
     let mem: Uint8Array | null = null;
     if (gz) {
-      const plain = path.slice(0, -3);
-      const plainClass = this.classified.get(plain);
+      const plainClass = this.classified.get(path.slice(0, -3));
       if (plainClass) return void this.classified.set(path, plainClass);
+    }
+    if (initial && !this.changedSinceLastRun(path)) return void this.classified.set(path, "history");
+    if (gz) {
       mem = readGzip(this.parts.fs, path);
       if (!mem) return; // still being written, or damaged: look again at the next scan
-      if (this.knownGzip(containerKey(parsed), mem)) return void this.classified.set(path, "history");
+      if (this.knownGzip(key, mem) || (initial && this.lastRunKnew(livePath, (cp) => bytesHeadMatches(mem as Uint8Array, cp)))) {
+        return void this.classified.set(path, "history");
+      }
     } else {
-      const known = this.knownPlain(containerKey(parsed), path);
+      const known = this.knownPlain(key, path, initial ? livePath : null);
       if (known === null) return; // gone meanwhile
       if (known) return void this.classified.set(path, "history");
     }
     this.classified.set(path, "missed");
-    const f = this.opener.openRotated(path, mem, join(this.root, liveRel), parsed, null);
+    const f = this.opener.openRotated(path, mem, livePath, parsed, null);
     if (!f) return;
     // A plain one may still take the runtime's last writes (before it reopens): it is closed like any
     // rotated file, once its successor has bytes.
@@ -220,8 +231,33 @@ export class Discovery {
     // Its reading order is right as it is: rotated names are classified (oldest first) before the live
     // files of the same listing are discovered, so every open file of its container is older and the
     // live file that replaced it is opened after it.
-    this.parts.counters.filesMissedRotated++;
-    this.parts.log.warn("a file was rotated before it was opened; reading it under its rotated name", { path });
+    if (initial) {
+      this.recoveredKeys.add(key); // the live file came after it: read from its first byte
+      this.parts.counters.filesRecovered++;
+      this.parts.log.warn("a file was rotated while the collector was down, before it was read; reading it under its rotated name", { path });
+    } else {
+      this.parts.counters.filesMissedRotated++;
+      this.parts.log.warn("a file was rotated before it was opened; reading it under its rotated name", { path });
+    }
+  }
+
+  /**
+   * At start, whether a rotated file may hold lines the last run never made durable: written since
+   * its last checkpoint save (or just before it: the file may not have been open yet then). Rotated
+   * files older than that, and those the last run knew (followed, or read to their end), are history.
+   */
+  private changedSinceLastRun(path: string): boolean {
+    const savedAt = this.parts.checkpoints.lastRunSavedAt;
+    if (savedAt === null) return false; // a first start: rotated files are history
+    try {
+      return this.parts.fs.stat(path).mtimeMs >= savedAt - LAST_RUN_SLACK_MS;
+    } catch {
+      return false;
+    }
+  }
+
+  private lastRunKnew(livePath: string, same: (cp: { fpLen: number; fpHash: number; dev: number; ino: number }) => boolean): boolean {
+    return this.parts.checkpoints.knows(livePath, same);
   }
 
   /** Whether a .gz's content starts like a file of this container we opened (still open ones count too). */
@@ -237,9 +273,10 @@ export class Discovery {
 
   /**
    * Whether a plain rotated file is one we opened: open (the descriptor pins the inode), or closed
-   * with the same head (inodes are reused at once). Null when it cannot be looked at now.
+   * with the same head (inodes are reused at once); at start (`livePath`), also one the last run
+   * knew. Null when it cannot be looked at now.
    */
-  private knownPlain(key: string, path: string): boolean | null {
+  private knownPlain(key: string, path: string, livePath: string | null): boolean | null {
     let st;
     try {
       st = this.parts.fs.stat(path);
@@ -248,7 +285,8 @@ export class Discovery {
     }
     const id = checkpointKey(st.dev, st.ino);
     const closed = this.files.history.get(key)?.get(id);
-    return this.files.byInode.has(id) || (closed !== undefined && closed.fpLen > 0 && pathHeadMatches(this.parts.fs, path, closed));
+    if (this.files.byInode.has(id) || (closed !== undefined && closed.fpLen > 0 && pathHeadMatches(this.parts.fs, path, closed))) return true;
+    return livePath !== null && this.lastRunKnew(livePath, (cp) => cp.dev === st.dev && cp.ino === st.ino && pathHeadMatches(this.parts.fs, path, cp));
   }
 
   private discover(path: string, parsed: PodLogPath, initial: boolean): void {

@@ -111,6 +111,7 @@ export class FileSet {
   retire(f: TailedFile): void {
     this.forget(f);
     if (f.watermark.waiting || this.merger.pinned(f.serial)) this.retired.set(f.serial, f);
+    else this.parts.checkpoints.markDone(f);
   }
 
   /** Closes a file and removes it from every index. */

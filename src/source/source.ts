@@ -61,10 +61,11 @@ export class Source {
   constructor(private readonly opts: SourceOptions) {
     const config = opts.config;
     const log = (opts.log ?? rootLog).child({ stage: "source" });
-    const checkpoints = new Checkpointer(opts.checkpoints ?? new CheckpointStore(opts.dataDir), this.counters, log, opts.onCheckpointsSaving);
+    const clock = opts.clock ?? systemClock;
+    const checkpoints = new Checkpointer(opts.checkpoints ?? new CheckpointStore(opts.dataDir), this.counters, log, clock, opts.onCheckpointsSaving);
     this.parts = {
       fs: opts.fs ?? nodeSourceFs,
-      clock: opts.clock ?? systemClock,
+      clock,
       log,
       counters: this.counters,
       output: opts.output,

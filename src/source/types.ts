@@ -117,6 +117,8 @@ export interface FileStat {
   size: number;
   nlink: number;
   isFile: boolean;
+  /** Last modification (epoch ms). */
+  mtimeMs: number;
 }
 
 /** A recursive watch of a directory tree; events say "look here soon", never what happened. */
@@ -161,6 +163,15 @@ export interface FileCheckpoint {
   offset: number;
   /** Size when last saved. */
   size?: number;
+  /** Read to its end and closed: kept a while so that the file is recognised rotated or compressed. */
+  done?: boolean;
+}
+
+/** What a checkpoint file holds. */
+export interface SavedCheckpoints {
+  files: FileCheckpoint[];
+  /** When it was saved (epoch ms; null: unknown, an older file). */
+  savedAt: number | null;
 }
 
 /** Where checkpoints persist: replaced atomically as a whole (a crash leaves the old or the new set). */
@@ -168,6 +179,6 @@ export interface CheckpointStorage {
   /** Where it is, for messages. */
   readonly path: string;
   /** The saved checkpoints; a damaged file is reported through onError and treated as empty. */
-  load(onError: (msg: string) => void): FileCheckpoint[];
-  save(files: readonly FileCheckpoint[]): void;
+  load(onError: (msg: string) => void): SavedCheckpoints;
+  save(saved: SavedCheckpoints): void;
 }

@@ -8,7 +8,7 @@ import type { Delivered } from "./messenger.ts";
 import type { WrittenLine, Workload } from "./workload.ts";
 
 export interface LossExcuses {
-  /** Inodes deleted while no collector process was up (rotation or pod removal during downtime). */
+  /** Inodes deleted while no collector process was up (rotation or pod removal during downtime), or while one was that then crashed. */
   deletedWhileDown: ReadonlySet<number>;
   /** Inodes deleted while a collector was up that it never opened (created and gone between two looks). */
   neverOpened: ReadonlySet<number>;

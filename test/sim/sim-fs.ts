@@ -16,6 +16,7 @@ interface Inode {
   open: number;
   /** How far any process has read it. */
   readTo: number;
+  mtimeMs: number;
 }
 
 type Entry = { kind: "dir"; children: Map<string, Entry> } | { kind: "file"; ino: number };
@@ -123,7 +124,7 @@ export class SimFs {
 
   fstat(fd: number): FileStat {
     const inode = this.byFd(fd, "fstat");
-    return { dev: DEV, ino: inode.ino, size: inode.size, nlink: inode.nlink, isFile: true };
+    return { dev: DEV, ino: inode.ino, size: inode.size, nlink: inode.nlink, isFile: true, mtimeMs: inode.mtimeMs };
   }
 
   close(fd: number): void {
@@ -139,9 +140,9 @@ export class SimFs {
 
   stat(path: string): FileStat {
     const e = this.lookup(path, "stat");
-    if (e.kind === "dir") return { dev: DEV, ino: 1, size: 4096, nlink: 2, isFile: false };
+    if (e.kind === "dir") return { dev: DEV, ino: 1, size: 4096, nlink: 2, isFile: false, mtimeMs: 0 };
     const inode = this.inodes.get(e.ino) as Inode;
-    return { dev: DEV, ino: inode.ino, size: inode.size, nlink: inode.nlink, isFile: true };
+    return { dev: DEV, ino: inode.ino, size: inode.size, nlink: inode.nlink, isFile: true, mtimeMs: inode.mtimeMs };
   }
 
   readdir(path: string): string[] {
@@ -221,6 +222,7 @@ export class SimFs {
     }
     inode.data.set(bytes, inode.size);
     inode.size = need;
+    inode.mtimeMs = this.clock.peek();
     if (path !== null && inode.nlink > 0) this.emit(path, "change");
   }
 
@@ -274,7 +276,9 @@ export class SimFs {
   truncate(path: string): void {
     const e = this.lookup(path, "truncate");
     if (e.kind !== "file") throw fsError("EISDIR", "truncate", path);
-    (this.inodes.get(e.ino) as Inode).size = 0;
+    const inode = this.inodes.get(e.ino) as Inode;
+    inode.size = 0;
+    inode.mtimeMs = this.clock.peek();
     this.emit(path, "change");
   }
 
@@ -314,7 +318,7 @@ export class SimFs {
     const reused = this.free.pop();
     if (reused !== undefined) this.stats.inodesReused++;
     const ino = reused ?? this.nextIno++;
-    this.inodes.set(ino, { ino, data: new Uint8Array(0), size: 0, nlink: 1, open: 0, readTo: 0 });
+    this.inodes.set(ino, { ino, data: new Uint8Array(0), size: 0, nlink: 1, open: 0, readTo: 0, mtimeMs: this.clock.peek() });
     return ino;
   }
 

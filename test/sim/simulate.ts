@@ -173,8 +173,16 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
       }
     });
   }
+  // Inodes gone while no collector ran; and those gone while one ran that later crashed: what it had
+  // read from them but not yet made durable went with it (the source counts such files as lost).
+  const freedThisProcess = new Set<number>();
   world.fs.onFree = (ino) => {
     if (!world.process) deletedWhileDown.add(ino);
+    else freedThisProcess.add(ino);
+  };
+  world.onEnd = (how) => {
+    if (how === "crashed") for (const ino of freedThisProcess) deletedWhileDown.add(ino);
+    freedThisProcess.clear();
   };
 
   // Write, fault, recover: until the workload is done and no fault is in progress.

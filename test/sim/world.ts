@@ -59,6 +59,8 @@ export class World {
   readonly processes: ProcessRecord[] = [];
   readonly trace: TraceEntry[] = [];
   private gen = 0;
+  /** Called when a process ends (before its descriptors close). */
+  onEnd: (how: "stopped" | "crashed") => void = () => {};
 
   constructor(
     readonly seed: number,
@@ -119,6 +121,7 @@ export class World {
     const p = this.process;
     if (!p) return;
     this.snapshot(p, "crashed");
+    this.onEnd("crashed");
     this.process = null;
     this.scheduler.dropOwner(p.gen);
     this.fs.endProcess(p.gen); // files only it held open are gone now
@@ -136,6 +139,7 @@ export class World {
     if (p.data) await p.data.shutdown.run();
     else await p.cleanups.run();
     this.snapshot(p, "stopped");
+    this.onEnd("stopped");
     this.process = null;
     this.scheduler.dropOwner(p.gen);
     this.fs.endProcess(p.gen);

@@ -10,7 +10,7 @@ import { LineBatch } from "../../src/source/line-batch.ts";
 import { Opener } from "../../src/source/opener.ts";
 import { PartialMerger } from "../../src/source/partial.ts";
 import type { TailedFile } from "../../src/source/tailed-file.ts";
-import type { CheckpointStorage, FileCheckpoint } from "../../src/source/types.ts";
+import type { CheckpointStorage, FileCheckpoint, SavedCheckpoints } from "../../src/source/types.ts";
 import { Watermark } from "../../src/source/watermark.ts";
 import { Rng } from "../sim/rng.ts";
 import { Scheduler } from "../sim/scheduler.ts";
@@ -23,13 +23,15 @@ const ROOT = "/logs";
 class MemoryCheckpoints implements CheckpointStorage {
   readonly path = "memory";
   saved: FileCheckpoint[] = [];
+  savedAt: number | null = null;
   saves = 0;
-  load(): FileCheckpoint[] {
-    return this.saved;
+  load(): SavedCheckpoints {
+    return { files: this.saved, savedAt: this.savedAt };
   }
-  save(files: readonly FileCheckpoint[]): void {
+  save(s: SavedCheckpoints): void {
     this.saves++;
-    this.saved = [...files];
+    this.saved = [...s.files];
+    this.savedAt = s.savedAt;
   }
 }
 
@@ -42,7 +44,7 @@ function world(over: Record<string, unknown> = {}) {
   const counters = newSourceCounters();
   const log = new CapturedLog();
   const storage = new MemoryCheckpoints();
-  const checkpoints = new Checkpointer(storage, counters, log.logger);
+  const checkpoints = new Checkpointer(storage, counters, log.logger, clock);
   let notified = 0;
   const closed: string[] = [];
   const parts: SourceParts = {
@@ -180,12 +182,12 @@ describe("Checkpointer", () => {
     let fail = true;
     const storage: CheckpointStorage = {
       path: "flaky",
-      load: () => [],
+      load: () => ({ files: [], savedAt: null }),
       save: () => {
         if (fail) throw Object.assign(new Error("ENOSPC: no space left on device"), { code: "ENOSPC" });
       },
     };
-    const cp = new Checkpointer(storage, w.counters, w.log.logger);
+    const cp = new Checkpointer(storage, w.counters, w.log.logger, w.clock);
     cp.markDirty();
     cp.save(w.files);
     expect(w.log.count("cannot write checkpoints")).toBe(1);

@@ -308,6 +308,23 @@ export class Discovery {
     this.opener.openLive(path, parsed, initial && !this.recoveredKeys.has(containerKey(parsed)));
   }
 
+  /**
+   * Whether the live path of `f` still names it; if not (rotated, deleted) and the change was not seen
+   * yet, its container dir is looked at now: a successor is opened.
+   */
+  stillLive(f: TailedFile): boolean {
+    let st;
+    try {
+      st = this.parts.fs.stat(f.livePath);
+    } catch {
+      st = null;
+    }
+    if (st && st.dev === f.dev && st.ino === f.ino) return true;
+    const parts = relative(this.root, f.livePath).split("/");
+    if (parts.length === 3) this.scanContainer(parts[0] as string, parts[1] as string, false, null);
+    return false;
+  }
+
   /** The live path relative to the root, accepted, for catch-up after downtime. */
   acceptLive(livePath: string): PodLogPath | null {
     return this.accept(relative(this.root, livePath));

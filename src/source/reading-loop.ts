@@ -197,13 +197,19 @@ export class ReadingLoop {
 
   /**
    * Whether a container instance may still have bytes to read: one of its files has not been read to
-   * its end (or is due for a look), waits for its predecessor, is held, or is a rotated file not
-   * closed yet (its successor may hold a line's continuation).
+   * its end (or is due for a look), waits for its predecessor, is held, is a rotated file not closed
+   * yet (its successor may hold a line's continuation), has grown, or was rotated — looked at through
+   * the descriptor and the path, as inotify may be late or gone.
    */
   private mayHaveMore(key: string): boolean {
-    for (const f of this.files.open.values()) {
+    for (const f of [...this.files.open.values()]) {
       if (f.containerKey !== key) continue;
       if (f.dirty || f.blocked || f.held || f.state === "draining" || f.readPos < f.size) return true;
+      f.refreshSize();
+      if (f.readPos < f.size || (f.state === "active" && f.mem === null && !this.discovery.stillLive(f))) {
+        f.dirty = true;
+        return true;
+      }
     }
     return false;
   }

@@ -25,7 +25,7 @@ export class Checkpointer {
   readonly unclaimed = new Map<string, FileCheckpoint>();
   /** When the last run last saved its checkpoints (null: no checkpoint file, or one too old to say). */
   lastRunSavedAt: number | null = null;
-  /** Files read to their end and closed, by device:inode. */
+  /** Files read to their end and closed, by device:inode:head (inodes are reused at once). */
   private readonly done = new Map<string, Done>();
   private dirty = false;
   private prunedAfterScan = false;
@@ -43,9 +43,8 @@ export class Checkpointer {
     const saved = this.storage.load((msg) => this.log.warn(msg));
     this.lastRunSavedAt = saved.savedAt;
     for (const cp of saved.files) {
-      const id = checkpointKey(cp.dev, cp.ino);
-      if (cp.done) this.done.set(id, { cp, at: saved.savedAt ?? this.clock.now() });
-      else this.unclaimed.set(id, cp);
+      if (cp.done) this.done.set(doneKey(cp), { cp, at: saved.savedAt ?? this.clock.now() });
+      else this.unclaimed.set(checkpointKey(cp.dev, cp.ino), cp);
     }
   }
 
@@ -67,11 +66,8 @@ export class Checkpointer {
 
   /** A file read to its end, its lines durable: remembered a while, then forgotten. */
   markDone(f: TailedFile): void {
-    const id = checkpointKey(f.dev, f.ino);
-    this.done.set(id, {
-      cp: { dev: f.dev, ino: f.ino, fpLen: f.fp.fpLen, fpHash: f.fp.fpHash, path: f.livePath, offset: f.watermark.checkpoint, size: f.size, done: true },
-      at: this.clock.now(),
-    });
+    const cp: FileCheckpoint = { dev: f.dev, ino: f.ino, fpLen: f.fp.fpLen, fpHash: f.fp.fpHash, path: f.livePath, offset: f.watermark.checkpoint, size: f.size, done: true };
+    this.done.set(doneKey(cp), { cp, at: this.clock.now() });
     this.dirty = true;
   }
 
@@ -127,7 +123,7 @@ export class Checkpointer {
     }
     // Until the first scan of a readable root, checkpoints not matched yet are kept as they were.
     for (const [id, cp] of this.unclaimed) if (!ids.has(id)) out.push(cp);
-    for (const [id, { cp }] of this.recentDone()) if (!ids.has(id)) out.push(cp);
+    for (const { cp } of this.recentDone().values()) out.push(cp);
     try {
       this.onSaving?.();
       this.storage.save({ files: out, savedAt: this.clock.now() });
@@ -150,4 +146,8 @@ export class Checkpointer {
     }
     return this.done;
   }
+}
+
+function doneKey(cp: FileCheckpoint): string {
+  return `${cp.dev}:${cp.ino}:${cp.fpLen}:${cp.fpHash}`;
 }

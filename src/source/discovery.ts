@@ -188,7 +188,10 @@ export class Discovery {
     }
     // Oldest first (a plain file before its .gz): files found missed are read in rotation order.
     rotated.sort((a, b) => (a.stamp === b.stamp ? Number(a.gz) - Number(b.gz) : a.stamp < b.stamp ? -1 : 1));
-    for (const r of rotated) this.classifyRotated(r.liveRel, r.path, r.gz, initial);
+    // At start, once a rotated file is read, every newer one is too: a line it ends inside of must
+    // meet its continuation, not the next file read (duplicates of a known file are the lesser harm).
+    let readOn = false;
+    for (const r of rotated) if (this.classifyRotated(r.liveRel, r.path, r.gz, initial, readOn) && initial) readOn = true;
     if (!seen) this.unlinkUnder(dir + "/", new Set(names.map((n) => join(dir, n))));
     for (const [path, parsed] of live) this.discover(path, parsed, initial);
   }
@@ -199,32 +202,33 @@ export class Discovery {
    * history, not read (rotated files are not tailed). Otherwise it was created and rotated while we
    * were not looking: read it whole, before the live file of its container.
    */
-  private classifyRotated(liveRel: string, path: string, gz: boolean, initial: boolean): void {
+  /** Returns whether the file is being read now (opened here, or by the catch-up). */
+  private classifyRotated(liveRel: string, path: string, gz: boolean, initial: boolean, readOn: boolean): boolean {
     const parsed = this.accept(liveRel);
-    if (!parsed) return void this.classified.set(path, "ignored");
+    if (!parsed) return this.classify(path, "ignored");
     const livePath = join(this.root, liveRel);
-    if (this.skipped.has(livePath)) return void this.classified.set(path, "ignored"); // a pod that is not selected
+    if (this.skipped.has(livePath)) return this.classify(path, "ignored"); // a pod that is not selected
     const key = containerKey(parsed);
     let mem: Uint8Array | null = null;
     if (gz) {
       const plainClass = this.classified.get(path.slice(0, -3));
-      if (plainClass) return void this.classified.set(path, plainClass);
+      if (plainClass) return this.classify(path, plainClass);
     }
-    if (initial && !this.changedSinceLastRun(path)) return void this.classified.set(path, "history");
+    for (const o of this.files.open.values()) if (o.info.path === path) return this.classify(path, "history") || true; // opened by the catch-up
+    if (initial && !readOn && !this.changedSinceLastRun(path)) return this.classify(path, "history");
     if (gz) {
       mem = readGzip(this.parts.fs, path);
-      if (!mem) return; // still being written, or damaged: look again at the next scan
-      if (this.knownGzip(key, mem) || (initial && this.lastRunKnew(livePath, (cp) => bytesHeadMatches(mem as Uint8Array, cp)))) {
-        return void this.classified.set(path, "history");
-      }
+      if (!mem) return false; // still being written, or damaged: look again at the next scan
+      const bytes = mem;
+      if (this.knownGzip(key, mem) || (initial && !readOn && this.lastRunKnew(livePath, (cp) => bytesHeadMatches(bytes, cp)))) return this.classify(path, "history");
     } else {
-      const known = this.knownPlain(key, path, initial ? livePath : null);
-      if (known === null) return; // gone meanwhile
-      if (known) return void this.classified.set(path, "history");
+      const known = this.knownPlain(key, path, initial && !readOn ? livePath : null);
+      if (known === null) return false; // gone meanwhile
+      if (known) return this.classify(path, "history");
     }
     this.classified.set(path, "missed");
     const f = this.opener.openRotated(path, mem, livePath, parsed, null);
-    if (!f) return;
+    if (!f) return false;
     // A plain one may still take the runtime's last writes (before it reopens): it is closed like any
     // rotated file, once its successor has bytes.
     if (!mem) f.final = false;
@@ -239,6 +243,13 @@ export class Discovery {
       this.parts.counters.filesMissedRotated++;
       this.parts.log.warn("a file was rotated before it was opened; reading it under its rotated name", { path });
     }
+    return true;
+  }
+
+  /** Records what a rotated name is; false (not being read). */
+  private classify(path: string, what: RotatedClass): false {
+    this.classified.set(path, what);
+    return false;
   }
 
   /**
@@ -260,13 +271,13 @@ export class Discovery {
     return this.parts.checkpoints.knows(livePath, same);
   }
 
-  /** Whether a .gz's content starts like a file of this container we opened (still open ones count too). */
+  /** Whether a .gz's content starts like a file of this container we opened (open ones count too, .gz ones read after downtime included). */
   private knownGzip(key: string, mem: Uint8Array): boolean {
     const history = this.files.history.get(key);
     for (const o of this.files.open.values()) {
-      if (o.containerKey !== key || o.fd < 0) continue;
-      o.updateFingerprint();
-      history?.set(o.info.id, o.fp);
+      if (o.containerKey !== key) continue;
+      if (o.fd >= 0) o.updateFingerprint();
+      if (o.fp.fpLen > 0) history?.set(o.info.id, o.fp);
     }
     return history !== undefined && [...history.values()].some((h) => h.fpLen > 0 && bytesHeadMatches(mem, h));
   }

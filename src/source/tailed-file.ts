@@ -98,12 +98,12 @@ export class TailedFile {
   }
 
   /**
-   * The first offset not safe yet: the reader's line end, or a pending partial's first fragment here,
-   * or the last point where no stream was inside a partial line (see LineReader.resumableAt).
+   * The first offset not safe yet: the reader's line end; while a pending line has fragments here,
+   * the earlier of its first fragment and the last point before it where no stream was inside a
+   * partial line — resumed there after a restart, no line is met in its middle.
    */
   safeOffset(pendingStart: number | null): number {
-    const resumable = this.reader.resumableAt;
-    return pendingStart === null ? resumable : Math.min(pendingStart, resumable);
+    return pendingStart === null ? this.reader.lineEnd : Math.min(pendingStart, this.reader.lastCleanStart);
   }
 
   /** Reads one slice into `out` through `buf`; returns the bytes read (0 at the end, or on an error, which is logged). */

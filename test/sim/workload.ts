@@ -171,6 +171,8 @@ export class Workload {
   }
 
   private writeBurst(c: ContainerState): void {
+    // Every line begun gets a fragment each burst: the pause inside a line stays under maxFragmentGapMs.
+    for (const [stream, p] of [...c.pending]) this.writeFragment(c, stream, p);
     const n = this.rng.int(1, 12);
     for (let i = 0; i < n && (c.writtenLines < this.opts.linesPerContainer || c.pending.size > 0); i++) this.writeStep(c);
     if (c.reopenPending && this.rng.chance(0.6)) this.reopen(c);

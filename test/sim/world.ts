@@ -75,7 +75,7 @@ export class World {
     this.dataFiles = new SimDataFiles(() => this.diskFull);
     this.disk = new MemoryDisk("/var/lib/pipekit-log-collector", this.diskBehaviour(0));
     this.fs.note = (what) => this.note(what);
-    if (process.env.SIM_CHECKPOINTS === "1") this.dataFiles.onWrite = (name, text) => this.note(`${name}: ${text.slice(0, 2000)}`);
+    if (process.env.SIM_CHECKPOINTS === "1") this.dataFiles.onWrite = (name, text) => this.note(`${name}: ${text.slice(0, 200000)}`);
   }
 
   note(what: string): void {

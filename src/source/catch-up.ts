@@ -33,6 +33,23 @@ export class CatchUp {
     }
   }
 
+  /**
+   * How large a checkpointed file that is gone probably grew before it was rotated away: the largest
+   * of its rotated siblings still on disk (a .gz by the size its trailer records), else what was saved.
+   */
+  estimateFinalSize(cp: FileCheckpoint): number {
+    let size = cp.size ?? 0;
+    for (const sib of rotatedSiblings(this.parts.fs, cp.path)) {
+      try {
+        if (sib.plain) size = Math.max(size, this.parts.fs.stat(sib.plain).size);
+        else if (sib.gz) size = Math.max(size, gzipDeclaredSize(this.parts.fs.readFile(sib.gz)));
+      } catch {
+        // gone meanwhile
+      }
+    }
+    return size;
+  }
+
   /** Unclaimed checkpoints whose file is no longer at its path, by that path. */
   private movedCheckpoints(): Map<string, FileCheckpoint[]> {
     const byLive = new Map<string, FileCheckpoint[]>();
@@ -113,4 +130,11 @@ export class CatchUp {
     }
     if (min !== Number.POSITIVE_INFINITY) opened.forEach((f, i) => (f.order = min - 1 + (i + 1) / (opened.length + 1)));
   }
+}
+
+/** The uncompressed size a gzip member declares in its trailer (ISIZE, modulo 2^32), 0 if too short. */
+function gzipDeclaredSize(bytes: Uint8Array): number {
+  if (bytes.length < 18) return 0;
+  const n = bytes.length;
+  return ((bytes[n - 4] as number) | ((bytes[n - 3] as number) << 8) | ((bytes[n - 2] as number) << 16) | ((bytes[n - 1] as number) << 24)) >>> 0;
 }

@@ -74,20 +74,21 @@ export class Checkpointer {
   /**
    * After the first readable scan (and the catch-up after it), checkpoints that matched no file, live
    * or rotated, are of files gone for good. A file deleted while only this process held it open (e.g.
-   * rotated away during an outage, then a crash) took its unread bytes with it: count them — at least
-   * size − offset at the last save (it may have grown after).
+   * rotated away during an outage, then a crash), or rotated and deleted while we were down, took its
+   * unread bytes with it: count them — size − offset at the last save, or more where `estimateSize`
+   * knows better (it may have grown after the save: its rotated siblings tell how large they grow).
    */
-  forgetUnclaimed(): void {
+  forgetUnclaimed(estimateSize: (cp: FileCheckpoint) => number = (cp) => cp.size ?? 0): void {
     this.prunedAfterScan = true;
     if (this.unclaimed.size === 0) return;
     this.counters.checkpointsPruned += this.unclaimed.size;
     this.log.info("forgetting checkpoints of files that no longer exist", { count: this.unclaimed.size });
     for (const cp of this.unclaimed.values()) {
-      const lost = (cp.size ?? 0) - cp.offset;
+      const lost = Math.max(cp.size ?? 0, estimateSize(cp)) - cp.offset;
       if (lost <= 0) continue;
       this.counters.bytesLost += lost;
       this.counters.filesGivenUp++;
-      this.log.warn("a file was deleted before it was read to its end; its unread bytes are lost (at least this many: it may have grown after the last checkpoint)", {
+      this.log.warn("a file was deleted before it was read to its end; its unread bytes are lost (an estimate: its size at the last checkpoint, or its rotated siblings' if larger)", {
         path: cp.path,
         bytesLost: lost,
       });

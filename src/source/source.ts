@@ -138,6 +138,8 @@ export class Source {
   /** After the final ring sync: persist checkpoints and close every descriptor. */
   close(): void {
     if (this.closed) return;
+    // Sizes as they are now: a file deleted before the next start is counted as lost up to here.
+    this.safety.refreshSizes();
     const checkpoints = this.parts.checkpoints;
     checkpoints.applyMarks(this.files, this.merger, this.opts.durableSeq());
     checkpoints.markDirty();
@@ -163,7 +165,7 @@ export class Source {
     if (!checkpoints.settled) {
       // Files rotated (or compressed) between the first catch-up pass and this scan.
       if (checkpoints.unclaimed.size > 0) this.catchUp.run(true);
-      checkpoints.forgetUnclaimed();
+      checkpoints.forgetUnclaimed((cp) => this.catchUp.estimateFinalSize(cp));
     }
     const now = this.parts.clock.now();
     this.safety.refreshSizes();

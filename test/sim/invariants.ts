@@ -16,6 +16,8 @@ export interface LossExcuses {
   bytesLostCounted: number;
   /** Inodes whose last descriptor closed before they were read to their end, after they were deleted (given up over the cap). */
   givenUp: ReadonlySet<number>;
+  /** Whether the collector could have known of a line before it went down (written a while before its last checkpoint save). */
+  knowable: (line: WrittenLine) => boolean;
 }
 
 export interface Verdict {
@@ -94,6 +96,7 @@ export function checkRun(workload: Workload, delivered: readonly Delivered[], ma
   let excused = 0;
   let excusedBytes = 0;
   let uncountedBytes = 0;
+  let uncountedExample: string | undefined;
   for (const line of workload.lines) {
     const must = line.pod.kind === "argo";
     if (!must) {
@@ -104,15 +107,19 @@ export function checkRun(workload: Workload, delivered: readonly Delivered[], ma
     if (lossy(line) || swallowed.has(line.id)) {
       excused++;
       excusedBytes += line.content.length;
-      // Deleted while we were down from a file we had followed: the collector must say so.
-      if (line.inodes.some((i) => excuses.deletedWhileDown.has(i) && !excuses.neverOpened.has(i))) uncountedBytes += line.content.length;
+      // Written while a collector ran, in a file it followed, deleted while it was down: it must say so
+      // (what was written while it was down into a file deleted before it came back, it cannot know).
+      if (excuses.knowable(line) && line.inodes.some((i) => excuses.deletedWhileDown.has(i) && !excuses.neverOpened.has(i))) {
+        uncountedBytes += line.content.length;
+        uncountedExample ??= `line ${line.id} (${line.pod.name}/${line.container}/${line.restart}, written at ${line.timestamp}, inodes ${line.inodes.join(",")})`;
+      }
       continue;
     }
     missing++;
     if (missing <= 5) say(`line ${line.id} (${line.pod.name}/${line.container}/${line.restart}, ${line.content.length} B, ${line.complete ? "complete" : "incomplete"}, inodes ${line.inodes.join(",")}) never arrived`);
   }
   if (missing > 5) say(`… ${missing} lines missing in all`);
-  if (uncountedBytes > 0 && excuses.bytesLostCounted === 0) say(`${uncountedBytes} B of lines in files deleted while the collector was down, and no loss counted`);
+  if (uncountedBytes > 0 && excuses.bytesLostCounted === 0) say(`${uncountedBytes} B of lines written while the collector ran, in files deleted while it was down, and no loss counted (e.g. ${uncountedExample})`);
   return { violations, delivered: delivered.length, distinct: seen.size, duplicates, missing, excused, truncated, flushedIncomplete, fragments };
 }
 

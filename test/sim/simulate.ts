@@ -116,6 +116,7 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
   messenger.faults = { ...sc.background };
   const workload = new Workload(world.fs, clock, rng.child(), sc.workload);
   workload.onMetadata = (uid, meta) => world.api.set(uid, meta);
+  workload.collectorUp = () => world.process !== null;
   const counts: Record<string, number> = {};
   let active = 0; // faults in progress
   let crashes = 0;
@@ -232,7 +233,15 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
     workload,
     messenger.delivered,
     sc.config.source.maxLineBytes,
-    { deletedWhileDown, neverOpened: world.fs.neverOpenedFreed, bytesLostCounted: bytesLost, givenUp: world.fs.closedUnread },
+    {
+      deletedWhileDown,
+      neverOpened: world.fs.neverOpenedFreed,
+      bytesLostCounted: bytesLost,
+      givenUp: world.fs.closedUnread,
+      // Written while a process ran, more than two syncs (a checkpoint save) before it ended.
+      knowable: (line) =>
+        world.processes.some((r) => r.startedAt <= line.writtenAt && (r.endedAt ?? Infinity) - line.writtenAt > 2 * sc.config.buffer.syncIntervalMs + 100),
+    },
     crashes > 0 || messenger.stats.lostAnswers > 0 || counts["restart"] !== undefined,
   );
   violations.push(...verdict.violations);

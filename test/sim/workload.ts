@@ -40,6 +40,9 @@ export interface WrittenLine {
   complete: boolean;
   /** Inodes its fragments went to (a line can span a rotation). */
   inodes: number[];
+  /** Whether a collector process was running when it was written, and when (virtual ms). */
+  writtenWhileUp: boolean;
+  writtenAt: number;
 }
 
 export interface WorkloadOptions {
@@ -97,6 +100,8 @@ export class Workload {
   private tsCounter = 0;
   private stamps = 0;
   private active = 0;
+  /** Whether a collector process is running (set by the simulation). */
+  collectorUp: () => boolean = () => true;
   /** Metadata changes for the simulated provider: (uid, meta or null for deletion). */
   onMetadata: (uid: string, meta: PodMeta | null) => void = () => {};
 
@@ -247,6 +252,8 @@ export class Workload {
       message: dec.decode(content),
       complete: false,
       inodes: [],
+      writtenWhileUp: this.collectorUp(),
+      writtenAt: this.clock.peek(),
     };
     this.lines.push(line);
     this.byId.set(id, line);
@@ -303,7 +310,9 @@ export class Workload {
     c.rotated.push(rotatedPath);
     c.reopenPending = true;
     this.stats.rotations++;
+    // The runtime reopens when the kubelet asks it to, within a second (a few late writes meanwhile).
     if (this.rng.chance(0.5)) this.reopen(c);
+    else this.clock.after(this.rng.int(0, 1000), () => this.reopen(c));
     this.clock.after(this.rng.int(0, 2000), () => this.compressAndPrune(c));
   }
 

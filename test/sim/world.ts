@@ -59,6 +59,7 @@ export class World {
   readonly processes: ProcessRecord[] = [];
   readonly trace: TraceEntry[] = [];
   private gen = 0;
+  private crashedWhileStopping: (() => void) | null = null;
   /** Called when a process ends (before its descriptors close). */
   onEnd: (how: "stopped" | "crashed") => void = () => {};
 
@@ -129,15 +130,25 @@ export class World {
     const keepChance = tear.float();
     this.disk = this.disk.crash(() => tear.chance(keepChance), this.diskBehaviour(0));
     this.note(`process ${p.gen} crashes (pages written since the last sync each kept with p=${keepChance.toFixed(2)})`);
+    this.crashedWhileStopping?.();
   }
 
-  /** SIGTERM: the graceful stop, bounded by shutdownTimeoutMs. */
-  async stop(): Promise<void> {
+  private stopping: Promise<void> | null = null;
+
+  /** SIGTERM: the graceful stop, bounded by shutdownTimeoutMs; resolves early if the process crashes meanwhile. */
+  stop(): Promise<void> {
+    if (!this.stopping) this.stopping = this.stopOnce().finally(() => (this.stopping = null));
+    return this.stopping;
+  }
+
+  private async stopOnce(): Promise<void> {
     const p = this.process;
     if (!p) return;
     this.note(`process ${p.gen} stops`);
-    if (p.data) await p.data.shutdown.run();
-    else await p.cleanups.run();
+    const crashed = new Promise<void>((resolve) => (this.crashedWhileStopping = resolve));
+    await Promise.race([p.data ? p.data.shutdown.run() : p.cleanups.run(), crashed]);
+    this.crashedWhileStopping = null;
+    if (this.process !== p) return; // it crashed while stopping
     this.snapshot(p, "stopped");
     this.onEnd("stopped");
     this.process = null;

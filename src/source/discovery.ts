@@ -110,10 +110,22 @@ export class Discovery {
     }
     this.known = seen;
     for (const path of this.classified.keys()) if (!seen.has(path)) this.classified.delete(path);
-    this.files.pruneHistory();
+    this.files.pruneHistory(this.containersIn(seen));
     this.files.unlinkMissing(seen);
     for (const path of this.skipped.keys()) if (!seen.has(path)) this.skipped.delete(path);
     return true;
+  }
+
+  /** The container instances that have a live or rotated log file among `paths`. */
+  private containersIn(paths: Iterable<string>): Set<string> {
+    const keys = new Set<string>();
+    for (const path of paths) {
+      const rel = relative(this.root, path);
+      const m = ROTATED_NAME.exec(rel.slice(rel.lastIndexOf("/") + 1));
+      const parsed = parsePodLogPath(m ? rel.slice(0, rel.lastIndexOf("/") + 1) + m[1] : rel);
+      if (parsed) keys.add(containerKey(parsed));
+    }
+    return keys;
   }
 
   /** A file of a pod that is not selected: closed, and its paths remembered so that it is not opened again. */
@@ -276,7 +288,10 @@ export class Discovery {
     const history = this.files.history.get(key);
     for (const o of this.files.open.values()) {
       if (o.containerKey !== key) continue;
-      if (o.fd >= 0) o.updateFingerprint();
+      if (o.fd >= 0) {
+        o.refreshSize(); // its size may be that of its last read: its head may have grown since
+        o.updateFingerprint();
+      }
       if (o.fp.fpLen > 0) history?.set(o.info.id, o.fp);
     }
     return history !== undefined && [...history.values()].some((h) => h.fpLen > 0 && bytesHeadMatches(mem, h));

@@ -153,12 +153,16 @@ export class FileSet {
     return undefined;
   }
 
-  /** Forgets the rotation history of containers with no open file, and bounds the rest. */
-  pruneHistory(): void {
-    const openKeys = new Set<string>();
-    for (const f of this.open.values()) openKeys.add(f.containerKey);
+  /**
+   * Forgets the rotation history of containers that have neither an open file nor any file on disk
+   * (`present`: the containers a full scan saw), and bounds the rest. A container between a rotation
+   * and its runtime's reopen has no open file, but its rotated files must still be recognised.
+   */
+  pruneHistory(present: ReadonlySet<string>): void {
+    const keep = new Set(present);
+    for (const f of this.open.values()) keep.add(f.containerKey);
     for (const [key, h] of this.history) {
-      if (!openKeys.has(key)) this.history.delete(key);
+      if (!keep.has(key)) this.history.delete(key);
       else while (h.size > HISTORY_PER_CONTAINER) h.delete(h.keys().next().value as string);
     }
   }

@@ -6,7 +6,9 @@ import { LineReader } from "./line-reader.ts";
 import type { PartialMerger } from "./partial.ts";
 import type { PodLogPath } from "./paths.ts";
 import { containerKey } from "./paths.ts";
+import { basename } from "node:path";
 import { checkpointKey } from "./checkpoints.ts";
+import { ROTATED_NAME } from "./rotated.ts";
 import { type TailEvents, TailedFile } from "./tailed-file.ts";
 import type { SourceConfig, SourceParts } from "./context.ts";
 
@@ -144,6 +146,20 @@ export class FileSet {
       if (!h || f.order < h.order) heads.set(f.containerKey, f);
     }
     return heads;
+  }
+
+  /**
+   * Puts the rotated files of a container read after downtime in rotation order (by the stamp in their
+   * names), before its other files: the catch-up and the first scan open them in two passes.
+   */
+  orderByRotation(key: string): void {
+    const mine = [...this.open.values()].filter((f) => f.containerKey === key).sort((a, b) => a.order - b.order);
+    if (mine.length < 2) return;
+    const stampOf = (f: TailedFile) => ROTATED_NAME.exec(basename(f.info.path))?.[2] ?? null;
+    const rotated = mine.filter((f) => stampOf(f) !== null).sort((a, b) => ((stampOf(a) as string) < (stampOf(b) as string) ? -1 : 1));
+    const rest = mine.filter((f) => stampOf(f) === null);
+    const orders = mine.map((f) => f.order); // the same slots, given out again in the new order
+    [...rotated, ...rest].forEach((f, i) => (f.order = orders[i] as number));
   }
 
   /** An open file of this container instance, if any. */

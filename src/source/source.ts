@@ -166,6 +166,7 @@ export class Source {
       // Files rotated (or compressed) between the first catch-up pass and this scan.
       if (checkpoints.unclaimed.size > 0) this.catchUp.run(true);
       checkpoints.forgetUnclaimed((cp) => this.catchUp.estimateFinalSize(cp));
+      for (const key of new Set([...this.files.open.values()].map((f) => f.containerKey))) this.files.orderByRotation(key);
     }
     const now = this.parts.clock.now();
     this.safety.refreshSizes();

@@ -148,6 +148,7 @@ function registerByteAndFileMetrics({ counter, gauge }: StageMetrics, view: Metr
   gauge("files_watched", "Log files open and followed.", () => view.source().filesWatched);
   counter("files_skipped_total", "Files of pods without the selector label, never read.", () => view.source().counters.filesSkipped);
   counter("files_rotated_total", "Files seen rotated away (read on to their end).", () => view.source().counters.filesRotated);
+  counter("checkpoint_write_errors_total", "Checkpoint saves that failed (a full data dir disk, say): positions stay where they were saved last.", () => view.source().counters.checkpointWriteErrors);
   counter("watchdog_reopens_total", "Files whose size grew while reading stood still with nothing blocking it, reopened at their checkpoint (alert on any increase).", () => view.source().counters.watchdogReopens);
   gauge("deleted_held_bytes", "Disk space held by deleted log files the collector still has open (unread data).", () => view.source().counters.deletedHeldBytes);
   counter("files_given_up_total", "Deleted files closed unread because their held space exceeded source.maxDeletedHeldBytes.", () => view.source().counters.filesGivenUp ?? 0);

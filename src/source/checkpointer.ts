@@ -8,7 +8,7 @@ import { checkpointKey } from "./checkpoints.ts";
 import type { FileSet } from "./file-set.ts";
 import type { PartialMerger } from "./partial.ts";
 import type { TailedFile } from "./tailed-file.ts";
-import type { CheckpointStorage, FileCheckpoint, SourceCounters } from "./types.ts";
+import type { CheckpointHealth, CheckpointStorage, FileCheckpoint, SourceCounters } from "./types.ts";
 
 /** How long a file read to its end is remembered (kubelet rotates, compresses and deletes within this). */
 const DONE_RETENTION_MS = 60 * 60_000;
@@ -29,6 +29,8 @@ export class Checkpointer {
   private readonly done = new Map<string, Done>();
   private dirty = false;
   private prunedAfterScan = false;
+  /** Saves failing since (epoch ms), and the last error: a /status reason (a full data dir disk). */
+  readonly health: CheckpointHealth = { failingSince: null, lastError: null };
 
   constructor(
     private readonly storage: CheckpointStorage,
@@ -129,8 +131,14 @@ export class Checkpointer {
       this.onSaving?.();
       this.storage.save({ files: out, savedAt: this.clock.now() });
       this.counters.checkpointWrites++;
+      if (this.health.failingSince !== null) this.log.info("checkpoints written again", { path: this.storage.path });
+      this.health.failingSince = null;
+      this.health.lastError = null;
     } catch (err) {
       this.dirty = true;
+      this.counters.checkpointWriteErrors++;
+      this.health.failingSince ??= this.clock.now();
+      this.health.lastError = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
       this.log.error("cannot write checkpoints", { path: this.storage.path, error: (err as Error).message });
     }
   }

@@ -25,7 +25,7 @@ import { PartialMerger } from "./partial.ts";
 import { ReadingLoop } from "./reading-loop.ts";
 import { SafetyNets } from "./safety-nets.ts";
 import type { TailedFile } from "./tailed-file.ts";
-import type { CheckpointStorage, SourceCounters, SourceFileStatus, SourceFs, SourceOutput } from "./types.ts";
+import type { CheckpointHealth, CheckpointStorage, SourceCounters, SourceFileStatus, SourceFs, SourceOutput } from "./types.ts";
 
 export interface SourceOptions {
   config: Config["source"];
@@ -155,6 +155,11 @@ export class Source {
 
   get filesWatched(): number {
     return this.files.open.size;
+  }
+
+  /** Whether checkpoints can be saved (a full data dir disk stops them; the previous ones stay). */
+  get checkpointHealth(): CheckpointHealth {
+    return this.parts.checkpoints.health;
   }
 
   /** Reconciliation: find new files, notice rotated and deleted ones, run the safety nets, save. */

@@ -81,6 +81,8 @@ export interface SourceCounters {
   watchdogReopens: number;
   watcherErrors: number;
   checkpointWrites: number;
+  /** Checkpoint saves that failed (a full disk, say): the previous checkpoints stay. */
+  checkpointWriteErrors: number;
   checkpointsPruned: number;
   /** Times the reading loop or the scan timer woke up (idle cost). */
   wakeups: number;
@@ -137,6 +139,12 @@ export interface TreeWatchHandlers {
  * The file system as the source uses it. Failures throw Errors with a Node-style `code` (ENOENT,
  * EACCES, …). Reads go through descriptors: after a rotation a path names another file.
  */
+/** Whether checkpoints can be saved: since when they cannot, and why (null: they can). */
+export interface CheckpointHealth {
+  failingSince: number | null;
+  lastError: string | null;
+}
+
 export interface SourceFs {
   open(path: string): number;
   /** Reads up to `length` bytes at `position` into buf[offset…]; 0 at the end of the file. */

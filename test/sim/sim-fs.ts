@@ -210,6 +210,19 @@ export class SimFs {
     return ino;
   }
 
+  /** A writer's descriptor on an inode (the container runtime's): keeps it alive through a deletion. */
+  hold(ino: number): void {
+    (this.inodes.get(ino) as Inode).open++;
+  }
+
+  /** The writer closes it (reopened the live name). */
+  unhold(ino: number): void {
+    const inode = this.inodes.get(ino);
+    if (!inode) return;
+    inode.open--;
+    this.release(inode);
+  }
+
   /** Appends to an inode (through a writer's descriptor: the file may have been renamed or deleted). */
   append(ino: number, bytes: Uint8Array, path: string | null): void {
     const inode = this.inodes.get(ino);

@@ -163,6 +163,7 @@ export class Workload {
     this.fs.mkdirp(dir);
     const livePath = `${dir}/${restart}.log`;
     const ino = this.fs.create(livePath);
+    this.fs.hold(ino);
     const c: ContainerState = { pod, name, restart, dir, livePath, ino, writtenLines: 0, pending: new Map(), rotated: [], reopenPending: false, done: false };
     this.containers.push(c);
     this.active++;
@@ -304,6 +305,7 @@ export class Workload {
 
   /** kubelet: rename the live file; the runtime keeps writing to it until it reopens. */
   private rotate(c: ContainerState): void {
+    if (!this.fs.exists(c.livePath)) return; // its pod's directory was removed already
     const stamp = this.stamp();
     const rotatedPath = `${c.livePath}.${stamp}`;
     this.fs.rename(c.livePath, rotatedPath);
@@ -319,7 +321,10 @@ export class Workload {
   private reopen(c: ContainerState): void {
     if (!c.reopenPending) return;
     c.reopenPending = false;
+    if (!this.fs.exists(c.dir)) return; // its pod's directory was removed: it writes on into the renamed file
+    this.fs.unhold(c.ino);
     c.ino = this.fs.create(c.livePath);
+    this.fs.hold(c.ino);
   }
 
   /** kubelet: gzip every rotated file but the newest, delete beyond four rotated files. */
@@ -343,6 +348,7 @@ export class Workload {
   private finishContainer(c: ContainerState): void {
     c.done = true;
     this.reopen(c);
+    this.fs.unhold(c.ino); // the container exited: the runtime closes its file
     this.active--;
     if (c.restart < 2 && this.rng.chance(0.15)) {
       // The container restarts: a new file `<restart+1>.log`; now and then its last line was cut short.

@@ -54,7 +54,7 @@ export function createRingFile(storage: RingStorage, name: string, fileBytes: nu
     preallocate(file, fileBytes, join(storage.dir, name));
     const head = new Uint8Array(DATA_OFFSET);
     const v = new DataView(head.buffer);
-    const h: RingHeader = { fileBytes, generation: 0, readPos: 0, readSeq, writePos: 0, nextSeq: readSeq, epoch, flags: FLAG_CLOSED };
+    const h: RingHeader = { fileBytes, generation: 0, readPos: 0, readSeq, writePos: 0, nextSeq: readSeq, epoch, flags: FLAG_CLOSED, acked: [] };
     writeHeaderSlot(v, 0, h);
     writeHeaderSlot(v, 1, h);
     file.write(head, 0, head.length, 0);
@@ -178,7 +178,7 @@ export function resizeRingFile(storage: RingStorage, name: string, wantFileBytes
       w += recordSpan(len);
       seq++;
     }
-    const hh: RingHeader = { fileBytes: newFileBytes, generation: 1, readPos: 0, readSeq: scan.readSeq, writePos: w, nextSeq: seq, epoch: h.epoch, flags: FLAG_CLOSED };
+    const hh: RingHeader = { fileBytes: newFileBytes, generation: 1, readPos: 0, readSeq: scan.readSeq, writePos: w, nextSeq: seq, epoch: h.epoch, flags: FLAG_CLOSED, acked: [] };
     const ohv = new DataView(outMap.buffer, outMap.byteOffset, DATA_OFFSET);
     writeHeaderSlot(ohv, 0, hh);
     writeHeaderSlot(ohv, 1, { ...hh, generation: 0 });

@@ -31,6 +31,7 @@ export interface PackedRecords {
 export interface RingStats {
   capacityBytes: number;
   usedBytes: number;
+  /** Records not acknowledged (those acknowledged beyond the read position still take room: usedBytes). */
   records: number;
   /** Sequence numbers: next to append, oldest unacknowledged, last durable. */
   nextSeq: number;

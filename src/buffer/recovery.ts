@@ -129,7 +129,9 @@ export function scanRing(data: Uint8Array, dataBytes: number, h: RingHeader): Sc
       }
       break;
     }
-    const found = resync({ v, data, D, limit, maxRecordsPerLap, maxEpoch: h.epoch }, pos + RECORD_ALIGN, seq, epoch);
+    // From `pos` itself: a valid record there may continue the sequence past a hole that took no
+    // bytes (records lost with the end of a lap; seen with a header rebuilt from the records).
+    const found = resync({ v, data, D, limit, maxRecordsPerLap, maxEpoch: h.epoch }, pos, seq, epoch);
     if (!found) {
       cutRecords = h.nextSeq - seq;
       cutBytes = Math.max(RECORD_HEADER_BYTES, Math.min(h.writePos, limit) - pos);
@@ -141,7 +143,7 @@ export function scanRing(data: Uint8Array, dataBytes: number, h: RingHeader): Sc
     pos = found.pos;
     seq = found.seq;
   }
-  const unclean = !(h.flags & FLAG_CLOSED) || pos !== h.writePos || seq !== h.nextSeq || cutBytes > 0 || skippedBytes > 0;
+  const unclean = !(h.flags & FLAG_CLOSED) || pos !== h.writePos || seq !== h.nextSeq || cutBytes > 0 || skippedBytes > 0 || skippedRecords > 0;
   return { readPos: h.readPos, readSeq: h.readSeq, writePos: pos, nextSeq: seq, records, gaps, skippedRecords, skippedBytes, cutRecords, cutBytes, ackedRecords, unclean };
 }
 

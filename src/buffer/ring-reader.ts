@@ -66,7 +66,8 @@ export class RingReader {
       const pos = p.cursorPos;
       if (p.gaps.size) {
         const g = p.gaps.get(pos);
-        if (g) {
+        // A hole may take no bytes (then, once passed, the cursor is still at `pos`) or no records.
+        if (g && (g.toPos !== pos || p.cursorSeq < g.toSeq)) {
           if (count) break; // a batch is consecutive: stop before the hole
           p.cursorPos = g.toPos;
           p.cursorSeq = g.toSeq;

@@ -3,7 +3,7 @@
 // and delivers every record that was waiting; only the unreadable headers are set aside.
 import { afterEach, describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { readdirSync } from "node:fs";
+import { readdirSync, statSync, truncateSync } from "node:fs";
 import { join } from "node:path";
 import { DATA_OFFSET, RECORD_HEADER_BYTES, dataBytesOf, recordSpan } from "../../src/buffer/format.ts";
 import { findNewestRun } from "../../src/buffer/header-rebuild.ts";
@@ -65,6 +65,15 @@ function lcg(seed: number): (n: number) => number {
   return (n) => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) >>> 8) % n;
 }
 
+/** A closed ring of 64 KiB holding records 1..n, none acknowledged. */
+async function closedRingWith(n: number): Promise<{ dir: string; path: string }> {
+  const dir = tempDir();
+  const ring = await openRing({ dir, capacityBytes: 64 * 1024, syncIntervalMs: 60_000 });
+  await appendPayloads(ring, Array.from({ length: n }, (_, i) => recordFor(i + 1)));
+  await ring.close();
+  return { dir, path: join(dir, RING_FILE) };
+}
+
 describe("rebuilt from the records", () => {
   test("a wrapped ring whose first 8 KiB were zeroed: every record not acknowledged arrives, in order, intact; then it runs on", async () => {
     const dir = tempDir();
@@ -103,11 +112,7 @@ describe("rebuilt from the records", () => {
   });
 
   test("damage in the records as well: the hole is skipped and counted, the rest arrives", async () => {
-    const dir = tempDir();
-    const path = join(dir, RING_FILE);
-    const ring = await openRing({ dir, capacityBytes: 64 * 1024, syncIntervalMs: 60_000 });
-    await appendPayloads(ring, Array.from({ length: 30 }, (_, i) => recordFor(i + 1)));
-    await ring.close();
+    const { dir, path } = await closedRingWith(30);
     const recs = records(path);
     flipBit(path, recs[11]!.fileOffset + RECORD_HEADER_BYTES + 3);
     zeroHeaders(path);
@@ -119,18 +124,18 @@ describe("rebuilt from the records", () => {
     await again.close();
   });
 
-  test("a zeroed first record too, a file not a multiple of 4 KiB: the rest arrives, the file gets its size back", async () => {
-    const dir = tempDir();
-    const path = join(dir, RING_FILE);
-    const ring = await openRing({ dir, capacityBytes: 64 * 1024, syncIntervalMs: 60_000 });
-    await appendPayloads(ring, Array.from({ length: 10 }, (_, i) => recordFor(i + 1)));
-    await ring.close();
+  test("a zeroed first record too, a file cut short at no multiple of 4 KiB: the rest arrives, the file gets its size back", async () => {
+    const { dir, path } = await closedRingWith(10);
     const recs = records(path);
     writeAt(path, 0, new Uint8Array(recs[1]!.fileOffset)); // headers and record 1
+    const cutAt = recs[9]!.fileOffset + recordSpan(recs[9]!.length) + 5;
+    expect(cutAt % 4096).not.toBe(0);
+    truncateSync(path, cutAt);
     const again = await openRing({ dir, capacityBytes: 64 * 1024, syncIntervalMs: 60_000 });
     const got = drainCopies(again);
     expectGenuine(got);
     expect(got.map((g) => g.seq)).toEqual([2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(statSync(path).size).toBe(64 * 1024);
     await again.close();
   });
 
@@ -172,7 +177,7 @@ describe("rebuilt from the records", () => {
     await again.close();
   });
 
-  test("a zero-filled file or one of random bytes holds no record: moved aside whole, as before", () => {
+  test("a zero-filled file or one of random bytes holds no record: nothing to rebuild (the open moves it aside whole, as before)", () => {
     const zeros = new Uint8Array(64 * 1024);
     expect(findNewestRun(zeros.subarray(DATA_OFFSET), dataBytesOf(zeros.length))).toBeNull();
     const junk = crypto.getRandomValues(new Uint8Array(64 * 1024));

@@ -31,6 +31,7 @@ export interface PackedRecords {
 export interface RingStats {
   capacityBytes: number;
   usedBytes: number;
+  /** Records not acknowledged (those acknowledged beyond the read position still take room: usedBytes). */
   records: number;
   /** Sequence numbers: next to append, oldest unacknowledged, last durable. */
   nextSeq: number;
@@ -77,12 +78,16 @@ export interface Ring {
   /**
    * The next records not yet handed to a reader, oldest first, at most maxRecords and maxBytes
    * (at least one record if any is available, even above maxBytes), as ranges of the data region;
-   * null when none is waiting. A reopened ring hands out again everything not acknowledged.
+   * null when none is waiting. A reopened ring hands out again everything not acknowledged by the
+   * last header write before it closed or crashed (read position and acknowledged ranges).
    */
   readRanges(maxRecords: number, maxBytes: number): RingRanges | null;
   /** Resolves when readRanges() would return something (or the ring closes). */
   waitForData(): Promise<void>;
-  /** Acknowledges records in any order; the read position advances over the contiguous acked prefix. */
+  /**
+   * Acknowledges records in any order; the read position advances over the contiguous acked prefix,
+   * and the next sync's header lists the acknowledged ranges beyond it (a restart skips those).
+   */
   ack(firstSeq: number, count: number): void;
   /** fdatasync now; then notifies durable listeners. */
   sync(): Promise<void>;

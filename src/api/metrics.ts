@@ -162,7 +162,7 @@ function registerRingMetrics({ counter, gauge }: StageMetrics, view: MetricsView
   gauge("ring_full", "1 while readers wait because the ring is full (backpressure).", () => (view.ring().full ? 1 : 0));
   counter("ring_recovery_skipped_records_total", "Damaged records skipped when the ring was opened at this start (never delivered).", () => view.ring().recoverySkippedRecords);
   counter("ring_recovery_cut_bytes_total", "Bytes of a torn tail cut when the ring was opened at this start.", () => view.ring().recoveryCutBytes);
-  counter("ring_moved_aside_bytes_total", "Bytes of a ring file moved aside at this start (not a ring file, or both headers damaged): records in it are not delivered (alert on any increase).", () => view.ring().recoveryMovedAsideBytes ?? 0);
+  counter("ring_moved_aside_bytes_total", "Bytes moved aside at this start: a file that was no ring file (its records are not delivered), or a ring's two damaged headers (rebuilt from the records, which are delivered) (alert on any increase).", () => view.ring().recoveryMovedAsideBytes ?? 0);
   counter("ring_blocked_seconds_total", "Time readers spent waiting on a full ring.", () => view.ring().blockedMs / 1000);
 }
 

@@ -38,9 +38,14 @@ export async function runDemo(args: string[]): Promise<number> {
 
   const collector = await startCollector(demoConfig(dir, node, messenger));
   out(`demo: collector running (local API on 127.0.0.1:${collector.apiPort})\n`);
-  // Lines written while the collector runs are followed too, so the expected total grows.
-  setTimeout(() => appendWhileRunning(node, out), 500);
-  const done = await waitForDelivery(collector, messenger, node, started, out);
+  // Lines written while the collector runs are followed too, so the expected total grows; the
+  // demo is not done before they are written.
+  let appended = false;
+  setTimeout(() => {
+    appendWhileRunning(node, out);
+    appended = true;
+  }, 500);
+  const done = await waitForDelivery(collector, messenger, node, () => appended, out);
   await collector.stop();
   const received = messenger.received();
   await messenger.stop();
@@ -79,12 +84,15 @@ function appendWhileRunning(node: SampleNode, out: Out): void {
   );
 }
 
-/** Prints progress until every expected event is delivered and filtered; false when TIMEOUT_MS passed first. */
+/**
+ * Prints progress until every expected event is delivered and filtered, once `allWritten` says no
+ * more lines are coming; false when TIMEOUT_MS passed first.
+ */
 async function waitForDelivery(
   collector: Collector,
   messenger: MockMessenger,
   node: SampleNode,
-  started: number,
+  allWritten: () => boolean,
   out: Out,
 ): Promise<boolean> {
   let lastLine = "";
@@ -99,7 +107,7 @@ async function waitForDelivery(
       `filtered ${filtered}/${node.expectedFiltered}`;
     if (line !== lastLine) out(line + "\n");
     lastLine = line;
-    if (delivered >= expected && filtered >= node.expectedFiltered && Date.now() - started > 1000) return true;
+    if (delivered >= expected && filtered >= node.expectedFiltered && allWritten()) return true;
   }
   return false;
 }

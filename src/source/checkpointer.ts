@@ -5,7 +5,6 @@
 import type { Logger } from "../log.ts";
 import type { Clock } from "../platform/types.ts";
 import { checkpointKey } from "./checkpoints.ts";
-import type { FileSet } from "./file-set.ts";
 import type { PartialMerger } from "./partial.ts";
 import type { TailedFile } from "./tailed-file.ts";
 import type { CheckpointHealth, CheckpointStorage, FileCheckpoint, SourceCounters } from "./types.ts";
@@ -14,6 +13,12 @@ import type { CheckpointHealth, CheckpointStorage, FileCheckpoint, SourceCounter
 const DONE_RETENTION_MS = 60 * 60_000;
 /** At most this many done files remembered per live path (kubelet keeps five files per container). */
 const DONE_PER_PATH = 8;
+
+/** The files a checkpoint is kept for: those followed, and those closed but not durable yet (FileSet). */
+export interface FileTables {
+  readonly open: ReadonlyMap<string, TailedFile>;
+  readonly retired: Map<string, TailedFile>;
+}
 
 interface Done {
   cp: FileCheckpoint;
@@ -100,7 +105,7 @@ export class Checkpointer {
   }
 
   /** Moves every watermark over what the ring made durable; retired files that need nothing more are done. */
-  applyMarks(files: FileSet, merger: PartialMerger, durable: number): void {
+  applyMarks(files: FileTables, merger: PartialMerger, durable: number): void {
     for (const f of files.open.values()) if (f.watermark.advance(durable)) this.dirty = true;
     for (const [serial, f] of files.retired) {
       if (f.watermark.advance(durable)) this.dirty = true;
@@ -112,7 +117,7 @@ export class Checkpointer {
   }
 
   /** Persists the checkpoints if anything moved; a failure is logged and tried again next time. */
-  save(files: FileSet): void {
+  save(files: FileTables): void {
     if (!this.dirty) return;
     this.dirty = false;
     const out: FileCheckpoint[] = [];

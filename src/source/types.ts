@@ -111,53 +111,14 @@ export interface SourceFileStatus {
   lag: number;
 }
 
-// ---- the file system port -------------------------------------------------------------------
+export type { FileStat, SourceFs, TreeWatch, TreeWatchHandlers } from "../platform/types.ts";
 
-export interface FileStat {
-  dev: number;
-  ino: number;
-  size: number;
-  nlink: number;
-  isFile: boolean;
-  /** Last modification (epoch ms). */
-  mtimeMs: number;
-}
-
-/** A recursive watch of a directory tree; events say "look here soon", never what happened. */
-export interface TreeWatch {
-  close(): void;
-}
-
-export interface TreeWatchHandlers {
-  /** `rename`: created, renamed or removed; `change`: written. `name` is relative to the root. */
-  onEvent(kind: "rename" | "change", name: string): void;
-  /** The watch failed asynchronously (e.g. ENOSPC: out of inotify watches); no more events come. */
-  onError(err: Error): void;
-}
-
-/**
- * The file system as the source uses it. Failures throw Errors with a Node-style `code` (ENOENT,
- * EACCES, …). Reads go through descriptors: after a rotation a path names another file.
- */
 /** Whether checkpoints can be saved: since when they cannot, and why (null: they can). */
 export interface CheckpointHealth {
   failingSince: number | null;
   lastError: string | null;
 }
 
-export interface SourceFs {
-  open(path: string): number;
-  /** Reads up to `length` bytes at `position` into buf[offset…]; 0 at the end of the file. */
-  read(fd: number, buf: Uint8Array, offset: number, length: number, position: number): number;
-  fstat(fd: number): FileStat;
-  close(fd: number): void;
-  /** Follows symlinks. */
-  stat(path: string): FileStat;
-  readdir(path: string): string[];
-  readFile(path: string): Uint8Array;
-  /** Watches `root` recursively; throws ENOENT when it does not exist yet. */
-  watch(root: string, handlers: TreeWatchHandlers): TreeWatch;
-}
 
 /** A file's saved position (the checkpoint of the watermark), with what identifies the file. */
 export interface FileCheckpoint {

@@ -22,6 +22,8 @@ export interface SimPod {
   /** When its metadata reaches the cache (ms; Infinity: never). */
   metaAt: number;
   deleted: boolean;
+  /** When its metadata left the API server (ms; Infinity: never). */
+  deletedAt: number;
 }
 
 export interface WrittenLine {
@@ -146,7 +148,7 @@ export class Workload {
       labels: Object.freeze(labels),
       annotations: Object.freeze({ "workflows.argoproj.io/node-id": `node-${index}` }),
     });
-    const pod: SimPod = { uid, namespace: "argo", name, kind, meta, metaAt: Number.POSITIVE_INFINITY, deleted: false };
+    const pod: SimPod = { uid, namespace: "argo", name, kind, meta, metaAt: Number.POSITIVE_INFINITY, deleted: false, deletedAt: Number.POSITIVE_INFINITY };
     this.pods.push(pod);
     if (kind !== "unknown") {
       // Metadata usually arrives first; sometimes a moment after the files (the file is held).
@@ -372,6 +374,7 @@ export class Workload {
   private removePod(pod: SimPod): void {
     if (pod.deleted || this.hasRestartPending(pod)) return;
     pod.deleted = true;
+    pod.deletedAt = this.clock.peek();
     this.stats.podsRemoved++;
     this.onMetadata(pod.uid, null);
     this.clock.after(this.rng.int(1000, 20_000), () => this.fs.removeTree(`${ROOT}/${pod.namespace}_${pod.name}_${pod.uid}`));

@@ -110,8 +110,9 @@ export class CatchUp {
       }
       if (!f) continue;
       opened.push(f);
-      counters.filesRecovered++;
       this.recoveredKeys.add(containerKey(parsed));
+      if (f.readPos >= f.size) continue; // read already; open in case the runtime still writes to it
+      counters.filesRecovered++;
       log.info("reading a file rotated during downtime", { path: f.info.path, offset: f.readPos, from: livePath });
     }
     return opened;

@@ -241,9 +241,6 @@ export class Discovery {
     this.classified.set(path, "missed");
     const f = this.opener.openRotated(path, mem, livePath, parsed, null);
     if (!f) return false;
-    // A plain one may still take the runtime's last writes (before it reopens): it is closed like any
-    // rotated file, once its successor has bytes.
-    if (!mem) f.final = false;
     // Its reading order is right as it is: rotated names are classified (oldest first) before the live
     // files of the same listing are discovered, so every open file of its container is older and the
     // live file that replaced it is opened after it.

@@ -242,3 +242,28 @@ test("a file deleted while down with unread bytes (only a crashed process held i
   // The pruned checkpoint is gone from disk too: the loss is counted once, not at every start.
   expect(savedCheckpoints(second.dataDir)).toEqual([]);
 });
+
+test("a file rotated while down keeps being read until the runtime reopens: its last writes after the restart are not lost (simulation seeds 4385, 3662)", async () => {
+  const c = collector();
+  const live = join(podDir(c.root, "uid-late"), "0.log");
+  writeFileSync(live, criLines("late", 0, 10));
+  c.start();
+  expect(await waitFor(() => c.h.received.length === 10, 2000)).toBe(true);
+  await c.h.stop();
+  // While we are down: more lines, then the kubelet renames the file; the runtime has not reopened.
+  appendFileSync(live, criLines("late", 10, 20));
+  const rotated = `${live}.${rotationStamp()}`;
+  renameSync(live, rotated);
+  const second = c.next();
+  second.start();
+  running.push(second);
+  expect(await waitFor(() => second.received.length === 10, 2000)).toBe(true);
+  await Bun.sleep(100); // read to its end by now
+  // The runtime's last writes into the renamed file, then it reopens the live name.
+  appendFileSync(rotated, criLines("late", 20, 25));
+  await Bun.sleep(100);
+  writeFileSync(live, criLines("late", 25, 30));
+  expect(await waitFor(() => c.allMessages().length >= 30, 3000)).toBe(true);
+  await Bun.sleep(100);
+  expect(c.allMessages()).toEqual(expectedMessages("late", 0, 30)); // exactly once, in order
+});

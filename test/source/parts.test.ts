@@ -8,6 +8,7 @@ import { Discovery, logFileFilter } from "../../src/source/discovery.ts";
 import { FileSet } from "../../src/source/file-set.ts";
 import { LineBatch } from "../../src/source/line-batch.ts";
 import { Opener } from "../../src/source/opener.ts";
+import { type PodLogPath, parsePodLogPath } from "../../src/source/paths.ts";
 import { PartialMerger } from "../../src/source/partial.ts";
 import type { TailedFile } from "../../src/source/tailed-file.ts";
 import type { CheckpointStorage, FileCheckpoint, SavedCheckpoints } from "../../src/source/types.ts";
@@ -175,6 +176,25 @@ describe("Checkpointer", () => {
     expect(w.counters.checkpointsPruned).toBe(1);
     w.checkpoints.save(w.files);
     expect(w.storage.saved.map((c) => c.path)).toEqual([`${dir}/0.log`]);
+  });
+
+  test("done files beyond the per-path bound: the oldest are forgotten, also when many are done within one millisecond (simulation seed 4986)", () => {
+    const w = world();
+    const dir = `${ROOT}/argo_p_uid6/main`;
+    w.fs.mkdirp(dir);
+    const parsed = parsePodLogPath("argo_p_uid6/main/0.log") as PodLogPath;
+    const inos: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const path = `${dir}/0.log.20261206-00000${i}`;
+      const ino = w.fs.create(path);
+      w.fs.append(ino, line(`file ${i}`), null);
+      inos.push(ino);
+      const f = w.opener.openRotated(path, null, `${dir}/0.log`, parsed, null) as TailedFile;
+      w.files.retire(f); // read to its end: done, all at the same clock time
+    }
+    w.checkpoints.save(w.files);
+    const done = w.storage.saved.filter((c) => c.done).map((c) => c.ino);
+    expect(done.sort()).toEqual(inos.slice(2).sort()); // the newest eight
   });
 
   test("a failed save is logged and tried again at the next one", () => {

@@ -40,8 +40,9 @@ export interface WrittenLine {
   message: string;
   /** Whether its last fragment (F) was written: a line whose writer died is flushed after a timeout. */
   complete: boolean;
-  /** Inodes its fragments went to (a line can span a rotation). */
+  /** Inodes its fragments went to (a line can span a rotation), as numbers (reused) and as files (SimFs.fileOf: unique). */
   inodes: number[];
+  files: number[];
   /** Whether a collector process was running when it was written, and when (virtual ms). */
   writtenWhileUp: boolean;
   writtenAt: number;
@@ -232,6 +233,8 @@ export class Workload {
     bytes.set(piece, head.length);
     bytes[bytes.length - 1] = 0x0a;
     if (!line.inodes.includes(c.ino)) line.inodes.push(c.ino);
+    const file = this.fs.fileOf(c.ino);
+    if (!line.files.includes(file)) line.files.push(file);
     this.writePhysical(c, bytes);
   }
 
@@ -255,6 +258,7 @@ export class Workload {
       message: dec.decode(content),
       complete: false,
       inodes: [],
+      files: [],
       writtenWhileUp: this.collectorUp(),
       writtenAt: this.clock.peek(),
     };

@@ -267,3 +267,30 @@ test("a file rotated while down keeps being read until the runtime reopens: its 
   await Bun.sleep(100);
   expect(c.allMessages()).toEqual(expectedMessages("late", 0, 30)); // exactly once, in order
 });
+
+test("a closed file whose pending line completes in its successor keeps its checkpoint until that line's record is in the ring: a crash meanwhile loses nothing (simulation seed 4243)", async () => {
+  const c = collector();
+  const live = join(podDir(c.root, "uid-inflight"), "0.log");
+  writeFileSync(live, cri("first") + cri("head|", "stdout", "P"));
+  c.start();
+  expect(await waitFor(() => c.h.received.length === 1 && c.h.durable === c.h.seq, 2000)).toBe(true);
+  const rotated = `${live}.${rotationStamp()}`;
+  renameSync(live, rotated);
+  writeFileSync(live, cri("other", "stderr"));
+  // The rotated file is drained and closed (still pinned by the pending line), the successor read on.
+  expect(await waitFor(() => c.h.received.length === 2 && c.h.source.fileStatus().length === 1, 3000)).toBe(true);
+  c.h.gate(); // the ring is full: the record completing the line waits
+  appendFileSync(live, cri("tail"));
+  const emits = c.h.emits;
+  expect(await waitFor(() => c.h.emits > emits, 2000)).toBe(true);
+  c.h.source.onDurable(c.h.durable); // a ring sync while that record waits: the checkpoints are saved
+  c.h.autoDurable = false;
+  c.h.ungate();
+  await c.h.crash(); // before the record is durable
+  const second = c.next();
+  second.start();
+  running.push(second);
+  expect(await waitFor(() => second.received.some((r) => r.message.includes("tail")), 3000)).toBe(true);
+  await Bun.sleep(100);
+  expect(second.messages().filter((m) => m !== "other")).toEqual(["head|tail"]);
+});

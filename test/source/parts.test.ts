@@ -90,6 +90,21 @@ describe("Watermark", () => {
     expect(w.waiting).toBe(false);
     expect(w.checkpoint).toBe(0);
   });
+
+  test("an expected mark holds the checkpoint and keeps the watermark waiting until it comes", () => {
+    const w = new Watermark(10);
+    w.mark(3, 100);
+    w.expect();
+    w.expect(); // one expected mark, however often
+    expect(w.advance(1_000_000)).toBe(true);
+    expect(w.checkpoint).toBe(100); // not past the expected mark
+    expect(w.waiting).toBe(true);
+    w.mark(7, 250); // the mark arrives in its place
+    expect(w.advance(6)).toBe(false);
+    expect(w.advance(7)).toBe(true);
+    expect(w.checkpoint).toBe(250);
+    expect(w.waiting).toBe(false);
+  });
 });
 
 describe("TailedFile", () => {

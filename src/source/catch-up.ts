@@ -100,6 +100,9 @@ export class CatchUp {
     const opened: TailedFile[] = [];
     for (const { index, cp } of plan) {
       const sib = siblings[index] as RotatedSibling;
+      // Opened already (the first pass, or the scan as a file it missed): read once. A checkpoint that
+      // matched it too is another file's that had its inode.
+      if (this.followed(sib)) continue;
       if (cp) checkpoints.unclaimed.delete(checkpointKey(cp.dev, cp.ino));
       // The plain file first; if the kubelet compressed it meanwhile, its .gz (listed again).
       let f: TailedFile | null = null;
@@ -116,6 +119,18 @@ export class CatchUp {
       log.info("reading a file rotated during downtime", { path: f.info.path, offset: f.readPos, from: livePath });
     }
     return opened;
+  }
+
+  /** Whether a rotated sibling is followed already, under either name or (plain) by its inode. */
+  private followed(sib: RotatedSibling): boolean {
+    for (const o of this.files.open.values()) if (o.info.path === sib.plain || o.info.path === sib.gz) return true;
+    if (!sib.plain) return false;
+    try {
+      const st = this.parts.fs.stat(sib.plain);
+      return this.files.byInode.has(checkpointKey(st.dev, st.ino));
+    } catch {
+      return false;
+    }
   }
 
   /**

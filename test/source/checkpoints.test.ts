@@ -294,3 +294,30 @@ test("a closed file whose pending line completes in its successor keeps its chec
   await Bun.sleep(100);
   expect(second.messages().filter((m) => m !== "other")).toEqual(["head|tail"]);
 });
+
+test("two checkpoints that match the same rotated file after downtime: every rotated file is read once (simulation seed 70)", async () => {
+  const c = collector();
+  const live = join(podDir(c.root, "uid-twice"), "0.log");
+  // Two files of this path the last run opened while they were empty (no fingerprint yet): either
+  // matches any compressed sibling, and a second recovery pass must not open what the first one did.
+  writeFileSync(
+    join(c.h.dataDir, "checkpoints.json"),
+    JSON.stringify({
+      version: 1,
+      savedAt: Date.now(),
+      files: [
+        { dev: 1, ino: 999_001, fpLen: 0, fpHash: 0, path: live, offset: 0, size: 0 },
+        { dev: 1, ino: 999_002, fpLen: 0, fpHash: 0, path: live, offset: 0, size: 0 },
+      ],
+    }),
+  );
+  const r1 = `${live}.${rotationStamp()}`;
+  writeFileSync(r1, criLines("t", 0, 10));
+  gzipAway(r1);
+  writeFileSync(`${live}.${rotationStamp()}`, criLines("t", 10, 20));
+  writeFileSync(live, criLines("t", 20, 30));
+  c.start();
+  expect(await waitFor(() => c.h.received.length >= 30, 3000)).toBe(true);
+  await Bun.sleep(200);
+  expect(c.h.messages()).toEqual(expectedMessages("t", 0, 30));
+});

@@ -124,7 +124,7 @@ export class Checkpointer {
     const ids = new Set<string>();
     for (const f of [...files.open.values(), ...files.retired.values()]) {
       f.updateFingerprint();
-      const id = checkpointKey(f.dev, f.ino);
+      const id = f.inodeKey;
       if (ids.has(id)) continue; // an older retired file whose inode was reused: the open one wins
       ids.add(id);
       out.push({ dev: f.dev, ino: f.ino, fpLen: f.fp.fpLen, fpHash: f.fp.fpHash, path: f.livePath, offset: f.watermark.checkpoint, size: f.size });

@@ -131,7 +131,7 @@ export class Discovery {
   /** A file of a pod that is not selected: closed, and its paths remembered so that it is not opened again. */
   skip(f: TailedFile): void {
     this.parts.counters.filesSkipped++;
-    for (const p of f.paths) this.skipped.set(p, f.info.id);
+    for (const p of f.paths) this.skipped.set(p, f.inodeKey);
     this.files.forget(f);
   }
 
@@ -289,7 +289,7 @@ export class Discovery {
         o.refreshSize(); // its size may be that of its last read: its head may have grown since
         o.updateFingerprint();
       }
-      if (o.fp.fpLen > 0) history?.set(o.info.id, o.fp);
+      if (o.fp.fpLen > 0) history?.set(o.inodeKey, o.fp);
     }
     return history !== undefined && [...history.values()].some((h) => h.fpLen > 0 && bytesHeadMatches(mem, h));
   }
@@ -322,7 +322,7 @@ export class Discovery {
     if (!st.isFile) return;
     const id = checkpointKey(st.dev, st.ino);
     const known = this.files.byPath.get(path);
-    if (known && known.info.id === id) return;
+    if (known && known.inodeKey === id) return;
     if (this.skipped.get(path) === id) return;
     this.skipped.delete(path);
     if (known) this.files.unlink(known, path); // the path names another file now: a rotation

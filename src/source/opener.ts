@@ -90,7 +90,7 @@ export class Opener {
     const f = this.files.track({ path, livePath, parsed, fd, mem, dev, ino, size, start, fp });
     f.startDraining(this.parts.clock.now());
     f.final = mem !== null;
-    if (fd >= 0) this.files.byInode.set(f.info.id, f);
+    if (fd >= 0) this.files.byInode.set(f.inodeKey, f);
     return f;
   }
 }

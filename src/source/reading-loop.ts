@@ -197,7 +197,10 @@ export class ReadingLoop {
       const head = this.files.bySerial(line.fileId);
       // Emit through an open file of the same container when the head's file is closed.
       const target = head && !head.gone ? head : (this.files.openOf(head?.containerKey) ?? head);
-      if (target) last = { file: target, seq: await this.emit(target, LineBatch.of(line)) };
+      if (!target) continue;
+      last = { file: target, seq: await this.emit(target, LineBatch.of(line)) };
+      // Through a file closed already: what the pipeline keeps per open file it may drop again.
+      if (target.gone) this.parts.output.closed?.(target.info);
     }
     if (last) this.markReleased(released, last.file, last.seq);
   }

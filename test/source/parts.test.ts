@@ -257,6 +257,25 @@ describe("Discovery", () => {
     expect(w.log.count("rotated before it was opened")).toBe(1);
   });
 
+  test("a later file with a reused inode number has an id of its own (the pipeline keys per-file state by it; simulation seed 4275)", () => {
+    const w = world();
+    const dir = `${ROOT}/argo_p_uid7`;
+    w.fs.mkdirp(`${dir}/wait`);
+    w.fs.append(w.fs.create(`${dir}/wait/0.log`), line("a"), null);
+    w.discovery.scanAll(true);
+    const first = w.files.byPath.get(`${dir}/wait/0.log`) as TailedFile;
+    w.fs.unlink(`${dir}/wait/0.log`);
+    w.files.forget(first); // closed: the inode is free, and reused at once
+    w.fs.mkdirp(`${dir}/main`);
+    w.fs.append(w.fs.create(`${dir}/main/1.log`), line("b"), null);
+    w.discovery.scanAll(false);
+    const second = w.files.byPath.get(`${dir}/main/1.log`) as TailedFile;
+    expect(second.ino).toBe(first.ino);
+    expect(second.info.id).not.toBe(first.info.id);
+    expect(second.info.container).toBe("main");
+    expect(w.files.byInode.get(second.inodeKey)).toBe(second);
+  });
+
   test("a pod directory removed: its files drain; a vanished path is unlinked", () => {
     const w = world();
     const dir = `${ROOT}/argo_p_uid5/main`;

@@ -343,9 +343,17 @@ export class Discovery {
       st = null;
     }
     if (st && st.dev === f.dev && st.ino === f.ino) return true;
-    const parts = relative(this.root, f.livePath).split("/");
-    if (parts.length === 3) this.scanContainer(parts[0] as string, parts[1] as string, false, null);
+    this.lookAgain(f.livePath);
     return false;
+  }
+
+  /** Lists the container dir of a live path now (inotify may be late or gone); whether that opened a file. */
+  lookAgain(livePath: string): boolean {
+    const parts = relative(this.root, livePath).split("/");
+    if (parts.length !== 3) return false;
+    const before = this.parts.counters.filesAdded;
+    this.scanContainer(parts[0] as string, parts[1] as string, false, null);
+    return this.parts.counters.filesAdded > before;
   }
 
   /** The live path relative to the root, accepted, for catch-up after downtime. */

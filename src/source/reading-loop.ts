@@ -208,19 +208,24 @@ export class ReadingLoop {
   /**
    * Whether a container instance may still have bytes to read: one of its files has not been read to
    * its end (or is due for a look), waits for its predecessor, is held, is a rotated file not closed
-   * yet (its successor may hold a line's continuation), has grown, or was rotated — looked at through
-   * the descriptor and the path, as inotify may be late or gone.
+   * yet (its successor may hold a line's continuation), has grown, or was rotated or deleted — looked
+   * at through the descriptor and the path, as inotify may be late or gone. With none of its files
+   * open any more, its directory is listed: a successor not seen yet is opened.
    */
   private mayHaveMore(key: string): boolean {
+    let sawOpen = false;
     for (const f of [...this.files.open.values()]) {
       if (f.containerKey !== key) continue;
       if (f.dirty || f.blocked || f.held || f.state === "draining" || f.readPos < f.size) return true;
-      f.refreshSize();
-      if (f.readPos < f.size || (f.state === "active" && f.mem === null && !this.discovery.stillLive(f))) {
+      f.refreshSize(); // may find it deleted: draining now, and its successor is looked for below
+      if (f.readPos < f.size || (f.mem === null && !this.discovery.stillLive(f))) {
         f.dirty = true;
         return true;
       }
+      sawOpen = true;
     }
+    if (sawOpen) return false;
+    for (const f of this.files.retired.values()) if (f.containerKey === key) return this.discovery.lookAgain(f.livePath);
     return false;
   }
 

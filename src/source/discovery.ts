@@ -4,6 +4,7 @@
 // name never seen before is classified — one of ours, history from before we started, or a file
 // created and rotated between two looks, which is read under its rotated name (docs/source.md).
 import { join, relative } from "node:path";
+import type { RecoveredContainers } from "./catch-up.ts";
 import { compileGlobs } from "./glob.ts";
 import type { SourceConfig, SourceParts } from "./context.ts";
 import type { FileSet } from "./file-set.ts";
@@ -54,8 +55,8 @@ export class Discovery {
     private readonly files: FileSet,
     private readonly opener: Opener,
     private readonly accept: (rel: string) => PodLogPath | null,
-    /** Containers finished from rotated files at start: their live file starts at 0 whatever readFrom says. */
-    private readonly recoveredKeys: Set<string>,
+    /** Containers whose rotated files are read at start (filled here too): where their live files start. */
+    private readonly recovered: RecoveredContainers,
   ) {
     this.root = config.root;
     this.watcher = new DirWatcher(parts.fs, this.root, {
@@ -245,7 +246,7 @@ export class Discovery {
     // files of the same listing are discovered, so every open file of its container is older and the
     // live file that replaced it is opened after it.
     if (initial) {
-      this.recoveredKeys.add(key); // the live file came after it: read from its first byte
+      this.recovered.add(key, true); // read whole: the live file came after it, and is read whole too
       this.parts.counters.filesRecovered++;
       this.parts.log.warn("a file was rotated while the collector was down, before it was read; reading it under its rotated name", { path });
     } else {
@@ -328,7 +329,8 @@ export class Discovery {
     if (known) this.files.unlink(known, path); // the path names another file now: a rotation
     const alias = this.files.byInode.get(id);
     if (alias) return this.files.link(path, alias);
-    this.opener.openLive(path, parsed, initial && !this.recoveredKeys.has(containerKey(parsed)));
+    const key = containerKey(parsed);
+    this.opener.openLive(path, parsed, initial && !this.recovered.has(key), initial && this.recovered.rereads(key));
   }
 
   /**

@@ -18,8 +18,11 @@ export class Opener {
     private readonly files: FileSet,
   ) {}
 
-  /** Opens a live file found at `path` (atStart: present at start, for `readFrom: end`). */
-  openLive(path: string, parsed: PodLogPath, atStart: boolean): void {
+  /**
+   * Opens a live file found at `path` (atStart: present at start, for `readFrom: end`; fromFirstByte:
+   * read whole even if its checkpoint matches, as the rotated files before it are).
+   */
+  openLive(path: string, parsed: PodLogPath, atStart: boolean, fromFirstByte = false): void {
     const { fs, log } = this.parts;
     let fd: number;
     try {
@@ -41,7 +44,7 @@ export class Opener {
     const saved = unclaimed.get(id);
     if (saved && fdHeadMatches(fs, fd, saved)) {
       unclaimed.delete(id);
-      start = saved.offset <= st.size ? saved.offset : 0;
+      start = saved.offset <= st.size && !fromFirstByte ? saved.offset : 0;
       fp = { fpLen: saved.fpLen, fpHash: saved.fpHash };
     } else if (atStart && this.config.readFrom === "end") {
       start = st.size;

@@ -321,3 +321,28 @@ test("two checkpoints that match the same rotated file after downtime: every rot
   await Bun.sleep(200);
   expect(c.h.messages()).toEqual(expectedMessages("t", 0, 30));
 });
+
+test("at start, a rotated file the last run did not know is read whole, and so is the live file after it: a line split between them is not cut at the live file's checkpoint (simulation seeds 148, 4986)", async () => {
+  const c = collector({ partialFlushMs: 300 });
+  const live = join(podDir(c.root, "uid-whole"), "0.log");
+  writeFileSync(live, cri("a") + cri("head|", "stdout", "P"));
+  c.start();
+  expect(await waitFor(() => c.h.received.length === 1, 2000)).toBe(true);
+  const rotated = `${live}.${rotationStamp()}`;
+  renameSync(live, rotated);
+  writeFileSync(live, cri("tail") + cri("b"));
+  expect(await waitFor(() => c.h.received.length === 3, 3000)).toBe(true);
+  await c.h.stop();
+  // The last run's record of the rotated file is gone (as when it was forgotten too early): only the
+  // live file's checkpoint, at its end, is left.
+  const saved = JSON.parse(readFileSync(join(c.h.dataDir, "checkpoints.json"), "utf8"));
+  saved.files = saved.files.filter((f: { ino: number }) => f.ino === statSync(live).ino);
+  writeFileSync(join(c.h.dataDir, "checkpoints.json"), JSON.stringify(saved));
+  const second = c.next();
+  second.start();
+  running.push(second);
+  expect(await waitFor(() => second.received.length >= 3, 3000)).toBe(true);
+  await Bun.sleep(500);
+  expect(second.messages()).toEqual(["a", "head|tail", "b"]); // read again whole: duplicates, nothing cut
+  expect(second.source.counters.partialFlushTimeouts).toBe(0);
+});

@@ -2,6 +2,7 @@
 // deterministic simulation: a watermark, a tailed file, the checkpointer, discovery.
 import { describe, expect, test } from "bun:test";
 import { ConfigSchema } from "../../src/config/schema.ts";
+import { RecoveredContainers } from "../../src/source/catch-up.ts";
 import { Checkpointer } from "../../src/source/checkpointer.ts";
 import { newSourceCounters, type SourceParts } from "../../src/source/context.ts";
 import { Discovery, logFileFilter } from "../../src/source/discovery.ts";
@@ -61,7 +62,7 @@ function world(over: Record<string, unknown> = {}) {
   const events = { truncated: () => counters.filesTruncated++, unlinked: (f: TailedFile) => files.markDeleted(f) };
   const files: FileSet = new FileSet(parts, config, merger, events, () => {});
   const opener = new Opener(parts, config, files);
-  const discovery = new Discovery(parts, config, files, opener, logFileFilter(config, null), new Set());
+  const discovery = new Discovery(parts, config, files, opener, logFileFilter(config, null), new RecoveredContainers());
   return { clock, fs, config, counters, log, storage, checkpoints, files, opener, discovery, merger, closed, notified: () => notified };
 }
 

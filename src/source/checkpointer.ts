@@ -23,6 +23,8 @@ export interface FileTables {
 interface Done {
   cp: FileCheckpoint;
   at: number;
+  /** The order files were done in (many are done within one millisecond): newer is larger. */
+  seq: number;
 }
 
 export class Checkpointer {
@@ -32,6 +34,7 @@ export class Checkpointer {
   lastRunSavedAt: number | null = null;
   /** Files read to their end and closed, by device:inode:head (inodes are reused at once). */
   private readonly done = new Map<string, Done>();
+  private doneSeq = 0;
   private dirty = false;
   private prunedAfterScan = false;
   /** Saves failing since (epoch ms), and the last error: a /status reason (a full data dir disk). */
@@ -50,7 +53,7 @@ export class Checkpointer {
     const saved = this.storage.load((msg) => this.log.warn(msg));
     this.lastRunSavedAt = saved.savedAt;
     for (const cp of saved.files) {
-      if (cp.done) this.done.set(doneKey(cp), { cp, at: saved.savedAt ?? this.clock.now() });
+      if (cp.done) this.done.set(doneKey(cp), { cp, at: saved.savedAt ?? this.clock.now(), seq: ++this.doneSeq });
       else this.unclaimed.set(checkpointKey(cp.dev, cp.ino), cp);
     }
   }
@@ -74,7 +77,9 @@ export class Checkpointer {
   /** A file read to its end, its lines durable: remembered a while, then forgotten. */
   markDone(f: TailedFile): void {
     const cp: FileCheckpoint = { dev: f.dev, ino: f.ino, fpLen: f.fp.fpLen, fpHash: f.fp.fpHash, path: f.livePath, offset: f.watermark.checkpoint, size: f.size, done: true };
-    this.done.set(doneKey(cp), { cp, at: this.clock.now() });
+    const key = doneKey(cp);
+    this.done.delete(key); // re-inserted: the newest last, as saved
+    this.done.set(key, { cp, at: this.clock.now(), seq: ++this.doneSeq });
     this.dirty = true;
   }
 
@@ -124,7 +129,7 @@ export class Checkpointer {
     const ids = new Set<string>();
     for (const f of [...files.open.values(), ...files.retired.values()]) {
       f.updateFingerprint();
-      const id = checkpointKey(f.dev, f.ino);
+      const id = f.inodeKey;
       if (ids.has(id)) continue; // an older retired file whose inode was reused: the open one wins
       ids.add(id);
       out.push({ dev: f.dev, ino: f.ino, fpLen: f.fp.fpLen, fpHash: f.fp.fpHash, path: f.livePath, offset: f.watermark.checkpoint, size: f.size });
@@ -152,7 +157,7 @@ export class Checkpointer {
   private recentDone(): Map<string, Done> {
     const now = this.clock.now();
     const perPath = new Map<string, number>();
-    const newestFirst = [...this.done.entries()].sort((a, b) => b[1].at - a[1].at);
+    const newestFirst = [...this.done.entries()].sort((a, b) => b[1].at - a[1].at || b[1].seq - a[1].seq);
     for (const [id, d] of newestFirst) {
       const n = (perPath.get(d.cp.path) ?? 0) + 1;
       perPath.set(d.cp.path, n);

@@ -4,6 +4,7 @@
 // name never seen before is classified — one of ours, history from before we started, or a file
 // created and rotated between two looks, which is read under its rotated name (docs/source.md).
 import { join, relative } from "node:path";
+import type { RecoveredContainers } from "./catch-up.ts";
 import { compileGlobs } from "./glob.ts";
 import type { SourceConfig, SourceParts } from "./context.ts";
 import type { FileSet } from "./file-set.ts";
@@ -54,8 +55,8 @@ export class Discovery {
     private readonly files: FileSet,
     private readonly opener: Opener,
     private readonly accept: (rel: string) => PodLogPath | null,
-    /** Containers finished from rotated files at start: their live file starts at 0 whatever readFrom says. */
-    private readonly recoveredKeys: Set<string>,
+    /** Containers whose rotated files are read at start (filled here too): where their live files start. */
+    private readonly recovered: RecoveredContainers,
   ) {
     this.root = config.root;
     this.watcher = new DirWatcher(parts.fs, this.root, {
@@ -131,7 +132,7 @@ export class Discovery {
   /** A file of a pod that is not selected: closed, and its paths remembered so that it is not opened again. */
   skip(f: TailedFile): void {
     this.parts.counters.filesSkipped++;
-    for (const p of f.paths) this.skipped.set(p, f.info.id);
+    for (const p of f.paths) this.skipped.set(p, f.inodeKey);
     this.files.forget(f);
   }
 
@@ -241,14 +242,11 @@ export class Discovery {
     this.classified.set(path, "missed");
     const f = this.opener.openRotated(path, mem, livePath, parsed, null);
     if (!f) return false;
-    // A plain one may still take the runtime's last writes (before it reopens): it is closed like any
-    // rotated file, once its successor has bytes.
-    if (!mem) f.final = false;
     // Its reading order is right as it is: rotated names are classified (oldest first) before the live
     // files of the same listing are discovered, so every open file of its container is older and the
     // live file that replaced it is opened after it.
     if (initial) {
-      this.recoveredKeys.add(key); // the live file came after it: read from its first byte
+      this.recovered.add(key, true); // read whole: the live file came after it, and is read whole too
       this.parts.counters.filesRecovered++;
       this.parts.log.warn("a file was rotated while the collector was down, before it was read; reading it under its rotated name", { path });
     } else {
@@ -292,7 +290,7 @@ export class Discovery {
         o.refreshSize(); // its size may be that of its last read: its head may have grown since
         o.updateFingerprint();
       }
-      if (o.fp.fpLen > 0) history?.set(o.info.id, o.fp);
+      if (o.fp.fpLen > 0) history?.set(o.inodeKey, o.fp);
     }
     return history !== undefined && [...history.values()].some((h) => h.fpLen > 0 && bytesHeadMatches(mem, h));
   }
@@ -325,13 +323,14 @@ export class Discovery {
     if (!st.isFile) return;
     const id = checkpointKey(st.dev, st.ino);
     const known = this.files.byPath.get(path);
-    if (known && known.info.id === id) return;
+    if (known && known.inodeKey === id) return;
     if (this.skipped.get(path) === id) return;
     this.skipped.delete(path);
     if (known) this.files.unlink(known, path); // the path names another file now: a rotation
     const alias = this.files.byInode.get(id);
     if (alias) return this.files.link(path, alias);
-    this.opener.openLive(path, parsed, initial && !this.recoveredKeys.has(containerKey(parsed)));
+    const key = containerKey(parsed);
+    this.opener.openLive(path, parsed, initial && !this.recovered.has(key), initial && this.recovered.rereads(key));
   }
 
   /**
@@ -346,9 +345,17 @@ export class Discovery {
       st = null;
     }
     if (st && st.dev === f.dev && st.ino === f.ino) return true;
-    const parts = relative(this.root, f.livePath).split("/");
-    if (parts.length === 3) this.scanContainer(parts[0] as string, parts[1] as string, false, null);
+    this.lookAgain(f.livePath);
     return false;
+  }
+
+  /** Lists the container dir of a live path now (inotify may be late or gone); whether that opened a file. */
+  lookAgain(livePath: string): boolean {
+    const parts = relative(this.root, livePath).split("/");
+    if (parts.length !== 3) return false;
+    const before = this.parts.counters.filesAdded;
+    this.scanContainer(parts[0] as string, parts[1] as string, false, null);
+    return this.parts.counters.filesAdded > before;
   }
 
   /** The live path relative to the root, accepted, for catch-up after downtime. */

@@ -60,7 +60,7 @@ export class FileSet {
       { partialKey: key, fileId: serial, format: this.config.format, maxLineBytes: this.config.maxLineBytes, merger: this.merger, counters },
       o.start,
     );
-    const info = { ...o.parsed, id: checkpointKey(o.dev, o.ino), path: o.path, firstSeenAt: clock.now() };
+    const info = { ...o.parsed, id: `${checkpointKey(o.dev, o.ino)}:${serial}`, path: o.path, firstSeenAt: clock.now() };
     const f = new TailedFile(
       { serial, info, livePath: o.livePath, containerKey: key, fd: o.fd, mem: o.mem, dev: o.dev, ino: o.ino, size: o.size, start: o.start, fp: o.fp, order: ++this.orders, reader },
       fs,
@@ -123,7 +123,7 @@ export class FileSet {
     this.remember(f);
     f.close();
     this.open.delete(f.serial);
-    if (this.byInode.get(f.info.id) === f) this.byInode.delete(f.info.id);
+    if (this.byInode.get(f.inodeKey) === f) this.byInode.delete(f.inodeKey);
     for (const p of f.paths) if (this.byPath.get(p) === f) this.byPath.delete(p);
     const { counters, checkpoints, output } = this.parts;
     counters.filesWatched = this.open.size;
@@ -187,7 +187,7 @@ export class FileSet {
   remember(f: TailedFile): void {
     let h = this.history.get(f.containerKey);
     if (!h) this.history.set(f.containerKey, (h = new Map()));
-    h.set(f.info.id, f.fp);
+    h.set(f.inodeKey, f.fp);
   }
 
   closeAll(): void {

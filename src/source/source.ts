@@ -14,7 +14,7 @@ import { type Logger, log as rootLog } from "../log.ts";
 import { systemClock } from "../platform/clock.ts";
 import { nodeSourceFs } from "../platform/source-fs.ts";
 import type { Clock, Timer } from "../platform/types.ts";
-import { CatchUp } from "./catch-up.ts";
+import { CatchUp, RecoveredContainers } from "./catch-up.ts";
 import { Checkpointer } from "./checkpointer.ts";
 import { CheckpointStore } from "./checkpoints.ts";
 import { newSourceCounters, type SourceParts } from "./context.ts";
@@ -87,9 +87,9 @@ export class Source {
     this.files = new FileSet(this.parts, config, this.merger, events, () => this.safety.enforceDeletedCap());
     const opener = new Opener(this.parts, config, this.files);
     const accept = logFileFilter(config, opts.ownPodUid);
-    const recoveredKeys = new Set<string>();
-    this.discovery = new Discovery(this.parts, config, this.files, opener, accept, recoveredKeys);
-    this.catchUp = new CatchUp(this.parts, this.files, opener, (p) => this.discovery.acceptLive(p), recoveredKeys);
+    const recovered = new RecoveredContainers();
+    this.discovery = new Discovery(this.parts, config, this.files, opener, accept, recovered);
+    this.catchUp = new CatchUp(this.parts, this.files, opener, (p) => this.discovery.acceptLive(p), recovered);
     this.safety = new SafetyNets(this.parts, config, this.files, this.merger);
     this.loop = new ReadingLoop(this.parts, config, this.files, this.merger, this.discovery, opts.durableSeq);
   }

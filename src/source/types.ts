@@ -5,7 +5,10 @@ import type { Stream } from "./line-format.ts";
 import type { PodLogPath } from "./paths.ts";
 
 export interface SourceFileInfo extends PodLogPath {
-  /** device:inode */
+  /**
+   * Identifies one followed file for as long as anything refers to it: device:inode:serial (inode
+   * numbers are reused at once, so device:inode alone may name a later file too).
+   */
   id: string;
   path: string;
   /** When the collector first saw this file (ms): the start of its metadata wait. */

@@ -10,6 +10,8 @@ import type { Scheduler } from "./scheduler.ts";
 
 interface Inode {
   ino: number;
+  /** Which file this is: unique over the run (inode numbers are reused at once; these are not). */
+  file: number;
   data: Uint8Array;
   size: number;
   nlink: number;
@@ -49,13 +51,15 @@ export class SimFs {
   private readonly watches = new Set<Watch>();
   /** Counts of what happened, for the run's summary. */
   readonly stats = { reads: 0, inodesReused: 0, watchEvents: 0 };
-  /** Inodes some process ever opened, and those freed that none ever had (gone between two looks). */
-  private readonly everOpened = new Set<number>();
+  /** Files (by `file`, not inode number) some process opened, and when it first did. */
+  readonly firstOpenedAt = new Map<number, number>();
+  /** Files freed that no process ever opened (gone between two looks). */
   readonly neverOpenedFreed = new Set<number>();
-  /** Inodes freed when their last descriptor closed before they were read to their end (a file given up). */
+  /** Files freed when their last descriptor closed before they were read to their end (a file given up). */
   readonly closedUnread = new Set<number>();
-  /** Called when an inode is freed (no name, no descriptor). */
-  onFree: (ino: number) => void = () => {};
+  /** Called when a file is freed (no name, no descriptor). */
+  onFree: (file: number) => void = () => {};
+  private nextFile = 1;
   /** Traces what happens to these inodes (replaying one seed: SIM_INODES=180,181). */
   readonly traced = new Set<number>((process.env.SIM_INODES ?? "").split(",").filter(Boolean).map(Number));
   note: (what: string) => void = () => {};
@@ -106,7 +110,7 @@ export class SimFs {
     if (e.kind !== "file") throw fsError("EISDIR", "open", path);
     const inode = this.inodes.get(e.ino) as Inode;
     inode.open++;
-    this.everOpened.add(e.ino);
+    if (!this.firstOpenedAt.has(inode.file)) this.firstOpenedAt.set(inode.file, this.clock.peek());
     const fd = this.nextFd++;
     this.fds.set(fd, { ino: e.ino, owner });
     this.trace(e.ino, `opened by process ${owner} as ${path} (fd ${fd})`);
@@ -133,7 +137,7 @@ export class SimFs {
     this.fds.delete(fd);
     const inode = this.inodes.get(d.ino) as Inode;
     inode.open--;
-    if (inode.open === 0 && inode.nlink === 0 && inode.readTo < inode.size) this.closedUnread.add(inode.ino);
+    if (inode.open === 0 && inode.nlink === 0 && inode.readTo < inode.size) this.closedUnread.add(inode.file);
     this.trace(inode.ino, `fd ${fd} closed, read to ${inode.readTo}`);
     this.release(inode);
   }
@@ -305,6 +309,11 @@ export class SimFs {
     }
   }
 
+  /** The file an inode number names now (see Inode.file), or -1. */
+  fileOf(ino: number): number {
+    return this.inodes.get(ino)?.file ?? -1;
+  }
+
   sizeOf(ino: number): number {
     return this.inodes.get(ino)?.size ?? 0;
   }
@@ -331,7 +340,7 @@ export class SimFs {
     const reused = this.free.pop();
     if (reused !== undefined) this.stats.inodesReused++;
     const ino = reused ?? this.nextIno++;
-    this.inodes.set(ino, { ino, data: new Uint8Array(0), size: 0, nlink: 1, open: 0, readTo: 0, mtimeMs: this.clock.peek() });
+    this.inodes.set(ino, { ino, file: this.nextFile++, data: new Uint8Array(0), size: 0, nlink: 1, open: 0, readTo: 0, mtimeMs: this.clock.peek() });
     return ino;
   }
 
@@ -346,9 +355,8 @@ export class SimFs {
     this.inodes.delete(inode.ino);
     this.free.push(inode.ino);
     this.trace(inode.ino, "freed");
-    if (!this.everOpened.has(inode.ino)) this.neverOpenedFreed.add(inode.ino);
-    this.everOpened.delete(inode.ino);
-    this.onFree(inode.ino);
+    if (!this.firstOpenedAt.has(inode.file)) this.neverOpenedFreed.add(inode.file);
+    this.onFree(inode.file);
   }
 
   private byFd(fd: number, op: string): Inode {

@@ -22,6 +22,8 @@ export interface SimPod {
   /** When its metadata reaches the cache (ms; Infinity: never). */
   metaAt: number;
   deleted: boolean;
+  /** When its metadata left the API server (ms; Infinity: never). */
+  deletedAt: number;
 }
 
 export interface WrittenLine {
@@ -38,8 +40,9 @@ export interface WrittenLine {
   message: string;
   /** Whether its last fragment (F) was written: a line whose writer died is flushed after a timeout. */
   complete: boolean;
-  /** Inodes its fragments went to (a line can span a rotation). */
+  /** Inodes its fragments went to (a line can span a rotation), as numbers (reused) and as files (SimFs.fileOf: unique). */
   inodes: number[];
+  files: number[];
   /** Whether a collector process was running when it was written, and when (virtual ms). */
   writtenWhileUp: boolean;
   writtenAt: number;
@@ -146,7 +149,7 @@ export class Workload {
       labels: Object.freeze(labels),
       annotations: Object.freeze({ "workflows.argoproj.io/node-id": `node-${index}` }),
     });
-    const pod: SimPod = { uid, namespace: "argo", name, kind, meta, metaAt: Number.POSITIVE_INFINITY, deleted: false };
+    const pod: SimPod = { uid, namespace: "argo", name, kind, meta, metaAt: Number.POSITIVE_INFINITY, deleted: false, deletedAt: Number.POSITIVE_INFINITY };
     this.pods.push(pod);
     if (kind !== "unknown") {
       // Metadata usually arrives first; sometimes a moment after the files (the file is held).
@@ -230,6 +233,8 @@ export class Workload {
     bytes.set(piece, head.length);
     bytes[bytes.length - 1] = 0x0a;
     if (!line.inodes.includes(c.ino)) line.inodes.push(c.ino);
+    const file = this.fs.fileOf(c.ino);
+    if (!line.files.includes(file)) line.files.push(file);
     this.writePhysical(c, bytes);
   }
 
@@ -253,6 +258,7 @@ export class Workload {
       message: dec.decode(content),
       complete: false,
       inodes: [],
+      files: [],
       writtenWhileUp: this.collectorUp(),
       writtenAt: this.clock.peek(),
     };
@@ -372,6 +378,7 @@ export class Workload {
   private removePod(pod: SimPod): void {
     if (pod.deleted || this.hasRestartPending(pod)) return;
     pod.deleted = true;
+    pod.deletedAt = this.clock.peek();
     this.stats.podsRemoved++;
     this.onMetadata(pod.uid, null);
     this.clock.after(this.rng.int(1000, 20_000), () => this.fs.removeTree(`${ROOT}/${pod.namespace}_${pod.name}_${pod.uid}`));

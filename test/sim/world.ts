@@ -36,6 +36,10 @@ export class SimProcess {
   readonly cleanups: Cleanups;
   readonly problems: string[] = [];
   started = false;
+  /** A graceful stop is under way. */
+  stopping = false;
+  /** Its graceful stop reached the deadline with the source still waiting for room in the ring. */
+  cutShort = false;
 
   constructor(
     readonly gen: number,
@@ -60,8 +64,8 @@ export class World {
   readonly trace: TraceEntry[] = [];
   private gen = 0;
   private crashedWhileStopping: (() => void) | null = null;
-  /** Called when a process ends (before its descriptors close). */
-  onEnd: (how: "stopped" | "crashed") => void = () => {};
+  /** Called when a process ends (before its descriptors close); cutShort: a stop that reached its deadline. */
+  onEnd: (how: "stopped" | "crashed", cutShort: boolean) => void = () => {};
 
   constructor(
     readonly seed: number,
@@ -122,7 +126,7 @@ export class World {
     const p = this.process;
     if (!p) return;
     this.snapshot(p, "crashed");
-    this.onEnd("crashed");
+    this.onEnd("crashed", false);
     this.process = null;
     this.scheduler.dropOwner(p.gen);
     this.fs.endProcess(p.gen); // files only it held open are gone now
@@ -145,12 +149,13 @@ export class World {
     const p = this.process;
     if (!p) return;
     this.note(`process ${p.gen} stops`);
+    p.stopping = true;
     const crashed = new Promise<void>((resolve) => (this.crashedWhileStopping = resolve));
     await Promise.race([p.data ? p.data.shutdown.run() : p.cleanups.run(), crashed]);
     this.crashedWhileStopping = null;
     if (this.process !== p) return; // it crashed while stopping
     this.snapshot(p, "stopped");
-    this.onEnd("stopped");
+    this.onEnd("stopped", p.cutShort);
     this.process = null;
     this.scheduler.dropOwner(p.gen);
     this.fs.endProcess(p.gen);
@@ -182,6 +187,7 @@ export class World {
       const at = (level: string) => (msg: string, fields: LogFields = {}) => {
         if (level === "error" || (level === "warn" && this.traceOn)) this.note(`p${gen} ${level}: ${msg} ${safeJson({ ...base, ...fields })}`);
         if (level === "error" && /turn failed/.test(msg)) this.process?.problems.push(`${msg} ${safeJson(fields)}`);
+        if (level === "warn" && msg.startsWith("shutdown deadline") && this.process?.gen === gen) this.process.cutShort = true;
       };
       return { debug: () => {}, info: at("info"), warn: at("warn"), error: at("error"), child: (f) => make({ ...base, ...f }) };
     };

@@ -5,8 +5,10 @@
 // join strings then encode) and gzip levels.
 //
 //   bun bench/batch.bench.ts [--batches 400] [--records 1024]
-import { gzipSync } from "node:zlib";
-import { BatchPool, bodySize, sliceBody, spliceBatch } from "../src/sink/batch.ts";
+import { readFileSync } from "node:fs";
+import { gzip as zlibGzip, gzipSync } from "node:zlib";
+import { GzipWorker } from "../src/platform/gzip-worker.ts";
+import { BatchPool, bodySize, gzipBound, sliceBody, spliceBatch } from "../src/sink/batch.ts";
 import { gzip } from "../src/sink/compress.ts";
 import { LineMaker, planNode } from "./lib/generator.ts";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -91,4 +93,40 @@ time("new Request(url, {method: POST, body}) (ky, per request)", BATCHES, () => 
   const r = new Request(url, { method: "POST", body: batch.body, headers: { "content-type": "application/json" } });
   return r.headers.get("content-type") ? batch.body.length : 0;
 });
+// gzip away from the main thread (issue 20): what each way costs the main thread, and in all, per
+// batch, four in flight as the sender has them: in the calling thread; node:zlib's asynchronous gzip
+// (Bun's native compressor on its thread pool); the sender's worker (src/platform/gzip-worker.ts)
+// reading a shared body and writing shared memory in place.
+const mainThreadMs = () => {
+  const f = readFileSync(`/proc/self/task/${process.pid}/stat`, "utf8");
+  const rest = f.slice(f.lastIndexOf(")") + 2).split(" ");
+  return (Number(rest[11]) + Number(rest[12])) * 10;
+};
+const processMs = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+async function offThread(name: string, n: number, job: () => Promise<number>): Promise<void> {
+  await job();
+  const m0 = mainThreadMs();
+  const p0 = processMs();
+  const t0 = performance.now();
+  let next = 0;
+  await Promise.all([0, 1, 2, 3].map(async () => {
+    while (next++ < n) await job();
+  }));
+  const per = (x: number) => ((x * 1e6) / n / RECORDS).toFixed(0).padStart(6);
+  console.log(`${name.padEnd(68)} ${per(performance.now() - t0)} ns/event wall ${per(processMs() - p0)} CPU ${per(mainThreadMs() - m0)} on the main thread`);
+}
+const GZ_BATCHES = Math.max(40, BATCHES >> 1);
+await offThread("gzip level 1 in the calling thread (Bun.gzipSync)", GZ_BATCHES, async () => gzip(batch.body).length);
+await offThread("gzip level 1, node:zlib gzip (asynchronous, native thread pool)", GZ_BATCHES, () => new Promise<number>((res, rej) => zlibGzip(batch.body, { level: 1, chunkSize: 1 << 20 }, (e, r) => (e ? rej(e) : res(r.length)))));
+const sharedPool = new BatchPool(4, bodySize(1024, 4_000_000 - 1025), 1024, true);
+const sharedBatch = sharedPool.take(1);
+sharedBatch.add(payloads, rawBytes);
+sharedBatch.finish();
+const worker = new GzipWorker(1);
+const wire = sharedBatch.wireMemory(gzipBound(sharedBatch.body.length));
+await offThread("gzip level 1 on the sender's worker (shared body and result)", GZ_BATCHES, async () => (await worker.gzip(sharedBatch.body, wire)).length);
+worker.close();
 console.log(`gzip ratio on these records: level 1 ${(batch.body.length / gzip(batch.body).length).toFixed(1)}x (generated words, numbers and hex ids; real logs: 4-10x)`);

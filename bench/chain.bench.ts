@@ -1,4 +1,5 @@
-// Chain micro-benchmark (issue 10): the per-event cost of turning CRI bytes into ring records.
+// Chain micro-benchmark (issues 10, 20): the per-event cost of turning CRI and docker json-file
+// bytes into ring records.
 //
 // - "reader + router": what the collector's source turn and Router.emit do for a 256 KiB read slice
 //   (split, parse, merge, transform → filter → reshape, encode into the packed buffer handed to the
@@ -67,12 +68,18 @@ function makeLines(n: number, mix: Mix): MergedLine[] {
   return out;
 }
 
-/** The lines as a CRI file; the fallback mix gets one invalid byte (0xFF) in each message. */
-function criFile(lines: MergedLine[], mix: Mix): { bytes: Uint8Array; starts: number[] } {
+/** The lines as docker's json-file driver writes them (Go's escaping: <, >, & as \u escapes too). */
+function dockerLine(l: MergedLine): string {
+  const log = JSON.stringify(`${l.message}\n`).replace(/[<>&]/g, (c) => `\\u00${c.charCodeAt(0).toString(16)}`);
+  return `{"log":${log},"stream":"${l.stream}","time":"${l.timestamp}"}\n`;
+}
+
+/** The lines as a CRI (or docker) file; the fallback mix gets one invalid byte (0xFF) in each message. */
+function criFile(lines: MergedLine[], mix: Mix, docker = false): { bytes: Uint8Array; starts: number[] } {
   const parts: Uint8Array[] = [];
   for (const l of lines) {
-    const line = te.encode(`${l.timestamp} ${l.stream} F ${l.message}\n`);
-    if (mix === "all invalid UTF-8 (fallback)") line[line.length - 20] = 0xff;
+    const line = te.encode(docker ? dockerLine(l) : `${l.timestamp} ${l.stream} F ${l.message}\n`);
+    if (mix === "all invalid UTF-8 (fallback)") line[docker ? 40 : line.length - 20] = 0xff; // in the message
     parts.push(line);
   }
   const bytes = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
@@ -163,6 +170,9 @@ for (const mix of ["typical", "all JSON (escapes)", "all invalid UTF-8 (fallback
   const rs: Result[] = [];
   rs.push(await benchAsync("reader + router: byte path (LineBatch → writeBytes)", () => readerAndRouter(bytes, true)));
   rs.push(await benchAsync("reader + router: string path (fastPath: false)", () => readerAndRouter(bytes, false)));
+  const docker = criFile(lines, mix, true).bytes;
+  rs.push(await benchAsync("docker json-file, reader + router: byte path (escaped ranges)", () => readerAndRouter(docker, true)));
+  rs.push(await benchAsync("docker json-file, reader + router: string path (fastPath: false)", () => readerAndRouter(docker, false)));
   const fields = { tsEnd: 0, stderr: false, partial: false, contentStart: 0 };
   const out = new RecordBuffer();
   rs.push(
@@ -220,7 +230,7 @@ for (const mix of ["typical", "all JSON (escapes)", "all invalid UTF-8 (fallback
   results.push(...rs);
 }
 
-console.log(`chain micro-benchmark: ${EVENTS} CRI lines of 200-byte messages, median of ${ROUNDS} rounds, Bun ${Bun.version}`);
+console.log(`chain micro-benchmark: ${EVENTS} CRI (and docker) lines of 200-byte messages, median of ${ROUNDS} rounds, Bun ${Bun.version}`);
 for (const { mix, results: rs } of sections) {
   console.log(`-- ${mix}${mix === "typical" ? " (10 % JSON needing escapes, 4 % non-ASCII)" : ""}`);
   for (const r of rs) {

@@ -1,12 +1,13 @@
 // Parser micro-benchmark (issues 4, 10): CRI and docker json-file lines parsed from bytes, alone and
 // through the LineReader (split on "\n", parse, merge partials), as the source feeds it 256 KiB
-// slices. The reader runs three ways: into a LineBatch (the collector's path: a CRI F line with
-// nothing pending stays a byte range, no string), into a MergedLine[] (those lines decoded), and
+// slices. The reader runs three ways: into a LineBatch (the collector's path: a CRI F line or a
+// complete docker line with nothing pending stays a byte range, no string), into a MergedLine[]
+// (those lines decoded), and
 // with fastPath: false (every line decoded and merged: the reader before issue 10).
 // Prints the median of the rounds: lines/s and MB/s.
 //
 //   bun bench/parser.bench.ts [--mb 64] [--rounds 5]
-import { parseCriLine, parseDockerLine, type CriFields, scanCriLine } from "../src/source/line-format.ts";
+import { type DockerFields, parseCriLine, parseDockerLine, type CriFields, scanCriLine, scanDockerLine } from "../src/source/line-format.ts";
 import { LineBatch } from "../src/source/line-batch.ts";
 import { LineReader, type LineReaderCounters } from "../src/source/line-reader.ts";
 import { PartialMerger } from "../src/source/partial.ts";
@@ -113,6 +114,19 @@ for (const format of ["cri", "docker"] as const) {
       }
     });
     report("cri scan (physical lines, byte offsets only)", ends.length, bytes.length, scanTimes);
+  } else {
+    const f: DockerFields = { logStart: 0, logEnd: 0, stderr: false, tsStart: 0, tsEnd: 0 };
+    const scanTimes = timed(rounds, () => {
+      let start = 0;
+      let complete = 0;
+      for (let i = 0; i < ends.length; i++) {
+        const end = ends[i] as number;
+        if (scanDockerLine(bytes, start, end, f)) complete++;
+        start = end + 1;
+      }
+      if (complete < ends.length * 0.9) throw new Error(`scan took ${complete} of ${ends.length} lines`);
+    });
+    report("docker scan (physical lines, byte offsets only)", ends.length, bytes.length, scanTimes);
   }
 
   // The reader: split + parse + merge partials, fed in the source's slices (copied into one reused buffer).

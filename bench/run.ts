@@ -18,7 +18,7 @@ import { join, resolve } from "node:path";
 import { addOverride, collectorCommand, collectorVersion, gitCommit, OUT, ROOT } from "./lib/harness.ts";
 import { loadAverage, machine } from "./lib/proc.ts";
 import { formatTop } from "./lib/profile.ts";
-import { appendResults, HEADER, line, medianOf, row, RULE, targetVerdicts } from "./lib/results.ts";
+import { appendResults, crossVerdicts, HEADER, line, medianOf, row, RULE, targetVerdicts } from "./lib/results.ts";
 import { type RunResult, SCENARIOS } from "./lib/scenarios.ts";
 
 const argv = process.argv.slice(2);
@@ -110,6 +110,7 @@ if (chosen.length) {
   }
   console.log(`\n${HEADER}\n${RULE}`);
   for (const m of medians) console.log(row(m));
+  for (const c of crossVerdicts(medians)) console.log(`target: ${c}`);
   if (write && medians.length) {
     appendResults(resolve(value("results", join(ROOT, "bench/RESULTS.md"))), { ...meta, "load average at end": loadAverage() }, medians, all, settings, []);
     console.log(`\nappended to ${value("results", "bench/RESULTS.md")}`);

@@ -21,7 +21,8 @@ import { dataDirFiles } from "./platform/atomic-file.ts";
 import { systemClock } from "./platform/clock.ts";
 import { diskRingStorage } from "./platform/ring-storage.ts";
 import { nodeSourceFs } from "./platform/source-fs.ts";
-import type { Clock, DurableFiles } from "./platform/types.ts";
+import { GzipWorker } from "./platform/gzip-worker.ts";
+import type { Clock, DurableFiles, Gzipper } from "./platform/types.ts";
 import { RingTap } from "./sink/ring-tap.ts";
 import { createSender, type Sender } from "./sink/sender.ts";
 import { SenderTotals } from "./sink/sender-totals.ts";
@@ -43,6 +44,8 @@ export interface Platform {
   fetch: Fetch;
   /** Uniform in [0, 1): retry jitter. */
   random: () => number;
+  /** gzip away from the main thread (default: none, gzip in the calling thread). */
+  gzipper?: (level: number) => Gzipper;
   /** The metadata provider over `cache` (default: the one metadata.provider names). */
   metadata?: (cache: PodCache) => MetadataProvider;
 }
@@ -56,6 +59,7 @@ export function realPlatform(config: Config, over: Partial<Platform> = {}): Plat
     ringStorage: diskRingStorage(config.dataDir),
     fetch: globalThis.fetch as Fetch,
     random: Math.random,
+    gzipper: (level) => new GzipWorker(level),
     ...over,
   };
 }
@@ -122,7 +126,7 @@ export async function openDataPath(
   });
   const tap = new RingTap(ring, firstOwnSeq, observeEndToEnd, () => clock.now());
   const makeSender = (cfg: Config) =>
-    createSender({ ring: tap, config: cfg.messenger, dataDir: cfg.dataDir, log, clock, fetch: platform.fetch, random: platform.random });
+    createSender({ ring: tap, config: cfg.messenger, dataDir: cfg.dataDir, log, clock, fetch: platform.fetch, random: platform.random, gzipper: platform.gzipper });
   const sender = new Swappable(makeSender(config));
   const shutdown = new Shutdown({ source, ring, sender: () => sender.get(), timeoutMs: () => effective().shutdownTimeoutMs, cleanups, log, clock });
   return { ring, cache, provider, router, heartbeat, source, tap, totals: new SenderTotals(), sender, makeSender, makeProvider, shutdown };

@@ -20,6 +20,18 @@ function post(body: string | Uint8Array, headers: Record<string, string> = {}): 
 }
 
 describe("counting sink", () => {
+  test("recordStart: records of another agent, beginning with its own first key, are counted as events", async () => {
+    const sink = createCountingSink({ apiKey: KEY });
+    await sink.fetch(new Request("http://sink/control", { method: "POST", body: JSON.stringify({ expected: [2], recordStart: '{"timestamp"' }) }));
+    const fb = (msg: string) => JSON.stringify({ timestamp: "2026-11-25T10:00:00.000000001Z", stream: "stdout", _p: "F", message: msg });
+    expect((await sink.fetch(post(`[${[fb("seq=0:0 a"), fb("seq=0:1 b"), fb("no mark")].join(",")}]`))).status).toBe(200);
+    const s = sink.stats();
+    expect(s.events).toBe(3);
+    expect(s.distinct).toBe(2);
+    expect(s.foreign).toBe(1);
+    expect(s.missing).toBe(0);
+  });
+
   test("counts distinct, duplicate, missing and foreign records against the expectation", async () => {
     const sink = createCountingSink({ apiKey: KEY });
     await sink.fetch(new Request("http://sink/control", { method: "POST", body: JSON.stringify({ expected: [3, 2] }) }));

@@ -11,8 +11,10 @@
 //
 //   bun bench/lib/counting-sink.ts --port 0 --api-key K [--fail-rate 0.2] [--latency] [--seed 1]
 //   → prints `counting sink listening on http://127.0.0.1:PORT`
-//   GET /stats · POST /control {"expected":[n per stream],"failRate":0.2,"latency":true} · POST /reset
-import { gunzipSync } from "node:zlib";
+//   GET /stats · POST /control {"expected":[n per stream],"failRate":0.2,"latency":true,"recordStart":"{\"timestamp\""} · POST /reset
+//
+// recordStart: the text every record begins with, to count records without a seq mark (default
+// `{"orgUUID"`, the collector's first field; Fluent Bit's http output begins with its date key).
 import { parseArgs } from "node:util";
 import { API_KEY_HEADER, INGEST_PATH } from "../../src/sink/wire.ts";
 
@@ -110,6 +112,7 @@ export function createCountingSink(opts: { apiKey: string; failRate?: number; la
   let lat = new Uint32Array(LAT_BUCKETS + 1);
   let latMax = 0;
   const decoder = new TextDecoder();
+  let recordStart = '{"orgUUID"';
 
   function blank() {
     return { requests: 0, byStatus: {} as Record<string, number>, events: 0, distinct: 0, duplicates: 0, foreign: 0, bytesWire: 0, bytesRaw: 0, gzipRequests: 0, firstAt: null as number | null, lastNewAt: null as number | null, completeAt: null as number | null };
@@ -168,15 +171,15 @@ export function createCountingSink(opts: { apiKey: string; failRate?: number; la
     return null;
   }
 
-  /** Top-level objects of the array: `{"orgUUID"` starts every record the collector sends. */
+  /** Top-level objects of the array: recordStart (`{"orgUUID"`) starts every record the collector sends. */
   function countObjects(text: string, a: number, z: number): number {
     let n = 0;
     let pos = a;
     for (;;) {
-      const i = text.indexOf('{"orgUUID"', pos);
+      const i = text.indexOf(recordStart, pos);
       if (i < 0 || i > z) break;
       n++;
-      pos = i + 10;
+      pos = i + recordStart.length;
     }
     return n;
   }
@@ -217,7 +220,8 @@ export function createCountingSink(opts: { apiKey: string; failRate?: number; la
       return Response.json({ ok: true });
     }
     if (url.pathname === "/control" && req.method === "POST") {
-      const c = (await req.json()) as { expected?: number[]; failRate?: number; latency?: boolean };
+      const c = (await req.json()) as { expected?: number[]; failRate?: number; latency?: boolean; recordStart?: string };
+      if (typeof c.recordStart === "string" && c.recordStart) recordStart = c.recordStart;
       if (c.expected) {
         expected = c.expected;
         expectedTotal = c.expected.reduce((a, b) => a + b, 0);
@@ -237,7 +241,9 @@ export function createCountingSink(opts: { apiKey: string; failRate?: number; la
     if ((req.headers.get("content-encoding") ?? "").toLowerCase() === "gzip") {
       st.gzipRequests++;
       try {
-        raw = gunzipSync(wire);
+        // libdeflate: ~0.3 µs per event against node:zlib's ~0.7 (batch of 1024 records; the same
+        // bytes). The sink shares the development machine's two cores with the collector it measures.
+        raw = Bun.gunzipSync(wire, { library: "libdeflate" });
       } catch {
         return answer(400, '{"error":"bad gzip"}');
       }

@@ -1,4 +1,4 @@
-// The benchmark's node generator: a /var/log/pods tree of CRI log files (one file per stream),
+// The benchmark's node generator: a /var/log/pods tree of CRI (or docker json-file) log files (one file per stream),
 // the PodList that describes the pods (for the static metadata provider), and messages that carry
 // a stream number and a sequence number, so that the counting sink can tell missing events from
 // duplicates. Deterministic by seed: the same seed writes the same bytes (apart from the live
@@ -19,7 +19,11 @@ export interface NodePlan {
   streams: Array<{ pod: SamplePod; container: string; path: string }>;
   messageBytes: number;
   seed: number;
+  /** How lines are written: containerd's CRI format, or docker's json-file driver. */
+  format: LogFormat;
 }
+
+export type LogFormat = "cri" | "docker";
 
 export interface PlanOptions {
   dir: string;
@@ -27,6 +31,7 @@ export interface PlanOptions {
   containersPerPod?: number;
   messageBytes?: number;
   seed?: number;
+  format?: LogFormat;
 }
 
 const WORDS = ["processed", "batch", "items", "worker", "status=ok", "elapsed", "request", "cache", "lookup", "commit", "offset", "shard", "retry=0", "bytes", "ready", "step"];
@@ -50,7 +55,7 @@ export function planNode(o: PlanOptions): NodePlan {
   }
   const podsFile = join(o.dir, "podlist.json");
   writeFileSync(podsFile, podListJson(pods, "bench-node"));
-  return { root, podsFile, pods, streams, messageBytes: o.messageBytes ?? 200, seed };
+  return { root, podsFile, pods, streams, messageBytes: o.messageBytes ?? 200, seed, format: o.format ?? "cri" };
 }
 
 /**
@@ -84,9 +89,14 @@ export class LineMaker {
     return head + this.fill.slice(off, off + Math.max(0, this.plan.messageBytes - head.length));
   }
 
-  /** One CRI line (`F`, stdout; every 16th on stderr so both streams are exercised). */
+  /**
+   * One line (every 16th on stderr so both streams are exercised): CRI (`F`), or docker json-file
+   * (`{"log":"…\n","stream":…,"time":…}`; the messages need no escapes but the newline).
+   */
   line(timestamp: string, stream: number, n: number): string {
-    return `${timestamp} ${n % 16 === 15 ? "stderr" : "stdout"} F ${this.message(stream, n)}\n`;
+    const s = n % 16 === 15 ? "stderr" : "stdout";
+    if (this.plan.format === "docker") return `{"log":"${this.message(stream, n)}\\n","stream":"${s}","time":"${timestamp}"}\n`;
+    return `${timestamp} ${s} F ${this.message(stream, n)}\n`;
   }
 }
 

@@ -14,7 +14,7 @@ export interface SinkProcess {
   url: string;
   port: number;
   stats(): Promise<SinkStats>;
-  control(c: { expected?: number[]; failRate?: number; latency?: boolean }): Promise<void>;
+  control(c: { expected?: number[]; failRate?: number; latency?: boolean; recordStart?: string }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -91,15 +91,46 @@ export function gitCommit(): string {
   return rev + (dirty ? "+dirty-src" : "");
 }
 
-export interface CollectorHandle {
+/** A log agent process under test: the collector, or another agent to compare with (bench/fluent-bit.ts). */
+export interface AgentProcess {
   proc: Subprocess;
   pid: number;
-  apiPort: number;
   spawnedAt: number;
   stderrPath: string;
+  /** Whether it is ready to work (the collector: /ready answers 200). */
+  ready(): Promise<boolean>;
   /** SIGTERM, then wait (SIGKILL after the timeout); resolves with the exit code. */
   stop(timeoutMs?: number): Promise<number>;
+  /** A Prometheus metric's value (null when the agent has none). */
   metric(name: string): Promise<number | null>;
+}
+
+/** Where an agent reads, keeps its state and sends, in one benchmark run. */
+export interface AgentSetup {
+  root: string;
+  podsFile: string;
+  dataDir: string;
+  sinkUrl: string;
+  messenger?: Record<string, unknown>;
+  buffer?: Record<string, unknown>;
+  cpuProfDir?: string;
+}
+
+export interface Agent {
+  name: string;
+  /** The text each record it sends begins with (the counting sink's recordStart; default the collector's). */
+  recordStart?: string;
+  spawn(dir: string, setup: AgentSetup): Promise<AgentProcess>;
+}
+
+/** The collector as an Agent. */
+export const collectorAgent: Agent = {
+  name: "collector",
+  spawn: (dir, s) => spawnCollector(dir, collectorConfig(s), { cpuProfDir: s.cpuProfDir }),
+};
+
+export interface CollectorHandle extends AgentProcess {
+  apiPort: number;
 }
 
 export async function freePort(): Promise<number> {
@@ -157,13 +188,14 @@ export async function spawnCollector(dir: string, config: Record<string, unknown
     apiPort,
     spawnedAt,
     stderrPath,
-    stop: async (timeoutMs = 60_000) => {
-      proc.kill("SIGTERM");
-      const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
-      const code = await proc.exited;
-      clearTimeout(timer);
-      return code;
+    ready: async () => {
+      try {
+        return (await fetch(`http://127.0.0.1:${apiPort}/ready`)).ok;
+      } catch {
+        return false;
+      }
     },
+    stop: (timeoutMs) => stopProcess(proc, timeoutMs),
     metric: async (name) => {
       try {
         const text = await (await fetch(`http://127.0.0.1:${apiPort}/metrics`)).text();
@@ -174,6 +206,15 @@ export async function spawnCollector(dir: string, config: Record<string, unknown
       }
     },
   };
+}
+
+/** SIGTERM, then wait (SIGKILL after the timeout); resolves with the exit code. */
+export async function stopProcess(proc: Subprocess, timeoutMs = 60_000): Promise<number> {
+  proc.kill("SIGTERM");
+  const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
+  const code = await proc.exited;
+  clearTimeout(timer);
+  return code;
 }
 
 /** The collector config of a benchmark run: static metadata, the sink, the data dir; plus overrides. */

@@ -39,6 +39,51 @@ export function readMem(pid: number): MemSample | null {
   }
 }
 
+/** CPU seconds (user+sys) per thread so far, summed by thread name; the main thread (tid = pid) is "main". */
+export function readThreadCpu(pid: number): Map<string, number> {
+  const byName = new Map<string, number>();
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const s = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+      const name = Number(tid) === pid ? "main" : s.slice(s.indexOf("(") + 1, s.lastIndexOf(")")).replace(/[ :]?\d+$/, "");
+      const rest = s.slice(s.lastIndexOf(")") + 2).split(" ");
+      byName.set(name, (byName.get(name) ?? 0) + (Number(rest[11]) + Number(rest[12])) / TICKS);
+    }
+  } catch {}
+  return byName;
+}
+
+/** Threads' CPU seconds as text, largest first: "main 3.1, HTTP Client 0.4, …". */
+export function formatThreadCpu(t: Map<string, number>, top = 5): string {
+  return [...t.entries()]
+    .filter(([, s]) => s > 0)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top)
+    .map(([n, s]) => `${n} ${s.toFixed(2)}`)
+    .join(", ");
+}
+
+/** Bytes the process caused to be written to storage so far (/proc/<pid>/io write_bytes: page cache writeback it dirtied). */
+export function readWriteBytes(pid: number): number | null {
+  try {
+    return Number(/^write_bytes:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/io`, "utf8"))?.[1] ?? NaN);
+  } catch {
+    return null;
+  }
+}
+
+/** The machine's busy and total CPU jiffies so far (/proc/stat "cpu" line), for how loaded it was over a run. */
+export function readMachineCpu(): { busy: number; total: number } {
+  try {
+    const f = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const idle = (f[3] ?? 0) + (f[4] ?? 0);
+    const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
+    return { busy: total - idle, total };
+  } catch {
+    return { busy: 0, total: 0 };
+  }
+}
+
 /** Context switches so far, over every thread of the process (wake-ups while idle). */
 export function readSwitches(pid: number): Map<string, number> {
   const byThread = new Map<string, number>();

@@ -34,12 +34,13 @@ export function medianOf(runs: RunResult[]): RunResult {
 }
 
 export const HEADER =
-  "| scenario | events | wall s | events/s | CPU s (sys) | CPU s / M ev | sink CPU s | peak anon MB | peak file MB | latency p50/p99/max ms | idle CPU % | wire MB (raw MB) | requests (refused) | missing | dup | exit | load 1m |";
-export const RULE = "|" + " --- |".repeat(17);
+  "| scenario | events | wall s | events/s | CPU s (sys) | CPU s / M ev | main thread s | sink CPU s | others CPU s | peak anon MB | peak file MB | disk B / ev (line B) | latency p50/p99/max ms | idle CPU % | wire MB (raw MB) | requests (refused) | missing | dup | exit | load 1m |";
+export const RULE = "|" + " --- |".repeat(20);
 
 export function row(r: RunResult): string {
   const lat = r.latencyP50Ms === null ? "–" : `${f(r.latencyP50Ms, 0)} / ${f(r.latencyP99Ms, 0)} / ${f(r.latencyMaxMs, 0)}`;
-  return `| ${r.scenario} | ${k(r.events)} | ${f(r.wallS)} | ${k(r.evPerS)} | ${f(r.cpuS)} (${f(r.cpuSysS)}) | ${f(r.cpuPerMillion, 2)} | ${f(r.sinkCpuS)} | ${f(r.peakAnonMB, 0)} | ${f(r.peakFileMB, 0)} | ${lat} | ${f(r.idleCpuPct, 2)} | ${f(r.wireMB, 0)} (${f(r.rawMB, 0)}) | ${f(r.requests, 0)} (${f(r.refused, 0)}) | ${r.missing} | ${r.duplicates} | ${r.exitCode} | ${r.load.split(" ")[0]} |`;
+  const disk = `${f(r.diskBytesPerEvent, 0)} (${f(r.inputBytesPerEvent, 0)})`;
+  return `| ${r.scenario} | ${k(r.events)} | ${f(r.wallS)} | ${k(r.evPerS)} | ${f(r.cpuS)} (${f(r.cpuSysS)}) | ${f(r.cpuPerMillion, 2)} | ${f(r.mainCpuS)} | ${f(r.sinkCpuS)} | ${f(r.othersCpuS)} | ${f(r.peakAnonMB, 0)} | ${f(r.peakFileMB, 0)} | ${disk} | ${lat} | ${f(r.idleCpuPct, 2)} | ${f(r.wireMB, 0)} (${f(r.rawMB, 0)}) | ${f(r.requests, 0)} (${f(r.refused, 0)}) | ${r.missing} | ${r.duplicates} | ${r.exitCode} | ${r.load.split(" ")[0]} |`;
 }
 
 /** One printed line per run, for the terminal. */
@@ -48,7 +49,9 @@ export function line(r: RunResult): string {
     r.scenario.padEnd(15),
     `${k(r.evPerS).padStart(6)} ev/s`,
     `wall ${f(r.wallS)} s (ready ${f(r.readyS, 2)} s)`,
-    `CPU ${f(r.cpuS)} s (sys ${f(r.cpuSysS)}) = ${f(r.cpuPerMillion, 2)} s/M ev (sink ${f(r.sinkCpuS)} s)`,
+    `CPU ${f(r.cpuS)} s (sys ${f(r.cpuSysS)}) = ${f(r.cpuPerMillion, 2)} s/M ev (sink ${f(r.sinkCpuS)} s, others ${f(r.othersCpuS)} s)`,
+    `threads: ${r.threads}`,
+    `disk ${f(r.diskBytesPerEvent, 0)} B/ev (line ${f(r.inputBytesPerEvent, 0)} B)`,
     `peak anon ${f(r.peakAnonMB, 0)} MB file ${f(r.peakFileMB, 0)} MB`,
     `minor faults ${k(r.minorFaults)}`,
   ];
@@ -63,14 +66,34 @@ export function line(r: RunResult): string {
 export function targetVerdicts(r: RunResult): string[] {
   const v: string[] = [];
   const mark = (ok: boolean) => (ok ? "holds" : "MISSED");
-  if (r.scenario === "throughput") {
-    v.push(`≥ ${k(TARGETS.evPerS)} ev/s: ${mark(r.evPerS >= TARGETS.evPerS)} (${k(r.evPerS)})`);
-    v.push(`≤ ${TARGETS.cpuPerMillion} CPU s / M ev: ${mark(r.cpuPerMillion <= TARGETS.cpuPerMillion)} (${f(r.cpuPerMillion, 2)})`);
+  if (r.scenario === "throughput" && r.diskBytesPerEvent !== null) {
+    const ratio = r.diskBytesPerEvent / r.inputBytesPerEvent;
+    v.push(`disk bytes per event ≤ ${TARGETS.diskPerLine}× the line: ${mark(ratio <= TARGETS.diskPerLine)} (${f(r.diskBytesPerEvent, 0)} B = ${f(ratio, 2)}× ${f(r.inputBytesPerEvent, 0)} B)`);
   }
   v.push(`peak anon ≤ ${TARGETS.peakAnonMB} MB: ${mark(r.peakAnonMB <= TARGETS.peakAnonMB)} (${f(r.peakAnonMB, 0)})`);
   if (r.scenario === "latency" && r.latencyP99Ms !== null) v.push(`p99 ≤ ${TARGETS.latencyP99Ms} ms: ${mark(r.latencyP99Ms <= TARGETS.latencyP99Ms)} (${r.latencyP99Ms})`);
-  if (r.scenario === "idle" && r.idleCpuPct !== null) v.push(`idle < ${TARGETS.idleCpuPct} % of a core: ${mark(r.idleCpuPct < TARGETS.idleCpuPct)} (${f(r.idleCpuPct, 2)})`);
+  if (r.scenario === "idle" && r.idleCpuPct !== null) v.push(`idle ≤ ${TARGETS.idleCpuPct} % of a core: ${mark(r.idleCpuPct <= TARGETS.idleCpuPct)} (${f(r.idleCpuPct, 2)})`);
   if (r.missing !== 0) v.push(`MISSING EVENTS: ${r.missing}`);
+  return v;
+}
+
+/** Targets that compare two scenarios' medians (gzip and docker against throughput), when both ran. */
+export function crossVerdicts(medians: RunResult[]): string[] {
+  const by = (name: string) => medians.find((m) => m.scenario === name);
+  const plain = by("throughput");
+  const v: string[] = [];
+  if (!plain) return v;
+  const mark = (ok: boolean) => (ok ? "holds" : "MISSED");
+  const gz = by("gzip");
+  if (gz) {
+    const share = gz.evPerS / plain.evPerS;
+    v.push(`gzip ≥ ${TARGETS.gzipShare * 100} % of throughput's events/s: ${mark(share >= TARGETS.gzipShare)} (${k(gz.evPerS)} / ${k(plain.evPerS)} = ${f(share * 100, 0)} %)`);
+  }
+  const docker = by("docker");
+  if (docker) {
+    const ratio = docker.cpuPerMillion / plain.cpuPerMillion;
+    v.push(`docker CPU per event ≤ ${TARGETS.dockerCpuRatio}× throughput's: ${mark(ratio <= TARGETS.dockerCpuRatio)} (${f(docker.cpuPerMillion, 2)} / ${f(plain.cpuPerMillion, 2)} = ${f(ratio, 2)}×)`);
+  }
   return v;
 }
 
@@ -104,8 +127,9 @@ export function appendResults(path: string, meta: Record<string, string>, median
   for (const m of medians) s += row(m) + "\n";
   s += "\nSettings per scenario:\n\n";
   for (const m of medians) s += `- **${m.scenario}**: ${settings.get(m.scenario) ?? ""}${m.note ? ` — ${m.note}` : ""}\n`;
-  s += "\nTargets (issue 10, development machine):\n\n";
+  s += "\nTargets (issue 20, development machine):\n\n";
   for (const m of medians) s += `- ${m.scenario}: ${targetVerdicts(m).join("; ")}\n`;
+  for (const c of crossVerdicts(medians)) s += `- ${c}\n`;
   if (notes.length) s += "\n" + notes.join("\n") + "\n";
   s += "\n<details><summary>Every run</summary>\n\n" + HEADER + "\n" + RULE + "\n";
   for (const r of runs) s += row(r) + "\n";

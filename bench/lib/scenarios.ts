@@ -2,9 +2,9 @@
 // collector, drive the scenario, wait for the last event to be acknowledged, measure, clean up.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { planNode, writeBacklog, writeLive, type NodePlan } from "./generator.ts";
-import { collectorConfig, freePort, OUT, roundRobin, type SinkProcess, spawnCollector, startSink, waitUntil } from "./harness.ts";
-import { cpuSeconds, loadAverage, ProcSampler, readCpu, readSwitches, switchRates } from "./proc.ts";
+import { type LogFormat, planNode, writeBacklog, writeLive, type NodePlan } from "./generator.ts";
+import { type Agent, type AgentProcess, collectorAgent, freePort, OUT, roundRobin, type SinkProcess, startSink, waitUntil } from "./harness.ts";
+import { cpuSeconds, formatThreadCpu, loadAverage, ProcSampler, readCpu, readMachineCpu, readSwitches, readThreadCpu, readWriteBytes, switchRates } from "./proc.ts";
 import type { SinkStats } from "./counting-sink.ts";
 
 export interface RunResult {
@@ -19,6 +19,15 @@ export interface RunResult {
   cpuPerMillion: number;
   /** Of cpuS: kernel time (page faults, read/write/fsync, sockets). */
   cpuSysS: number;
+  /** Of cpuS: the main (JavaScript) thread's. */
+  mainCpuS: number;
+  /** The collector's threads by CPU seconds, largest first. */
+  threads: string;
+  /** Bytes the collector caused to be written to disk (/proc/<pid>/io write_bytes) per event, and the input's bytes per line. */
+  diskBytesPerEvent: number | null;
+  inputBytesPerEvent: number;
+  /** CPU seconds over the run of every process on the machine other than the collector and the sink (other work sharing the cores). */
+  othersCpuS: number;
   /** Minor page faults of the collector up to the last acknowledgement. */
   minorFaults: number;
   /** The counting sink's own CPU seconds over the run (to show it is not the bottleneck). */
@@ -65,11 +74,15 @@ export interface RunContext {
 
 const MB = 1e6;
 
-interface DriveOptions {
+export interface DriveOptions {
   name: string;
+  /** What is measured (default: the collector). */
+  agent?: Agent;
   size: ScenarioSize;
   ctx: RunContext;
   pods: number;
+  /** The log files' format (default CRI). */
+  format?: LogFormat;
   /** Events written before the collector starts (round-robin over the streams). */
   backlog?: number;
   /** Events written live after the collector is ready: rate (events/s, Infinity = as fast as possible). */
@@ -82,53 +95,54 @@ interface DriveOptions {
   timeoutMs: number;
 }
 
-async function drive(o: DriveOptions): Promise<RunResult> {
+export async function drive(o: DriveOptions): Promise<RunResult> {
   mkdirSync(join(OUT, "work"), { recursive: true });
   const dir = mkdtempSync(join(OUT, "work", `${o.name}-`));
   const dataDir = join(dir, "data");
   mkdirSync(dataDir);
   let sink: SinkProcess | null = null;
-  let collector: Awaited<ReturnType<typeof spawnCollector>> | null = null;
+  let collector: AgentProcess | null = null;
   let sampler: ProcSampler | null = null;
   const notes: string[] = [];
   try {
-    const plan: NodePlan = planNode({ dir, pods: o.pods, messageBytes: 200, seed: o.ctx.seed });
+    const plan: NodePlan = planNode({ dir, pods: o.pods, messageBytes: 200, seed: o.ctx.seed, format: o.format });
     const streams = plan.streams.length;
     const expected = new Array<number>(streams).fill(0);
+    let inputBytes = 0;
     if (o.backlog) {
       const per = roundRobin(o.backlog, streams);
       if (per.some((n) => n !== per[0])) throw new Error("backlog must divide evenly over the streams");
       const t = performance.now();
       const bytes = writeBacklog(plan, per[0]!);
-      o.ctx.log(`  wrote ${o.backlog} events (${(bytes / MB).toFixed(0)} MB of CRI, fsynced) in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+      inputBytes += bytes;
+      o.ctx.log(`  wrote ${o.backlog} events (${(bytes / MB).toFixed(0)} MB of ${plan.format}, fsynced) in ${((performance.now() - t) / 1000).toFixed(1)} s`);
       per.forEach((n, i) => (expected[i]! += n));
     }
     if (o.live) roundRobin(o.live.total, streams).forEach((n, i) => (expected[i]! += n));
     const total = expected.reduce((a, b) => a + b, 0);
 
+    const agent = o.agent ?? collectorAgent;
     const sinkPort = o.sink?.late ? await freePort() : 0;
     if (!o.sink?.late) {
       sink = await startSink({ failRate: o.sink?.failRate, latency: o.sink?.latency, seed: o.ctx.seed });
-      await sink.control({ expected });
+      await sink.control({ expected, recordStart: agent.recordStart });
     }
     const sinkUrl = sink ? sink.url : `http://127.0.0.1:${sinkPort}`;
-    collector = await spawnCollector(dir, collectorConfig({ root: plan.root, podsFile: plan.podsFile, dataDir, sinkUrl, messenger: o.messenger, buffer: o.buffer }), { cpuProfDir: o.ctx.cpuProfDir });
+    collector = await agent.spawn(dir, { root: plan.root, podsFile: plan.podsFile, dataDir, sinkUrl, messenger: o.messenger, buffer: o.buffer, cpuProfDir: o.ctx.cpuProfDir });
     sampler = new ProcSampler(collector.pid).start();
+    const machine0 = readMachineCpu();
     const c = collector;
     let readyAt = 0;
     const ready = await waitUntil(async () => {
-      try {
-        const ok = (await fetch(`http://127.0.0.1:${c.apiPort}/ready`)).ok;
-        if (ok) readyAt = Date.now();
-        return ok;
-      } catch {
-        return false;
-      }
+      const ok = await c.ready();
+      if (ok) readyAt = Date.now();
+      return ok;
     }, 60_000, 20);
-    if (!ready) throw new Error(`collector not ready within 60 s; stderr: ${readFileSync(c.stderrPath, "utf8").slice(-2000)}`);
+    if (!ready) throw new Error(`${agent.name} not ready within 60 s; stderr: ${readFileSync(c.stderrPath, "utf8").slice(-2000)}`);
 
     if (o.live) {
       const w = await writeLive(plan, { rate: o.live.rate, total: o.live.total, from: o.backlog ? o.backlog / streams : 0 });
+      inputBytes += w.bytes;
       o.ctx.log(`  live: wrote ${o.live.total} events (${(w.bytes / MB).toFixed(0)} MB) in ${w.seconds.toFixed(1)} s (${Math.round(o.live.total / w.seconds)} ev/s)`);
     }
     if (o.sink?.late) {
@@ -140,7 +154,7 @@ async function drive(o: DriveOptions): Promise<RunResult> {
       notes.push(`peak anon while down ${(sampler.peakAnon / MB).toFixed(0)} MB`);
       o.ctx.log(`  messenger down: ${notes.join("; ")}`);
       sink = await startSink({ port: sinkPort, failRate: o.sink?.failRate, latency: o.sink?.latency, seed: o.ctx.seed });
-      await sink.control({ expected });
+      await sink.control({ expected, recordStart: agent.recordStart });
     }
 
     const s = sink!;
@@ -148,6 +162,10 @@ async function drive(o: DriveOptions): Promise<RunResult> {
     let cpuAtEnd = 0;
     let sysAtEnd = 0;
     let faultsAtEnd = 0;
+    let threadsAtEnd = new Map<string, number>();
+    let writeBytesAtEnd: number | null = null;
+    let machineAtEnd = machine0;
+    let sinkCpuAtEnd = 0;
     const done = await waitUntil(async () => {
       last = await s.stats();
       if (last.completeAt !== null) {
@@ -155,9 +173,13 @@ async function drive(o: DriveOptions): Promise<RunResult> {
         cpuAtEnd = cpuSeconds(t);
         sysAtEnd = t?.sys ?? 0;
         faultsAtEnd = t?.minflt ?? 0;
+        threadsAtEnd = readThreadCpu(c.pid);
+        writeBytesAtEnd = readWriteBytes(c.pid);
+        machineAtEnd = readMachineCpu();
+        sinkCpuAtEnd = cpuSeconds(readCpu(s.pid));
         return true;
       }
-      if (c.proc.exitCode !== null) throw new Error(`collector exited (${c.proc.exitCode}): ${readFileSync(c.stderrPath, "utf8").slice(-2000)}`);
+      if (c.proc.exitCode !== null) throw new Error(`${agent.name} exited (${c.proc.exitCode}): ${readFileSync(c.stderrPath, "utf8").slice(-2000)}`);
       return false;
     }, o.timeoutMs, 100);
     const stats0 = last as SinkStats | null;
@@ -186,6 +208,7 @@ async function drive(o: DriveOptions): Promise<RunResult> {
     const end = st.completeAt ?? Date.now();
     const wallS = (end - c.spawnedAt) / 1000;
     const cpuS = cpuAtEnd || cpuSeconds(sampler.lastCpu);
+    const machineS = (machineAtEnd.busy - machine0.busy) / 100;
     const refused = Object.entries(st.byStatus).reduce((a, [k, v]) => a + (k === "200" ? 0 : v), 0);
     return {
       scenario: o.name,
@@ -198,6 +221,11 @@ async function drive(o: DriveOptions): Promise<RunResult> {
       sinkCpuS,
       minorFaults: faultsAtEnd || (sampler.lastCpu?.minflt ?? 0),
       cpuSysS: sysAtEnd || (sampler.lastCpu?.sys ?? 0),
+      mainCpuS: threadsAtEnd.get("main") ?? 0,
+      threads: formatThreadCpu(threadsAtEnd),
+      diskBytesPerEvent: writeBytesAtEnd === null ? null : writeBytesAtEnd / total,
+      inputBytesPerEvent: inputBytes / total,
+      othersCpuS: Math.max(0, machineS - cpuS - sinkCpuAtEnd),
       peakAnonMB: sampler.peakAnon / MB,
       peakFileMB: sampler.peakFile / MB,
       peakShmemMB: sampler.peakShmem / MB,
@@ -278,12 +306,24 @@ export const SCENARIOS: Scenario[] = [
     settings: (s) => `${THROUGHPUT_EVENTS(s) / 1e6} M ev, 50 files; sync 1000 ms, concurrency 4, batch 1024, compression gzip (level 1)`,
     run: (size, ctx) => drive({ name: "gzip", size, ctx, pods: 50, backlog: THROUGHPUT_EVENTS(size), messenger: { compression: "gzip" }, timeoutMs: 600_000 }),
   },
+  {
+    name: "docker",
+    about: "the throughput scenario with docker json-file logs instead of CRI (compare CPU per event with the throughput row)",
+    settings: (s) => `${THROUGHPUT_EVENTS(s) / 1e6} M ev, 50 files, docker json-file; ${defaults}`,
+    run: (size, ctx) => drive({ name: "docker", size, ctx, pods: 50, format: "docker", backlog: THROUGHPUT_EVENTS(size), timeoutMs: 600_000 }),
+  },
 ];
 
+/** Issue 20's targets on the development machine (those against Fluent Bit: bench/fluent-bit.ts). */
 export const TARGETS = {
-  evPerS: 450_000,
-  cpuPerMillion: 1.8,
-  peakAnonMB: 150,
-  latencyP99Ms: 1500,
-  idleCpuPct: 1,
+  /** Disk bytes written per event ≤ this × the input line (throughput). */
+  diskPerLine: 1.3,
+  /** gzip's events/s ≥ this × the throughput scenario's. */
+  gzipShare: 0.9,
+  /** docker's CPU per event ≤ this × the throughput scenario's. */
+  dockerCpuRatio: 1.15,
+  peakAnonMB: 100,
+  /** No worse than before issue 20. */
+  latencyP99Ms: 120,
+  idleCpuPct: 0.67,
 };

@@ -6,7 +6,7 @@
 // JSON fragments. The object form (`reshape`) is the reference the encoder is tested against.
 import type { Config } from "../config/schema.ts";
 import type { PodMeta } from "../metadata/types.ts";
-import { NEEDS_SPACE, writeJsonStringBody } from "./json-bytes.ts";
+import { NEEDS_SPACE, rewriteJsonStringBody, writeJsonStringBody } from "./json-bytes.ts";
 import type { RecordBuffer } from "./packed.ts";
 import { type PipekitRecord, REQUIRED_FIELDS, type RequiredField } from "./record.ts";
 
@@ -93,8 +93,10 @@ export interface RecordEncoder {
    * TextEncoder.encode(encode(latin1(timestamp), stream, utf8(content))). Returns false, having
    * written nothing, when only the string path gives that: content that is not valid UTF-8, or a
    * timestamp that is empty or not plain (a byte outside [0-9A-Za-z:.+-]).
+   * `escaped`: the content is a JSON string's body as escaped in the file (a docker line), and the
+   * record carries its value (JSON.parse of it), re-escaped; refused also for a lone surrogate.
    */
-  writeBytes(src: Uint8Array, tsStart: number, tsEnd: number, stderr: boolean, contentStart: number, contentEnd: number, out: RecordBuffer): boolean;
+  writeBytes(src: Uint8Array, tsStart: number, tsEnd: number, stderr: boolean, contentStart: number, contentEnd: number, out: RecordBuffer, escaped?: boolean): boolean;
 }
 
 // A timestamp as written is normally plain RFC 3339; anything needing escapes goes through JSON.
@@ -118,13 +120,14 @@ export function compileEncoder(id: Identity): RecordEncoder {
   const headBytes = te.encode(head + '"');
   const stdoutMidBytes = te.encode('"' + stdoutMid + '"');
   const stderrMidBytes = te.encode('"' + stderrMid + '"');
-  const writeBytes = (src: Uint8Array, tsStart: number, tsEnd: number, stderr: boolean, contentStart: number, contentEnd: number, out: RecordBuffer): boolean => {
+  const writeBytes = (src: Uint8Array, tsStart: number, tsEnd: number, stderr: boolean, contentStart: number, contentEnd: number, out: RecordBuffer, escaped = false): boolean => {
     if (tsEnd <= tsStart) return false;
     for (let i = tsStart; i < tsEnd; i++) if (PLAIN_TIMESTAMP_BYTE[src[i] as number] === 0) return false;
     const mid = stderr ? stderrMidBytes : stdoutMidBytes;
     const fixed = headBytes.length + (tsEnd - tsStart) + mid.length + 2;
     const len = contentEnd - contentStart;
-    // Room for the content unescaped plus a little; escapes beyond that ask for the worst case.
+    // Room for the content unescaped plus a little; escapes beyond that ask for the worst case
+    // (already escaped content never grows).
     out.reserve(fixed + len + 64);
     for (;;) {
       const dst = out.bytes;
@@ -134,12 +137,12 @@ export function compileEncoder(id: Identity): RecordEncoder {
       for (let i = tsStart; i < tsEnd; i++) dst[at++] = src[i] as number;
       dst.set(mid, at);
       at += mid.length;
-      const r = writeJsonStringBody(src, contentStart, contentEnd, dst, at);
+      const r = escaped ? rewriteJsonStringBody(src, contentStart, contentEnd, dst, at) : writeJsonStringBody(src, contentStart, contentEnd, dst, at);
       if (r === NEEDS_SPACE) {
         out.reserve(fixed + 6 * len);
         continue;
       }
-      if (r < 0) return false; // not valid UTF-8: nothing committed
+      if (r < 0) return false; // only the string path gives its bytes: nothing committed
       dst[r] = 0x22; // "
       dst[r + 1] = 0x7d; // }
       out.at = r + 2;

@@ -3,15 +3,18 @@
 // escapes `"`, `\` and the controls below 0x20 (\b \f \n \r \t, else \u00xx in lowercase hex) and
 // nothing else (not DEL, not U+2028/9); valid UTF-8 has no lone surrogates, so no \udxxx either.
 // Invalid UTF-8 is refused: the decoder's U+FFFD replacement is left to the string path.
+//
+// A docker json-file line carries its content already escaped, by Go's rules (which escape `<`, `>`,
+// `&`, U+2028/9 as \u00xx / \u20xx): rewriteJsonStringBody turns such an escaped body into the bytes
+// JSON.stringify gives for its value, without making the string.
+import { jsonUnicodeEscape } from "../source/line-format.ts";
 
-/** writeJsonStringBody: the bytes are not valid UTF-8. */
+/** writeJsonStringBody, rewriteJsonStringBody: not valid UTF-8 (or an escaped lone surrogate): only the string path gives the bytes. */
 export const INVALID_UTF8 = -1;
 /** writeJsonStringBody: `dst` is too small (escapes grew the text); give it 6 × the input and retry. */
 export const NEEDS_SPACE = -2;
 
 // 0: copied as is; 1: escaped; 2: the first byte of a multi-byte sequence (validated).
-// One loop that copies while it checks: measured faster than scanning first and copying the runs
-// with set(subarray(...)) (a view costs ~60 ns under Bun), and than scanning 4 bytes at a time.
 const CLASS = new Uint8Array(256);
 for (let c = 0; c < 0x20; c++) CLASS[c] = 1;
 CLASS[0x22] = 1;
@@ -40,6 +43,29 @@ export function utf8SequenceLength(src: Uint8Array, i: number, to: number): numb
     return ((src[i + 2] as number) & 0xc0) === 0x80 && ((src[i + 3] as number) & 0xc0) === 0x80 ? 4 : 0;
   }
   return 0;
+}
+
+/**
+ * Copies src from i into dst at `at`, byte for byte, up to the first byte JSON escapes (or `to`),
+ * checking UTF-8 as it goes; returns where it stopped, or INVALID_UTF8. One loop that copies while
+ * it checks: measured faster than scanning first and copying the runs with set(subarray(...)) (a
+ * view costs ~60 ns under Bun), and than scanning 4 bytes at a time.
+ */
+function copyUnescaped(src: Uint8Array, i: number, to: number, dst: Uint8Array, at: number): number {
+  while (i < to) {
+    const c = src[i] as number;
+    const k = CLASS[c] as number;
+    if (k === 0) {
+      dst[at++] = c;
+      i++;
+      continue;
+    }
+    if (k === 1) return i;
+    const n = utf8SequenceLength(src, i, to);
+    if (n === 0) return INVALID_UTF8;
+    for (let j = 0; j < n; j++) dst[at++] = src[i++] as number;
+  }
+  return i;
 }
 
 function writeEscape(c: number, dst: Uint8Array, at: number): number {
@@ -85,22 +111,77 @@ export function writeJsonStringBody(src: Uint8Array, from: number, to: number, d
   if (at + (to - from) > dst.length) return NEEDS_SPACE;
   let i = from;
   while (i < to) {
+    const stop = copyUnescaped(src, i, to, dst, at);
+    if (stop < 0) return INVALID_UTF8;
+    at += stop - i;
+    i = stop;
+    if (i === to) break;
     const c = src[i] as number;
-    const k = CLASS[c] as number;
-    if (k === 0) {
-      dst[at++] = c;
-      i++;
-      continue;
-    }
-    if (k === 2) {
-      const n = utf8SequenceLength(src, i, to);
-      if (n === 0) return INVALID_UTF8;
-      for (let j = 0; j < n; j++) dst[at++] = src[i++] as number;
-      continue;
-    }
     if (at + (to - i) + 6 > dst.length) return NEEDS_SPACE;
     at = writeEscape(c, dst, at);
     i++;
+  }
+  return at;
+}
+
+/** Writes code point cp (not a surrogate, not below 0x80) as UTF-8. */
+function writeUtf8(cp: number, dst: Uint8Array, at: number): number {
+  if (cp < 0x800) {
+    dst[at++] = 0xc0 | (cp >> 6);
+  } else if (cp < 0x10000) {
+    dst[at++] = 0xe0 | (cp >> 12);
+    dst[at++] = 0x80 | ((cp >> 6) & 0x3f);
+  } else {
+    dst[at++] = 0xf0 | (cp >> 18);
+    dst[at++] = 0x80 | ((cp >> 12) & 0x3f);
+    dst[at++] = 0x80 | ((cp >> 6) & 0x3f);
+  }
+  dst[at++] = 0x80 | (cp & 0x3f);
+  return at;
+}
+
+/**
+ * Writes the JSON string body src[from, to) — escaped, as inside the quotes of a JSON document —
+ * re-escaped as JSON.stringify escapes its value, into dst at `at`: byte for byte
+ * TextEncoder.encode(JSON.stringify(JSON.parse(`"${utf8(src[from, to))}"`))) without the quotes.
+ * Returns the new end, INVALID_UTF8 (invalid UTF-8, a lone surrogate, or not a well-formed body:
+ * a raw control character, quote or unknown escape), or NEEDS_SPACE. Never longer than its input:
+ * dst needs (to − from) bytes.
+ */
+export function rewriteJsonStringBody(src: Uint8Array, from: number, to: number, dst: Uint8Array, at: number): number {
+  if (at + (to - from) > dst.length) return NEEDS_SPACE;
+  let i = from;
+  while (i < to) {
+    const stop = copyUnescaped(src, i, to, dst, at);
+    if (stop < 0) return INVALID_UTF8;
+    at += stop - i;
+    i = stop;
+    if (i === to) break;
+    const c = src[i] as number;
+    if (c !== 0x5c || i + 1 >= to) return INVALID_UTF8; // a raw control character or quote
+    const e = src[i + 1] as number;
+    if (e !== 0x75) {
+      // \" \\ \b \f \n \r \t are JSON.stringify's own; \/ is a plain slash.
+      if (e === 0x2f) dst[at++] = 0x2f;
+      else if (e === 0x22 || e === 0x5c || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74) {
+        dst[at++] = 0x5c;
+        dst[at++] = e;
+      } else return INVALID_UTF8;
+      i += 2;
+      continue;
+    }
+    let cp = jsonUnicodeEscape(src, i, to);
+    if (cp < 0) return INVALID_UTF8;
+    i += 6;
+    if (cp >= 0xd800 && cp <= 0xdfff) {
+      const low = cp <= 0xdbff ? jsonUnicodeEscape(src, i, to) : -1;
+      if (low < 0xdc00 || low > 0xdfff) return INVALID_UTF8; // lone: JSON.stringify writes it as \udxxx
+      cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
+      i += 6;
+    }
+    if (cp < 0x20 || cp === 0x22 || cp === 0x5c) at = writeEscape(cp, dst, at);
+    else if (cp < 0x80) dst[at++] = cp;
+    else at = writeUtf8(cp, dst, at);
   }
   return at;
 }

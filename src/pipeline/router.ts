@@ -3,15 +3,17 @@
 // filters.
 //
 // Records are written back to back into one reused buffer and appended with one appendPacked.
-// A line the source kept as byte ranges is written from its bytes (the byte path); one the byte
-// path refuses (not valid UTF-8, an odd timestamp) and every merged line take the string path —
-// encode, then UTF-8 into the same buffer. Both give the same bytes.
+// A line the source kept as byte ranges (a CRI line's raw content, a docker line's escaped content)
+// is written from its bytes (the byte path); one the byte path refuses (not valid UTF-8, an odd
+// timestamp) and every merged line take the string path — encode, then UTF-8 into the same buffer.
+// Both give the same bytes.
 import type { PackedRecords } from "../buffer/types.ts";
 import type { Config } from "../config/schema.ts";
 import type { PodCache } from "../metadata/cache.ts";
 import { decidePod, type SelectionRules, selectionRulesFromConfig } from "../metadata/selection.ts";
 import type { MetadataProvider, PodMeta } from "../metadata/types.ts";
-import type { FileDecision, Lines, LineVisitor, MergedLine, SourceFileInfo } from "../source/types.ts";
+import type { EscapedRangeVisitor } from "../source/line-batch.ts";
+import type { FileDecision, Lines, MergedLine, SourceFileInfo } from "../source/types.ts";
 import { compileEncoder, FILTER_REASONS, type FilterReason, type RecordEncoder, transform } from "./chain.ts";
 import { RecordBuffer } from "./packed.ts";
 import { systemClock } from "../platform/clock.ts";
@@ -149,7 +151,7 @@ export class Router {
  * A record larger than the ring can hold (a long line of characters JSON escapes sixfold) has its
  * message cut until it fits, and is counted.
  */
-class RecordWriter implements LineVisitor {
+class RecordWriter implements EscapedRangeVisitor {
   private encoder: RecordEncoder = NO_METADATA;
   private lines: Lines | null = null;
 
@@ -165,7 +167,15 @@ class RecordWriter implements LineVisitor {
   }
 
   range(chunk: Uint8Array, tsStart: number, tsEnd: number, stderr: boolean, contentStart: number, contentEnd: number, index: number): void {
-    if (this.encoder.writeBytes(chunk, tsStart, tsEnd, stderr, contentStart, contentEnd, this.out)) {
+    this.fromBytes(chunk, tsStart, tsEnd, stderr, contentStart, contentEnd, index, false);
+  }
+
+  escapedRange(chunk: Uint8Array, tsStart: number, tsEnd: number, stderr: boolean, contentStart: number, contentEnd: number, index: number): void {
+    this.fromBytes(chunk, tsStart, tsEnd, stderr, contentStart, contentEnd, index, true);
+  }
+
+  private fromBytes(chunk: Uint8Array, tsStart: number, tsEnd: number, stderr: boolean, contentStart: number, contentEnd: number, index: number, escaped: boolean): void {
+    if (this.encoder.writeBytes(chunk, tsStart, tsEnd, stderr, contentStart, contentEnd, this.out, escaped)) {
       if (this.out.lastRecordBytes <= this.maxRecordBytes) return;
       this.out.dropLast();
     }

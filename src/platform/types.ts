@@ -142,3 +142,14 @@ export interface SourceFs {
   /** Watches `root` recursively; throws ENOENT when it does not exist yet. */
   watch(root: string, handlers: TreeWatchHandlers): TreeWatch;
 }
+
+/** Gzips request bodies away from the calling thread (GzipWorker). */
+export interface Gzipper {
+  /**
+   * Gzips `input`. The result is `output.subarray(0, n)` when it fits in `output`, else fresh memory.
+   * Rejects once closed or failed.
+   */
+  gzip(input: Uint8Array, output: Uint8Array | null): Promise<Uint8Array<ArrayBuffer>>;
+  /** Ends it; jobs not finished reject. */
+  close(): void;
+}

@@ -23,6 +23,17 @@ const CLOSE = 0x5d; // ]
 const COMMA = 0x2c; // ,
 const EMPTY = new Uint8Array(0);
 
+/** Memory for bodies; in a SharedArrayBuffer when a worker is to use it in place (typed as the
+ * ArrayBuffer kind: fetch, gzip and file writes take either). */
+function allocate(length: number, shared: boolean): Uint8Array<ArrayBuffer> {
+  return (shared ? new Uint8Array(new SharedArrayBuffer(length)) : new Uint8Array(length)) as Uint8Array<ArrayBuffer>;
+}
+
+/** The largest gzip output of `n` bytes (deflate's stored blocks: 5 bytes per 16 KiB, plus the gzip header and trailer). */
+export function gzipBound(n: number): number {
+  return n + 5 * Math.ceil(n / 16384) + 64;
+}
+
 /** Size of the JSON array holding records of these total payload bytes. */
 export function bodySize(count: number, payloadBytes: number): number {
   return count === 0 ? 2 : payloadBytes + count + 1; // brackets + (count - 1) commas
@@ -58,10 +69,17 @@ export class BatchBuffer implements Batch {
   #at = 1;
   #wire: Uint8Array<ArrayBuffer> | null = null;
 
-  /** bodyBytes: the largest body this buffer holds without a one-off allocation; maxRecords likewise. */
-  constructor(bodyBytes: number, maxRecords: number) {
+  /**
+   * bodyBytes: the largest body this buffer holds without a one-off allocation; maxRecords likewise.
+   * shared: body and wire memory in SharedArrayBuffers, which the gzip worker reads and writes in place.
+   */
+  constructor(
+    bodyBytes: number,
+    maxRecords: number,
+    readonly shared = false,
+  ) {
     // Pages are only touched as batches fill them: an unused tail costs address space, not memory.
-    this.#ownBody = this.#buf = new Uint8Array(Math.max(2, bodyBytes));
+    this.#ownBody = this.#buf = allocate(Math.max(2, bodyBytes), shared);
     this.#ownStarts = this.starts = new Uint32Array(Math.max(1, maxRecords));
     this.#ownEnds = this.ends = new Uint32Array(Math.max(1, maxRecords));
     this.body = EMPTY;
@@ -151,12 +169,20 @@ export class BatchBuffer implements Batch {
    * so that the encoder's fresh output dies at once instead of living as long as the batch's requests.
    */
   keepWire(encoded: Uint8Array): Uint8Array<ArrayBuffer> {
-    if (this.#wire === null || this.#wire.length < encoded.length) {
-      // Grown to the largest seen (lazily touched pages), at most the body's size plus gzip's framing.
-      this.#wire = new Uint8Array(Math.max(encoded.length, Math.min(this.#ownBody.length + 1024, encoded.length * 2)));
+    const wire = this.wireMemory(encoded.length);
+    wire.set(encoded);
+    return wire.subarray(0, encoded.length);
+  }
+
+  /**
+   * This buffer's memory for its encoded body, at least `minBytes` long (shared when the buffer is):
+   * grown to the largest seen, at most the body's size plus gzip's framing (pages touched lazily).
+   */
+  wireMemory(minBytes: number): Uint8Array<ArrayBuffer> {
+    if (this.#wire === null || this.#wire.length < minBytes) {
+      this.#wire = allocate(Math.max(minBytes, Math.min(gzipBound(this.#ownBody.length), minBytes * 2)), this.shared);
     }
-    this.#wire.set(encoded);
-    return this.#wire.subarray(0, encoded.length);
+    return this.#wire;
   }
 
   #reserve(records: number, bodyBytes: number): void {
@@ -190,13 +216,15 @@ export class BatchPool {
     readonly limit: number,
     readonly bodyBytes: number,
     readonly maxRecords: number,
+    /** Buffers in shared memory (BatchBuffer's `shared`). */
+    readonly shared = false,
   ) {}
 
   take(firstSeq: number): BatchBuffer {
     let b = this.#free.pop();
     if (!b) {
       if (this.#created >= this.limit) throw new Error(`batch pool exhausted: ${this.#inUse} of ${this.limit} buffers in use`);
-      b = new BatchBuffer(this.bodyBytes, this.maxRecords);
+      b = new BatchBuffer(this.bodyBytes, this.maxRecords, this.shared);
       this.#created++;
     }
     this.#inUse++;

@@ -9,7 +9,7 @@ import type { Logger } from "../log.ts";
 import type { Clock } from "../platform/types.ts";
 import { type Batch, type BatchBuffer, recordBytes, sliceBody, splitRange } from "./batch.ts";
 import type { MessengerClient, Outcome } from "./client.ts";
-import { gzip } from "./compress.ts";
+import type { BodyCompressor } from "./compress.ts";
 import type { Credentials } from "./credentials.ts";
 import { DeadLetterFile, type DeadLetterStats } from "./dead-letter.ts";
 import { classifyStatus, retryDelay, type Verdict } from "./policy.ts";
@@ -29,6 +29,8 @@ export interface DeliveryOptions {
   cfg: Config["messenger"];
   ring: Pick<Ring, "ack">;
   client: MessengerClient;
+  /** Gzips bodies when messenger.compression is gzip. */
+  compressor: BodyCompressor;
   credentials: Credentials;
   stats: SenderStatistics;
   /** Request slots: at most messenger.concurrency requests on the wire. */
@@ -58,7 +60,8 @@ export class Delivery {
     const { o } = this;
     const raw = sliceBody(batch, from, to);
     // A whole batch keeps its compressed body in pooled memory too; a bisected part (rare) does not.
-    const wire = o.cfg.compression !== "gzip" ? raw : raw === batch.body ? batch.keepWire(gzip(raw)) : gzip(raw);
+    const wire = o.cfg.compression !== "gzip" ? raw : await o.compressor.compress(batch, raw);
+    if (wire === null) return false; // stopping
     let attempt = 0;
     let reloadKeyFirst = false;
     for (;;) {

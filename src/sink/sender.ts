@@ -14,10 +14,11 @@ import type { Ring } from "../buffer/types.ts";
 import type { Config } from "../config/schema.ts";
 import { log as rootLog, type Logger } from "../log.ts";
 import { systemClock } from "../platform/clock.ts";
-import type { Clock } from "../platform/types.ts";
+import type { Clock, Gzipper } from "../platform/types.ts";
 import { BatchAssembler, type SenderPhase } from "./assembler.ts";
 import { type BatchBuffer, BatchPool, bodySize, payloadBudget } from "./batch.ts";
 import { MessengerClient, tlsOptions } from "./client.ts";
+import { BodyCompressor } from "./compress.ts";
 import { Credentials } from "./credentials.ts";
 import { Delivery } from "./delivery.ts";
 import { Semaphore, sleep } from "./semaphore.ts";
@@ -38,6 +39,8 @@ export interface SenderDeps {
   fetch?: Fetch;
   /** Uniform in [0, 1) for the backoff's jitter (default: Math.random). */
   random?: () => number;
+  /** Gzips bodies off the main thread when messenger.compression is gzip (default: none, in the calling thread). */
+  gzipper?: (level: number) => Gzipper;
   /** Optional: report "messenger failing for N s" in healthReasons beyond this (health.sinkFailingSeconds). */
   failingAlertMs?: number;
 }
@@ -63,6 +66,7 @@ class MessengerSender implements Sender {
   readonly #delivery: Delivery;
   readonly #assembler: BatchAssembler;
   readonly #pool: BatchPool;
+  readonly #compressor: BodyCompressor;
   readonly #outstandingLimit: number;
   readonly #outstandingSlots: Semaphore;
   /** Aborts requests, sleeps and waits. */
@@ -95,10 +99,12 @@ class MessengerSender implements Sender {
       shutdown,
     });
     const slots = new Semaphore(cfg.concurrency);
+    this.#compressor = new BodyCompressor(this.#log, deps.gzipper);
     this.#delivery = new Delivery({
       cfg,
       ring: deps.ring,
       client,
+      compressor: this.#compressor,
       credentials: this.#credentials,
       stats: this.#stats,
       slots,
@@ -112,8 +118,9 @@ class MessengerSender implements Sender {
     this.#outstandingSlots = new Semaphore(this.#outstandingLimit);
     const maxEvents = cfg.batchMaxEvents;
     const budget = payloadBudget(cfg.batchMaxEvents, cfg.batchMaxBytes);
-    // One reusable body per outstanding batch: the normal path allocates no body memory.
-    this.#pool = new BatchPool(this.#outstandingLimit, bodySize(maxEvents, budget), maxEvents);
+    // One reusable body per outstanding batch: the normal path allocates no body memory. Shared
+    // memory when gzipping: the compressor's worker reads bodies and writes results in place.
+    this.#pool = new BatchPool(this.#outstandingLimit, bodySize(maxEvents, budget), maxEvents, cfg.compression === "gzip" && deps.gzipper !== undefined);
     const flushIntervalMs = cfg.flushIntervalMs;
     this.#assembler = new BatchAssembler({ ring: deps.ring, pool: this.#pool, maxEvents, budget, flushIntervalMs, clock: this.#clock, phase: this.#phase });
   }
@@ -155,6 +162,7 @@ class MessengerSender implements Sender {
       this.#log.warn("drain deadline reached; undelivered records stay in the ring for the next start", { outstanding: this.#stats.outstanding });
     }
     this.#phase.stopped = true;
+    this.#compressor.close();
     return { complete };
   }
 
@@ -163,6 +171,7 @@ class MessengerSender implements Sender {
     this.#beginStopping();
     this.#shutdown.abort();
     await this.#settle();
+    this.#compressor.close();
   }
 
   stats(): SenderStats {

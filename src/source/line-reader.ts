@@ -1,19 +1,23 @@
 // Turns a file's bytes into merged log lines, tracking byte offsets for checkpoints.
 // Pure: the caller reads bytes from the file descriptor and feeds them here.
 //
-// Fast path: a CRI `F` line with nothing pending on its stream is complete by itself; it goes to
-// the output as byte ranges into the chunk (LineBatch), without a string or the merger, and the
-// router writes its record from those bytes. Every other line (docker, P fragments, the F that ends
-// them, very long lines) takes the string path: parse, decode, merge (docs/source.md).
+// Fast path: a CRI `F` line, or a docker line ending in a newline, with nothing pending on its
+// stream is complete by itself; it goes to the output as byte ranges into the chunk (LineBatch),
+// without a string or the merger, and the router writes its record from those bytes. Every other
+// line (P fragments and the F that ends them, partial docker lines, very long lines, docker lines
+// not in the json-file driver's exact form) takes the string path: parse, decode, merge
+// (docs/source.md).
 import {
   type CriFields,
   decodeContent,
   decodeTimestamp,
   detectFormat,
+  type DockerFields,
   type LineFormat,
   type LineFragment,
   parseDockerLine,
   scanCriLine,
+  scanDockerLine,
 } from "./line-format.ts";
 import { LineBatch } from "./line-batch.ts";
 import { type PartialMerger, streamKey } from "./partial.ts";
@@ -82,6 +86,8 @@ export class LineReader {
   private readonly cri: CriFields = { tsEnd: 0, stderr: false, partial: false, contentStart: 0 };
   /** The last docker line parsed. */
   private docker: LineFragment | null = null;
+  /** The last docker line scanned (reused). */
+  private readonly dockerFields: DockerFields = { logStart: 0, logEnd: 0, stderr: false, tsStart: 0, tsEnd: 0 };
 
   constructor(
     private readonly opts: LineReaderOptions,
@@ -168,6 +174,21 @@ export class LineReader {
     return this.docker !== null;
   }
 
+  /**
+   * A docker line complete by itself, short enough that no decoding can take it over maxLineBytes,
+   * with nothing pending on its stream: kept as ranges, as the string path would keep it whole.
+   * False: the string path decides (parse, merge, count).
+   */
+  private dockerRange(buf: Uint8Array, start: number, end: number, out: LineBatch): boolean {
+    const f = this.dockerFields;
+    if (!scanDockerLine(buf, start, end, f)) return false;
+    if ((f.logEnd - f.logStart) * 3 > this.opts.maxLineBytes || this.opts.merger.isPending(f.stderr ? this.keyErr : this.keyOut)) return false;
+    this.format = "docker";
+    this.opts.counters.linesRead++;
+    out.pushRange(buf, f.tsStart, f.tsEnd, f.stderr, f.logStart, f.logEnd, true);
+    return true;
+  }
+
   private line(buf: Uint8Array, start: number, end: number, offset: number, now: number, out: LineSink): void {
     const c = this.opts.counters;
     if (!this.midLine()) this.cleanAt = offset;
@@ -178,6 +199,7 @@ export class LineReader {
     // "auto" settles on the format of the first line that parses in either; a malformed first line
     // (garbage starting with "{", NULs) must not lock a CRI file into docker and drop all of it.
     const guess = this.format ?? detectFormat(buf, start, end);
+    if (guess === "docker" && this.fast && out instanceof LineBatch && this.dockerRange(buf, start, end, out)) return;
     let format: LineFormat;
     if (this.parses(guess, buf, start, end)) format = guess;
     else {

@@ -27,17 +27,18 @@ async function status(port: number): Promise<Record<string, any>> {
   return (await fetch(`http://127.0.0.1:${port}/status`)).json() as Promise<Record<string, any>>;
 }
 
-test("SIGTERM with lines unsent, restart: every record arrives exactly once, nothing from other pods", async () => {
+test("SIGTERM with lines unsent, restart (gzip on): every record arrives exactly once, nothing from other pods", async () => {
   const port = await freePort();
-  const config = writeJson(join(dir, "config.json"), {
+  const settings = (compression: "none" | "gzip") => ({
     dataDir: join(dir, "data"),
     source: { root: node.root, partialFlushMs: 1000 },
     metadata: { provider: "static", podsFile: node.podsFile, waitForMetadataSeconds: 1 },
     buffer: { maxBytes: "8MiB", syncIntervalMs: 100 },
-    messenger: { baseUri: messenger.url, flushIntervalMs: 100, retryInitialBackoffMs: 50, retryMaxBackoffMs: 200, timeoutMs: 2000 },
+    messenger: { baseUri: messenger.url, flushIntervalMs: 100, retryInitialBackoffMs: 50, retryMaxBackoffMs: 200, timeoutMs: 2000, compression },
     api: { address: `127.0.0.1:${port}` },
     shutdownTimeoutMs: 1500,
   });
+  const config = writeJson(join(dir, "config.json"), settings("none"));
   const env = { PIPEKIT_API_KEY: KEY };
 
   // First run: the messenger refuses everything, so records pile up in the ring unsent.
@@ -59,8 +60,11 @@ test("SIGTERM with lines unsent, restart: every record arrives exactly once, not
   node.appendLines(30);
 
   // Second run: the messenger is healthy; the ring replays, the files resume at their checkpoints.
-  messenger.setFaults({});
-  const second = spawnCollector(["run", "--config", config], env);
+  // Bodies are gzipped (on a worker thread; refused unless gzip-encoded), as the compiled executable
+  // must do too when this suite runs against it.
+  messenger.setFaults({ requireGzip: true });
+  const gzipConfig = writeJson(join(dir, "config-gzip.json"), settings("gzip"));
+  const second = spawnCollector(["run", "--config", gzipConfig], env);
   const all = await waitFor(() => messenger.stats().distinctEvents >= node.expectedMessages.size, 30_000, 100);
   await Bun.sleep(500); // anything extra (a duplicate) would arrive now
   second.proc.kill("SIGTERM");

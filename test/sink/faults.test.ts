@@ -4,6 +4,7 @@
 import { afterEach, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { readFileSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
+import { GzipWorker } from "../../src/platform/gzip-worker.ts";
 import { REFUSAL_STREAK_LIMIT } from "../../src/sink/delivery.ts";
 import { startMockMessenger } from "../../src/dev/mock-messenger.ts";
 import { API_KEY, bench, expectAcksCoverOnce, expectNoSecret, type Bench } from "./harness.ts";
@@ -226,18 +227,20 @@ describe("sender against the mock messenger", () => {
     expect(b.sender.stats().failingSince).toBeNull();
   });
 
-  test("gzip on: Content-Encoding gzip, fewer bytes on the wire, everything once", async () => {
-    b = await bench({ faults: { requireGzip: true }, messenger: { compression: "gzip", batchMaxEvents: 200 } });
-    await b.append(0, 2000);
-    await b.waitAcked(2000);
-    b.expectExactlyOnce(2000);
-    const s = b.sender.stats();
-    const m = b.messenger.stats();
-    expect(m.gzipRequests).toBe(m.requests);
-    expect(s.bytesSentWire).toBe(m.bytesReceivedWire);
-    expect(s.bytesSentRaw).toBe(m.bytesReceivedRaw);
-    expect(s.bytesSentWire * 3).toBeLessThan(s.bytesSentRaw);
-  });
+  for (const worker of [false, true]) {
+    test(`gzip on${worker ? ", on a worker" : ""}: Content-Encoding gzip, fewer bytes on the wire, everything once`, async () => {
+      b = await bench({ faults: { requireGzip: true }, messenger: { compression: "gzip", batchMaxEvents: 200 }, deps: worker ? { gzipper: (level) => new GzipWorker(level) } : {} });
+      await b.append(0, 2000);
+      await b.waitAcked(2000);
+      b.expectExactlyOnce(2000);
+      const s = b.sender.stats();
+      const m = b.messenger.stats();
+      expect(m.gzipRequests).toBe(m.requests);
+      expect(s.bytesSentWire).toBe(m.bytesReceivedWire);
+      expect(s.bytesSentRaw).toBe(m.bytesReceivedRaw);
+      expect(s.bytesSentWire * 3).toBeLessThan(s.bytesSentRaw);
+    });
+  }
 
   test("garbage and gzip-encoded answer bodies do not confuse the sender", async () => {
     b = await bench({ faults: { garbageBody: true, gzipAnswers: true, failRate: 0.3 }, messenger: { batchMaxEvents: 100 } });

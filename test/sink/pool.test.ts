@@ -6,6 +6,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { gunzipSync } from "node:zlib";
 import { BatchBuffer, BatchPool, bodySize, recordBytes, sliceBody, spliceBatch } from "../../src/sink/batch.ts";
+import { GzipWorker } from "../../src/platform/gzip-worker.ts";
 import { serve, type Served } from "../../src/platform/serve.ts";
 import { bench, type Bench } from "./harness.ts";
 import { encoder, payload, waitFor } from "./helpers.ts";
@@ -169,8 +170,9 @@ describe("the sender's pooled bodies on the wire", () => {
     b = rec = undefined;
   });
 
-  for (const compression of ["none", "gzip"] as const) {
-    test(`every request, retried and bisected ones included, carries exactly its records' bytes (${compression})`, async () => {
+  for (const [compression, gzipper] of [["none", undefined], ["gzip", undefined], ["gzip", (level: number) => new GzipWorker(level)]] as const) {
+    const how = gzipper ? `${compression} on a worker` : compression;
+    test(`every request, retried and bisected ones included, carries exactly its records' bytes (${how})`, async () => {
       const N = 700;
       const POISON = 333;
       const poison = (i: number) => (i === POISON ? `line ${i} POISON` : undefined);
@@ -186,6 +188,7 @@ describe("the sender's pooled bodies on the wire", () => {
       b = await bench({
         start: false,
         messenger: { baseUri: rec.url, batchMaxEvents: 16, concurrency: 3, flushIntervalMs: 20, retryInitialBackoffMs: 5, retryMaxBackoffMs: 30, compression },
+        deps: gzipper ? { gzipper } : {},
       });
       await b.append(0, N, poison);
       b.sender.start();

@@ -15,6 +15,9 @@ import { Scheduler } from "./scheduler.ts";
 import { SimApiServer, SimDataFiles, SimMetadataProvider } from "./sim-edges.ts";
 import { SimFs } from "./sim-fs.ts";
 
+/** SIM_LOG=1: the collector's info and debug lines go into the trace too (replaying one seed). */
+const VERBOSE = process.env.SIM_LOG === "1";
+
 export interface TraceEntry {
   at: number;
   what: string;
@@ -185,11 +188,11 @@ export class World {
   private logger(gen: number): Logger {
     const make = (base: LogFields): Logger => {
       const at = (level: string) => (msg: string, fields: LogFields = {}) => {
-        if (level === "error" || (level === "warn" && this.traceOn)) this.note(`p${gen} ${level}: ${msg} ${safeJson({ ...base, ...fields })}`);
+        if (level === "error" || (this.traceOn && (level === "warn" || (level === "info" && VERBOSE)))) this.note(`p${gen} ${level}: ${msg} ${safeJson({ ...base, ...fields })}`);
         if (level === "error" && /turn failed/.test(msg)) this.process?.problems.push(`${msg} ${safeJson(fields)}`);
         if (level === "warn" && msg.startsWith("shutdown deadline") && this.process?.gen === gen) this.process.cutShort = true;
       };
-      return { debug: () => {}, info: at("info"), warn: at("warn"), error: at("error"), child: (f) => make({ ...base, ...f }) };
+      return { debug: VERBOSE ? at("info") : () => {}, info: at("info"), warn: at("warn"), error: at("error"), child: (f) => make({ ...base, ...f }) };
     };
     return make({});
   }

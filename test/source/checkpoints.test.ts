@@ -319,6 +319,53 @@ test("lines of both streams overlapping across a rotation, with no point in the 
   expect(c.allMessages()).toEqual(["first", "a1|a2", "b1|b2", "a1|a2", "b1|b2", "c1|c2"]);
 });
 
+test("a closed file holding a checkpoint keeps it when an open file has its inode number now: after a restart its .gz is read from that checkpoint, not whole (simulation seed 184)", async () => {
+  const c = collector();
+  const live = join(podDir(c.root, "uid-renumbered"), "0.log");
+  /** The one open file is the live file with these contents, read to its end. */
+  const following = (content: string) => () => {
+    const s = c.h.source.fileStatus();
+    return s.length === 1 && s[0]!.size === content.length && s[0]!.readOffset === content.length && statSync(live).size === content.length;
+  };
+  writeFileSync(live, cri("first") + cri("x1|", "stdout", "P"));
+  c.start();
+  expect(await waitFor(() => c.h.received.length === 1, 2000)).toBe(true);
+  const r1 = `${live}.${rotationStamp()}`;
+  renameSync(live, r1);
+  // The second file: the tail of one line, then the head of a long one that goes on in the next files.
+  const twoContent = cri("x2") + cri("y1-head|", "stdout", "P");
+  writeFileSync(live, twoContent);
+  expect(await waitFor(following(twoContent), 3000)).toBe(true);
+  const r2 = `${live}.${rotationStamp()}`;
+  renameSync(live, r2);
+  const reusedIno = statSync(r2).ino;
+  const threeContent = cri("y2-middle-part|", "stdout", "P");
+  writeFileSync(live, threeContent);
+  // The second file is drained and closed, its checkpoint kept at the long line's head.
+  expect(await waitFor(following(threeContent), 3000)).toBe(true);
+  // The kubelet compresses it and deletes the first; the runtime rotates again, and the new live
+  // file gets the number of the second file's inode (free now: no one holds it open).
+  gzipAway(r2);
+  unlinkSync(r1);
+  const staging = join(c.root, "..", "next.log");
+  const fourContent = cri("y3-longer-still|", "stdout", "P");
+  writeFileSync(staging, fourContent);
+  c.h.fs.reportInode(staging, reusedIno);
+  renameSync(live, `${live}.${rotationStamp()}`);
+  renameSync(staging, live);
+  expect(await waitFor(following(fourContent), 3000)).toBe(true);
+  await Bun.sleep(100); // durable, checkpoints saved
+  await c.h.stop();
+  appendFileSync(live, cri("y4"));
+  const next = c.next();
+  next.fs.reportInode(live, reusedIno);
+  next.start();
+  running.push(next);
+  expect(await waitFor(() => next.received.some((r) => r.message.startsWith("y")), 3000)).toBe(true);
+  await Bun.sleep(100);
+  expect(c.allMessages()).toEqual(["first", "x1|x2", "y1-head|y2-middle-part|y3-longer-still|y4"]);
+});
+
 test("two checkpoints that match the same rotated file after downtime: every rotated file is read once (simulation seed 70)", async () => {
   const c = collector();
   const live = join(podDir(c.root, "uid-twice"), "0.log");

@@ -14,6 +14,12 @@ export interface LossExcuses {
   neverOpened: ReadonlySet<number>;
   /** Bytes the collector counted as lost (bytesLost summed over its processes). */
   bytesLostCounted: number;
+  /**
+   * Files deleted while a process ran that stopped without saving its checkpoints (the data dir disk
+   * full): the next process starts from older ones, and reads again rotated files the stopped one had
+   * read — from a point inside a line whose head such a file held, lost with it.
+   */
+  forgotten: ReadonlySet<number>;
   /** Files whose last descriptor closed before they were read to their end, after they were deleted (given up over the cap). */
   givenUp: ReadonlySet<number>;
   /** Whether the collector could have known of a line before it went down (written a while before its last checkpoint save). */
@@ -82,16 +88,18 @@ export function checkRun(workload: Workload, delivered: readonly Delivered[], ma
       } else say(`line ${line.id} (inodes ${line.inodes.join(",")}): ${kind}`);
     }
   }
+  // A tail whose head's file was forgotten by a process that stopped without saving its checkpoints.
+  const headForgotten = (l: WrittenLine) => excuses.forgotten.has(l.files[0] as number);
   for (const message of unknown) {
     // A piece of a line from a file that lost bytes: it begins somewhere inside that line (and may be
     // cut or glued at its end as the line's head is).
     const body = message.replace(/^\uFFFD+/, "");
     const probe = body.slice(0, 24);
-    const of = probe.length > 0 ? workload.lines.find((l) => lossy(l) && l.message.includes(probe)) : undefined;
+    const of = probe.length > 0 ? workload.lines.find((l) => (lossy(l) || headForgotten(l)) && l.message.includes(probe)) : undefined;
     if (of) fragments++;
     else {
       const whose = probe.length > 0 ? workload.lines.find((l) => l.message.includes(probe)) : undefined;
-      const from = whose ? ` — it begins inside line ${whose.id} (${whose.pod.name}/${whose.container}/${whose.restart} at ${whose.timestamp}, inodes ${whose.inodes.join(",")}, ${whose.message.indexOf(probe)} chars in)` : "";
+      const from = whose ? ` — it begins inside line ${whose.id} (${whose.pod.name}/${whose.container}/${whose.restart} at ${whose.timestamp}, inodes ${whose.inodes.join(",")} (files ${whose.files.join(",")}), ${whose.message.indexOf(probe)} chars in)` : "";
       say(`a record that is no line written (invented, or the tail of a split line)${from}: ${JSON.stringify(message.slice(0, 120))}`);
     }
   }

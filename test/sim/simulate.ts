@@ -184,6 +184,10 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
   // graceful stop that reached its deadline with the source waiting for room in the ring is such an
   // end too, for the files freed when it closed them: the lines it held were never appended, and a
   // deleted file it alone held open cannot be read again.
+  // The files freed while a process ran that stopped without saving its checkpoints (the data dir
+  // disk full) are forgotten: the next one starts from older checkpoints, as after a crash, but
+  // with every record the stopped one appended durable in the ring.
+  const forgotten = new Set<number>();
   const freedThisProcess = new Set<number>();
   const freedStopping = new Set<number>();
   world.fs.onFree = (file) => {
@@ -194,6 +198,7 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
   world.onEnd = (how, cutShort) => {
     if (how === "crashed") for (const file of freedThisProcess) deletedWhileDown.add(file);
     if (how === "crashed" || cutShort) for (const file of freedStopping) deletedWhileDown.add(file);
+    if (how === "stopped" && world.dataFiles.lastRefused) for (const file of [...freedThisProcess, ...freedStopping]) forgotten.add(file);
     freedThisProcess.clear();
     freedStopping.clear();
   };
@@ -248,6 +253,7 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
     {
       deletedWhileDown,
       neverOpened: world.fs.neverOpenedFreed,
+      forgotten,
       bytesLostCounted: bytesLost,
       givenUp: world.fs.closedUnread,
       // Written while a process ran, more than two syncs (a checkpoint save) before it ended.

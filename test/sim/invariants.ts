@@ -85,7 +85,7 @@ export function checkRun(workload: Workload, delivered: readonly Delivered[], ma
         // that way are excused with it.
         fragments++;
         for (const m of r.message.slice(1).matchAll(/L(\d+);/g)) swallowed.add(Number(m[1]));
-      } else say(`line ${line.id} (inodes ${line.inodes.join(",")}): ${kind}`);
+      } else say(`line ${line.id} (inodes ${line.inodes.join(",")}, files ${line.files.join(",")}, written at ${line.timestamp}): ${kind}`);
     }
   }
   // A tail whose head's file was forgotten by a process that stopped without saving its checkpoints.

@@ -366,6 +366,34 @@ test("a closed file holding a checkpoint keeps it when an open file has its inod
   expect(c.allMessages()).toEqual(["first", "x1|x2", "y1-head|y2-middle-part|y3-longer-still|y4"]);
 });
 
+test("a .gz found rotated before it was read keeps the fingerprint of its content: after a restart its checkpoint finds it, not an older .gz of the container (simulation seed 1588)", async () => {
+  const c = collector();
+  const uid = "uid-gzmissed";
+  const live = join(podDir(c.root, uid), "0.log");
+  writeFileSync(live, criLines("a", 0, 3));
+  c.start();
+  expect(await waitFor(() => c.h.received.length === 3, 2000)).toBe(true);
+  const r1 = `${live}.${rotationStamp()}`;
+  renameSync(live, r1);
+  writeFileSync(live, cri("b0"));
+  expect(await waitFor(() => c.h.received.length === 4 && c.h.source.fileStatus().length === 1, 3000)).toBe(true);
+  gzipAway(r1); // read to its end already: history
+  c.h.decisions.set(uid, "hold"); // its metadata goes missing: files are kept open, not read
+  // A file created and rotated (and compressed) between two looks: found, opened, not read yet.
+  writeFileSync(`${live}.${rotationStamp()}.gz`, gzipSync(criLines("m", 0, 2)));
+  expect(await waitFor(() => c.h.source.fileStatus().length === 2, 3000)).toBe(true);
+  await Bun.sleep(100);
+  await c.h.stop();
+  appendFileSync(live, cri("b1"));
+  const next = c.next();
+  next.start();
+  running.push(next);
+  expect(await waitFor(() => next.received.length >= 3, 3000)).toBe(true);
+  await Bun.sleep(200);
+  // Not the older .gz again from its first byte (and the live file with it).
+  expect(next.messages()).toEqual([...expectedMessages("m", 0, 2), "b1"]);
+});
+
 test("two checkpoints that match the same rotated file after downtime: every rotated file is read once (simulation seed 70)", async () => {
   const c = collector();
   const live = join(podDir(c.root, "uid-twice"), "0.log");

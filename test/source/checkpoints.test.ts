@@ -394,6 +394,32 @@ test("a .gz found rotated before it was read keeps the fingerprint of its conten
   expect(next.messages()).toEqual([...expectedMessages("m", 0, 2), "b1"]);
 });
 
+test("at start, a rotated file of one restart read whole does not make the next restart's rotated files, read already, be read again (simulation seed 913)", async () => {
+  const c = collector();
+  const dir = podDir(c.root, "uid-restarts");
+  const live = join(dir, "1.log");
+  const olderStamp = rotationStamp(); // of a file of the container's first run, written below
+  writeFileSync(live, criLines("r1a", 0, 3));
+  c.start();
+  expect(await waitFor(() => c.h.received.length === 3, 2000)).toBe(true);
+  const r1 = `${live}.${rotationStamp()}`;
+  renameSync(live, r1);
+  writeFileSync(live, criLines("r1b", 0, 2));
+  expect(await waitFor(() => c.h.received.length === 5 && c.h.source.fileStatus().length === 1, 3000)).toBe(true);
+  gzipAway(r1);
+  await Bun.sleep(100);
+  await c.h.stop();
+  // While down: a rotated file of the container's first run turns up, newer than the last save.
+  writeFileSync(join(dir, `0.log.${olderStamp}`), criLines("r0", 0, 2));
+  appendFileSync(live, cri("r1b 2"));
+  const next = c.next();
+  next.start();
+  running.push(next);
+  expect(await waitFor(() => next.received.length >= 3, 3000)).toBe(true);
+  await Bun.sleep(200);
+  expect(next.messages().sort()).toEqual([...expectedMessages("r0", 0, 2), "r1b 2"]);
+});
+
 test("two checkpoints that match the same rotated file after downtime: every rotated file is read once (simulation seed 70)", async () => {
   const c = collector();
   const live = join(podDir(c.root, "uid-twice"), "0.log");

@@ -134,7 +134,12 @@ export class CatchUp {
       if (sib.plain && (!cp || this.isFileAt(sib.plain, cp))) f = this.opener.openRotated(sib.plain, null, livePath, parsed, cp);
       if (!f) {
         const gz = sib.gz ?? rotatedSiblings(fs, livePath).find((x) => x.stamp === sib.stamp)?.gz ?? null;
-        if (gz && (!cp || gzMatches(gz, cp))) f = this.opener.openRotated(gz, content(gz), livePath, parsed, cp);
+        if (gz && (!cp || gzMatches(gz, cp))) {
+          f = this.opener.openRotated(gz, content(gz), livePath, parsed, cp);
+          // Read to its end before it was compressed: done, or the scan would take it for a file
+          // the last run never read, and read it again whole.
+          if (!f && cp) checkpoints.rememberDone(cp);
+        }
       }
       if (!f) continue;
       opened.push(f);

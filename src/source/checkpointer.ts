@@ -89,7 +89,12 @@ export class Checkpointer {
 
   /** A file read to its end, its lines durable: remembered a while, then forgotten. */
   markDone(f: TailedFile): void {
-    const cp: FileCheckpoint = { dev: f.dev, ino: f.ino, fpLen: f.fp.fpLen, fpHash: f.fp.fpHash, path: f.livePath, offset: f.watermark.checkpoint, size: f.size, done: true };
+    this.rememberDone({ dev: f.dev, ino: f.ino, fpLen: f.fp.fpLen, fpHash: f.fp.fpHash, path: f.livePath, offset: f.watermark.checkpoint, size: f.size });
+  }
+
+  /** A checkpointed file with nothing left to read (found compressed after downtime, say): done. */
+  rememberDone(checkpoint: FileCheckpoint): void {
+    const cp: FileCheckpoint = { ...checkpoint, done: true };
     const key = checkpointIdentity(cp);
     this.done.delete(key); // re-inserted: the newest last, as saved
     this.done.set(key, { cp, at: this.clock.now(), seq: ++this.doneSeq });

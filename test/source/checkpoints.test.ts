@@ -420,6 +420,28 @@ test("at start, a rotated file of one restart read whole does not make the next 
   expect(next.messages().sort()).toEqual([...expectedMessages("r0", 0, 2), "r1b 2"]);
 });
 
+test("a rotated file read to its end before a stop and compressed while down is done: its .gz is not read again whole (simulation seed 610)", async () => {
+  const c = collector();
+  const live = join(podDir(c.root, "uid-drained"), "0.log");
+  writeFileSync(live, criLines("d", 0, 3));
+  c.start();
+  expect(await waitFor(() => c.h.received.length === 3, 2000)).toBe(true);
+  // Rotated; the runtime has not reopened yet: read to its end, still open (draining).
+  const rotated = `${live}.${rotationStamp()}`;
+  renameSync(live, rotated);
+  expect(await waitFor(() => c.h.source.fileStatus()[0]?.state === "draining", 3000)).toBe(true);
+  await Bun.sleep(100); // durable, checkpoints saved
+  await c.h.stop();
+  gzipAway(rotated);
+  writeFileSync(live, criLines("e", 0, 2));
+  const next = c.next();
+  next.start();
+  running.push(next);
+  expect(await waitFor(() => next.received.length >= 2, 3000)).toBe(true);
+  await Bun.sleep(200);
+  expect(next.messages()).toEqual(expectedMessages("e", 0, 2));
+});
+
 test("two checkpoints that match the same rotated file after downtime: every rotated file is read once (simulation seed 70)", async () => {
   const c = collector();
   const live = join(podDir(c.root, "uid-twice"), "0.log");

@@ -87,6 +87,7 @@ export function scenarioOf(seed: number): Scenario {
     hugeLineChance: pick(rng, [0, 0, 0.005]),
     writeIntervalMs: pick(rng, [5, 50, 300]),
     maxFragmentGapMs: Math.floor(config.source.partialFlushMs / 2),
+    partialFlushMs: config.source.partialFlushMs,
   };
   const faults: Fault[] = [];
   const horizon = 60_000;

@@ -6,7 +6,7 @@ import { type Config, ConfigSchema } from "../../src/config/schema.ts";
 import { checkRun, type Verdict } from "./invariants.ts";
 import { HEALTHY, type MessengerFaults } from "./messenger.ts";
 import { Rng } from "./rng.ts";
-import { ROOT, Workload, type WorkloadOptions } from "./workload.ts";
+import { ROOT, Workload, type WorkloadOptions, type WrittenLine } from "./workload.ts";
 import { World } from "./world.ts";
 
 const START = Date.UTC(2026, 11, 6, 10, 0, 0);
@@ -196,7 +196,12 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
     else if (world.process.stopping) freedStopping.add(file);
     else freedThisProcess.add(file);
   };
+  // A line still being written when a process stopped, with fragments in a file it saw deleted: the
+  // line's head lived only in that process's memory, and its next one cannot read it again.
+  let unfinishedAtStop: WrittenLine[] = [];
+  world.onStopping = () => (unfinishedAtStop = workload.lines.filter((l) => !l.complete));
   world.onEnd = (how, cutShort) => {
+    if (how === "stopped") for (const l of unfinishedAtStop) for (const f of l.files) if (freedThisProcess.has(f) || freedStopping.has(f)) deletedWhileDown.add(f);
     if (how === "crashed") for (const file of freedThisProcess) deletedWhileDown.add(file);
     if (how === "crashed" || cutShort) for (const file of freedStopping) deletedWhileDown.add(file);
     if (how === "stopped" && world.dataFiles.lastRefused) for (const file of [...freedThisProcess, ...freedStopping]) forgotten.add(file);

@@ -69,6 +69,8 @@ export class World {
   private crashedWhileStopping: (() => void) | null = null;
   /** Called when a process ends (before its descriptors close); cutShort: a stop that reached its deadline. */
   onEnd: (how: "stopped" | "crashed", cutShort: boolean) => void = () => {};
+  /** Called when a graceful stop begins (reading stops). */
+  onStopping: () => void = () => {};
 
   constructor(
     readonly seed: number,
@@ -153,6 +155,7 @@ export class World {
     if (!p) return;
     this.note(`process ${p.gen} stops`);
     p.stopping = true;
+    this.onStopping();
     const crashed = new Promise<void>((resolve) => (this.crashedWhileStopping = resolve));
     await Promise.race([p.data ? p.data.shutdown.run() : p.cleanups.run(), crashed]);
     this.crashedWhileStopping = null;

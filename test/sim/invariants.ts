@@ -20,6 +20,13 @@ export interface LossExcuses {
    * read — from a point inside a line whose head such a file held, lost with it.
    */
   forgotten: ReadonlySet<number>;
+  /**
+   * Lines still being written when a collector stopped gracefully, with fragments in files deleted
+   * while it ran (`lines`), and those files (`files`): the line's head lived only in the stopped
+   * process's memory. Such a line may be missing; pieces of the lines of those files may arrive
+   * alone (the next process resumes them from checkpoints taken while the line was pending).
+   */
+  unfinishedAtStop: { lines: ReadonlySet<number>; files: ReadonlySet<number> };
   /** Files whose last descriptor closed before they were read to their end, after they were deleted (given up over the cap). */
   givenUp: ReadonlySet<number>;
   /** Whether the collector could have known of a line before it went down (written a while before its last checkpoint save). */
@@ -59,6 +66,7 @@ export function checkRun(workload: Workload, delivered: readonly Delivered[], ma
   // A line whose file lost bytes to a documented cause may arrive in pieces: its head cut where
   // the lost bytes began, or its tail without its head.
   const lossy = (line: WrittenLine) => line.files.some((i) => excuses.deletedWhileDown.has(i) || excuses.neverOpened.has(i) || excuses.givenUp.has(i));
+  const inLostHead = (line: WrittenLine) => line.files.some((i) => excuses.unfinishedAtStop.files.has(i));
   const unknown: string[] = [];
   const swallowed = new Set<number>();
   for (const d of delivered) {
@@ -79,7 +87,7 @@ export function checkRun(workload: Workload, delivered: readonly Delivered[], ma
     if (kind === "truncated") truncated++;
     else if (kind === "flushed") flushedIncomplete++;
     else if (kind !== "whole") {
-      if (lossy(line)) {
+      if (lossy(line) || inLostHead(line)) {
         // Cut where its lost bytes began — or, when a lost file held the rest of a partial line, glued
         // to the fragments read next (no collector can tell a gap it never saw): the lines swallowed
         // that way are excused with it.
@@ -99,7 +107,7 @@ export function checkRun(workload: Workload, delivered: readonly Delivered[], ma
     // cut or glued at its end as the line's head is).
     const body = message.replace(/^\uFFFD+/, "");
     const probe = body.slice(0, 24);
-    const of = probe.length > 0 ? workload.lines.find((l) => (lossy(l) || headForgotten(l)) && l.message.includes(probe)) : undefined;
+    const of = probe.length > 0 ? workload.lines.find((l) => (lossy(l) || headForgotten(l) || inLostHead(l)) && l.message.includes(probe)) : undefined;
     if (of) fragments++;
     else {
       const whose = probe.length > 0 ? workload.lines.find((l) => l.message.includes(probe)) : undefined;
@@ -123,7 +131,7 @@ export function checkRun(workload: Workload, delivered: readonly Delivered[], ma
       continue;
     }
     if (seen.has(line.id)) continue;
-    if (lossy(line) || swallowed.has(line.id)) {
+    if (lossy(line) || swallowed.has(line.id) || excuses.unfinishedAtStop.lines.has(line.id)) {
       excused++;
       excusedBytes += line.content.length;
       // Written while a collector ran, in a file it followed, deleted while it was down: it must say so

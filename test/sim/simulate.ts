@@ -198,10 +198,16 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
   };
   // A line still being written when a process stopped, with fragments in a file it saw deleted: the
   // line's head lived only in that process's memory, and its next one cannot read it again.
-  let unfinishedAtStop: WrittenLine[] = [];
-  world.onStopping = () => (unfinishedAtStop = workload.lines.filter((l) => !l.complete));
+  const unfinishedAtStop = { lines: new Set<number>(), files: new Set<number>() };
+  let unfinished: WrittenLine[] = [];
+  world.onStopping = () => (unfinished = workload.lines.filter((l) => !l.complete));
   world.onEnd = (how, cutShort) => {
-    if (how === "stopped") for (const l of unfinishedAtStop) for (const f of l.files) if (freedThisProcess.has(f) || freedStopping.has(f)) deletedWhileDown.add(f);
+    for (const l of how === "stopped" ? unfinished : []) {
+      const freed = l.files.filter((f) => freedThisProcess.has(f) || freedStopping.has(f));
+      if (freed.length === 0) continue;
+      unfinishedAtStop.lines.add(l.id);
+      for (const f of freed) unfinishedAtStop.files.add(f);
+    }
     if (how === "crashed") for (const file of freedThisProcess) deletedWhileDown.add(file);
     if (how === "crashed" || cutShort) for (const file of freedStopping) deletedWhileDown.add(file);
     if (how === "stopped" && world.dataFiles.lastRefused) for (const file of [...freedThisProcess, ...freedStopping]) forgotten.add(file);
@@ -260,6 +266,7 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
       deletedWhileDown,
       neverOpened: world.fs.neverOpenedFreed,
       forgotten,
+      unfinishedAtStop,
       bytesLostCounted: bytesLost,
       givenUp: world.fs.closedUnread,
       // Written while a process ran, more than two syncs (a checkpoint save) before it ended.

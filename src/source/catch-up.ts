@@ -5,7 +5,7 @@
 // may rotate or compress while we start.
 import type { SourceParts } from "./context.ts";
 import type { FileSet } from "./file-set.ts";
-import { checkpointKey } from "./checkpoints.ts";
+import { checkpointIdentity, checkpointKey } from "./checkpoints.ts";
 import { bytesHeadMatches, pathHeadMatches } from "./fingerprint.ts";
 import type { Opener } from "./opener.ts";
 import { containerKey, type PodLogPath } from "./paths.ts";
@@ -128,13 +128,18 @@ export class CatchUp {
       // Opened already (the first pass, or the scan as a file it missed): read once. A checkpoint that
       // matched it too is another file's that had its inode.
       if (this.followed(sib)) continue;
-      if (cp) checkpoints.unclaimed.delete(checkpointKey(cp.dev, cp.ino));
+      if (cp) checkpoints.unclaimed.delete(checkpointIdentity(cp));
       // The plain file first; if the kubelet compressed it meanwhile, its .gz (listed again).
       let f: TailedFile | null = null;
       if (sib.plain && (!cp || this.isFileAt(sib.plain, cp))) f = this.opener.openRotated(sib.plain, null, livePath, parsed, cp);
       if (!f) {
         const gz = sib.gz ?? rotatedSiblings(fs, livePath).find((x) => x.stamp === sib.stamp)?.gz ?? null;
-        if (gz && (!cp || gzMatches(gz, cp))) f = this.opener.openRotated(gz, content(gz), livePath, parsed, cp);
+        if (gz && (!cp || gzMatches(gz, cp))) {
+          f = this.opener.openRotated(gz, content(gz), livePath, parsed, cp);
+          // Read to its end before it was compressed: done, or the scan would take it for a file
+          // the last run never read, and read it again whole.
+          if (!f && cp) checkpoints.rememberDone(cp);
+        }
       }
       if (!f) continue;
       opened.push(f);

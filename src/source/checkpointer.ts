@@ -4,7 +4,7 @@
 // (docs/source.md, "Checkpoints").
 import type { Logger } from "../log.ts";
 import type { Clock } from "../platform/types.ts";
-import { checkpointKey } from "./checkpoints.ts";
+import { checkpointIdentity } from "./checkpoints.ts";
 import type { PartialMerger } from "./partial.ts";
 import type { TailedFile } from "./tailed-file.ts";
 import type { CheckpointHealth, CheckpointStorage, FileCheckpoint, SourceCounters } from "./types.ts";
@@ -28,7 +28,7 @@ interface Done {
 }
 
 export class Checkpointer {
-  /** Checkpoints loaded at start and not yet matched to a file, by device:inode. */
+  /** Checkpoints loaded at start and not yet matched to a file, by checkpointIdentity. */
   readonly unclaimed = new Map<string, FileCheckpoint>();
   /** When the last run last saved its checkpoints (null: no checkpoint file, or one too old to say). */
   lastRunSavedAt: number | null = null;
@@ -53,9 +53,22 @@ export class Checkpointer {
     const saved = this.storage.load((msg) => this.log.warn(msg));
     this.lastRunSavedAt = saved.savedAt;
     for (const cp of saved.files) {
-      if (cp.done) this.done.set(doneKey(cp), { cp, at: saved.savedAt ?? this.clock.now(), seq: ++this.doneSeq });
-      else this.unclaimed.set(checkpointKey(cp.dev, cp.ino), cp);
+      if (cp.done) this.done.set(checkpointIdentity(cp), { cp, at: saved.savedAt ?? this.clock.now(), seq: ++this.doneSeq });
+      else this.unclaimed.set(checkpointIdentity(cp), cp);
     }
+  }
+
+  /**
+   * Takes the unclaimed checkpoint of the file with this device and inode whose head `matches` (the
+   * longest head, when a checkpoint taken while a file was empty matches too), or null.
+   */
+  claim(dev: number, ino: number, matches: (cp: FileCheckpoint) => boolean): FileCheckpoint | null {
+    let best: FileCheckpoint | null = null;
+    for (const cp of this.unclaimed.values()) {
+      if (cp.dev === dev && cp.ino === ino && (best === null || cp.fpLen > best.fpLen) && matches(cp)) best = cp;
+    }
+    if (best) this.unclaimed.delete(checkpointIdentity(best));
+    return best;
   }
 
   markDirty(): void {
@@ -76,8 +89,13 @@ export class Checkpointer {
 
   /** A file read to its end, its lines durable: remembered a while, then forgotten. */
   markDone(f: TailedFile): void {
-    const cp: FileCheckpoint = { dev: f.dev, ino: f.ino, fpLen: f.fp.fpLen, fpHash: f.fp.fpHash, path: f.livePath, offset: f.watermark.checkpoint, size: f.size, done: true };
-    const key = doneKey(cp);
+    this.rememberDone({ dev: f.dev, ino: f.ino, fpLen: f.fp.fpLen, fpHash: f.fp.fpHash, path: f.livePath, offset: f.watermark.checkpoint, size: f.size });
+  }
+
+  /** A checkpointed file with nothing left to read (found compressed after downtime, say): done. */
+  rememberDone(checkpoint: FileCheckpoint): void {
+    const cp: FileCheckpoint = { ...checkpoint, done: true };
+    const key = checkpointIdentity(cp);
     this.done.delete(key); // re-inserted: the newest last, as saved
     this.done.set(key, { cp, at: this.clock.now(), seq: ++this.doneSeq });
     this.dirty = true;
@@ -129,10 +147,13 @@ export class Checkpointer {
     const ids = new Set<string>();
     for (const f of [...files.open.values(), ...files.retired.values()]) {
       f.updateFingerprint();
-      const id = f.inodeKey;
-      if (ids.has(id)) continue; // an older retired file whose inode was reused: the open one wins
+      const cp = { dev: f.dev, ino: f.ino, fpLen: f.fp.fpLen, fpHash: f.fp.fpHash, path: f.livePath, offset: f.watermark.checkpoint, size: f.size };
+      // A retired file whose inode an open one has now is kept (its .gz may still be read after a
+      // restart); only one with the same head too is left out: the open one wins.
+      const id = checkpointIdentity(cp);
+      if (ids.has(id)) continue;
       ids.add(id);
-      out.push({ dev: f.dev, ino: f.ino, fpLen: f.fp.fpLen, fpHash: f.fp.fpHash, path: f.livePath, offset: f.watermark.checkpoint, size: f.size });
+      out.push(cp);
     }
     // Until the first scan of a readable root, checkpoints not matched yet are kept as they were.
     for (const [id, cp] of this.unclaimed) if (!ids.has(id)) out.push(cp);
@@ -165,8 +186,4 @@ export class Checkpointer {
     }
     return this.done;
   }
-}
-
-function doneKey(cp: FileCheckpoint): string {
-  return `${cp.dev}:${cp.ino}:${cp.fpLen}:${cp.fpHash}`;
 }

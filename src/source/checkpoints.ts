@@ -26,6 +26,14 @@ export function checkpointKey(dev: number, ino: number): string {
   return `${dev}:${ino}`;
 }
 
+/**
+ * One file's checkpoint among those saved: device, inode and head (inodes are reused at once, so a
+ * closed file still holding a checkpoint and the open one that has its inode now are two entries).
+ */
+export function checkpointIdentity(cp: { dev: number; ino: number; fpLen: number; fpHash: number }): string {
+  return `${cp.dev}:${cp.ino}:${cp.fpLen}:${cp.fpHash}`;
+}
+
 /** The encoded form of a set of checkpoints (one JSON document). */
 export function encodeCheckpoints(saved: SavedCheckpoints): string {
   return JSON.stringify({ version: 1, savedAt: saved.savedAt ?? undefined, files: saved.files });

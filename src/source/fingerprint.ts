@@ -20,6 +20,12 @@ export function fingerprint(bytes: Uint8Array): number {
   return h >>> 0;
 }
 
+/** The fingerprint of the first min(length, FINGERPRINT_BYTES) bytes of `mem`. */
+export function bytesFingerprint(mem: Uint8Array): Fingerprint {
+  const len = Math.min(mem.length, FINGERPRINT_BYTES);
+  return { fpLen: len, fpHash: fingerprint(mem.subarray(0, len)) };
+}
+
 /** Whether the first fp.fpLen bytes of `mem` hash to fp.fpHash. */
 export function bytesHeadMatches(mem: Uint8Array, fp: Fingerprint): boolean {
   if (fp.fpLen === 0) return true;

@@ -4,7 +4,7 @@
 import type { SourceConfig, SourceParts } from "./context.ts";
 import type { FileSet } from "./file-set.ts";
 import { checkpointKey } from "./checkpoints.ts";
-import { type Fingerprint, fdHeadMatches } from "./fingerprint.ts";
+import { bytesFingerprint, FINGERPRINT_BYTES, type Fingerprint, fdHeadMatches } from "./fingerprint.ts";
 import type { PodLogPath } from "./paths.ts";
 import type { TailedFile } from "./tailed-file.ts";
 import type { FileCheckpoint } from "./types.ts";
@@ -40,10 +40,8 @@ export class Opener {
     let start = 0;
     let fp = NO_FINGERPRINT;
     let fromEnd = false;
-    const unclaimed = this.parts.checkpoints.unclaimed;
-    const saved = unclaimed.get(id);
-    if (saved && fdHeadMatches(fs, fd, saved)) {
-      unclaimed.delete(id);
+    const saved = this.parts.checkpoints.claim(st.dev, st.ino, (cp) => fdHeadMatches(fs, fd, cp));
+    if (saved) {
       start = saved.offset <= st.size && !fromFirstByte ? saved.offset : 0;
       fp = { fpLen: saved.fpLen, fpHash: saved.fpHash };
     } else if (atStart && this.config.readFrom === "end") {
@@ -89,7 +87,10 @@ export class Opener {
     }
     const start = cp ? Math.min(cp.offset, size) : 0;
     if (start >= size && mem) return null; // nothing unread (a plain file may still grow)
-    const fp = cp ? { fpLen: cp.fpLen, fpHash: cp.fpHash } : NO_FINGERPRINT;
+    let fp = cp ? { fpLen: cp.fpLen, fpHash: cp.fpHash } : NO_FINGERPRINT;
+    // A .gz is not read through a descriptor, so nothing fingerprints it later: its head does now (a
+    // checkpoint without one would match any .gz of its container after a restart).
+    if (mem && fp.fpLen < Math.min(mem.length, FINGERPRINT_BYTES)) fp = bytesFingerprint(mem);
     const f = this.files.track({ path, livePath, parsed, fd, mem, dev, ino, size, start, fp });
     f.startDraining(this.parts.clock.now());
     f.final = mem !== null;

@@ -5,7 +5,8 @@
 // Crash safety: a pending line pins, in every file it has taken fragments from, the offset of its
 // first fragment there. The source keeps each such file's checkpoint at or before its pin, so after
 // a crash the whole line is read again: the head from the rotated file (found again by inode, or in
-// its .gz), the rest from its successor.
+// its .gz), the rest from its successor. Lines of the two streams that overlap pin together until
+// none is pending (see `runs`).
 import type { Stream } from "./line-format.ts";
 import type { MergedLine } from "./types.ts";
 import { truncateUtf8, utf8ByteLength } from "./utf8.ts";
@@ -35,6 +36,14 @@ export function streamKey(key: string, stream: Stream): string {
 
 export class PartialMerger {
   private readonly pending = new Map<string, Pending>();
+  /**
+   * Per container instance: the pins of lines that completed (or were flushed) while another line of
+   * the container was still pending — lines of its two streams overlapping in a run. Until the run
+   * ends (no line of the container pending), a checkpoint may not pass where it began, in any file
+   * it touched: resumed in the run's middle, the reader would meet the tail of a line already
+   * emitted, its head behind the checkpoint (in this file, or across a rotation in the one before).
+   */
+  private readonly runs = new Map<string, Pin[]>();
   /** Files whose pins were dropped (line completed or flushed) since the last takeReleased(). */
   private released = new Set<string>();
   /**
@@ -110,7 +119,7 @@ export class PartialMerger {
     }
     if (partial) return null;
     this.pending.delete(k);
-    this.release(p);
+    this.settle(k, p);
     return this.finish(p.timestamp, stream, p.parts, p.bytes, p.truncated);
   }
 
@@ -139,8 +148,23 @@ export class PartialMerger {
     this.tails.set(k, bytes.slice());
   }
 
-  private release(p: Pending): void {
+  /** A line left the pending set: its pins drop, or join its container's run while another line is pending. */
+  private settle(k: string, p: Pending): void {
+    const container = k.slice(0, -2);
+    let run = this.runs.get(container);
+    if (this.pending.has(streamKey(container, "stdout")) || this.pending.has(streamKey(container, "stderr"))) {
+      if (!run) this.runs.set(container, (run = []));
+      for (const pin of p.pins) {
+        const same = run.find((r) => r.fileId === pin.fileId);
+        if (!same) run.push({ ...pin });
+        else same.offset = Math.min(same.offset, pin.offset);
+      }
+      return;
+    }
     for (const pin of p.pins) this.released.add(pin.fileId);
+    if (!run) return;
+    for (const pin of run) this.released.add(pin.fileId);
+    this.runs.delete(container);
   }
 
   private finish(timestamp: string, stream: Stream, parts: string[], bytes: number, truncated: boolean): MergedLine {
@@ -152,14 +176,14 @@ export class PartialMerger {
     return { timestamp, stream, message, truncated };
   }
 
-  /** The lowest offset of this file still needed by a pending line, or null. */
+  /** The lowest offset of this file still needed by a pending line (or a run of overlapping ones), or null. */
   pendingStart(fileId: string): number | null {
     let min: number | null = null;
-    for (const p of this.pending.values()) {
-      for (const pin of p.pins) {
-        if (pin.fileId === fileId && (min === null || pin.offset < min)) min = pin.offset;
-      }
-    }
+    const lower = (pins: Pin[]) => {
+      for (const pin of pins) if (pin.fileId === fileId && (min === null || pin.offset < min)) min = pin.offset;
+    };
+    for (const p of this.pending.values()) lower(p.pins);
+    for (const run of this.runs.values()) lower(run);
     return min;
   }
 
@@ -192,7 +216,7 @@ export class PartialMerger {
         continue;
       }
       this.pending.delete(k);
-      this.release(p);
+      this.settle(k, p);
       // The rest of a cut character will never come: it is replaced, as invalid UTF-8 is.
       if (this.tails.delete(k) && !p.truncated) p.parts.push("\uFFFD");
       const head = p.pins[0] as Pin;

@@ -119,11 +119,13 @@ export class ReadingLoop {
   private async turn(): Promise<boolean> {
     let progressed = false;
     let held = 0;
-    const now = this.parts.clock.now();
     const heads = this.files.heads();
     for (const file of [...this.files.open.values()]) {
       if (this.stopping) break;
       if (file.gone) continue;
+      // Read now: an earlier file's emit may have waited for room in the ring (a fragment stamped
+      // with the turn's start would look older than it is, and its line be flushed too early).
+      const now = this.parts.clock.now();
       const decision = this.parts.output.decide(file.info, now);
       if (decision === "skip") {
         this.discovery.skip(file);

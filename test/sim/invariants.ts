@@ -14,6 +14,19 @@ export interface LossExcuses {
   neverOpened: ReadonlySet<number>;
   /** Bytes the collector counted as lost (bytesLost summed over its processes). */
   bytesLostCounted: number;
+  /**
+   * Files deleted while a process ran that stopped without saving its checkpoints (the data dir disk
+   * full): the next process starts from older ones, and reads again rotated files the stopped one had
+   * read — from a point inside a line whose head such a file held, lost with it.
+   */
+  forgotten: ReadonlySet<number>;
+  /**
+   * Lines still being written when a collector stopped gracefully, with fragments in files deleted
+   * while it ran (`lines`), and those files (`files`): the line's head lived only in the stopped
+   * process's memory. Such a line may be missing; pieces of the lines of those files may arrive
+   * alone (the next process resumes them from checkpoints taken while the line was pending).
+   */
+  unfinishedAtStop: { lines: ReadonlySet<number>; files: ReadonlySet<number> };
   /** Files whose last descriptor closed before they were read to their end, after they were deleted (given up over the cap). */
   givenUp: ReadonlySet<number>;
   /** Whether the collector could have known of a line before it went down (written a while before its last checkpoint save). */
@@ -53,6 +66,7 @@ export function checkRun(workload: Workload, delivered: readonly Delivered[], ma
   // A line whose file lost bytes to a documented cause may arrive in pieces: its head cut where
   // the lost bytes began, or its tail without its head.
   const lossy = (line: WrittenLine) => line.files.some((i) => excuses.deletedWhileDown.has(i) || excuses.neverOpened.has(i) || excuses.givenUp.has(i));
+  const inLostHead = (line: WrittenLine) => line.files.some((i) => excuses.unfinishedAtStop.files.has(i));
   const unknown: string[] = [];
   const swallowed = new Set<number>();
   for (const d of delivered) {
@@ -73,25 +87,31 @@ export function checkRun(workload: Workload, delivered: readonly Delivered[], ma
     if (kind === "truncated") truncated++;
     else if (kind === "flushed") flushedIncomplete++;
     else if (kind !== "whole") {
-      if (lossy(line)) {
+      if (lossy(line) || inLostHead(line)) {
         // Cut where its lost bytes began — or, when a lost file held the rest of a partial line, glued
         // to the fragments read next (no collector can tell a gap it never saw): the lines swallowed
         // that way are excused with it.
         fragments++;
         for (const m of r.message.slice(1).matchAll(/L(\d+);/g)) swallowed.add(Number(m[1]));
-      } else say(`line ${line.id} (inodes ${line.inodes.join(",")}): ${kind}`);
+      } else say(`line ${line.id} (inodes ${line.inodes.join(",")}, files ${line.files.join(",")}, written at ${line.timestamp}): ${kind}`);
     }
   }
+  // A tail whose head's file was forgotten by a process that stopped without saving its checkpoints.
+  const headForgotten = (l: WrittenLine) => excuses.forgotten.has(l.files[0] as number);
   for (const message of unknown) {
+    if (workload.lines.some((l) => l.pausedAt.length > 0 && pausePieces(l).has(message))) {
+      fragments++; // the rest of a line whose writer paused for partialFlushMs (its head flushed)
+      continue;
+    }
     // A piece of a line from a file that lost bytes: it begins somewhere inside that line (and may be
     // cut or glued at its end as the line's head is).
     const body = message.replace(/^\uFFFD+/, "");
     const probe = body.slice(0, 24);
-    const of = probe.length > 0 ? workload.lines.find((l) => lossy(l) && l.message.includes(probe)) : undefined;
+    const of = probe.length > 0 ? workload.lines.find((l) => (lossy(l) || headForgotten(l) || inLostHead(l)) && l.message.includes(probe)) : undefined;
     if (of) fragments++;
     else {
       const whose = probe.length > 0 ? workload.lines.find((l) => l.message.includes(probe)) : undefined;
-      const from = whose ? ` — it begins inside line ${whose.id} (${whose.pod.name}/${whose.container}/${whose.restart} at ${whose.timestamp}, inodes ${whose.inodes.join(",")}, ${whose.message.indexOf(probe)} chars in)` : "";
+      const from = whose ? ` — it begins inside line ${whose.id} (${whose.pod.name}/${whose.container}/${whose.restart} at ${whose.timestamp}, inodes ${whose.inodes.join(",")} (files ${whose.files.join(",")}), ${whose.message.indexOf(probe)} chars in)` : "";
       say(`a record that is no line written (invented, or the tail of a split line)${from}: ${JSON.stringify(message.slice(0, 120))}`);
     }
   }
@@ -111,7 +131,7 @@ export function checkRun(workload: Workload, delivered: readonly Delivered[], ma
       continue;
     }
     if (seen.has(line.id)) continue;
-    if (lossy(line) || swallowed.has(line.id)) {
+    if (lossy(line) || swallowed.has(line.id) || excuses.unfinishedAtStop.lines.has(line.id)) {
       excused++;
       excusedBytes += line.content.length;
       // Written while a collector ran, in a file it followed, deleted while it was down: it must say so
@@ -148,6 +168,7 @@ function checkRecord(line: WrittenLine, r: Record<string, string>, maxLineBytes:
   };
   for (const [k, v] of Object.entries(want)) if (r[k] !== v) return `field ${k} is ${JSON.stringify(r[k])}, written ${JSON.stringify(v)}`;
   const message = r.message as string;
+  if (line.pausedAt.length > 0 && pausePieces(line).has(message)) return "flushed"; // its writer paused for partialFlushMs there
   if (message === line.message && (line.complete || utf8ByteLength(message) <= maxLineBytes)) return line.complete ? "whole" : "flushed";
   const full = line.message;
   const over = utf8ByteLength(full) > maxLineBytes;
@@ -156,6 +177,26 @@ function checkRecord(line: WrittenLine, r: Record<string, string>, maxLineBytes:
   if (!line.complete && full.startsWith(message)) return "flushed";
   if (full.startsWith(message)) return `arrived cut: ${utf8ByteLength(message)} of ${utf8ByteLength(full)} bytes (a line split into two records?)`;
   return `message differs from what was written (first 80: ${JSON.stringify(message.slice(0, 80))} vs ${JSON.stringify(full.slice(0, 80))})`;
+}
+
+const pieces = new WeakMap<WrittenLine, Set<string>>();
+const utf8 = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
+
+/**
+ * The records a line may arrive as when its writer paused for partialFlushMs or more between two
+ * fragments (a busy CPU delays writers too; the collector flushes the line there, as documented):
+ * its bytes between two such pauses, or a pause and an end, decoded — not the whole line.
+ */
+function pausePieces(line: WrittenLine): Set<string> {
+  let set = pieces.get(line);
+  if (set) return set;
+  set = new Set();
+  const cuts = [0, ...line.pausedAt, line.content.length];
+  for (let i = 0; i < cuts.length; i++) {
+    for (let j = i + 1; j < cuts.length; j++) if (i > 0 || j < cuts.length - 1) set.add(utf8.decode(line.content.subarray(cuts[i] as number, cuts[j] as number)));
+  }
+  pieces.set(line, set);
+  return set;
 }
 
 /** Equal but for a replacement character at the end (a character cut at the truncation point). */

@@ -10,6 +10,11 @@ export class SimDataFiles implements DurableFiles {
   private readonly files = new Map<string, string>();
   writes = 0;
   refused = 0;
+  /**
+   * Whether the last write was refused: a process that stops with it so did not save its
+   * checkpoints at the end (the pod snapshot is written first, and may be the one refused).
+   */
+  lastRefused = false;
   onWrite: (name: string, text: string) => void = () => {};
 
   constructor(private readonly full: () => boolean) {}
@@ -25,9 +30,11 @@ export class SimDataFiles implements DurableFiles {
   write(name: string, text: string): void {
     if (this.full()) {
       this.refused++;
+      this.lastRefused = true;
       throw Object.assign(new Error(`ENOSPC: no space left on device, write '${this.pathOf(name)}.tmp'`), { code: "ENOSPC" });
     }
     this.files.set(name, text);
+    this.lastRefused = false;
     this.writes++;
     this.onWrite(name, text);
   }

@@ -62,10 +62,13 @@ export class SimFs {
   private nextFile = 1;
   /** Traces what happens to these inodes (replaying one seed: SIM_INODES=180,181). */
   readonly traced = new Set<number>((process.env.SIM_INODES ?? "").split(",").filter(Boolean).map(Number));
+  /** Traces these files only, whatever inode number they have (SIM_FILES=580,605: files are not reused). */
+  readonly tracedFiles = new Set<number>((process.env.SIM_FILES ?? "").split(",").filter(Boolean).map(Number));
   note: (what: string) => void = () => {};
 
   private trace(ino: number, what: string): void {
-    if (this.traced.has(ino)) this.note(`inode ${ino}: ${what} (size ${this.inodes.get(ino)?.size ?? "freed"})`);
+    const file = this.inodes.get(ino)?.file ?? -1;
+    if (this.traced.has(ino) || this.tracedFiles.has(file)) this.note(`inode ${ino}${file >= 0 ? ` (file ${file})` : ""}: ${what} (size ${this.inodes.get(ino)?.size ?? "freed"})`);
   }
 
   constructor(
@@ -352,9 +355,9 @@ export class SimFs {
 
   private release(inode: Inode): void {
     if (inode.nlink > 0 || inode.open > 0) return;
+    this.trace(inode.ino, "freed");
     this.inodes.delete(inode.ino);
     this.free.push(inode.ino);
-    this.trace(inode.ino, "freed");
     if (!this.firstOpenedAt.has(inode.file)) this.neverOpenedFreed.add(inode.file);
     this.onFree(inode.file);
   }

@@ -6,7 +6,7 @@ import { type Config, ConfigSchema } from "../../src/config/schema.ts";
 import { checkRun, type Verdict } from "./invariants.ts";
 import { HEALTHY, type MessengerFaults } from "./messenger.ts";
 import { Rng } from "./rng.ts";
-import { ROOT, Workload, type WorkloadOptions } from "./workload.ts";
+import { ROOT, Workload, type WorkloadOptions, type WrittenLine } from "./workload.ts";
 import { World } from "./world.ts";
 
 const START = Date.UTC(2026, 11, 6, 10, 0, 0);
@@ -87,6 +87,7 @@ export function scenarioOf(seed: number): Scenario {
     hugeLineChance: pick(rng, [0, 0, 0.005]),
     writeIntervalMs: pick(rng, [5, 50, 300]),
     maxFragmentGapMs: Math.floor(config.source.partialFlushMs / 2),
+    partialFlushMs: config.source.partialFlushMs,
   };
   const faults: Fault[] = [];
   const horizon = 60_000;
@@ -184,6 +185,10 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
   // graceful stop that reached its deadline with the source waiting for room in the ring is such an
   // end too, for the files freed when it closed them: the lines it held were never appended, and a
   // deleted file it alone held open cannot be read again.
+  // The files freed while a process ran that stopped without saving its checkpoints (the data dir
+  // disk full) are forgotten: the next one starts from older checkpoints, as after a crash, but
+  // with every record the stopped one appended durable in the ring.
+  const forgotten = new Set<number>();
   const freedThisProcess = new Set<number>();
   const freedStopping = new Set<number>();
   world.fs.onFree = (file) => {
@@ -191,9 +196,21 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
     else if (world.process.stopping) freedStopping.add(file);
     else freedThisProcess.add(file);
   };
+  // A line still being written when a process stopped, with fragments in a file it saw deleted: the
+  // line's head lived only in that process's memory, and its next one cannot read it again.
+  const unfinishedAtStop = { lines: new Set<number>(), files: new Set<number>() };
+  let unfinished: WrittenLine[] = [];
+  world.onStopping = () => (unfinished = workload.lines.filter((l) => !l.complete));
   world.onEnd = (how, cutShort) => {
+    for (const l of how === "stopped" ? unfinished : []) {
+      const freed = l.files.filter((f) => freedThisProcess.has(f) || freedStopping.has(f));
+      if (freed.length === 0) continue;
+      unfinishedAtStop.lines.add(l.id);
+      for (const f of freed) unfinishedAtStop.files.add(f);
+    }
     if (how === "crashed") for (const file of freedThisProcess) deletedWhileDown.add(file);
     if (how === "crashed" || cutShort) for (const file of freedStopping) deletedWhileDown.add(file);
+    if (how === "stopped" && world.dataFiles.lastRefused) for (const file of [...freedThisProcess, ...freedStopping]) forgotten.add(file);
     freedThisProcess.clear();
     freedStopping.clear();
   };
@@ -248,6 +265,8 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
     {
       deletedWhileDown,
       neverOpened: world.fs.neverOpenedFreed,
+      forgotten,
+      unfinishedAtStop,
       bytesLostCounted: bytesLost,
       givenUp: world.fs.closedUnread,
       // Written while a process ran, more than two syncs (a checkpoint save) before it ended.

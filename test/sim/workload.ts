@@ -43,6 +43,11 @@ export interface WrittenLine {
   /** Inodes its fragments went to (a line can span a rotation), as numbers (reused) and as files (SimFs.fileOf: unique). */
   inodes: number[];
   files: number[];
+  /**
+   * Byte offsets in `content` where a fragment began partialFlushMs or more after the one before (a
+   * busy CPU delays writers too): the collector may have flushed the line there, as documented.
+   */
+  pausedAt: number[];
   /** Whether a collector process was running when it was written, and when (virtual ms). */
   writtenWhileUp: boolean;
   writtenAt: number;
@@ -68,6 +73,11 @@ export interface WorkloadOptions {
    * so that a line the collector cuts is its bug, not a writer that stalled mid-line.
    */
   maxFragmentGapMs: number;
+  /**
+   * source.partialFlushMs: a busy CPU delays the writer too, and a fragment written this long after
+   * the one before may find its line flushed already (WrittenLine.pausedAt).
+   */
+  partialFlushMs: number;
 }
 
 const enc = new TextEncoder();
@@ -85,7 +95,7 @@ interface ContainerState {
   ino: number;
   writtenLines: number;
   /** A line being written fragment by fragment, per stream. */
-  pending: Map<"stdout" | "stderr", { line: WrittenLine; rest: Uint8Array }>;
+  pending: Map<"stdout" | "stderr", { line: WrittenLine; rest: Uint8Array; lastAt: number }>;
   /** Rotated files, oldest first. */
   rotated: string[];
   /** Renamed but the runtime has not reopened yet. */
@@ -208,11 +218,14 @@ export class Workload {
       line.complete = true;
       return;
     }
-    c.pending.set(stream, { line, rest });
+    c.pending.set(stream, { line, rest, lastAt: this.clock.peek() });
     this.writeFragment(c, stream, c.pending.get(stream)!);
   }
 
-  private writeFragment(c: ContainerState, stream: "stdout" | "stderr", p: { line: WrittenLine; rest: Uint8Array }): void {
+  private writeFragment(c: ContainerState, stream: "stdout" | "stderr", p: { line: WrittenLine; rest: Uint8Array; lastAt: number }): void {
+    const now = this.clock.peek();
+    if (now - p.lastAt >= this.opts.partialFlushMs) p.line.pausedAt.push(p.line.content.length - p.rest.length);
+    p.lastAt = now;
     // Runtimes split on bytes, wherever that falls (inside a UTF-8 character too); a huge line in
     // 16 KiB pieces, as containerd does (smaller ones would only cost time).
     const size = p.line.content.length > 64 * 1024 ? 16 * 1024 : this.rng.int(1, this.opts.splitBytes);
@@ -259,6 +272,7 @@ export class Workload {
       complete: false,
       inodes: [],
       files: [],
+      pausedAt: [],
       writtenWhileUp: this.collectorUp(),
       writtenAt: this.clock.peek(),
     };

@@ -15,6 +15,9 @@ import { Scheduler } from "./scheduler.ts";
 import { SimApiServer, SimDataFiles, SimMetadataProvider } from "./sim-edges.ts";
 import { SimFs } from "./sim-fs.ts";
 
+/** SIM_LOG=1: the collector's info and debug lines go into the trace too (replaying one seed). */
+const VERBOSE = process.env.SIM_LOG === "1";
+
 export interface TraceEntry {
   at: number;
   what: string;
@@ -66,6 +69,8 @@ export class World {
   private crashedWhileStopping: (() => void) | null = null;
   /** Called when a process ends (before its descriptors close); cutShort: a stop that reached its deadline. */
   onEnd: (how: "stopped" | "crashed", cutShort: boolean) => void = () => {};
+  /** Called when a graceful stop begins (reading stops). */
+  onStopping: () => void = () => {};
 
   constructor(
     readonly seed: number,
@@ -150,6 +155,7 @@ export class World {
     if (!p) return;
     this.note(`process ${p.gen} stops`);
     p.stopping = true;
+    this.onStopping();
     const crashed = new Promise<void>((resolve) => (this.crashedWhileStopping = resolve));
     await Promise.race([p.data ? p.data.shutdown.run() : p.cleanups.run(), crashed]);
     this.crashedWhileStopping = null;
@@ -185,11 +191,11 @@ export class World {
   private logger(gen: number): Logger {
     const make = (base: LogFields): Logger => {
       const at = (level: string) => (msg: string, fields: LogFields = {}) => {
-        if (level === "error" || (level === "warn" && this.traceOn)) this.note(`p${gen} ${level}: ${msg} ${safeJson({ ...base, ...fields })}`);
+        if (level === "error" || (this.traceOn && (level === "warn" || (level === "info" && VERBOSE)))) this.note(`p${gen} ${level}: ${msg} ${safeJson({ ...base, ...fields })}`);
         if (level === "error" && /turn failed/.test(msg)) this.process?.problems.push(`${msg} ${safeJson(fields)}`);
         if (level === "warn" && msg.startsWith("shutdown deadline") && this.process?.gen === gen) this.process.cutShort = true;
       };
-      return { debug: () => {}, info: at("info"), warn: at("warn"), error: at("error"), child: (f) => make({ ...base, ...f }) };
+      return { debug: VERBOSE ? at("info") : () => {}, info: at("info"), warn: at("warn"), error: at("error"), child: (f) => make({ ...base, ...f }) };
     };
     return make({});
   }

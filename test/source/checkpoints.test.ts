@@ -295,6 +295,153 @@ test("a closed file whose pending line completes in its successor keeps its chec
   expect(second.messages().filter((m) => m !== "other")).toEqual(["head|tail"]);
 });
 
+test("lines of both streams overlapping across a rotation, with no point in the successor outside a line: after a restart the rotated file is read again from where the overlap began, no tail arrives alone (simulation seeds 184, 1114, 1476, 1652, 209)", async () => {
+  const c = collector();
+  const live = join(podDir(c.root, "uid-overlap"), "0.log");
+  writeFileSync(live, cri("first") + cri("a1|", "stdout", "P") + cri("b1|", "stderr", "P"));
+  c.start();
+  expect(await waitFor(() => c.h.received.length === 1, 2000)).toBe(true);
+  const rotated = `${live}.${rotationStamp()}`;
+  renameSync(live, rotated);
+  // Each line of the successor begins while the other stream is inside a line: stdout's line ends,
+  // a new one begins, then stderr's ends.
+  writeFileSync(live, cri("a2") + cri("c1|", "stdout", "P") + cri("b2", "stderr"));
+  expect(await waitFor(() => c.h.received.length === 3 && c.h.source.fileStatus().length === 1, 3000)).toBe(true);
+  await Bun.sleep(100); // durable, checkpoints saved
+  await c.h.stop();
+  appendFileSync(live, cri("c2"));
+  const second = c.next();
+  second.start();
+  running.push(second);
+  expect(await waitFor(() => second.received.some((r) => r.message.startsWith("c")), 3000)).toBe(true);
+  await Bun.sleep(100);
+  // Read again whole from the rotated file (duplicates after a restart are the lesser harm), never "a2" or "b2" alone.
+  expect(c.allMessages()).toEqual(["first", "a1|a2", "b1|b2", "a1|a2", "b1|b2", "c1|c2"]);
+});
+
+test("a closed file holding a checkpoint keeps it when an open file has its inode number now: after a restart its .gz is read from that checkpoint, not whole (simulation seed 184)", async () => {
+  const c = collector();
+  const live = join(podDir(c.root, "uid-renumbered"), "0.log");
+  /** The one open file is the live file with these contents, read to its end. */
+  const following = (content: string) => () => {
+    const s = c.h.source.fileStatus();
+    return s.length === 1 && s[0]!.size === content.length && s[0]!.readOffset === content.length && statSync(live).size === content.length;
+  };
+  writeFileSync(live, cri("first") + cri("x1|", "stdout", "P"));
+  c.start();
+  expect(await waitFor(() => c.h.received.length === 1, 2000)).toBe(true);
+  const r1 = `${live}.${rotationStamp()}`;
+  renameSync(live, r1);
+  // The second file: the tail of one line, then the head of a long one that goes on in the next files.
+  const twoContent = cri("x2") + cri("y1-head|", "stdout", "P");
+  writeFileSync(live, twoContent);
+  expect(await waitFor(following(twoContent), 3000)).toBe(true);
+  const r2 = `${live}.${rotationStamp()}`;
+  renameSync(live, r2);
+  const reusedIno = statSync(r2).ino;
+  const threeContent = cri("y2-middle-part|", "stdout", "P");
+  writeFileSync(live, threeContent);
+  // The second file is drained and closed, its checkpoint kept at the long line's head.
+  expect(await waitFor(following(threeContent), 3000)).toBe(true);
+  // The kubelet compresses it and deletes the first; the runtime rotates again, and the new live
+  // file gets the number of the second file's inode (free now: no one holds it open).
+  gzipAway(r2);
+  unlinkSync(r1);
+  const staging = join(c.root, "..", "next.log");
+  const fourContent = cri("y3-longer-still|", "stdout", "P");
+  writeFileSync(staging, fourContent);
+  c.h.fs.reportInode(staging, reusedIno);
+  renameSync(live, `${live}.${rotationStamp()}`);
+  renameSync(staging, live);
+  expect(await waitFor(following(fourContent), 3000)).toBe(true);
+  await Bun.sleep(100); // durable, checkpoints saved
+  await c.h.stop();
+  appendFileSync(live, cri("y4"));
+  const next = c.next();
+  next.fs.reportInode(live, reusedIno);
+  next.start();
+  running.push(next);
+  expect(await waitFor(() => next.received.some((r) => r.message.startsWith("y")), 3000)).toBe(true);
+  await Bun.sleep(100);
+  expect(c.allMessages()).toEqual(["first", "x1|x2", "y1-head|y2-middle-part|y3-longer-still|y4"]);
+});
+
+test("a .gz found rotated before it was read keeps the fingerprint of its content: after a restart its checkpoint finds it, not an older .gz of the container (simulation seed 1588)", async () => {
+  const c = collector();
+  const uid = "uid-gzmissed";
+  const live = join(podDir(c.root, uid), "0.log");
+  writeFileSync(live, criLines("a", 0, 3));
+  c.start();
+  expect(await waitFor(() => c.h.received.length === 3, 2000)).toBe(true);
+  const r1 = `${live}.${rotationStamp()}`;
+  renameSync(live, r1);
+  writeFileSync(live, cri("b0"));
+  expect(await waitFor(() => c.h.received.length === 4 && c.h.source.fileStatus().length === 1, 3000)).toBe(true);
+  gzipAway(r1); // read to its end already: history
+  c.h.decisions.set(uid, "hold"); // its metadata goes missing: files are kept open, not read
+  // A file created and rotated (and compressed) between two looks: found, opened, not read yet.
+  writeFileSync(`${live}.${rotationStamp()}.gz`, gzipSync(criLines("m", 0, 2)));
+  expect(await waitFor(() => c.h.source.fileStatus().length === 2, 3000)).toBe(true);
+  await Bun.sleep(100);
+  await c.h.stop();
+  appendFileSync(live, cri("b1"));
+  const next = c.next();
+  next.start();
+  running.push(next);
+  expect(await waitFor(() => next.received.length >= 3, 3000)).toBe(true);
+  await Bun.sleep(200);
+  // Not the older .gz again from its first byte (and the live file with it).
+  expect(next.messages()).toEqual([...expectedMessages("m", 0, 2), "b1"]);
+});
+
+test("at start, a rotated file of one restart read whole does not make the next restart's rotated files, read already, be read again (simulation seed 913)", async () => {
+  const c = collector();
+  const dir = podDir(c.root, "uid-restarts");
+  const live = join(dir, "1.log");
+  const olderStamp = rotationStamp(); // of a file of the container's first run, written below
+  writeFileSync(live, criLines("r1a", 0, 3));
+  c.start();
+  expect(await waitFor(() => c.h.received.length === 3, 2000)).toBe(true);
+  const r1 = `${live}.${rotationStamp()}`;
+  renameSync(live, r1);
+  writeFileSync(live, criLines("r1b", 0, 2));
+  expect(await waitFor(() => c.h.received.length === 5 && c.h.source.fileStatus().length === 1, 3000)).toBe(true);
+  gzipAway(r1);
+  await Bun.sleep(100);
+  await c.h.stop();
+  // While down: a rotated file of the container's first run turns up, newer than the last save.
+  writeFileSync(join(dir, `0.log.${olderStamp}`), criLines("r0", 0, 2));
+  appendFileSync(live, cri("r1b 2"));
+  const next = c.next();
+  next.start();
+  running.push(next);
+  expect(await waitFor(() => next.received.length >= 3, 3000)).toBe(true);
+  await Bun.sleep(200);
+  expect(next.messages().sort()).toEqual([...expectedMessages("r0", 0, 2), "r1b 2"]);
+});
+
+test("a rotated file read to its end before a stop and compressed while down is done: its .gz is not read again whole (simulation seed 610)", async () => {
+  const c = collector();
+  const live = join(podDir(c.root, "uid-drained"), "0.log");
+  writeFileSync(live, criLines("d", 0, 3));
+  c.start();
+  expect(await waitFor(() => c.h.received.length === 3, 2000)).toBe(true);
+  // Rotated; the runtime has not reopened yet: read to its end, still open (draining).
+  const rotated = `${live}.${rotationStamp()}`;
+  renameSync(live, rotated);
+  expect(await waitFor(() => c.h.source.fileStatus()[0]?.state === "draining", 3000)).toBe(true);
+  await Bun.sleep(100); // durable, checkpoints saved
+  await c.h.stop();
+  gzipAway(rotated);
+  writeFileSync(live, criLines("e", 0, 2));
+  const next = c.next();
+  next.start();
+  running.push(next);
+  expect(await waitFor(() => next.received.length >= 2, 3000)).toBe(true);
+  await Bun.sleep(200);
+  expect(next.messages()).toEqual(expectedMessages("e", 0, 2));
+});
+
 test("two checkpoints that match the same rotated file after downtime: every rotated file is read once (simulation seed 70)", async () => {
   const c = collector();
   const live = join(podDir(c.root, "uid-twice"), "0.log");

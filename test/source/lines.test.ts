@@ -74,6 +74,33 @@ test("a partial never completed is flushed whole after partialFlushMs and counte
   expect(await waitFor(() => h.source.fileStatus()[0]!.lag === 0, 2000)).toBe(true);
 });
 
+test("a fragment read after another file's hand-over waited for room in the ring is timed from when it was read: its line is not flushed before its continuation comes (simulation seed 437)", async () => {
+  const h = harness({ partialFlushMs: 1000 });
+  const first = join(podDir(h.root, "uid-slow"), "0.log");
+  writeFileSync(first, cri("a0"));
+  h.start();
+  expect(await waitFor(() => h.received.length === 1, 2000)).toBe(true);
+  // A second pod's file, opened after the first: read after it in each turn.
+  const second = join(podDir(h.root, "uid-later"), "0.log");
+  writeFileSync(second, cri("b0"));
+  expect(await waitFor(() => h.received.length === 2, 2000)).toBe(true);
+  h.gate(); // the ring is full: the first file's next hand-over waits
+  const emits = h.emits;
+  appendFileSync(first, cri("a1"));
+  expect(await waitFor(() => h.emits > emits, 2000)).toBe(true);
+  appendFileSync(second, cri("head|", "stdout", "P"));
+  await Bun.sleep(700); // the turn waits on the ring, most of partialFlushMs
+  h.ungate(); // and reads the second file now
+  await Bun.sleep(400);
+  appendFileSync(first, cri("a2")); // a turn, and a look at the pending line: 400 ms after it was read
+  await Bun.sleep(200);
+  appendFileSync(second, cri("tail"));
+  expect(await waitFor(() => h.received.some((r) => r.message.endsWith("tail")), 2000)).toBe(true);
+  await Bun.sleep(100);
+  expect(h.messages((r) => r.podUid === "uid-later")).toEqual(["b0", "head|tail"]);
+  expect(h.source.counters.partialFlushTimeouts).toBe(0);
+});
+
 test("binary garbage and NUL bytes are counted as malformed and skipped; invalid UTF-8 is replaced", async () => {
   const h = harness();
   const path = join(podDir(h.root, "uid-bin"), "0.log");

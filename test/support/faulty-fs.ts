@@ -1,14 +1,17 @@
 // The real file system with faults a test can switch on, for the source: a reader that believes it is
 // at the end of a file (the "logs silently stop until restart" failure of other tailers), and the
-// watch's asynchronous error (what running out of inotify watches looks like).
+// watch's asynchronous error (what running out of inotify watches looks like), and an inode number
+// reused (the kernel gives a freed inode's number to the next file at once, when it likes).
 import { nodeSourceFs } from "../../src/platform/source-fs.ts";
-import type { SourceFs, TreeWatchHandlers } from "../../src/source/types.ts";
+import type { FileStat, SourceFs, TreeWatchHandlers } from "../../src/source/types.ts";
 
 export class FaultyFs implements SourceFs {
   /** Descriptors whose reads return 0 (end of file) while the file grows. */
   private readonly stalled = new Set<number>();
   private readonly openFds = new Map<number, string>();
   private readonly watchers = new Set<TreeWatchHandlers>();
+  /** Real inode number → the number stat and fstat report. */
+  private readonly inodes = new Map<number, number>();
 
   constructor(private readonly real: SourceFs = nodeSourceFs) {}
 
@@ -30,6 +33,16 @@ export class FaultyFs implements SourceFs {
     return live.length;
   }
 
+  /** The file at `path` reports inode number `ino` from now on: the number of a file deleted before it. */
+  reportInode(path: string, ino: number): void {
+    this.inodes.set(this.real.stat(path).ino, ino);
+  }
+
+  private renumber(st: FileStat): FileStat {
+    const ino = this.inodes.get(st.ino);
+    return ino === undefined ? st : { ...st, ino };
+  }
+
   open(path: string): number {
     const fd = this.real.open(path);
     this.openFds.set(fd, path);
@@ -41,8 +54,8 @@ export class FaultyFs implements SourceFs {
     return this.real.read(fd, buf, offset, length, position);
   }
 
-  fstat(fd: number) {
-    return this.real.fstat(fd);
+  fstat(fd: number): FileStat {
+    return this.renumber(this.real.fstat(fd));
   }
 
   close(fd: number): void {
@@ -51,8 +64,8 @@ export class FaultyFs implements SourceFs {
     this.real.close(fd);
   }
 
-  stat(path: string) {
-    return this.real.stat(path);
+  stat(path: string): FileStat {
+    return this.renumber(this.real.stat(path));
   }
 
   readdir(path: string): string[] {

@@ -28,6 +28,18 @@ export interface RotatingWriterOptions {
   partialEvery?: number;
   /** About one line in this many goes to stderr. */
   stderrEvery?: number;
+  /**
+   * Of the lines split into P/F fragments, about one in this many has the next event, on the other
+   * stream (stdout/stderr), split too and its fragments interleaved with them (0: never). A reader
+   * resuming between them must not make a line of the other stream's tail.
+   */
+  interleaveEvery?: number;
+  /**
+   * About one rotation in this many falls inside a line: the line that reaches the limit is split, its
+   * first fragment left in the renamed file and the rest written to the new one (0: only where a
+   * split line happens to straddle the limit).
+   */
+  rotateInsideLineEvery?: number;
 }
 
 export interface WriterStats {
@@ -40,6 +52,8 @@ export interface WriterStats {
   deleted: number;
   /** Rotations that fell between the P fragments and the F of one line. */
   splitAcrossRotation: number;
+  /** Pairs of split lines, one per stream, whose fragments were interleaved. */
+  interleaved: number;
 }
 
 interface Stream {
@@ -61,6 +75,11 @@ function mix(a: number, b: number): number {
   h = Math.imul(h ^ (h >>> 16), 0x45d9f3b) >>> 0;
   h = Math.imul(h ^ (h >>> 16), 0x45d9f3b) >>> 0;
   return (h ^ (h >>> 16)) >>> 0;
+}
+
+/** Where the writer cuts a message of `length` characters into fragments: P, P, F thirds, or halves at a rotation. */
+export function fragmentCuts(length: number): number[] {
+  return [Math.floor(length / 3), Math.floor(length / 2), Math.floor((2 * length) / 3)];
 }
 
 const ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -_=.,;{}[]\"'/\\";
@@ -105,7 +124,7 @@ function criTime(): string {
 export class RotatingWriter {
   readonly pods: SamplePod[];
   readonly streams: Stream[] = [];
-  readonly stats: WriterStats = { events: 0, lines: 0, bytes: 0, rotations: 0, lateWrites: 0, gzipped: 0, deleted: 0, splitAcrossRotation: 0 };
+  readonly stats: WriterStats = { events: 0, lines: 0, bytes: 0, rotations: 0, lateWrites: 0, gzipped: 0, deleted: 0, splitAcrossRotation: 0, interleaved: 0 };
   readonly seed: number;
   readonly messageBytes: { min: number; max: number };
   private readonly rand: () => number;
@@ -113,6 +132,8 @@ export class RotatingWriter {
   private readonly maxFiles: number;
   private readonly partialEvery: number;
   private readonly stderrEvery: number;
+  private readonly interleaveEvery: number;
+  private readonly rotateInsideLineEvery: number;
   private timer: ReturnType<typeof setInterval> | null = null;
   private closed = false;
 
@@ -124,6 +145,8 @@ export class RotatingWriter {
     this.messageBytes = opts.messageBytes ?? { min: 20, max: 240 };
     this.partialEvery = opts.partialEvery ?? 40;
     this.stderrEvery = opts.stderrEvery ?? 9;
+    this.interleaveEvery = opts.interleaveEvery ?? 0;
+    this.rotateInsideLineEvery = opts.rotateInsideLineEvery ?? 0;
     const containers = opts.containers ?? ["wait", "main"];
     this.pods = [];
     for (let i = 0; i < (opts.pods ?? 4); i++) this.pods.push(argoPod(this.rand, `chaos-wf-${i % 3}`, `step${i}`, containers));
@@ -192,44 +215,83 @@ export class RotatingWriter {
     for (const s of this.streams) closeSync(s.fd);
   }
 
+  /**
+   * Writes `count` events of one container in one write (a rotation cuts it in two). Each event is one
+   * F line, or P, P, F fragments of one stream, possibly interleaved with a second split line of the
+   * other stream; a line is never left unfinished at the end of the write, so a writer stalled by a
+   * busy CPU cannot make the collector's partialFlushMs cut a line.
+   */
   private writeStream(s: Stream, count: number): void {
-    let chunk = "";
-    let midLine = false; // P fragments written, the F not yet: no late write may land between them
-    const put = (line: string) => {
-      // A rotation falls between two physical lines, never inside one.
-      if (s.liveBytes + chunk.length + line.length > this.rotateBytes && s.liveBytes + chunk.length > 0) {
-        this.flush(s, chunk);
-        chunk = "";
-        this.rotate(s, !midLine);
-        return true;
-      }
-      return false;
-    };
+    const out = { chunk: "" };
     for (let i = 0; i < count; i++) {
-      const msg = this.message(s.id, s.seq++);
-      const stream = this.stderrEvery > 0 && mix(this.seed, s.seq * 7 + s.id) % this.stderrEvery === 0 ? "stderr" : "stdout";
-      this.stats.events++;
-      const split = this.partialEvery > 0 && mix(s.id, s.seq ^ this.seed) % this.partialEvery === 0 && msg.length > 8;
-      if (!split) {
-        const line = `${criTime()} ${stream} F ${msg}\n`;
-        put(line);
-        chunk += line;
-        this.stats.lines++;
+      const first = this.nextEvent(s);
+      const lines = [first];
+      if (first.split && i + 1 < count && this.interleaveEvery > 0 && this.rand() * this.interleaveEvery < 1) {
+        const other = this.nextEvent(s);
+        i++;
+        lines.push({ ...other, stream: first.stream === "stdout" ? "stderr" : "stdout", split: other.msg.length > 8 });
+        this.stats.interleaved++;
+      }
+      const fragments = this.interleave(lines.map((l) => this.fragments(l)));
+      // The line that reaches the rotation limit may be cut there: its head stays in the renamed file.
+      if (fragments.length === 1 && this.rotationDue(s, out.chunk, fragments[0]!) && this.rotateInsideLineEvery > 0 && this.rand() * this.rotateInsideLineEvery < 1) {
+        const cut = fragmentCuts(first.msg.length)[1]!;
+        this.put(s, out, `${criTime()} ${first.stream} P ${first.msg.slice(0, cut)}\n`, false, true);
+        this.put(s, out, `${criTime()} ${first.stream} F ${first.msg.slice(cut)}\n`, true);
         continue;
       }
-      // The runtime splits a long line: P fragments, then F, of the same stream.
-      const cuts = [Math.floor(msg.length / 3), Math.floor((2 * msg.length) / 3)];
-      const parts = [msg.slice(0, cuts[0]), msg.slice(cuts[0], cuts[1]), msg.slice(cuts[1])];
-      parts.forEach((part, k) => {
-        midLine = k > 0;
-        const line = `${criTime()} ${stream} ${k < 2 ? "P" : "F"} ${part}\n`;
-        if (put(line) && k > 0) this.stats.splitAcrossRotation++;
-        chunk += line;
-        this.stats.lines++;
-      });
-      midLine = false;
+      fragments.forEach((line, k) => this.put(s, out, line, k > 0));
     }
-    this.flush(s, chunk);
+    this.flush(s, out.chunk);
+  }
+
+  private nextEvent(s: Stream): { msg: string; stream: "stdout" | "stderr"; split: boolean } {
+    const msg = this.message(s.id, s.seq++);
+    const stream = this.stderrEvery > 0 && mix(this.seed, s.seq * 7 + s.id) % this.stderrEvery === 0 ? "stderr" : "stdout";
+    this.stats.events++;
+    const split = this.partialEvery > 0 && mix(s.id, s.seq ^ this.seed) % this.partialEvery === 0 && msg.length > 8;
+    return { msg, stream, split };
+  }
+
+  /** The physical lines of one event: one F line, or the runtime's P, P, F fragments of a long one. */
+  private fragments(e: { msg: string; stream: string; split: boolean }): string[] {
+    if (!e.split) return [`${criTime()} ${e.stream} F ${e.msg}\n`];
+    const [third, , twoThirds] = fragmentCuts(e.msg.length);
+    const cuts = [0, third!, twoThirds!, e.msg.length];
+    return [0, 1, 2].map((k) => `${criTime()} ${e.stream} ${k < 2 ? "P" : "F"} ${e.msg.slice(cuts[k], cuts[k + 1])}\n`);
+  }
+
+  /** A random merge of the lines' fragments, each line's own order kept. */
+  private interleave(lines: string[][]): string[] {
+    if (lines.length === 1) return lines[0]!;
+    const [a, b] = lines as [string[], string[]];
+    const merged: string[] = [];
+    let i = 0;
+    let j = 0;
+    while (i < a.length || j < b.length) {
+      const takeA = j >= b.length || (i < a.length && (i === 0 || this.rand() < 0.5));
+      merged.push(takeA ? a[i++]! : b[j++]!);
+    }
+    return merged;
+  }
+
+  private rotationDue(s: Stream, chunk: string, line: string): boolean {
+    return s.liveBytes + chunk.length + line.length > this.rotateBytes && s.liveBytes + chunk.length > 0;
+  }
+
+  /**
+   * Appends one physical line to the pending chunk, rotating first when it would pass the limit (never
+   * with `noRotate`). `midLine`: a line is begun and not finished, so no late write may land here.
+   */
+  private put(s: Stream, out: { chunk: string }, line: string, midLine: boolean, noRotate = false): void {
+    if (!noRotate && this.rotationDue(s, out.chunk, line)) {
+      this.flush(s, out.chunk);
+      out.chunk = "";
+      this.rotate(s, !midLine);
+      if (midLine) this.stats.splitAcrossRotation++;
+    }
+    out.chunk += line;
+    this.stats.lines++;
   }
 
   private flush(s: Stream, text: string): void {
@@ -373,27 +435,38 @@ export class DeliveryTracker {
   }
 
   /**
-   * Of the corrupt messages kept, those that are the end of a missing event's message: the F fragment
-   * of a line whose P fragments were lost (e.g. in a file deleted while nobody held it open).
+   * Of the corrupt messages kept, those made of pieces of missing events' messages, cut where the writer
+   * cuts lines into fragments: the end of a line whose head was lost (e.g. in a file deleted while
+   * nobody held it open), the head of a line whose end was lost, or such a head glued to such an end.
+   * Only where loss is expected are they excused: they are what a file that lost bytes leaves.
    */
-  tailsOfMissing(): number {
+  piecesOfMissing(): number {
     if (this.corruptSamples.length === 0) return 0;
-    const pending = new Set(this.corruptSamples);
-    let n = 0;
+    const tails = new Set<string>();
     this.writer.written().forEach((count, id) => {
-      const c = this.counts[id]!;
-      for (let seq = 0; seq < count && pending.size > 0; seq++) {
-        if (seq < c.length && c[seq] !== 0) continue;
+      for (let seq = 0; seq < count; seq++) {
+        if (this.delivered(id, seq)) continue;
         const m = this.message(id, seq);
-        for (const t of pending) {
-          if (t.length > 0 && t.length < m.length && m.endsWith(t)) {
-            pending.delete(t);
-            n++;
-          }
-        }
+        for (const cut of fragmentCuts(m.length)) tails.add(m.slice(cut));
       }
     });
-    return n;
+    return this.corruptSamples.filter((piece) => tails.has(piece) || this.isHeadOfMissing(piece, tails)).length;
+  }
+
+  /** A missing event's head, alone or glued to a missing event's tail. */
+  private isHeadOfMissing(piece: string, tails: Set<string>): boolean {
+    const id = parseMessageId(piece);
+    if (!id || id.id >= this.writer.streams.length || id.seq >= this.writer.written()[id.id]! || this.delivered(id.id, id.seq)) return false;
+    const m = this.message(id.id, id.seq);
+    return fragmentCuts(m.length).some((cut) => {
+      const head = m.slice(0, cut);
+      return piece.startsWith(head) && (piece.length === head.length || tails.has(piece.slice(cut)));
+    });
+  }
+
+  private delivered(id: number, seq: number): boolean {
+    const c = this.counts[id]!;
+    return seq < c.length && c[seq] !== 0;
   }
 
   private message(id: number, seq: number): string {

@@ -364,12 +364,13 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   }
 
   await writing;
+  if (writer.failure) failures.push(`the writer failed (${writer.failure.message}): the run proves nothing`);
   await outagePromise;
   log(`chaos: writer done (${writer.stats.events} events, ${writer.stats.rotations} rotations, ${writer.stats.gzipped} gzipped, ${writer.stats.deleted} deleted); waiting for delivery`);
   const drainDeadline = performance.now() + (o.drainTimeoutMs ?? 120_000);
   let lastDistinct = -1;
   let stableSince = performance.now();
-  while (performance.now() < drainDeadline) {
+  while (performance.now() < drainDeadline && !writer.failure) {
     drain();
     const distinct = tracker.distinct();
     if (distinct >= writer.stats.events) break;

@@ -2,7 +2,7 @@
 // tells missing, duplicated, damaged and misattributed events apart (a checker that cannot fail
 // would make the chaos run meaningless).
 import { afterAll, expect, test } from "bun:test";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
@@ -151,4 +151,12 @@ test("the tracker excuses only pieces of missing events cut where the writer cut
   expect(t.corrupt).toBe(6);
   expect(t.piecesOfMissing()).toBe(3);
   expect(t.missing().count).toBe(4);
+});
+
+test("a write that fails stops the writer and is kept, rather than thrown from a timer", async () => {
+  const w = new RotatingWriter({ root: join(dir, "pods5"), podsFile: join(dir, "pods5.json"), seed: 13, pods: 1, containers: ["main"], rotateBytes: 1 << 20 });
+  closeSync(w.streams[0]!.fd); // as a full disk would, every write now fails
+  await w.run(10_000, 5_000);
+  expect(w.failure?.message).toMatch(/EBADF/);
+  expect(w.stats.bytes).toBe(0);
 });

@@ -134,6 +134,8 @@ export class RotatingWriter {
   private readonly stderrEvery: number;
   private readonly interleaveEvery: number;
   private readonly rotateInsideLineEvery: number;
+  /** The error that stopped run(), if one did. */
+  failure: Error | null = null;
   private timer: ReturnType<typeof setInterval> | null = null;
   private closed = false;
 
@@ -181,7 +183,9 @@ export class RotatingWriter {
 
   /**
    * Writes `ratePerSecond` events a second until `total` have been written (or stop()); resolves then.
-   * Each tick writes what the clock says is due, so a slow tick catches up.
+   * Each tick writes what the clock says is due, so a slow tick catches up. A write that fails (a full
+   * disk) stops the writer and is kept in `failure`: the events it counted never reached a file, so a
+   * run that checks delivery against them must fail rather than call them lost.
    */
   run(ratePerSecond: number, total: number, tickMs = 20): Promise<void> {
     const start = performance.now();
@@ -191,7 +195,12 @@ export class RotatingWriter {
         if (this.closed) return done();
         const due = Math.min(total, Math.floor(((performance.now() - start) / 1000) * ratePerSecond));
         const n = due - (this.stats.events - base);
-        if (n > 0) this.write(n);
+        try {
+          if (n > 0) this.write(n);
+        } catch (e) {
+          this.failure = e instanceof Error ? e : new Error(String(e));
+          return done();
+        }
         if (this.stats.events - base >= total) done();
       };
       const done = () => {

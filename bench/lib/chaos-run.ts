@@ -9,7 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type MockMessenger, startMockMessenger } from "../../src/dev/mock-messenger.ts";
 import { prng } from "../../src/dev/sample-node.ts";
-import { DeliveryTracker, RotatingWriter } from "../../test/support/rotating-writer.ts";
+import { DeliveryTracker } from "../../test/support/delivery-tracker.ts";
+import { RotatingWriter } from "../../test/support/rotating-writer.ts";
 import { crashBounds } from "./chaos-report.ts";
 
 const ROOT = join(import.meta.dir, "../..");

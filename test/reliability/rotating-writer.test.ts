@@ -6,7 +6,8 @@ import { closeSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
-import { DeliveryTracker, fragmentCuts, parseMessageId, RotatingWriter } from "../support/rotating-writer.ts";
+import { DeliveryTracker } from "../support/delivery-tracker.ts";
+import { fragmentCuts, parseMessageId, RotatingWriter } from "../support/rotating-writer.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "pipekit-writer-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -119,6 +119,7 @@ function watchHealth(d: DataPath, shutdown: Shutdown, config: Config, options: S
     tap: d.tap,
     sender: () => d.sender.get().stats(),
     metadata: () => d.provider.get().status(),
+    checkpoints: () => d.source.checkpointHealth,
   };
   const health = new HealthWatch(inputs, healthThresholds(config, options.stuckAfterMs), log);
   health.start(options.monitorIntervalMs);

@@ -32,6 +32,8 @@ export interface HealthSample {
     reasons: string[];
   };
   metadata: { provider: string; failing: boolean; synced: boolean; lastError: string | null };
+  /** Checkpoint saves failing since (epoch ms; null: fine), and why. */
+  checkpoints: { failingSince: number | null; lastError: string | null };
 }
 
 export interface HealthThresholds {
@@ -140,6 +142,10 @@ export class HealthMonitor {
     reasons.push(...s.sender.reasons);
     if (this.ringFullSince !== null && now - this.ringFullSince > t.bufferFullSeconds * 1000) {
       reasons.push(`ring full for ${secs(now - this.ringFullSince)} s (reading paused)`);
+    }
+    if (s.checkpoints.failingSince !== null) {
+      const why = s.checkpoints.lastError === "ENOSPC" ? "the data dir's disk is full" : (s.checkpoints.lastError ?? "");
+      reasons.push(`checkpoints not written for ${secs(now - s.checkpoints.failingSince)} s (${why}): positions are kept, lines are read again after a restart`);
     }
     if (s.metadata.failing) {
       reasons.push(`metadata unavailable: ${s.metadata.provider} provider failing${s.metadata.lastError ? ` (${s.metadata.lastError})` : ""}`);

@@ -148,6 +148,7 @@ function registerByteAndFileMetrics({ counter, gauge }: StageMetrics, view: Metr
   gauge("files_watched", "Log files open and followed.", () => view.source().filesWatched);
   counter("files_skipped_total", "Files of pods without the selector label, never read.", () => view.source().counters.filesSkipped);
   counter("files_rotated_total", "Files seen rotated away (read on to their end).", () => view.source().counters.filesRotated);
+  counter("checkpoint_write_errors_total", "Checkpoint saves that failed (a full data dir disk, say): positions stay where they were saved last.", () => view.source().counters.checkpointWriteErrors);
   counter("watchdog_reopens_total", "Files whose size grew while reading stood still with nothing blocking it, reopened at their checkpoint (alert on any increase).", () => view.source().counters.watchdogReopens);
   gauge("deleted_held_bytes", "Disk space held by deleted log files the collector still has open (unread data).", () => view.source().counters.deletedHeldBytes);
   counter("files_given_up_total", "Deleted files closed unread because their held space exceeded source.maxDeletedHeldBytes.", () => view.source().counters.filesGivenUp ?? 0);
@@ -161,7 +162,7 @@ function registerRingMetrics({ counter, gauge }: StageMetrics, view: MetricsView
   gauge("ring_full", "1 while readers wait because the ring is full (backpressure).", () => (view.ring().full ? 1 : 0));
   counter("ring_recovery_skipped_records_total", "Damaged records skipped when the ring was opened at this start (never delivered).", () => view.ring().recoverySkippedRecords);
   counter("ring_recovery_cut_bytes_total", "Bytes of a torn tail cut when the ring was opened at this start.", () => view.ring().recoveryCutBytes);
-  counter("ring_moved_aside_bytes_total", "Bytes of a ring file moved aside at this start (not a ring file, or both headers damaged): records in it are not delivered (alert on any increase).", () => view.ring().recoveryMovedAsideBytes ?? 0);
+  counter("ring_moved_aside_bytes_total", "Bytes moved aside at this start: a file that was no ring file (its records are not delivered), or a ring's two damaged headers (rebuilt from the records, which are delivered) (alert on any increase).", () => view.ring().recoveryMovedAsideBytes ?? 0);
   counter("ring_blocked_seconds_total", "Time readers spent waiting on a full ring.", () => view.ring().blockedMs / 1000);
 }
 

@@ -1,10 +1,13 @@
 // The set of acknowledged sequence numbers above the read position, kept as sorted disjoint
 // ranges. Acks arrive per batch (ranges) and at most a few batches are in flight, so the list stays
 // short; a consumer acking single records out of order still works, just with more ranges.
+// Each header records the ranges (docs/ring-format.md), so a restart does not send them again.
 
 export class AckedRanges {
   // Flat [start0, end0, start1, end1, ...], ends exclusive, sorted, disjoint and non-adjacent.
   private r: number[] = [];
+  /** Sequence numbers in the set. */
+  size = 0;
 
   get rangeCount(): number {
     return this.r.length / 2;
@@ -30,6 +33,7 @@ export class AckedRanges {
       j += 2;
     }
     r.splice(i, j - i, s, e);
+    this.size += end - start - covered;
     return end - start - covered;
   }
 
@@ -38,20 +42,19 @@ export class AckedRanges {
     const r = this.r;
     if (r.length === 0 || r[0]! > from) return from;
     const end = r[1]!;
+    this.size -= end - r[0]!;
     r.splice(0, 2);
     return end;
-  }
-
-  /** Drops everything below `seq` (already passed by the read position). */
-  dropBelow(seq: number): void {
-    const r = this.r;
-    while (r.length && r[1]! <= seq) r.splice(0, 2);
-    if (r.length && r[0]! < seq) r[0] = seq;
   }
 
   has(seq: number): boolean {
     const r = this.r;
     for (let i = 0; i < r.length; i += 2) if (seq >= r[i]! && seq < r[i + 1]!) return true;
     return false;
+  }
+
+  /** The ranges, flat [start, end) pairs, lowest first (a copy). */
+  toArray(): number[] {
+    return this.r.slice();
   }
 }

@@ -4,7 +4,9 @@
 /** Two 4 KiB header slots, written alternately, so a torn header write leaves the other intact. */
 export const HEADER_SLOT_BYTES = 4096;
 export const DATA_OFFSET = 2 * HEADER_SLOT_BYTES;
-export const FORMAT_VERSION = 1;
+/** Version 2 added the acknowledged ranges to the header; version 1 files are read as they are. */
+export const FORMAT_VERSION = 2;
+export const FORMAT_VERSION_1 = 1;
 /** "PKRING01" */
 export const FILE_MAGIC = [0x50, 0x4b, 0x52, 0x49, 0x4e, 0x47, 0x30, 0x31] as const;
 
@@ -20,8 +22,21 @@ const H_WRITE_POS = 48; // u64 logical write position at the time of this header
 const H_NEXT_SEQ = 56; // u64 next sequence number then: records below it were made durable by that sync
 const H_EPOCH = 64; // u32 epoch of the records being written (see recovery.ts)
 const H_FLAGS = 68; // u32 bit 0: written by close(), nothing was appended after it
-const H_CRC = 72; // u32 CRC-32 of bytes [0, 72)
+// Version 1 ends here: u32 CRC-32 of bytes [0, 72).
+const H_V1_CRC = 72;
+// Version 2: the acknowledged ranges beyond the read position, then the CRC of all that precedes it.
+const H_ACKED_COUNT = 72; // u32 n
+const H_RESERVED = 76; // u32, zero
+const H_ACKED = 80; // n × (u32 first sequence number − readSeq, u32 count); then u32 CRC-32 of bytes [0, 80 + 8n)
+/** The smallest header (version 1, 76 bytes); one of version 2 takes 84 + 8n. */
 export const HEADER_BYTES = 76;
+const HEADER_FIXED_BYTES = H_ACKED;
+/**
+ * Acknowledged ranges a header keeps, the lowest first (one left out only means its records are
+ * sent again after a restart). Outstanding batches are at most 4 per request slot (a hole each);
+ * 256 covers 64 slots. The largest header, 2132 bytes, fits its slot.
+ */
+export const MAX_ACKED_RANGES = 256;
 export const FLAG_CLOSED = 1;
 /** Epochs are 24-bit in records; 2^24 unclean opens is far beyond any lifetime. */
 export const MAX_EPOCH = 0xffffff;
@@ -107,6 +122,12 @@ export interface RingHeader {
   /** Raised on every open after an unclean end (see recovery.ts). */
   epoch: number;
   flags: number;
+  /**
+   * Sequence numbers above readSeq acknowledged when the header was written, as sorted disjoint
+   * [start, end) pairs, flat: [s0, e0, s1, e1, ...]. Their records are not handed out again.
+   * Empty in a version 1 header.
+   */
+  acked: number[];
 }
 
 export type SlotState =
@@ -114,17 +135,26 @@ export type SlotState =
   | { kind: "no-magic" }
   | { kind: "damaged"; reason: string };
 
+/** Bytes of the header in a slot, CRC included, for its version and the count at H_ACKED_COUNT. */
+function slotCrcAt(v: DataView, base: number, version: number): number {
+  if (version === FORMAT_VERSION_1) return H_V1_CRC;
+  const n = v.getUint32(base + H_ACKED_COUNT, true);
+  return n <= MAX_ACKED_RANGES ? HEADER_FIXED_BYTES + 8 * n : -1;
+}
+
 export function readHeaderSlot(v: DataView, slot: 0 | 1): SlotState {
   const base = slot * HEADER_SLOT_BYTES;
   if (v.byteLength < base + HEADER_BYTES) return { kind: "no-magic" };
   for (let i = 0; i < FILE_MAGIC.length; i++) {
     if (v.getUint8(base + H_MAGIC + i) !== FILE_MAGIC[i]) return { kind: "no-magic" };
   }
-  if (crc32Range(v, base, base + H_CRC) !== v.getUint32(base + H_CRC, true)) {
+  const version = v.getUint32(base + H_VERSION, true);
+  if (version !== FORMAT_VERSION && version !== FORMAT_VERSION_1) return { kind: "damaged", reason: `unsupported format version ${version} (or a damaged header)` };
+  // The CRC's place depends on the version and the count: a damaged one points elsewhere, a mismatch too.
+  const crcAt = slotCrcAt(v, base, version);
+  if (crcAt < 0 || v.byteLength < base + crcAt + 4 || crc32Range(v, base, base + crcAt) !== v.getUint32(base + crcAt, true)) {
     return { kind: "damaged", reason: "header checksum mismatch" };
   }
-  const version = v.getUint32(base + H_VERSION, true);
-  if (version !== FORMAT_VERSION) return { kind: "damaged", reason: `unsupported format version ${version}` };
   if (v.getUint32(base + H_DATA_OFFSET, true) !== DATA_OFFSET) return { kind: "damaged", reason: "bad data offset" };
   const h: RingHeader = {
     fileBytes: getU64(v, base + H_FILE_BYTES),
@@ -135,6 +165,7 @@ export function readHeaderSlot(v: DataView, slot: 0 | 1): SlotState {
     nextSeq: getU64(v, base + H_NEXT_SEQ),
     epoch: v.getUint32(base + H_EPOCH, true),
     flags: v.getUint32(base + H_FLAGS, true),
+    acked: version === FORMAT_VERSION_1 ? [] : readAcked(v, base),
   };
   const ok =
     h.fileBytes >= DATA_OFFSET + 4096 &&
@@ -149,10 +180,36 @@ export function readHeaderSlot(v: DataView, slot: 0 | 1): SlotState {
     Number.isSafeInteger(h.nextSeq) &&
     Number.isSafeInteger(h.writePos);
   if (!ok) return { kind: "damaged", reason: "header fields out of range" };
+  if (!ackedInRange(h)) return { kind: "damaged", reason: "acknowledged ranges out of range" };
   return { kind: "valid", header: h };
 }
 
-export function writeHeaderSlot(v: DataView, slot: 0 | 1, h: RingHeader): void {
+function readAcked(v: DataView, base: number): number[] {
+  const n = v.getUint32(base + H_ACKED_COUNT, true);
+  const readSeq = getU64(v, base + H_READ_SEQ);
+  const out = new Array<number>(2 * n);
+  for (let i = 0; i < n; i++) {
+    const start = readSeq + v.getUint32(base + H_ACKED + 8 * i, true);
+    out[2 * i] = start;
+    out[2 * i + 1] = start + v.getUint32(base + H_ACKED + 8 * i + 4, true);
+  }
+  return out;
+}
+
+/** Ranges sorted, disjoint, non-empty, above readSeq and below nextSeq. */
+function ackedInRange(h: RingHeader): boolean {
+  let prev = h.readSeq + 1;
+  for (let i = 0; i < h.acked.length; i += 2) {
+    const start = h.acked[i]!;
+    const end = h.acked[i + 1]!;
+    if (start < prev || end <= start || end > h.nextSeq) return false;
+    prev = end;
+  }
+  return true;
+}
+
+/** Writes a version 2 header; returns the number of acknowledged ranges it kept (at most MAX_ACKED_RANGES). */
+export function writeHeaderSlot(v: DataView, slot: 0 | 1, h: RingHeader): number {
   const base = slot * HEADER_SLOT_BYTES;
   for (let i = 0; i < FILE_MAGIC.length; i++) v.setUint8(base + H_MAGIC + i, FILE_MAGIC[i]!);
   v.setUint32(base + H_VERSION, FORMAT_VERSION, true);
@@ -165,7 +222,21 @@ export function writeHeaderSlot(v: DataView, slot: 0 | 1, h: RingHeader): void {
   setU64(v, base + H_NEXT_SEQ, h.nextSeq);
   v.setUint32(base + H_EPOCH, h.epoch, true);
   v.setUint32(base + H_FLAGS, h.flags, true);
-  v.setUint32(base + H_CRC, crc32Range(v, base, base + H_CRC), true);
+  v.setUint32(base + H_RESERVED, 0, true);
+  // The lowest ranges, as many as fit; leaving one out only means its records are sent again.
+  let n = 0;
+  for (let i = 0; i < h.acked.length && n < MAX_ACKED_RANGES; i += 2) {
+    const start = Math.max(h.acked[i]!, h.readSeq + 1);
+    const end = Math.min(h.acked[i + 1]!, h.nextSeq);
+    if (end <= start || start - h.readSeq > 0xffffffff || end - start > 0xffffffff) continue;
+    v.setUint32(base + H_ACKED + 8 * n, start - h.readSeq, true);
+    v.setUint32(base + H_ACKED + 8 * n + 4, end - start, true);
+    n++;
+  }
+  v.setUint32(base + H_ACKED_COUNT, n, true);
+  const crcAt = HEADER_FIXED_BYTES + 8 * n;
+  v.setUint32(base + crcAt, crc32Range(v, base, base + crcAt), true);
+  return n;
 }
 
 /** The newest valid header slot, or why there is none. */

@@ -13,6 +13,10 @@
 // it. The scan accepts epochs that never decrease (and never exceed the header's), so a record of
 // such an abandoned tail, even with a good checksum and a fitting sequence number, is never taken
 // for one written after it.
+//
+// Acknowledged ranges: records the header lists as acknowledged (beyond its read position) are
+// checked like the rest but handed to nobody: they become holes, as damage does, without counting
+// as damage.
 import {
   FLAG_CLOSED,
   KIND_WRAP,
@@ -29,8 +33,9 @@ import {
   type RingHeader,
 } from "./format.ts";
 
+/** Records nobody will read: damage, or records already acknowledged. */
 export interface Gap {
-  /** Logical position where the damage starts and the first sequence number it swallowed. */
+  /** Logical position where the hole starts and the first sequence number it swallowed. */
   fromPos: number;
   fromSeq: number;
   /** Where the next valid record (or wrap marker) is, and its sequence number. */
@@ -49,8 +54,19 @@ export interface ScanResult {
   skippedBytes: number;
   cutRecords: number;
   cutBytes: number;
+  /** Records the header lists as acknowledged, found intact (part of `gaps`, not damage). */
+  ackedRecords: number;
   /** The end is not where the header said: records past the last sync were found or lost. */
   unclean: boolean;
+}
+
+/** Extends the last hole when it ends at `fromSeq` (lap-end bytes between belong to no record), else opens one. */
+function addGap(gaps: Gap[], fromPos: number, fromSeq: number, toPos: number, toSeq: number): void {
+  const last = gaps[gaps.length - 1];
+  if (last && last.toSeq === fromSeq) {
+    last.toPos = toPos;
+    last.toSeq = toSeq;
+  } else gaps.push({ fromPos, fromSeq, toPos, toSeq });
 }
 
 export function scanRing(data: Uint8Array, dataBytes: number, h: RingHeader): ScanResult {
@@ -67,6 +83,9 @@ export function scanRing(data: Uint8Array, dataBytes: number, h: RingHeader): Sc
   let cutRecords = 0;
   let cutBytes = 0;
   let epoch = 0; // of the last accepted record
+  const acked = h.acked;
+  let ai = 0; // acked[ai] is the start of the first acknowledged range not below `seq`
+  let ackedRecords = 0;
 
   while (pos < limit) {
     const phys = pos % D;
@@ -83,6 +102,11 @@ export function scanRing(data: Uint8Array, dataBytes: number, h: RingHeader): Sc
         continue;
       }
       if (pos + span > limit) break;
+      while (ai < acked.length && acked[ai + 1]! <= seq) ai += 2;
+      if (ai < acked.length && acked[ai]! <= seq) {
+        addGap(gaps, pos, seq, pos + span, seq + 1);
+        ackedRecords++;
+      }
       pos += span;
       seq++;
       records++;
@@ -105,20 +129,22 @@ export function scanRing(data: Uint8Array, dataBytes: number, h: RingHeader): Sc
       }
       break;
     }
-    const found = resync({ v, data, D, limit, maxRecordsPerLap, maxEpoch: h.epoch }, pos + RECORD_ALIGN, seq, epoch);
+    // From `pos` itself: a valid record there may continue the sequence past a hole that took no
+    // bytes (records lost with the end of a lap; seen with a header rebuilt from the records).
+    const found = resync({ v, data, D, limit, maxRecordsPerLap, maxEpoch: h.epoch }, pos, seq, epoch);
     if (!found) {
       cutRecords = h.nextSeq - seq;
       cutBytes = Math.max(RECORD_HEADER_BYTES, Math.min(h.writePos, limit) - pos);
       break;
     }
-    gaps.push({ fromPos: pos, fromSeq: seq, toPos: found.pos, toSeq: found.seq });
+    addGap(gaps, pos, seq, found.pos, found.seq);
     skippedRecords += found.seq - seq;
     skippedBytes += found.pos - pos;
     pos = found.pos;
     seq = found.seq;
   }
-  const unclean = !(h.flags & FLAG_CLOSED) || pos !== h.writePos || seq !== h.nextSeq || cutBytes > 0 || gaps.length > 0;
-  return { readPos: h.readPos, readSeq: h.readSeq, writePos: pos, nextSeq: seq, records, gaps, skippedRecords, skippedBytes, cutRecords, cutBytes, unclean };
+  const unclean = !(h.flags & FLAG_CLOSED) || pos !== h.writePos || seq !== h.nextSeq || cutBytes > 0 || skippedBytes > 0 || skippedRecords > 0;
+  return { readPos: h.readPos, readSeq: h.readSeq, writePos: pos, nextSeq: seq, records, gaps, skippedRecords, skippedBytes, cutRecords, cutBytes, ackedRecords, unclean };
 }
 
 interface Region {

@@ -74,7 +74,8 @@ export class RingFile implements Ring {
     o.log.info("ring opened", {
       path,
       bytes: h.fileBytes,
-      records: scan.nextSeq - scan.readSeq - scan.gaps.reduce((n, g) => n + (g.toSeq - g.fromSeq), 0),
+      records: ring.stats().records,
+      alreadyAcknowledged: scan.ackedRecords,
       usedBytes: scan.writePos - scan.readPos,
       readSeq: scan.readSeq,
       nextSeq: scan.nextSeq,
@@ -106,15 +107,16 @@ export class RingFile implements Ring {
       path,
       syncIntervalMs: o.syncIntervalMs,
       rebaseAtBytes: o.rebaseAtBytes,
+      ackedRanges: () => this.reader.ackedRanges(),
       synced: () => this.writer.wakeAppenders(),
     });
     this.reader = new RingReader({
       region,
       positions: p,
       traffic,
-      advanced: () => {
+      acknowledged: (released) => {
         this.syncer.armTimer();
-        if (this.writer.blocked) this.syncer.syncSoon();
+        if (released && this.writer.blocked) this.syncer.syncSoon();
       },
     });
     this.writer = new RingWriter({
@@ -190,7 +192,7 @@ export class RingFile implements Ring {
     return {
       capacityBytes: this.region.D,
       usedBytes: p.writePos - p.readPos,
-      records: p.nextSeq - p.readSeq - p.gapRecords(),
+      records: p.nextSeq - p.readSeq - this.reader.ackedAhead,
       nextSeq: p.nextSeq,
       readSeq: p.readSeq,
       durableSeq: p.durable,

@@ -1,6 +1,6 @@
 // Whole-file operations on the ring's storage, at open time: creating a fresh ring file atomically,
-// restoring the length of a truncated one, moving an unusable one aside, and resizing to a new
-// buffer.maxBytes without losing a record.
+// restoring the length of a truncated one, rebuilding lost headers from the records, moving an
+// unusable file aside, and resizing to a new buffer.maxBytes without losing a record.
 import { join } from "node:path";
 import type { Logger } from "../log.ts";
 import { errnoName } from "../platform/ffi.ts";
@@ -20,6 +20,7 @@ import {
   writeRecordHeader,
   type RingHeader,
 } from "./format.ts";
+import { findNewestRun } from "./header-rebuild.ts";
 import { type ScanResult, scanRing } from "./recovery.ts";
 import type { RingFileHandle, RingStorage } from "./types.ts";
 
@@ -54,7 +55,7 @@ export function createRingFile(storage: RingStorage, name: string, fileBytes: nu
     preallocate(file, fileBytes, join(storage.dir, name));
     const head = new Uint8Array(DATA_OFFSET);
     const v = new DataView(head.buffer);
-    const h: RingHeader = { fileBytes, generation: 0, readPos: 0, readSeq, writePos: 0, nextSeq: readSeq, epoch, flags: FLAG_CLOSED };
+    const h: RingHeader = { fileBytes, generation: 0, readPos: 0, readSeq, writePos: 0, nextSeq: readSeq, epoch, flags: FLAG_CLOSED, acked: [] };
     writeHeaderSlot(v, 0, h);
     writeHeaderSlot(v, 1, h);
     file.write(head, 0, head.length, 0);
@@ -73,12 +74,68 @@ export function createRingFile(storage: RingStorage, name: string, fileBytes: nu
 
 /** Renames an unusable ring file out of the way (kept for inspection); returns the new name. */
 export function moveAside(storage: RingStorage, name: string, reason: string, clock: Clock, log: Logger): string {
-  const stamp = new Date(clock.now()).toISOString().replace(/[:.]/g, "-");
-  const aside = `${name}.invalid-${stamp}`;
+  const aside = asideName(name, clock);
   storage.rename(name, aside);
   storage.syncDir();
   log.error("ring file is not usable; moved it aside and started an empty ring", { path: join(storage.dir, name), movedTo: join(storage.dir, aside), reason });
   return aside;
+}
+
+/** The name an unusable file, or the unreadable headers of one, is kept under for inspection. */
+function asideName(name: string, clock: Clock, suffix = ""): string {
+  return `${name}.invalid-${new Date(clock.now()).toISOString().replace(/[:.]/g, "-")}${suffix}`;
+}
+
+/**
+ * Both header copies of `name` are unreadable (`reason`): finds the newest run of records in its
+ * data region (header-rebuild.ts) and writes a header for it into both slots, keeping the
+ * unreadable headers in a file of their own. The data region is left as it is: the usual scan
+ * then recovers the records (skipping damage), and the open raises the epoch (the header is not a
+ * closing one). Returns the bytes set aside, or 0 when no record was found (nothing rebuilt).
+ * The capacity comes from the file's size (rounded up to 4 KiB; a resize to buffer.maxBytes follows if it differs).
+ */
+export function rebuildHeader(storage: RingStorage, name: string, reason: string, clock: Clock, log: Logger): number {
+  const path = join(storage.dir, name);
+  const file = storage.open(name);
+  try {
+    const fileBytes = Math.max(DATA_OFFSET + 4096, Math.ceil(file.size() / 4096) * 4096);
+    if (file.size() < fileBytes) {
+      preallocate(file, fileBytes, path);
+      file.sync();
+    }
+    const map = file.map();
+    const D = dataBytesOf(fileBytes);
+    const run = findNewestRun(map.subarray(DATA_OFFSET, DATA_OFFSET + D), D);
+    if (!run) return 0;
+    const aside = asideName(name, clock, ".headers");
+    const out = storage.open(aside, true);
+    try {
+      out.write(map.slice(0, DATA_OFFSET), 0, DATA_OFFSET, 0);
+      out.sync();
+    } finally {
+      out.close();
+    }
+    storage.syncDir();
+    const head = new Uint8Array(DATA_OFFSET);
+    const v = new DataView(head.buffer);
+    const { readPos, readSeq, writePos, nextSeq, epoch } = run;
+    const h: RingHeader = { fileBytes, generation: 1, readPos, readSeq, writePos, nextSeq, epoch, flags: 0, acked: [] };
+    writeHeaderSlot(v, 1, h);
+    writeHeaderSlot(v, 0, { ...h, generation: 0 });
+    file.write(head, 0, DATA_OFFSET, 0);
+    file.sync();
+    log.error("both ring header copies are unreadable; rebuilt the header from the records found (they are delivered again, some perhaps twice)", {
+      path,
+      reason,
+      headersMovedTo: join(storage.dir, aside),
+      records: run.records,
+      readSeq: run.readSeq,
+      nextSeq: run.nextSeq,
+    });
+    return DATA_OFFSET;
+  } finally {
+    file.close();
+  }
 }
 
 /** Damage a scan found, for the open's statistics and its log lines. */
@@ -111,6 +168,7 @@ function survivingRecords(dv: DataView, D: number, scan: ScanResult): { spans: A
   for (let pos = scan.readPos; pos < scan.writePos; ) {
     const g = gaps.get(pos);
     if (g) {
+      gaps.delete(pos); // a hole may take no bytes
       pos = g.toPos;
       continue;
     }
@@ -178,7 +236,7 @@ export function resizeRingFile(storage: RingStorage, name: string, wantFileBytes
       w += recordSpan(len);
       seq++;
     }
-    const hh: RingHeader = { fileBytes: newFileBytes, generation: 1, readPos: 0, readSeq: scan.readSeq, writePos: w, nextSeq: seq, epoch: h.epoch, flags: FLAG_CLOSED };
+    const hh: RingHeader = { fileBytes: newFileBytes, generation: 1, readPos: 0, readSeq: scan.readSeq, writePos: w, nextSeq: seq, epoch: h.epoch, flags: FLAG_CLOSED, acked: [] };
     const ohv = new DataView(outMap.buffer, outMap.byteOffset, DATA_OFFSET);
     writeHeaderSlot(ohv, 0, hh);
     writeHeaderSlot(ohv, 1, { ...hh, generation: 0 });

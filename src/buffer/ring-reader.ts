@@ -1,5 +1,7 @@
 // The ring's consumer side: the cursor that hands records out (as ranges of the data region) and
-// the acknowledgements that move the read position over the contiguous acknowledged prefix.
+// the acknowledgements that move the read position over the contiguous acknowledged prefix. The
+// acknowledged ranges beyond it go into every header (ring-sync.ts); after a restart they come
+// back as holes (recovery.ts) that the cursor steps over.
 import { AckedRanges } from "./acked.ts";
 import { RECORD_HEADER_BYTES, lapEndAt, recordLength, recordSpan } from "./format.ts";
 import { type RingPositions, type RingRegion, Wakeup } from "./ring-state.ts";
@@ -9,8 +11,8 @@ export interface RingReaderOptions {
   region: RingRegion;
   positions: RingPositions;
   traffic?: RingTraffic;
-  /** The read position moved: a header saying so is due. */
-  advanced(): void;
+  /** The read position moved (`released`: room for the writer once a header says so) or records beyond it were acknowledged: a header is due. */
+  acknowledged(released: boolean): void;
 }
 
 export class RingReader {
@@ -23,8 +25,21 @@ export class RingReader {
   constructor(private readonly o: RingReaderOptions) {
     this.region = o.region;
     this.p = o.positions;
-    // Records lost to damage count as acknowledged: nobody will send them.
+    // Records lost to damage, or acknowledged before a restart: nobody will send them.
     for (const g of this.p.gaps.values()) this.acked.add(g.fromSeq, g.toSeq);
+    // A hole right at the read position: pass it now (the open's sync records that).
+    const target = this.takeAckedPrefix();
+    if (target > this.p.readSeq) this.advanceRead(target);
+  }
+
+  /** Acknowledged records beyond the read position (holes included). */
+  get ackedAhead(): number {
+    return this.acked.size;
+  }
+
+  /** The acknowledged ranges beyond the read position, flat [start, end) pairs, for the header. */
+  ackedRanges(): number[] {
+    return this.acked.toArray();
   }
 
   /** Wakes waitForData(): records were appended, or the ring closed. */
@@ -51,7 +66,8 @@ export class RingReader {
       const pos = p.cursorPos;
       if (p.gaps.size) {
         const g = p.gaps.get(pos);
-        if (g) {
+        // A hole may take no bytes (then, once passed, the cursor is still at `pos`) or no records.
+        if (g && (g.toPos !== pos || p.cursorSeq < g.toSeq)) {
           if (count) break; // a batch is consecutive: stop before the hole
           p.cursorPos = g.toPos;
           p.cursorSeq = g.toSeq;
@@ -91,19 +107,28 @@ export class RingReader {
     const start = Math.max(firstSeq, p.readSeq);
     if (start >= end) return;
     let target: number;
+    let added: number;
     if (start === p.readSeq && this.acked.rangeCount === 0) {
-      this.ackedRecords += end - start;
+      added = end - start;
       target = end;
     } else {
-      this.ackedRecords += this.acked.add(start, end);
-      target = this.acked.takePrefix(p.readSeq);
-      // Ranges may chain: a gap range can follow directly.
-      for (let t = this.acked.takePrefix(target); t !== target; t = this.acked.takePrefix(target)) target = t;
+      added = this.acked.add(start, end);
+      target = this.takeAckedPrefix();
     }
-    if (target > p.readSeq) {
-      this.advanceRead(target);
-      this.o.advanced();
-    }
+    if (added === 0) return; // acknowledged before
+    this.ackedRecords += added;
+    p.ackChanges++;
+    const released = target > p.readSeq;
+    if (released) this.advanceRead(target);
+    this.o.acknowledged(released);
+  }
+
+  /** Removes the ranges that continue the read position; returns where the acknowledged prefix ends. */
+  private takeAckedPrefix(): number {
+    let target = this.p.readSeq;
+    // Ranges may chain: a hole's range can follow directly.
+    for (let t = this.acked.takePrefix(target); t !== target; t = this.acked.takePrefix(target)) target = t;
+    return target;
   }
 
   /** Moves the read position over records up to (not including) sequence number `to`. */

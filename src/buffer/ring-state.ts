@@ -44,8 +44,13 @@ export class RingPositions {
   nextSeq: number;
   /** The highest sequence number known to be on disk. */
   durable: number;
-  /** Damage found at open, by the logical position where it starts: records nobody will read. */
+  /**
+   * Holes found at open, by the logical position where they start: damage, and records the header
+   * listed as acknowledged. Nobody reads them; the read position passes over them.
+   */
   readonly gaps = new Map<number, Gap>();
+  /** +1 whenever acknowledgements change: a header recording them is due. */
+  ackChanges = 0;
   closed = false;
 
   constructor(scan: ScanResult) {
@@ -55,13 +60,6 @@ export class RingPositions {
     this.nextSeq = scan.nextSeq;
     this.durable = scan.readSeq - 1;
     for (const g of scan.gaps) this.gaps.set(g.fromPos, g);
-  }
-
-  /** Records between the read position and the end that damage swallowed. */
-  gapRecords(): number {
-    let n = 0;
-    for (const g of this.gaps.values()) n += g.toSeq - g.fromSeq;
-    return n;
   }
 
   /** Subtracts `base` (a whole number of laps) from every position; physical offsets do not change. */

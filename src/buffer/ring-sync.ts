@@ -1,6 +1,8 @@
-// The ring's durability: syncIntervalMs after the first change (or at once when an appender waits
-// for room), a header goes into the slot that does not hold the last durable one and a datasync
-// makes it and every record before it durable; then the durable listeners hear of it. A failed
+// The ring's durability: syncIntervalMs after the first change — an append or an acknowledgement —
+// (or at once when an appender waits for room), a header goes into the slot that does not hold the
+// last durable one and a datasync makes it and every record before it durable; then the durable
+// listeners hear of it. The header records the read position and the acknowledged ranges beyond
+// it, so a restart sends again only what was acknowledged since. A failed
 // datasync puts the next header into the same slot again, so the other slot keeps the last header
 // known to be on disk (docs/ring-format.md).
 import type { Logger } from "../log.ts";
@@ -25,6 +27,8 @@ export interface RingSyncerOptions {
   clock: Clock;
   log: Logger;
   path: string;
+  /** The acknowledged ranges beyond the read position now (flat [start, end) pairs, lowest first). */
+  ackedRanges(): number[];
   /** A sync completed: room the reader released may now be written. */
   synced(): void;
 }
@@ -37,6 +41,9 @@ export class RingSyncer {
   private syncing: Promise<void> | null = null;
   private syncAgain = false;
   private timer: Timer | null = null;
+  /** positions.ackChanges when the last header that reached the disk was written. */
+  private syncedAckChanges = 0;
+  private warnedRangesLeftOut = false;
   /** False once the file is closed: nothing more to sync. */
   private open = true;
   private readonly durableListeners = new Set<(seq: number) => void>();
@@ -111,7 +118,7 @@ export class RingSyncer {
 
   private dirty(): boolean {
     const p = this.p;
-    return p.nextSeq - 1 > p.durable || p.readPos !== p.syncedReadPos || this.forceHeader;
+    return p.nextSeq - 1 > p.durable || p.readPos !== p.syncedReadPos || p.ackChanges !== this.syncedAckChanges || this.forceHeader;
   }
 
   /**
@@ -129,9 +136,11 @@ export class RingSyncer {
     const p = this.p;
     const seq = p.nextSeq - 1;
     const readPos = p.readPos;
+    const ackChanges = p.ackChanges;
+    const acked = this.o.ackedRanges();
     this.forceHeader = false;
     this.generation++;
-    writeHeaderSlot(this.o.region.hv, (this.generation % 2) as 0 | 1, {
+    const kept = writeHeaderSlot(this.o.region.hv, (this.generation % 2) as 0 | 1, {
       fileBytes: this.o.region.fileBytes,
       generation: this.generation,
       readPos,
@@ -141,7 +150,12 @@ export class RingSyncer {
       epoch: this.o.epoch,
       // Only the final sync of close() says "closed": appends are refused from then on.
       flags: p.closed ? FLAG_CLOSED : 0,
+      acked,
     });
+    if (kept < acked.length / 2 && !this.warnedRangesLeftOut) {
+      this.warnedRangesLeftOut = true;
+      this.o.log.warn("more acknowledged ranges than a ring header holds; after a restart the rest are sent again", { path: this.o.path, ranges: acked.length / 2, kept });
+    }
     const t0 = performance.now();
     try {
       await this.o.file.datasync(); // on Linux this writes back the pages dirtied through the mapping
@@ -157,6 +171,7 @@ export class RingSyncer {
     this.lastSyncMs = ms;
     this.syncTotalMs += ms;
     p.syncedReadPos = readPos;
+    this.syncedAckChanges = ackChanges;
     if (readPos > p.durableReadPos) p.durableReadPos = readPos;
     if (seq > p.durable) {
       p.durable = seq;

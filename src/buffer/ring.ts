@@ -1,8 +1,9 @@
 // The memory-mapped ring file (docs/ring-format.md): opening it. Crash-only: every open
-// recovers, whatever the last run left — a missing file is created, a file that is no ring (or
-// whose two headers are both damaged) is moved aside and replaced, a truncated one gets its length
-// back, one of another size is resized keeping every record, and the scan (recovery.ts) cuts a torn
-// tail and skips damage. The open ring is a RingFile (ring-file.ts).
+// recovers, whatever the last run left — a missing file is created, a file whose two headers are
+// both unreadable gets a header rebuilt from its records (or, holding none, is moved aside and
+// replaced), a truncated one gets its length back, one of another size is resized keeping every
+// record, and the scan (recovery.ts) cuts a torn tail and skips damage. The open ring is a
+// RingFile (ring-file.ts).
 import { join } from "node:path";
 import type { Logger } from "../log.ts";
 import { systemClock } from "../platform/clock.ts";
@@ -11,7 +12,7 @@ import type { Clock } from "../platform/types.ts";
 import { RingError, RingOpenError, describeIoError } from "./errors.ts";
 import { DATA_OFFSET, fileBytesFor, pickHeader } from "./format.ts";
 import { RingFile, type RecoveryCounts } from "./ring-file.ts";
-import { createRingFile, moveAside, preallocate, resizeRingFile } from "./ring-files.ts";
+import { createRingFile, moveAside, preallocate, rebuildHeader, resizeRingFile } from "./ring-files.ts";
 import { REBASE_AT_BYTES } from "./ring-sync.ts";
 import type { Ring, RingStorage, RingTraffic } from "./types.ts";
 
@@ -68,14 +69,25 @@ async function openRingFile(opts: OpenRingOptions): Promise<Ring> {
     log.info("created ring file", { path, bytes: wantFileBytes });
     return open();
   }
-  const { picked, size } = checkHeader(storage, path, log);
+  const checked = checkHeader(storage, path, log);
+  const size = checked.size;
+  let picked = checked.picked;
   if (picked.kind !== "valid") {
-    const reason = picked.kind === "no-magic" ? (size < DATA_OFFSET ? `too short (${size} bytes)` : "no ring header (wrong magic)") : `both header copies damaged (${picked.reason})`;
-    moveAside(storage, RING_FILE, reason, clock, log);
+    const reason = picked.kind === "no-magic" ? (size <= DATA_OFFSET ? `too short (${size} bytes)` : "no ring header (wrong magic)") : `both header copies damaged (${picked.reason})`;
+    // The records may still be there, checksummed and numbered: move aside only what cannot be read.
+    const setAside = size > DATA_OFFSET ? rebuildHeader(storage, RING_FILE, reason, clock, log) : 0;
+    if (setAside === 0) {
+      moveAside(storage, RING_FILE, reason, clock, log);
+      counts.movedAsideFiles++;
+      counts.movedAsideBytes += size;
+      createRingFile(storage, RING_FILE, wantFileBytes, 1);
+      return open();
+    }
     counts.movedAsideFiles++;
-    counts.movedAsideBytes += size;
-    createRingFile(storage, RING_FILE, wantFileBytes, 1);
-    return open();
+    counts.movedAsideBytes += setAside;
+    storage.releaseMappings(); // the search's mapping of the file, now
+    picked = checkHeader(storage, path, log).picked;
+    if (picked.kind !== "valid") throw new RingError(`ring file ${path}: the rebuilt header does not read back`);
   }
   if (picked.otherDamaged) log.warn("one ring header copy is damaged; using the other", { path });
   if (picked.header.fileBytes !== wantFileBytes) {

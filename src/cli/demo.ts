@@ -5,15 +5,19 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { startCollector } from "../collector.ts";
+import { type Collector, startCollector } from "../collector.ts";
+import type { Config } from "../config/schema.ts";
 import { parseConfig } from "../config/load.ts";
 import { setLogLevel } from "../log.ts";
-import { startMockMessenger } from "../dev/mock-messenger.ts";
+import { type MockMessenger, startMockMessenger } from "../dev/mock-messenger.ts";
+import type { PipekitRecord } from "../pipeline/record.ts";
 import { INGEST_PATH } from "../sink/wire.ts";
-import { writeSampleNode } from "../dev/sample-node.ts";
+import { type SampleNode, writeSampleNode } from "../dev/sample-node.ts";
 
 const DEMO_KEY = "demo-api-key";
 const TIMEOUT_MS = 90_000;
+
+type Out = (s: string) => void;
 
 export async function runDemo(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { lines: { type: "string" }, keep: { type: "boolean" } }, strict: true });
@@ -22,7 +26,7 @@ export async function runDemo(args: string[]): Promise<number> {
     process.stderr.write("demo: --lines must be a whole number of at least 1\n");
     return 2;
   }
-  const out = (s: string) => process.stdout.write(s);
+  const out: Out = (s) => process.stdout.write(s);
   const dir = mkdtempSync(join(tmpdir(), "pipekit-demo-"));
   const started = performance.now();
   setLogLevel("warn");
@@ -32,7 +36,35 @@ export async function runDemo(args: string[]): Promise<number> {
   out(`demo: ${node.pods.length} pods (${node.pods.filter((p) => p.expected === "delivered").length} Argo workflow pods, ` +
     `1 Argo pod missing a Pipekit label, 1 system pod), mock messenger at ${messenger.url}\n`);
 
-  const config = parseConfig({
+  const collector = await startCollector(demoConfig(dir, node, messenger));
+  out(`demo: collector running (local API on 127.0.0.1:${collector.apiPort})\n`);
+  // Lines written while the collector runs are followed too, so the expected total grows; the
+  // demo is not done before they are written.
+  let appended = false;
+  setTimeout(() => {
+    appendWhileRunning(node, out);
+    appended = true;
+  }, 500);
+  const done = await waitForDelivery(collector, messenger, node, () => appended, out);
+  await collector.stop();
+  const received = messenger.received();
+  await messenger.stop();
+
+  const seconds = ((performance.now() - started) / 1000).toFixed(1);
+  const problems = summarise(collector, node, received, seconds, out);
+  if (!values.keep) rmSync(dir, { recursive: true, force: true });
+  if (!done) problems.unshift(`timed out after ${TIMEOUT_MS / 1000}s`);
+  if (problems.length) {
+    out(`\ndemo FAILED: ${problems.join("; ")}\n`);
+    return 1;
+  }
+  out(`\ndemo OK: every expected event delivered exactly once; nothing from the system pod or the unlabelled pod\n`);
+  return 0;
+}
+
+/** The collector's config for the sample node: short intervals, so the demo ends in seconds. */
+function demoConfig(dir: string, node: SampleNode, messenger: MockMessenger): Config {
+  return parseConfig({
     dataDir: join(dir, "data"),
     source: { root: node.root, partialFlushMs: 1000 },
     metadata: { provider: "static", podsFile: node.podsFile, waitForMetadataSeconds: 2 },
@@ -41,40 +73,47 @@ export async function runDemo(args: string[]): Promise<number> {
     api: { address: "127.0.0.1:0" },
     shutdownTimeoutMs: 10_000,
   });
-  const collector = await startCollector(config);
-  out(`demo: collector running (local API on 127.0.0.1:${collector.apiPort})\n`);
+}
 
-  // Lines written while the collector runs are followed too, so the expected total grows.
-  setTimeout(() => {
-    const filteredBefore = node.expectedFiltered;
-    const added = node.appendLines(25);
-    out(
-      `demo: 25 more lines per container written while the collector runs (it follows growing files): ` +
-        `${added} more events expected, ${node.expectedFiltered - filteredBefore} more to be filtered\n`,
-    );
-  }, 500);
-  const expectedTotal = () => node.expectedMessages.size;
+function appendWhileRunning(node: SampleNode, out: Out): void {
+  const filteredBefore = node.expectedFiltered;
+  const added = node.appendLines(25);
+  out(
+    `demo: 25 more lines per container written while the collector runs (it follows growing files): ` +
+      `${added} more events expected, ${node.expectedFiltered - filteredBefore} more to be filtered\n`,
+  );
+}
 
+/**
+ * Prints progress until every expected event is delivered and filtered, once `allWritten` says no
+ * more lines are coming; false when TIMEOUT_MS passed first.
+ */
+async function waitForDelivery(
+  collector: Collector,
+  messenger: MockMessenger,
+  node: SampleNode,
+  allWritten: () => boolean,
+  out: Out,
+): Promise<boolean> {
   let lastLine = "";
   const deadline = Date.now() + TIMEOUT_MS;
-  let done = false;
   while (Date.now() < deadline) {
     await Bun.sleep(250);
     const delivered = messenger.stats().distinctEvents;
     const filtered = Object.values(collector.router.counters.eventsFiltered).reduce((a, b) => a + b, 0);
-    const line = `demo: read ${collector.router.counters.eventsRead}, delivered ${delivered}/${expectedTotal()}, filtered ${filtered}/${node.expectedFiltered}`;
+    const expected = node.expectedMessages.size;
+    const line =
+      `demo: read ${collector.router.counters.eventsRead}, delivered ${delivered}/${expected}, ` +
+      `filtered ${filtered}/${node.expectedFiltered}`;
     if (line !== lastLine) out(line + "\n");
     lastLine = line;
-    if (delivered >= expectedTotal() && filtered >= node.expectedFiltered && Date.now() - started > 1000) {
-      done = true;
-      break;
-    }
+    if (delivered >= expected && filtered >= node.expectedFiltered && allWritten()) return true;
   }
-  await collector.stop();
-  const received = messenger.received();
-  await messenger.stop();
+  return false;
+}
 
-  const seconds = ((performance.now() - started) / 1000).toFixed(1);
+/** Prints one received record and the summary; returns what went wrong (missing, duplicate or unexpected events). */
+function summarise(collector: Collector, node: SampleNode, received: PipekitRecord[], seconds: string, out: Out): string[] {
   const seen = new Map<string, number>();
   for (const r of received) seen.set(r.message, (seen.get(r.message) ?? 0) + 1);
   const missing = [...node.expectedMessages].filter((m) => !seen.has(m));
@@ -90,19 +129,12 @@ export async function runDemo(args: string[]): Promise<number> {
   out(`  events read        ${c.eventsRead}\n`);
   for (const [reason, n] of Object.entries(c.eventsFiltered)) if (n > 0) out(`  filtered ${reason.padEnd(10)}${String(n).padStart(8)}\n`);
   out(`  files skipped      ${collector.source.counters.filesSkipped} (pods without the workflow label)\n`);
-  out(`  delivered          ${seen.size} of ${expectedTotal()} expected (${received.length} records received)\n`);
+  out(`  delivered          ${seen.size} of ${node.expectedMessages.size} expected (${received.length} records received)\n`);
   out(`  seconds            ${seconds}\n`);
 
-  if (!values.keep) rmSync(dir, { recursive: true, force: true });
   const problems: string[] = [];
-  if (!done) problems.push(`timed out after ${TIMEOUT_MS / 1000}s`);
   if (missing.length) problems.push(`${missing.length} expected events never arrived (first: ${JSON.stringify(missing[0])})`);
   if (duplicates) problems.push(`${duplicates} events arrived more than once`);
   if (unexpected.length) problems.push(`${unexpected.length} unexpected events arrived (first: ${JSON.stringify(unexpected[0]?.message)})`);
-  if (problems.length) {
-    out(`\ndemo FAILED: ${problems.join("; ")}\n`);
-    return 1;
-  }
-  out(`\ndemo OK: every expected event delivered exactly once; nothing from the system pod or the unlabelled pod\n`);
-  return 0;
+  return problems;
 }

@@ -1,4 +1,10 @@
 // Errors that refuse a start (exit 2): the operator must fix something before anything is read.
+
+/** A command line that cannot be understood. */
+export class UsageError extends Error {
+  override readonly name = "UsageError";
+}
+
 const START_ERRORS = new Set([
   "ConfigError",
   "UsageError",

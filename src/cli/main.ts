@@ -1,6 +1,7 @@
 // Command dispatch (README "Command line"). Every command returns its exit status: 0 done,
 // 1 failed at run time, 2 refused before reading or sending anything (bad config, locked data
 // dir, port in use).
+import { UsageError } from "./errors.ts";
 import { parseArgs } from "node:util";
 import { VERSION, COMMIT } from "../version.ts";
 import { runDemo } from "./demo.ts";
@@ -61,8 +62,4 @@ function configFlag(args: string[], command: string): string | undefined {
   } catch (err) {
     throw new UsageError(`${command}: ${(err as Error).message}`);
   }
-}
-
-export class UsageError extends Error {
-  override readonly name = "UsageError";
 }

@@ -11,7 +11,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileBytesFor } from "../buffer/format.ts";
 import { RING_FILE } from "../buffer/ring.ts";
 import { ConfigError } from "../config/load.ts";
-import { runnableProblems } from "../config/runnable.ts";
+import { runnableProblems } from "./runnable.ts";
 import type { Config } from "../config/schema.ts";
 import type { Logger } from "../log.ts";
 import { createMetadataProvider, MetadataConfigError, PodCache } from "../metadata/index.ts";

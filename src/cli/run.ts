@@ -41,25 +41,18 @@ export async function runCommand(configPath: string | undefined): Promise<number
     }
     stopping = true;
     log.info("signal received", { signal });
-    // Whatever hangs, the process ends: a stuck shutdown must not outlive the pod's grace period.
-    setTimeout(() => {
-      log.error("shutdown did not finish in time; exiting", { afterMs: config.shutdownTimeoutMs + SHUTDOWN_GRACE_MS });
-      finish(1);
-    }, config.shutdownTimeoutMs + SHUTDOWN_GRACE_MS).unref();
-    collector.stop().then(
-      () => finish(0),
-      (err) => {
-        log.error("shutdown failed", { error: err });
-        finish(1);
-      },
-    );
+    stopWithDeadline(collector, config.shutdownTimeoutMs).then(finish);
   };
   const onTerm = () => stop("SIGTERM");
   const onInt = () => stop("SIGINT");
   let reloading: Promise<void> = Promise.resolve();
   const onHup = () => {
     if (stopping || !collector) return;
-    reloading = reloading.then(() => reload(collector as Collector));
+    const running = collector;
+    reloading = reloading.then(async () => {
+      const applied = await reload(running, path);
+      if (applied) config = { ...config, shutdownTimeoutMs: applied.shutdownTimeoutMs };
+    });
   };
   process.on("SIGTERM", onTerm);
   process.on("SIGINT", onInt);
@@ -76,24 +69,46 @@ export async function runCommand(configPath: string | undefined): Promise<number
     stop(signal);
   }
   return finished;
+}
 
-  async function reload(c: Collector): Promise<void> {
-    log.info("SIGHUP: re-reading the config and the API key file", { config: path ?? "(defaults)" });
-    let next: Config;
-    try {
-      next = loadRunnableConfig(path);
-    } catch (err) {
-      log.error("config reload refused; the running config stays in effect", { error: (err as Error).message });
-      return;
-    }
-    try {
-      const { applied, needsRestart } = await c.reload(next);
-      config = { ...config, shutdownTimeoutMs: next.shutdownTimeoutMs };
-      log.info("config reloaded", { applied, needsRestart });
-      log.debug("effective config after the reload", { config: maskSecrets(next) });
-      if (needsRestart.length) log.warn("config changes that need a restart to take effect", { keys: needsRestart });
-    } catch (err) {
-      log.error("config reload failed", { error: err as Error });
-    }
+/**
+ * Stops the collector; resolves with the exit code (0: stopped cleanly). Whatever hangs, the
+ * process ends: a stuck shutdown must not outlive the pod's grace period.
+ */
+function stopWithDeadline(collector: Collector, shutdownTimeoutMs: number): Promise<number> {
+  return new Promise<number>((resolve) => {
+    setTimeout(() => {
+      log.error("shutdown did not finish in time; exiting", { afterMs: shutdownTimeoutMs + SHUTDOWN_GRACE_MS });
+      resolve(1);
+    }, shutdownTimeoutMs + SHUTDOWN_GRACE_MS).unref();
+    collector.stop().then(
+      () => resolve(0),
+      (err) => {
+        log.error("shutdown failed", { error: err });
+        resolve(1);
+      },
+    );
+  });
+}
+
+/** SIGHUP: re-reads the config and applies it; returns the config applied, or null when refused or failed. */
+async function reload(collector: Collector, path: string | undefined): Promise<Config | null> {
+  log.info("SIGHUP: re-reading the config and the API key file", { config: path ?? "(defaults)" });
+  let next: Config;
+  try {
+    next = loadRunnableConfig(path);
+  } catch (err) {
+    log.error("config reload refused; the running config stays in effect", { error: (err as Error).message });
+    return null;
+  }
+  try {
+    const { applied, needsRestart } = await collector.reload(next);
+    log.info("config reloaded", { applied, needsRestart });
+    log.debug("effective config after the reload", { config: maskSecrets(next) });
+    if (needsRestart.length) log.warn("config changes that need a restart to take effect", { keys: needsRestart });
+    return next;
+  } catch (err) {
+    log.error("config reload failed", { error: err as Error });
+    return null;
   }
 }

@@ -2,7 +2,7 @@
 // `top` redraws every second until q or Ctrl-C; `status` prints one reading and exits. What is
 // shown is status-view.ts; this file fetches, and drives the terminal.
 import { parseArgs } from "node:util";
-import { UsageError } from "./main.ts";
+import { UsageError } from "./errors.ts";
 import { parseMetricTotals, renderStatusView, type Snapshot } from "./status-view.ts";
 
 export const DEFAULT_URL = "http://127.0.0.1:8686";

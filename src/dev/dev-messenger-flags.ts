@@ -1,7 +1,7 @@
 // The dev messenger's command-line flags in one table: `dev-messenger` parses them
 // (src/dev/dev-messenger-cli.ts) and `--help dev-messenger` lists them (src/cli/help.ts), so a flag
 // cannot exist without its help line. Data only: the help must not load the messenger itself.
-import type { MessengerFaults } from "./mock-messenger.ts";
+import type { MessengerFaults } from "./mock-messenger-faults.ts";
 
 export const DEV_MESSENGER_DEFAULT_KEY = "dev-key";
 export const DEV_MESSENGER_DEFAULT_PORT = 8080;

@@ -1,80 +1,19 @@
 // A fake Pipekit messenger that speaks the real wire format (src/sink/wire.ts): POST a JSON array
 // of records to /api/messenger/v1/logs/ingest/batch with X-PIPEKIT-API-KEY. It validates every body
-// with the contract's zod schema, keeps what it accepted, and injects faults on demand (by
-// options, at runtime through setFaults(), or over HTTP through /control/faults).
+// with the contract's zod schema, keeps what it accepted (src/dev/mock-messenger-ledger.ts), and
+// injects faults on demand (src/dev/mock-messenger-faults.ts: by options, at runtime through
+// setFaults(), or over HTTP through /control/faults).
 // Shared by tests, the demo, the benchmark, and `pipekit-log-collector dev-messenger`
 // (src/dev/dev-messenger-cli.ts).
 import { gunzipSync, gzipSync } from "node:zlib";
 import { serve, type Served } from "../platform/serve.ts";
 import { PipekitBatchSchema, type PipekitRecord } from "../pipeline/record.ts";
 import { API_KEY_HEADER, INGEST_PATH } from "../sink/wire.ts";
+import { checkFaults, drawFault, type MessengerFaults, retryAfterHeader } from "./mock-messenger-faults.ts";
+import { MessengerLedger, type MockMessengerStats, type MockRequestLogEntry } from "./mock-messenger-ledger.ts";
 
-export interface MessengerFaults {
-  /** Fraction (0..1) of requests refused with failStatus instead of being accepted. */
-  failRate?: number;
-  /** Status for failRate/failNext (default 503). */
-  failStatus?: number;
-  /** Refuse exactly the next N requests with failStatus. */
-  failNext?: number;
-  /** While set, every ingest request is answered with this status (404, 405, 501, ...). */
-  forceStatus?: number | null;
-  /** Delay before answering, plus a uniform random extra up to latencyJitterMs. */
-  latencyMs?: number;
-  latencyJitterMs?: number;
-  /** Hold answers until this many requests wait (or reorderMaxWaitMs passed), then answer newest first. */
-  reorderWindow?: number;
-  reorderMaxWaitMs?: number;
-  /** Never answer the next N requests (nothing is accepted; the client must time out). */
-  hangNext?: number;
-  /** Never answer this fraction of requests. */
-  hangRate?: number;
-  /** 413 for bodies larger than this many bytes on the wire. */
-  maxBodyBytes?: number;
-  /** 400 for bodies containing this string (after decompression). */
-  poisonMarker?: string;
-  /** Retry-After on 429/503/failStatus answers: this many seconds ... */
-  retryAfterSeconds?: number;
-  /** ... written as delta-seconds (default) or as an HTTP date. */
-  retryAfterFormat?: "seconds" | "date";
-  /** Refuse every key: true or 401 → 401, 403 → 403. */
-  rejectKeys?: boolean | 401 | 403;
-  /** Answers carry a body that is not JSON (binary garbage). */
-  garbageBody?: boolean;
-  /** Answers are gzip-encoded (Content-Encoding: gzip). */
-  gzipAnswers?: boolean;
-  /** 415 unless the request body is gzip-encoded. */
-  requireGzip?: boolean;
-}
-
-export interface MockMessengerStats {
-  requests: number;
-  /** Answers by status code, e.g. {"200": 12, "503": 3}. */
-  byStatus: Record<string, number>;
-  /** Events accepted, duplicates included. */
-  eventsReceived: number;
-  distinctEvents: number;
-  duplicateEvents: number;
-  batchesAccepted: number;
-  /** Bytes of request bodies as they came on the wire / after decompression. */
-  bytesReceivedWire: number;
-  bytesReceivedRaw: number;
-  gzipRequests: number;
-  inFlight: number;
-  maxInFlight: number;
-  hanging: number;
-  reorderedAnswers: number;
-  /** The last refusal reason (for 400/401/413/415). */
-  lastRejection: string | null;
-}
-
-/** One answered ingest request, for timing and ordering checks. */
-export interface MockRequestLogEntry {
-  /** Epoch ms when the answer was produced. */
-  at: number;
-  status: number;
-  /** Events accepted by this request (0 unless 2xx). */
-  events: number;
-}
+export { checkFaults, type MessengerFaults } from "./mock-messenger-faults.ts";
+export type { MockMessengerStats, MockRequestLogEntry } from "./mock-messenger-ledger.ts";
 
 export interface MockMessengerOptions {
   /** 0 (default) picks a free port. */
@@ -108,286 +47,267 @@ export interface MockMessenger {
   stop(): Promise<void>;
 }
 
-const FAULT_KEYS = new Set<keyof MessengerFaults>([
-  "failRate", "failStatus", "failNext", "forceStatus", "latencyMs", "latencyJitterMs", "reorderWindow",
-  "reorderMaxWaitMs", "hangNext", "hangRate", "maxBodyBytes", "poisonMarker", "retryAfterSeconds",
-  "retryAfterFormat", "rejectKeys", "garbageBody", "gzipAnswers", "requireGzip",
-]);
-
-/** Checks a fault set that came over HTTP or the command line; returns an error message or null. */
-export function checkFaults(value: unknown): string | null {
-  if (!value || typeof value !== "object" || Array.isArray(value)) return "faults must be a JSON object";
-  for (const [k, v] of Object.entries(value)) {
-    if (!FAULT_KEYS.has(k as keyof MessengerFaults)) return `unknown fault "${k}" (known: ${[...FAULT_KEYS].join(", ")})`;
-    if (k === "poisonMarker" && typeof v !== "string") return "poisonMarker must be a string";
-    if (k === "retryAfterFormat" && v !== "seconds" && v !== "date") return 'retryAfterFormat must be "seconds" or "date"';
-    if (k === "rejectKeys" && typeof v !== "boolean" && v !== 401 && v !== 403) return "rejectKeys must be true, false, 401 or 403";
-    if (["garbageBody", "gzipAnswers", "requireGzip"].includes(k) && typeof v !== "boolean") return `${k} must be true or false`;
-    if (k === "forceStatus" && v !== null && !(Number.isInteger(v) && (v as number) >= 100 && (v as number) <= 599)) {
-      return "forceStatus must be an HTTP status or null";
-    }
-    if ((k === "failRate" || k === "hangRate") && !(typeof v === "number" && v >= 0 && v <= 1)) return `${k} must be between 0 and 1`;
-    if (
-      ["failStatus", "failNext", "latencyMs", "latencyJitterMs", "reorderWindow", "reorderMaxWaitMs", "hangNext", "maxBodyBytes", "retryAfterSeconds"].includes(k) &&
-      !(typeof v === "number" && Number.isFinite(v) && v >= 0)
-    ) {
-      return `${k} must be a non-negative number`;
-    }
-  }
-  return null;
-}
-
-/** cyrb53: a fast, well-mixed 53-bit string hash (public domain). */
-function hash53(str: string): number {
-  let h1 = 0xdeadbeef;
-  let h2 = 0x41c6ce57;
-  for (let i = 0; i < str.length; i++) {
-    const ch = str.charCodeAt(i);
-    h1 = Math.imul(h1 ^ ch, 2654435761);
-    h2 = Math.imul(h2 ^ ch, 1597334677);
-  }
-  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
-  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
-  return 4294967296 * (2097151 & h2) + (h1 >>> 0);
-}
-
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const GARBAGE = new Uint8Array([0x00, 0xff, 0xfe, 0x3c, 0x68, 0x74, 0x6d, 0x6c, 0x3e, 0x7b, 0x7b, 0x0a, 0x9c, 0x01]);
 
-function emptyStats(): MockMessengerStats {
-  return {
-    requests: 0, byStatus: {}, eventsReceived: 0, distinctEvents: 0, duplicateEvents: 0, batchesAccepted: 0,
-    bytesReceivedWire: 0, bytesReceivedRaw: 0, gzipRequests: 0, inFlight: 0, maxInFlight: 0, hanging: 0,
-    reorderedAnswers: 0, lastRejection: null,
-  };
+function jsonResponse(status: number, value: unknown): Response {
+  return new Response(JSON.stringify(value), { status, headers: { "content-type": "application/json" } });
 }
 
-export async function startMockMessenger(options: MockMessengerOptions): Promise<MockMessenger> {
-  let apiKey = options.apiKey;
-  let faults: MessengerFaults = { ...options.faults };
-  const retain = options.retainRecords ?? true;
-  let records: PipekitRecord[] = [];
-  // Distinct events: by their JSON text, or (when records are not retained: the dev-messenger,
-  // benchmarks) by a 53-bit hash of it, so that millions of events cost megabytes, not gigabytes.
-  let distinct = new Set<string | number>();
-  let st = emptyStats();
-  let log: MockRequestLogEntry[] = [];
-  let stopped = false;
-  // Requests that hang: released (with a 503 nobody reads) when the server stops or the client leaves.
-  const hangReleases = new Set<() => void>();
-  // Requests that wait for their turn to be answered in reverse order.
-  let reorderQueue: Array<() => void> = [];
-  let reorderTimer: ReturnType<typeof setTimeout> | null = null;
+/** Requests that wait for their turn to be answered in reverse order (the reorderWindow fault). */
+class ReorderQueue {
+  private waiting: Array<() => void> = [];
+  private timer: ReturnType<typeof setTimeout> | null = null;
 
-  function flushReorder(): void {
-    if (reorderTimer) clearTimeout(reorderTimer);
-    reorderTimer = null;
-    const q = reorderQueue;
-    reorderQueue = [];
-    if (q.length > 1) st.reorderedAnswers += q.length;
-    // Newest first, each a little apart so the answers really leave in that order.
-    q.reverse().forEach((release, i) => setTimeout(release, i * 2));
-  }
+  /** onReordered: told how many answers a flush sent out of order. */
+  constructor(private readonly onReordered: (answers: number) => void) {}
 
-  function waitReorderTurn(): Promise<void> {
-    const window = faults.reorderWindow ?? 0;
+  /** Resolves when this request's turn comes; at once unless the window is above 1. */
+  waitTurn(window: number, maxWaitMs: number): Promise<void> {
     if (window <= 1) return Promise.resolve();
     return new Promise<void>((resolve) => {
-      reorderQueue.push(resolve);
-      if (reorderQueue.length >= window) flushReorder();
-      else if (!reorderTimer) reorderTimer = setTimeout(flushReorder, faults.reorderMaxWaitMs ?? 200);
+      this.waiting.push(resolve);
+      if (this.waiting.length >= window) this.flush();
+      else if (!this.timer) this.timer = setTimeout(() => this.flush(), maxWaitMs);
     });
   }
 
-  function answer(status: number, body: string, extraHeaders: Record<string, string> = {}, events = 0): Response {
-    st.byStatus[String(status)] = (st.byStatus[String(status)] ?? 0) + 1;
-    log.push({ at: Date.now(), status, events });
-    if (log.length > 12_000) log = log.slice(-10_000);
-    const headers: Record<string, string> = { "content-type": faults.garbageBody ? "application/octet-stream" : "application/json", ...extraHeaders };
-    let bytes: Uint8Array = faults.garbageBody ? GARBAGE : new TextEncoder().encode(body);
-    if (faults.gzipAnswers) {
+  /** Lets every waiting request go, newest first. */
+  flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const queue = this.waiting;
+    this.waiting = [];
+    if (queue.length > 1) this.onReordered(queue.length);
+    // Newest first, each a little apart so the answers really leave in that order.
+    queue.reverse().forEach((release, i) => setTimeout(release, i * 2));
+  }
+}
+
+/** Requests that hang: released (with a 503 nobody reads) when the server stops or the client leaves. */
+class HangingRequests {
+  private readonly releases = new Set<() => void>();
+
+  /** Resolves when the request is released: its client went away or releaseAll() was called. */
+  hold(signal: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const release = () => {
+        this.releases.delete(release);
+        resolve();
+      };
+      this.releases.add(release);
+      signal.addEventListener("abort", release, { once: true });
+    });
+  }
+
+  releaseAll(): void {
+    for (const release of [...this.releases]) release();
+  }
+}
+
+/** The server's state and its answers: the ingest endpoint, /stats and the /control endpoints. */
+class MockMessengerServer {
+  faults: MessengerFaults;
+  apiKey: string;
+  readonly ledger: MessengerLedger;
+  private stopped = false;
+  private readonly hanging = new HangingRequests();
+  private readonly reorder = new ReorderQueue((answers) => {
+    this.ledger.stats.reorderedAnswers += answers;
+  });
+
+  constructor(options: MockMessengerOptions) {
+    this.apiKey = options.apiKey;
+    this.faults = { ...options.faults };
+    this.ledger = new MessengerLedger(options.retainRecords ?? true);
+  }
+
+  async handle(request: Request): Promise<Response> {
+    const path = new URL(request.url).pathname;
+    if (path === INGEST_PATH) {
+      if (request.method !== "POST") return new Response(JSON.stringify({ error: "use POST" }), { status: 405 });
+      this.ledger.requestStarted();
+      try {
+        return await this.ingest(request);
+      } finally {
+        this.ledger.requestEnded();
+      }
+    }
+    if (path === "/stats" && request.method === "GET") return jsonResponse(200, this.ledger.stats);
+    if (path.startsWith("/control/")) return this.control(request, path);
+    return new Response(JSON.stringify({ error: "not found" }), { status: 404 });
+  }
+
+  /** Stops answering: waiting requests are let go (answered 503) and hanging ones released. */
+  stop(): void {
+    this.stopped = true;
+    this.reorder.flush();
+    this.hanging.releaseAll();
+  }
+
+  /** One POST of a batch, through every fault in the order a real server would meet them. */
+  private async ingest(request: Request): Promise<Response> {
+    if (drawFault(this.faults, "hangNext", "hangRate")) return this.hang(request);
+    const latency = (this.faults.latencyMs ?? 0) + Math.random() * (this.faults.latencyJitterMs ?? 0);
+    if (latency > 0) await sleep(latency);
+    const refused = this.checkAccess(request);
+    if (refused) return refused;
+    const raw = await this.readBody(request);
+    if (raw instanceof Response) return raw;
+    if (drawFault(this.faults, "failNext", "failRate")) {
+      return this.refuse(this.faults.failStatus ?? 503, "injected failure", retryAfterHeader(this.faults));
+    }
+    const batch = this.parseBatch(request, raw);
+    if (batch instanceof Response) return batch;
+    await this.reorder.waitTurn(this.faults.reorderWindow ?? 0, this.faults.reorderMaxWaitMs ?? 200);
+    if (this.stopped) return this.answer(503, JSON.stringify({ error: "stopping" }));
+    this.ledger.accept(batch);
+    return this.answer(200, JSON.stringify({ accepted: batch.length }), {}, batch.length);
+  }
+
+  private async hang(request: Request): Promise<Response> {
+    this.ledger.stats.hanging++;
+    await this.hanging.hold(request.signal);
+    this.ledger.stats.hanging--;
+    return this.answer(503, JSON.stringify({ error: "hung request released" }));
+  }
+
+  /** A refusal for a forced status or a rejected key, or null when the request may go on. */
+  private checkAccess(request: Request): Response | null {
+    if (this.faults.forceStatus != null) return this.refuse(this.faults.forceStatus, "forced status", retryAfterHeader(this.faults));
+    if (this.faults.rejectKeys) return this.refuse(this.faults.rejectKeys === 403 ? 403 : 401, "API key rejected");
+    if (request.headers.get(API_KEY_HEADER) !== this.apiKey) return this.refuse(401, "missing or wrong X-PIPEKIT-API-KEY");
+    return null;
+  }
+
+  /** The body's bytes after decompression, or the refusal of a body too large or wrongly encoded. */
+  private async readBody(request: Request): Promise<Uint8Array | Response> {
+    const wire = new Uint8Array(await request.arrayBuffer());
+    this.ledger.stats.bytesReceivedWire += wire.length;
+    if (this.faults.maxBodyBytes !== undefined && wire.length > this.faults.maxBodyBytes) {
+      return this.refuse(413, `body of ${wire.length} bytes is above ${this.faults.maxBodyBytes}`);
+    }
+    let raw = wire;
+    const encoding = (request.headers.get("content-encoding") ?? "").toLowerCase();
+    if (encoding === "gzip") {
+      this.ledger.stats.gzipRequests++;
+      try {
+        raw = gunzipSync(wire);
+      } catch {
+        return this.refuse(400, "Content-Encoding is gzip but the body is not valid gzip");
+      }
+    } else if (encoding !== "" && encoding !== "identity") {
+      return this.refuse(415, `unsupported Content-Encoding ${encoding}`);
+    } else if (this.faults.requireGzip) {
+      return this.refuse(415, "gzip-encoded body required");
+    }
+    this.ledger.stats.bytesReceivedRaw += raw.length;
+    return raw;
+  }
+
+  /** The batch the body holds, or the refusal of a poisoned, mistyped or invalid one. */
+  private parseBatch(request: Request, raw: Uint8Array): PipekitRecord[] | Response {
+    const text = new TextDecoder().decode(raw);
+    if (this.faults.poisonMarker && text.includes(this.faults.poisonMarker)) return this.refuse(400, "poisoned record");
+    if (!(request.headers.get("content-type") ?? "").toLowerCase().startsWith("application/json")) {
+      return this.refuse(415, "Content-Type must be application/json");
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch (err) {
+      return this.refuse(400, `body is not JSON: ${(err as Error).message}`);
+    }
+    const parsed = PipekitBatchSchema.safeParse(body);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      return this.refuse(400, `invalid batch at ${issue?.path.join(".") || "(root)"}: ${issue?.message ?? "invalid"}`);
+    }
+    return parsed.data;
+  }
+
+  private answer(status: number, body: string, extraHeaders: Record<string, string> = {}, events = 0): Response {
+    this.ledger.answered(status, events);
+    const headers: Record<string, string> = {
+      "content-type": this.faults.garbageBody ? "application/octet-stream" : "application/json",
+      ...extraHeaders,
+    };
+    let bytes: Uint8Array = this.faults.garbageBody ? GARBAGE : new TextEncoder().encode(body);
+    if (this.faults.gzipAnswers) {
       bytes = gzipSync(bytes);
       headers["content-encoding"] = "gzip";
     }
     return new Response(bytes, { status, headers });
   }
 
-  function refuse(status: number, reason: string, extraHeaders?: Record<string, string>): Response {
-    st.lastRejection = `${status}: ${reason}`;
-    return answer(status, JSON.stringify({ error: reason }), extraHeaders);
+  private refuse(status: number, reason: string, extraHeaders?: Record<string, string>): Response {
+    this.ledger.stats.lastRejection = `${status}: ${reason}`;
+    return this.answer(status, JSON.stringify({ error: reason }), extraHeaders);
   }
 
-  function retryAfterHeader(): Record<string, string> {
-    const s = faults.retryAfterSeconds;
-    if (s === undefined) return {};
-    if (faults.retryAfterFormat === "date") return { "retry-after": new Date(Date.now() + s * 1000).toUTCString() };
-    return { "retry-after": String(Math.round(s)) };
-  }
-
-  async function ingest(request: Request): Promise<Response> {
-    if ((faults.hangNext ?? 0) > 0 || (faults.hangRate !== undefined && Math.random() < faults.hangRate)) {
-      if ((faults.hangNext ?? 0) > 0) faults.hangNext = (faults.hangNext ?? 1) - 1;
-      st.hanging++;
-      await new Promise<void>((resolve) => {
-        const release = () => {
-          hangReleases.delete(release);
-          resolve();
-        };
-        hangReleases.add(release);
-        request.signal.addEventListener("abort", release, { once: true });
-      });
-      st.hanging--;
-      return answer(503, JSON.stringify({ error: "hung request released" }));
-    }
-    const latency = (faults.latencyMs ?? 0) + Math.random() * (faults.latencyJitterMs ?? 0);
-    if (latency > 0) await sleep(latency);
-
-    if (faults.forceStatus != null) return refuse(faults.forceStatus, "forced status", retryAfterHeader());
-    if (faults.rejectKeys) return refuse(faults.rejectKeys === 403 ? 403 : 401, "API key rejected");
-    if (request.headers.get(API_KEY_HEADER) !== apiKey) return refuse(401, "missing or wrong X-PIPEKIT-API-KEY");
-
-    const wire = new Uint8Array(await request.arrayBuffer());
-    st.bytesReceivedWire += wire.length;
-    if (faults.maxBodyBytes !== undefined && wire.length > faults.maxBodyBytes) {
-      return refuse(413, `body of ${wire.length} bytes is above ${faults.maxBodyBytes}`);
-    }
-    let raw = wire;
-    const encoding = (request.headers.get("content-encoding") ?? "").toLowerCase();
-    if (encoding === "gzip") {
-      st.gzipRequests++;
-      try {
-        raw = gunzipSync(wire);
-      } catch {
-        return refuse(400, "Content-Encoding is gzip but the body is not valid gzip");
-      }
-    } else if (encoding !== "" && encoding !== "identity") {
-      return refuse(415, `unsupported Content-Encoding ${encoding}`);
-    } else if (faults.requireGzip) {
-      return refuse(415, "gzip-encoded body required");
-    }
-    st.bytesReceivedRaw += raw.length;
-
-    const failing = (faults.failNext ?? 0) > 0 || (faults.failRate !== undefined && Math.random() < faults.failRate);
-    if (failing) {
-      if ((faults.failNext ?? 0) > 0) faults.failNext = (faults.failNext ?? 1) - 1;
-      return refuse(faults.failStatus ?? 503, "injected failure", retryAfterHeader());
-    }
-
-    const text = new TextDecoder().decode(raw);
-    if (faults.poisonMarker && text.includes(faults.poisonMarker)) return refuse(400, "poisoned record");
-    if (!(request.headers.get("content-type") ?? "").toLowerCase().startsWith("application/json")) {
-      return refuse(415, "Content-Type must be application/json");
-    }
-    let body: unknown;
-    try {
-      body = JSON.parse(text);
-    } catch (err) {
-      return refuse(400, `body is not JSON: ${(err as Error).message}`);
-    }
-    const parsed = PipekitBatchSchema.safeParse(body);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      return refuse(400, `invalid batch at ${issue?.path.join(".") || "(root)"}: ${issue?.message ?? "invalid"}`);
-    }
-
-    await waitReorderTurn();
-    if (stopped) return answer(503, JSON.stringify({ error: "stopping" }));
-    st.batchesAccepted++;
-    for (const rec of parsed.data) {
-      st.eventsReceived++;
-      const text = JSON.stringify(rec);
-      const key = retain ? text : hash53(text);
-      if (distinct.has(key)) st.duplicateEvents++;
-      else distinct.add(key);
-      if (retain) records.push(rec);
-    }
-    st.distinctEvents = distinct.size;
-    return answer(200, JSON.stringify({ accepted: parsed.data.length }), {}, parsed.data.length);
-  }
-
-  async function control(request: Request, path: string): Promise<Response> {
-    const json = (status: number, v: unknown) => new Response(JSON.stringify(v), { status, headers: { "content-type": "application/json" } });
-    if (path === "/control/faults" && request.method === "GET") return json(200, faults);
+  /** /control/faults (GET, or POST/PUT to replace, PATCH to merge), /control/api-key, /control/reset. */
+  private async control(request: Request, path: string): Promise<Response> {
+    if (path === "/control/faults" && request.method === "GET") return jsonResponse(200, this.faults);
     if (path === "/control/faults" && (request.method === "POST" || request.method === "PUT" || request.method === "PATCH")) {
-      let body: unknown;
-      try {
-        body = await request.json();
-      } catch {
-        return json(400, { error: "body must be a JSON object of faults" });
-      }
-      const problem = checkFaults(body);
-      if (problem) return json(400, { error: problem });
-      faults = request.method === "PATCH" ? { ...faults, ...(body as MessengerFaults) } : { ...(body as MessengerFaults) };
-      return json(200, faults);
+      return this.changeFaults(request);
     }
     if (path === "/control/api-key" && request.method === "POST") {
       const body = (await request.json().catch(() => null)) as { apiKey?: unknown } | null;
-      if (!body || typeof body.apiKey !== "string" || body.apiKey === "") return json(400, { error: 'body must be {"apiKey": "..."}' });
-      apiKey = body.apiKey;
-      return json(200, { ok: true });
+      if (!body || typeof body.apiKey !== "string" || body.apiKey === "") return jsonResponse(400, { error: 'body must be {"apiKey": "..."}' });
+      this.apiKey = body.apiKey;
+      return jsonResponse(200, { ok: true });
     }
     if (path === "/control/reset" && request.method === "POST") {
-      reset();
-      return json(200, { ok: true });
+      this.ledger.reset();
+      return jsonResponse(200, { ok: true });
     }
-    return json(404, { error: `no ${request.method} ${path}` });
+    return jsonResponse(404, { error: `no ${request.method} ${path}` });
   }
 
-  function reset(): void {
-    records = [];
-    distinct = new Set();
-    st = emptyStats();
-    log = [];
+  private async changeFaults(request: Request): Promise<Response> {
+    let body: unknown;
+    try {
+      body = await request.json();
+    } catch {
+      return jsonResponse(400, { error: "body must be a JSON object of faults" });
+    }
+    const problem = checkFaults(body);
+    if (problem) return jsonResponse(400, { error: problem });
+    const given = body as MessengerFaults;
+    this.faults = request.method === "PATCH" ? { ...this.faults, ...given } : { ...given };
+    return jsonResponse(200, this.faults);
   }
+}
 
+export async function startMockMessenger(options: MockMessengerOptions): Promise<MockMessenger> {
+  const server = new MockMessengerServer(options);
   const served: Served = serve({
     hostname: options.hostname ?? "127.0.0.1",
     port: options.port ?? 0,
     tls: options.tls,
-    fetch: async (request) => {
-      const path = new URL(request.url).pathname;
-      if (path === INGEST_PATH) {
-        if (request.method !== "POST") return new Response(JSON.stringify({ error: "use POST" }), { status: 405 });
-        st.requests++;
-        st.inFlight++;
-        st.maxInFlight = Math.max(st.maxInFlight, st.inFlight);
-        try {
-          return await ingest(request);
-        } finally {
-          st.inFlight--;
-        }
-      }
-      if (path === "/stats" && request.method === "GET") {
-        return new Response(JSON.stringify(st), { headers: { "content-type": "application/json" } });
-      }
-      if (path.startsWith("/control/")) return control(request, path);
-      return new Response(JSON.stringify({ error: "not found" }), { status: 404 });
-    },
+    fetch: (request) => server.handle(request),
   });
-
   const scheme = options.tls ? "https" : "http";
   const host = options.hostname ?? "127.0.0.1";
   return {
     url: `${scheme}://${host.includes(":") ? `[${host}]` : host}:${served.port}`,
     port: served.port,
-    received: () => records.slice(),
-    stats: () => ({ ...st, byStatus: { ...st.byStatus } }),
-    requestLog: () => (log.length > 10_000 ? log.slice(-10_000) : log.slice()),
+    received: () => server.ledger.received(),
+    stats: () => server.ledger.snapshot(),
+    requestLog: () => server.ledger.requestLog(),
     setFaults: (f) => {
-      faults = { ...f };
+      server.faults = { ...f };
     },
     updateFaults: (f) => {
-      faults = { ...faults, ...f };
+      server.faults = { ...server.faults, ...f };
     },
-    faults: () => ({ ...faults }),
+    faults: () => ({ ...server.faults }),
     setApiKey: (k) => {
-      apiKey = k;
+      server.apiKey = k;
     },
-    reset,
+    reset: () => server.ledger.reset(),
     stop: async () => {
-      stopped = true;
-      flushReorder();
-      for (const release of [...hangReleases]) release();
+      server.stop();
       await served.stop();
     },
   };

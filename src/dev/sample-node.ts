@@ -101,13 +101,8 @@ function clock(startMs: number): () => string {
   };
 }
 
-/**
- * Writes the node. Each container gets `linesPerContainer` lines: mostly plain stdout, some stderr,
- * and every 50th line split by the runtime into partial fragments (with a stderr line interleaved).
- */
-export function writeSampleNode(dir: string, opts: { seed?: number; linesPerContainer?: number } = {}): SampleNode {
-  const rand = prng(opts.seed ?? 42);
-  const root = join(dir, "pods");
+/** The node's pods: five Argo workflow pods, one Argo pod missing a Pipekit label, one system pod. */
+function samplePods(rand: () => number): SamplePod[] {
   const pods: SamplePod[] = [
     argoPod(rand, "ci-build-7xk2p", "checkout", ["init", "wait", "main"]),
     argoPod(rand, "ci-build-7xk2p", "compile", ["wait", "main"]),
@@ -128,39 +123,48 @@ export function writeSampleNode(dir: string, opts: { seed?: number; linesPerCont
     annotations: {},
     expected: "skipped",
   });
+  return pods;
+}
 
+/**
+ * `count` CRI lines of one container (`source` is "pod/container"), numbered from `from`: mostly
+ * plain stdout, some stderr, and every 50th line split by the runtime into partial fragments (with a
+ * stderr line interleaved). Returns the file text and the messages a collector makes of it.
+ */
+function containerLines(source: string, from: number, count: number, now: () => string): { text: string; messages: string[] } {
+  let text = "";
+  const messages: string[] = [];
+  for (let seq = from; seq < from + count; seq++) {
+    const base = `${source} line ${seq}`;
+    if (seq % 50 === 49) {
+      // A long structured line the runtime split, with stderr written in between.
+      const message = `{"level":"info","msg":"${base}","payload":"${"x".repeat(40)}"}`;
+      const cut = Math.floor(message.length / 3);
+      text += `${now()} stdout P ${message.slice(0, cut)}\n`;
+      text += `${now()} stderr F ${base} (stderr between partials)\n`;
+      text += `${now()} stdout P ${message.slice(cut, 2 * cut)}\n`;
+      text += `${now()} stdout F ${message.slice(2 * cut)}\n`;
+      messages.push(message, `${base} (stderr between partials)`);
+    } else if (seq % 7 === 3) {
+      text += `${now()} stderr F ${base} warning: ünïcödé ✓\n`;
+      messages.push(`${base} warning: ünïcödé ✓`);
+    } else {
+      text += `${now()} stdout F ${base}\n`;
+      messages.push(base);
+    }
+  }
+  return { text, messages };
+}
+
+/** Writes the node: `linesPerContainer` lines (default 200) in every container's 0.log, and the pod list. */
+export function writeSampleNode(dir: string, opts: { seed?: number; linesPerContainer?: number } = {}): SampleNode {
+  const root = join(dir, "pods");
+  const pods = samplePods(prng(opts.seed ?? 42));
   const expectedMessages = new Set<string>();
   let expectedFiltered = 0;
   const now = clock(Date.UTC(2026, 10, 24, 19, 2, 13));
-  const counters = new Map<string, number>();
-
-  const linesFor = (pod: SamplePod, container: string, count: number): { text: string; messages: string[] } => {
-    const key = `${pod.uid}/${container}`;
-    let seq = counters.get(key) ?? 0;
-    let text = "";
-    const messages: string[] = [];
-    for (let i = 0; i < count; i++, seq++) {
-      const base = `${pod.name}/${container} line ${seq}`;
-      if (seq % 50 === 49) {
-        // A long structured line the runtime split, with stderr written in between.
-        const message = `{"level":"info","msg":"${base}","payload":"${"x".repeat(40)}"}`;
-        const cut = Math.floor(message.length / 3);
-        text += `${now()} stdout P ${message.slice(0, cut)}\n`;
-        text += `${now()} stderr F ${base} (stderr between partials)\n`;
-        text += `${now()} stdout P ${message.slice(cut, 2 * cut)}\n`;
-        text += `${now()} stdout F ${message.slice(2 * cut)}\n`;
-        messages.push(message, `${base} (stderr between partials)`);
-      } else if (seq % 7 === 3) {
-        text += `${now()} stderr F ${base} warning: ünïcödé ✓\n`;
-        messages.push(`${base} warning: ünïcödé ✓`);
-      } else {
-        text += `${now()} stdout F ${base}\n`;
-        messages.push(base);
-      }
-    }
-    counters.set(key, seq);
-    return { text, messages };
-  };
+  // Lines written so far per container, so that appended lines carry on its numbering.
+  const written = new Map<string, number>();
 
   const write = (count: number, append: boolean): number => {
     let added = 0;
@@ -168,7 +172,10 @@ export function writeSampleNode(dir: string, opts: { seed?: number; linesPerCont
       for (const container of pod.containers) {
         const d = join(root, `${pod.namespace}_${pod.name}_${pod.uid}`, container);
         mkdirSync(d, { recursive: true });
-        const { text, messages } = linesFor(pod, container, count);
+        const key = `${pod.uid}/${container}`;
+        const from = written.get(key) ?? 0;
+        const { text, messages } = containerLines(`${pod.name}/${container}`, from, count, now);
+        written.set(key, from + count);
         if (append) appendFileSync(join(d, "0.log"), text);
         else writeFileSync(join(d, "0.log"), text);
         if (pod.expected === "delivered") {

@@ -29,6 +29,7 @@ export interface HealthInputs {
   /** The live sender's own stats. */
   sender(): Pick<SenderStats, "atOutstandingLimit" | "failingSince" | "healthReasons">;
   metadata(): Pick<MetadataProviderStatus, "provider" | "failing" | "synced" | "lastError">;
+  checkpoints(): { failingSince: number | null; lastError: string | null };
 }
 
 export function healthThresholds(config: Config, stuckAfterMs = DEFAULT_STUCK_AFTER_MS): HealthThresholds {
@@ -77,6 +78,7 @@ export class HealthWatch {
         reasons: s.healthReasons,
       },
       metadata: { provider: m.provider, failing: m.failing, synced: m.synced, lastError: m.lastError },
+      checkpoints: i.checkpoints(),
     });
     this.logChange(v.reasons);
     return v;

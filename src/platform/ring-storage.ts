@@ -16,7 +16,7 @@ import {
   writeSync,
 } from "node:fs";
 import { join } from "node:path";
-import type { RingFileHandle, RingStorage } from "../buffer/types.ts";
+import type { RingFileHandle, RingStorage } from "./types.ts";
 import { posixFallocate } from "./ffi.ts";
 import { collectGarbage, mapFile } from "./mmap.ts";
 

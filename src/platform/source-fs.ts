@@ -1,10 +1,10 @@
 // The real file system for the source stage: node:fs calls, and inotify through Bun's recursive
 // fs.watch on the log root.
 import { closeSync, fstatSync, openSync, readdirSync, readFileSync, readSync, statSync, watch } from "node:fs";
-import type { FileStat, SourceFs, TreeWatch, TreeWatchHandlers } from "../source/types.ts";
+import type { FileStat, SourceFs, TreeWatch, TreeWatchHandlers } from "./types.ts";
 
-function toStat(st: { dev: number; ino: number; size: number; nlink: number; isFile(): boolean }): FileStat {
-  return { dev: st.dev, ino: st.ino, size: st.size, nlink: st.nlink, isFile: st.isFile() };
+function toStat(st: { dev: number; ino: number; size: number; nlink: number; mtimeMs: number; isFile(): boolean }): FileStat {
+  return { dev: st.dev, ino: st.ino, size: st.size, nlink: st.nlink, isFile: st.isFile(), mtimeMs: st.mtimeMs };
 }
 
 export const nodeSourceFs: SourceFs = {

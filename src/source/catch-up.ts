@@ -13,14 +13,39 @@ import { readGzip, type RotatedSibling, rotatedSiblings } from "./rotated.ts";
 import type { TailedFile } from "./tailed-file.ts";
 import type { FileCheckpoint } from "./types.ts";
 
+/** The container instances whose rotated files are read at start (by the catch-up, or found missed by the first scan). */
+export class RecoveredContainers {
+  /** Container key → whether one of its rotated files is read from its first byte. */
+  private readonly keys = new Map<string, boolean>();
+
+  /** A rotated file of container `key` is read at start; `whole`: from its first byte, not from a checkpoint. */
+  add(key: string, whole: boolean): void {
+    this.keys.set(key, this.keys.get(key) === true || whole);
+  }
+
+  /** Its live file came after them: it starts at 0 whatever readFrom says. */
+  has(key: string): boolean {
+    return this.keys.has(key);
+  }
+
+  /**
+   * One of them is read again from its first byte: so is its live file, whatever its checkpoint says
+   * — a line the rotated file ends inside of must meet its continuation, not the middle of the live
+   * file (duplicates of what the last run delivered are the lesser harm).
+   */
+  rereads(key: string): boolean {
+    return this.keys.get(key) === true;
+  }
+}
+
 export class CatchUp {
   constructor(
     private readonly parts: SourceParts,
     private readonly files: FileSet,
     private readonly opener: Opener,
     private readonly acceptLive: (livePath: string) => PodLogPath | null,
-    /** Containers finished from rotated files at start (filled here): their live file starts at 0. */
-    private readonly recoveredKeys: Set<string>,
+    /** Filled here. */
+    private readonly recovered: RecoveredContainers,
   ) {}
 
   /** Opens the rotated files that finish unclaimed checkpoints (afterScan: the live files are open already). */
@@ -31,6 +56,23 @@ export class CatchUp {
       const opened = this.recoverContainer(livePath, parsed, cps);
       if (afterScan && opened.length > 0) this.putBeforeLive(containerKey(parsed), opened);
     }
+  }
+
+  /**
+   * How large a checkpointed file that is gone probably grew before it was rotated away: the largest
+   * of its rotated siblings still on disk (a .gz by the size its trailer records), else what was saved.
+   */
+  estimateFinalSize(cp: FileCheckpoint): number {
+    let size = cp.size ?? 0;
+    for (const sib of rotatedSiblings(this.parts.fs, cp.path)) {
+      try {
+        if (sib.plain) size = Math.max(size, this.parts.fs.stat(sib.plain).size);
+        else if (sib.gz) size = Math.max(size, gzipDeclaredSize(this.parts.fs.readFile(sib.gz)));
+      } catch {
+        // gone meanwhile
+      }
+    }
+    return size;
   }
 
   /** Unclaimed checkpoints whose file is no longer at its path, by that path. */
@@ -83,6 +125,9 @@ export class CatchUp {
     const opened: TailedFile[] = [];
     for (const { index, cp } of plan) {
       const sib = siblings[index] as RotatedSibling;
+      // Opened already (the first pass, or the scan as a file it missed): read once. A checkpoint that
+      // matched it too is another file's that had its inode.
+      if (this.followed(sib)) continue;
       if (cp) checkpoints.unclaimed.delete(checkpointKey(cp.dev, cp.ino));
       // The plain file first; if the kubelet compressed it meanwhile, its .gz (listed again).
       let f: TailedFile | null = null;
@@ -93,24 +138,45 @@ export class CatchUp {
       }
       if (!f) continue;
       opened.push(f);
+      this.recovered.add(containerKey(parsed), cp === null);
+      if (f.readPos >= f.size) continue; // read already; open in case the runtime still writes to it
       counters.filesRecovered++;
-      this.recoveredKeys.add(containerKey(parsed));
       log.info("reading a file rotated during downtime", { path: f.info.path, offset: f.readPos, from: livePath });
     }
     return opened;
   }
 
+  /** Whether a rotated sibling is followed already, under either name or (plain) by its inode. */
+  private followed(sib: RotatedSibling): boolean {
+    for (const o of this.files.open.values()) if (o.info.path === sib.plain || o.info.path === sib.gz) return true;
+    if (!sib.plain) return false;
+    try {
+      const st = this.parts.fs.stat(sib.plain);
+      return this.files.byInode.has(checkpointKey(st.dev, st.ino));
+    } catch {
+      return false;
+    }
+  }
+
   /**
    * The scan already opened this container's live file: read the recovered ones before it, and that
-   * file from its first byte (it came after them), whatever readFrom says.
+   * file from its first byte (it came after them) if readFrom put it at its end or one of them is
+   * read again whole (RecoveredContainers.rereads).
    */
   private putBeforeLive(key: string, opened: TailedFile[]): void {
     let min = Number.POSITIVE_INFINITY;
     for (const o of this.files.open.values()) {
       if (o.containerKey !== key || opened.includes(o)) continue;
       min = Math.min(min, o.order);
-      if (o.fromEnd) o.rewind();
+      if (o.fromEnd || (this.recovered.rereads(key) && o.info.path === o.livePath)) o.rewind();
     }
     if (min !== Number.POSITIVE_INFINITY) opened.forEach((f, i) => (f.order = min - 1 + (i + 1) / (opened.length + 1)));
   }
+}
+
+/** The uncompressed size a gzip member declares in its trailer (ISIZE, modulo 2^32), 0 if too short. */
+function gzipDeclaredSize(bytes: Uint8Array): number {
+  if (bytes.length < 18) return 0;
+  const n = bytes.length;
+  return ((bytes[n - 4] as number) | ((bytes[n - 3] as number) << 8) | ((bytes[n - 2] as number) << 16) | ((bytes[n - 1] as number) << 24)) >>> 0;
 }

@@ -1,27 +1,61 @@
 // The checkpointer: the checkpoints of the last run until files claim them, the watermarks of the
-// files followed now, and saving them when something moved (docs/source.md, "checkpoints").
+// files followed now, files recently read to their end ("done", so that they are recognised when
+// they turn up rotated or compressed after a restart), and saving all of it when something moved
+// (docs/source.md, "Checkpoints").
 import type { Logger } from "../log.ts";
+import type { Clock } from "../platform/types.ts";
 import { checkpointKey } from "./checkpoints.ts";
-import type { FileSet } from "./file-set.ts";
 import type { PartialMerger } from "./partial.ts";
-import type { CheckpointStorage, FileCheckpoint, SourceCounters } from "./types.ts";
+import type { TailedFile } from "./tailed-file.ts";
+import type { CheckpointHealth, CheckpointStorage, FileCheckpoint, SourceCounters } from "./types.ts";
+
+/** How long a file read to its end is remembered (kubelet rotates, compresses and deletes within this). */
+const DONE_RETENTION_MS = 60 * 60_000;
+/** At most this many done files remembered per live path (kubelet keeps five files per container). */
+const DONE_PER_PATH = 8;
+
+/** The files a checkpoint is kept for: those followed, and those closed but not durable yet (FileSet). */
+export interface FileTables {
+  readonly open: ReadonlyMap<string, TailedFile>;
+  readonly retired: Map<string, TailedFile>;
+}
+
+interface Done {
+  cp: FileCheckpoint;
+  at: number;
+  /** The order files were done in (many are done within one millisecond): newer is larger. */
+  seq: number;
+}
 
 export class Checkpointer {
   /** Checkpoints loaded at start and not yet matched to a file, by device:inode. */
   readonly unclaimed = new Map<string, FileCheckpoint>();
+  /** When the last run last saved its checkpoints (null: no checkpoint file, or one too old to say). */
+  lastRunSavedAt: number | null = null;
+  /** Files read to their end and closed, by device:inode:head (inodes are reused at once). */
+  private readonly done = new Map<string, Done>();
+  private doneSeq = 0;
   private dirty = false;
   private prunedAfterScan = false;
+  /** Saves failing since (epoch ms), and the last error: a /status reason (a full data dir disk). */
+  readonly health: CheckpointHealth = { failingSince: null, lastError: null };
 
   constructor(
     private readonly storage: CheckpointStorage,
     private readonly counters: SourceCounters,
     private readonly log: Logger,
+    private readonly clock: Clock,
     /** Called right before each save (other state that must be durable no later than the checkpoints). */
     private readonly onSaving?: () => void,
   ) {}
 
   load(): void {
-    for (const cp of this.storage.load((msg) => this.log.warn(msg))) this.unclaimed.set(checkpointKey(cp.dev, cp.ino), cp);
+    const saved = this.storage.load((msg) => this.log.warn(msg));
+    this.lastRunSavedAt = saved.savedAt;
+    for (const cp of saved.files) {
+      if (cp.done) this.done.set(doneKey(cp), { cp, at: saved.savedAt ?? this.clock.now(), seq: ++this.doneSeq });
+      else this.unclaimed.set(checkpointKey(cp.dev, cp.ino), cp);
+    }
   }
 
   markDirty(): void {
@@ -33,62 +67,106 @@ export class Checkpointer {
     return this.prunedAfterScan;
   }
 
+  /** Whether the last run knew a file of this live path that `same` recognises (followed, or read to its end). */
+  knows(livePath: string, same: (cp: FileCheckpoint) => boolean): boolean {
+    for (const cp of this.unclaimed.values()) if (cp.path === livePath && same(cp)) return true;
+    for (const { cp } of this.done.values()) if (cp.path === livePath && same(cp)) return true;
+    return false;
+  }
+
+  /** A file read to its end, its lines durable: remembered a while, then forgotten. */
+  markDone(f: TailedFile): void {
+    const cp: FileCheckpoint = { dev: f.dev, ino: f.ino, fpLen: f.fp.fpLen, fpHash: f.fp.fpHash, path: f.livePath, offset: f.watermark.checkpoint, size: f.size, done: true };
+    const key = doneKey(cp);
+    this.done.delete(key); // re-inserted: the newest last, as saved
+    this.done.set(key, { cp, at: this.clock.now(), seq: ++this.doneSeq });
+    this.dirty = true;
+  }
+
   /**
    * After the first readable scan (and the catch-up after it), checkpoints that matched no file, live
    * or rotated, are of files gone for good. A file deleted while only this process held it open (e.g.
-   * rotated away during an outage, then a crash) took its unread bytes with it: count them (at least
-   * size − offset at the last save).
+   * rotated away during an outage, then a crash), or rotated and deleted while we were down, took its
+   * unread bytes with it: count them — size − offset at the last save, or more where `estimateSize`
+   * knows better (it may have grown after the save: its rotated siblings tell how large they grow).
    */
-  forgetUnclaimed(): void {
+  forgetUnclaimed(estimateSize: (cp: FileCheckpoint) => number = (cp) => cp.size ?? 0): void {
     this.prunedAfterScan = true;
     if (this.unclaimed.size === 0) return;
     this.counters.checkpointsPruned += this.unclaimed.size;
     this.log.info("forgetting checkpoints of files that no longer exist", { count: this.unclaimed.size });
     for (const cp of this.unclaimed.values()) {
-      const lost = (cp.size ?? 0) - cp.offset;
+      const lost = Math.max(cp.size ?? 0, estimateSize(cp)) - cp.offset;
       if (lost <= 0) continue;
       this.counters.bytesLost += lost;
       this.counters.filesGivenUp++;
-      this.log.warn("a file was deleted before it was read to its end; its unread bytes are lost", { path: cp.path, bytesLost: lost });
+      this.log.warn("a file was deleted before it was read to its end; its unread bytes are lost (an estimate: its size at the last checkpoint, or its rotated siblings' if larger)", {
+        path: cp.path,
+        bytesLost: lost,
+      });
     }
     this.unclaimed.clear();
     this.dirty = true;
   }
 
-  /** Moves every watermark over what the ring made durable; drops retired files nothing needs. */
-  applyMarks(files: FileSet, merger: PartialMerger, durable: number): void {
+  /** Moves every watermark over what the ring made durable; retired files that need nothing more are done. */
+  applyMarks(files: FileTables, merger: PartialMerger, durable: number): void {
     for (const f of files.open.values()) if (f.watermark.advance(durable)) this.dirty = true;
     for (const [serial, f] of files.retired) {
       if (f.watermark.advance(durable)) this.dirty = true;
       if (!f.watermark.waiting && !merger.pinned(serial)) {
         files.retired.delete(serial);
-        this.dirty = true;
+        this.markDone(f);
       }
     }
   }
 
   /** Persists the checkpoints if anything moved; a failure is logged and tried again next time. */
-  save(files: FileSet): void {
+  save(files: FileTables): void {
     if (!this.dirty) return;
     this.dirty = false;
     const out: FileCheckpoint[] = [];
     const ids = new Set<string>();
     for (const f of [...files.open.values(), ...files.retired.values()]) {
       f.updateFingerprint();
-      const id = checkpointKey(f.dev, f.ino);
+      const id = f.inodeKey;
       if (ids.has(id)) continue; // an older retired file whose inode was reused: the open one wins
       ids.add(id);
       out.push({ dev: f.dev, ino: f.ino, fpLen: f.fp.fpLen, fpHash: f.fp.fpHash, path: f.livePath, offset: f.watermark.checkpoint, size: f.size });
     }
     // Until the first scan of a readable root, checkpoints not matched yet are kept as they were.
     for (const [id, cp] of this.unclaimed) if (!ids.has(id)) out.push(cp);
+    for (const { cp } of this.recentDone().values()) out.push(cp);
     try {
       this.onSaving?.();
-      this.storage.save(out);
+      this.storage.save({ files: out, savedAt: this.clock.now() });
       this.counters.checkpointWrites++;
+      if (this.health.failingSince !== null) this.log.info("checkpoints written again", { path: this.storage.path });
+      this.health.failingSince = null;
+      this.health.lastError = null;
     } catch (err) {
       this.dirty = true;
+      this.counters.checkpointWriteErrors++;
+      this.health.failingSince ??= this.clock.now();
+      this.health.lastError = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
       this.log.error("cannot write checkpoints", { path: this.storage.path, error: (err as Error).message });
     }
   }
+
+  /** Done files within the retention, the newest DONE_PER_PATH per live path (older ones dropped). */
+  private recentDone(): Map<string, Done> {
+    const now = this.clock.now();
+    const perPath = new Map<string, number>();
+    const newestFirst = [...this.done.entries()].sort((a, b) => b[1].at - a[1].at || b[1].seq - a[1].seq);
+    for (const [id, d] of newestFirst) {
+      const n = (perPath.get(d.cp.path) ?? 0) + 1;
+      perPath.set(d.cp.path, n);
+      if (now - d.at > DONE_RETENTION_MS || n > DONE_PER_PATH) this.done.delete(id);
+    }
+    return this.done;
+  }
+}
+
+function doneKey(cp: FileCheckpoint): string {
+  return `${cp.dev}:${cp.ino}:${cp.fpLen}:${cp.fpHash}`;
 }

@@ -3,10 +3,11 @@
 import { z } from "zod";
 import { dataDirFiles } from "../platform/atomic-file.ts";
 import type { DurableFiles } from "../platform/types.ts";
-import type { CheckpointStorage, FileCheckpoint } from "./types.ts";
+import type { CheckpointStorage, SavedCheckpoints } from "./types.ts";
 
 const CheckpointFileSchema = z.object({
   version: z.literal(1),
+  savedAt: z.number().optional(),
   files: z.array(
     z.object({
       dev: z.number(),
@@ -16,6 +17,7 @@ const CheckpointFileSchema = z.object({
       path: z.string(),
       offset: z.number().int().nonnegative(),
       size: z.number().int().nonnegative().optional(),
+      done: z.boolean().optional(),
     }),
   ),
 });
@@ -25,13 +27,14 @@ export function checkpointKey(dev: number, ino: number): string {
 }
 
 /** The encoded form of a set of checkpoints (one JSON document). */
-export function encodeCheckpoints(files: readonly FileCheckpoint[]): string {
-  return JSON.stringify({ version: 1, files });
+export function encodeCheckpoints(saved: SavedCheckpoints): string {
+  return JSON.stringify({ version: 1, savedAt: saved.savedAt ?? undefined, files: saved.files });
 }
 
-/** Decodes what encodeCheckpoints wrote; throws on anything else. */
-export function decodeCheckpoints(text: string): FileCheckpoint[] {
-  return CheckpointFileSchema.parse(JSON.parse(text)).files;
+/** Decodes what encodeCheckpoints wrote (or an older file without savedAt); throws on anything else. */
+export function decodeCheckpoints(text: string): SavedCheckpoints {
+  const parsed = CheckpointFileSchema.parse(JSON.parse(text));
+  return { files: parsed.files, savedAt: parsed.savedAt ?? null };
 }
 
 export const CHECKPOINTS_FILE = "checkpoints.json";
@@ -47,17 +50,17 @@ export class CheckpointStore implements CheckpointStorage {
     this.path = this.files.pathOf(CHECKPOINTS_FILE);
   }
 
-  load(onError: (msg: string) => void): FileCheckpoint[] {
+  load(onError: (msg: string) => void): SavedCheckpoints {
     try {
       const text = this.files.read(CHECKPOINTS_FILE);
-      return text === null ? [] : decodeCheckpoints(text);
+      return text === null ? { files: [], savedAt: null } : decodeCheckpoints(text);
     } catch (err) {
       onError(`checkpoint file ${this.path} is unreadable (${(err as Error).message}); files without a checkpoint follow source.readFrom`);
-      return [];
+      return { files: [], savedAt: null };
     }
   }
 
-  save(files: readonly FileCheckpoint[]): void {
-    this.files.write(CHECKPOINTS_FILE, encodeCheckpoints(files));
+  save(saved: SavedCheckpoints): void {
+    this.files.write(CHECKPOINTS_FILE, encodeCheckpoints(saved));
   }
 }

@@ -38,6 +38,7 @@ export function newSourceCounters(): SourceCounters {
     watchdogReopens: 0,
     watcherErrors: 0,
     checkpointWrites: 0,
+    checkpointWriteErrors: 0,
     checkpointsPruned: 0,
     wakeups: 0,
     filesWatched: 0,

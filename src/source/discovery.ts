@@ -4,6 +4,7 @@
 // name never seen before is classified — one of ours, history from before we started, or a file
 // created and rotated between two looks, which is read under its rotated name (docs/source.md).
 import { join, relative } from "node:path";
+import type { RecoveredContainers } from "./catch-up.ts";
 import { compileGlobs } from "./glob.ts";
 import type { SourceConfig, SourceParts } from "./context.ts";
 import type { FileSet } from "./file-set.ts";
@@ -16,6 +17,12 @@ import type { TailedFile } from "./tailed-file.ts";
 import { DirWatcher } from "./watcher.ts";
 
 type RotatedClass = "history" | "missed" | "ignored";
+
+/**
+ * A rotated file modified this long before the last run's final checkpoint save may still hold lines
+ * it never read (the file was not open yet): read it if that run did not know it.
+ */
+const LAST_RUN_SLACK_MS = 10_000;
 
 /** Decides which live log files to follow: include/exclude globs, excluded containers, our own pod. */
 export function logFileFilter(config: SourceConfig, ownPodUid: string | null): (rel: string) => PodLogPath | null {
@@ -48,8 +55,8 @@ export class Discovery {
     private readonly files: FileSet,
     private readonly opener: Opener,
     private readonly accept: (rel: string) => PodLogPath | null,
-    /** Containers finished from rotated files at start: their live file starts at 0 whatever readFrom says. */
-    private readonly recoveredKeys: ReadonlySet<string>,
+    /** Containers whose rotated files are read at start (filled here too): where their live files start. */
+    private readonly recovered: RecoveredContainers,
   ) {
     this.root = config.root;
     this.watcher = new DirWatcher(parts.fs, this.root, {
@@ -104,16 +111,28 @@ export class Discovery {
     }
     this.known = seen;
     for (const path of this.classified.keys()) if (!seen.has(path)) this.classified.delete(path);
-    this.files.pruneHistory();
+    this.files.pruneHistory(this.containersIn(seen));
     this.files.unlinkMissing(seen);
     for (const path of this.skipped.keys()) if (!seen.has(path)) this.skipped.delete(path);
     return true;
   }
 
+  /** The container instances that have a live or rotated log file among `paths`. */
+  private containersIn(paths: Iterable<string>): Set<string> {
+    const keys = new Set<string>();
+    for (const path of paths) {
+      const rel = relative(this.root, path);
+      const m = ROTATED_NAME.exec(rel.slice(rel.lastIndexOf("/") + 1));
+      const parsed = parsePodLogPath(m ? rel.slice(0, rel.lastIndexOf("/") + 1) + m[1] : rel);
+      if (parsed) keys.add(containerKey(parsed));
+    }
+    return keys;
+  }
+
   /** A file of a pod that is not selected: closed, and its paths remembered so that it is not opened again. */
   skip(f: TailedFile): void {
     this.parts.counters.filesSkipped++;
-    for (const p of f.paths) this.skipped.set(p, f.info.id);
+    for (const p of f.paths) this.skipped.set(p, f.inodeKey);
     this.files.forget(f);
   }
 
@@ -182,7 +201,10 @@ export class Discovery {
     }
     // Oldest first (a plain file before its .gz): files found missed are read in rotation order.
     rotated.sort((a, b) => (a.stamp === b.stamp ? Number(a.gz) - Number(b.gz) : a.stamp < b.stamp ? -1 : 1));
-    for (const r of rotated) this.classifyRotated(r.liveRel, r.path, r.gz, initial);
+    // At start, once a rotated file is read, every newer one is too: a line it ends inside of must
+    // meet its continuation, not the next file read (duplicates of a known file are the lesser harm).
+    let readOn = false;
+    for (const r of rotated) if (this.classifyRotated(r.liveRel, r.path, r.gz, initial, readOn) && initial) readOn = true;
     if (!seen) this.unlinkUnder(dir + "/", new Set(names.map((n) => join(dir, n))));
     for (const [path, parsed] of live) this.discover(path, parsed, initial);
   }
@@ -193,53 +215,92 @@ export class Discovery {
    * history, not read (rotated files are not tailed). Otherwise it was created and rotated while we
    * were not looking: read it whole, before the live file of its container.
    */
-  private classifyRotated(liveRel: string, path: string, gz: boolean, initial: boolean): void {
+  /** Returns whether the file is being read now (opened here, or by the catch-up). */
+  private classifyRotated(liveRel: string, path: string, gz: boolean, initial: boolean, readOn: boolean): boolean {
     const parsed = this.accept(liveRel);
-    if (!parsed) return void this.classified.set(path, "ignored");
-    if (initial) return void this.classified.set(path, "history");
-    if (this.skipped.has(join(this.root, liveRel))) return void this.classified.set(path, "ignored"); // a pod that is not selected
+    if (!parsed) return this.classify(path, "ignored");
+    const livePath = join(this.root, liveRel);
+    if (this.skipped.has(livePath)) return this.classify(path, "ignored"); // a pod that is not selected
+    const key = containerKey(parsed);
     let mem: Uint8Array | null = null;
     if (gz) {
-      const plain = path.slice(0, -3);
-      const plainClass = this.classified.get(plain);
-      if (plainClass) return void this.classified.set(path, plainClass);
+      const plainClass = this.classified.get(path.slice(0, -3));
+      if (plainClass) return this.classify(path, plainClass);
+    }
+    for (const o of this.files.open.values()) if (o.info.path === path) return this.classify(path, "history") || true; // opened by the catch-up
+    if (initial && !readOn && !this.changedSinceLastRun(path)) return this.classify(path, "history");
+    if (gz) {
       mem = readGzip(this.parts.fs, path);
-      if (!mem) return; // still being written, or damaged: look again at the next scan
-      if (this.knownGzip(containerKey(parsed), mem)) return void this.classified.set(path, "history");
+      if (!mem) return false; // still being written, or damaged: look again at the next scan
+      const bytes = mem;
+      if (this.knownGzip(key, mem) || (initial && !readOn && this.lastRunKnew(livePath, (cp) => bytesHeadMatches(bytes, cp)))) return this.classify(path, "history");
     } else {
-      const known = this.knownPlain(containerKey(parsed), path);
-      if (known === null) return; // gone meanwhile
-      if (known) return void this.classified.set(path, "history");
+      const known = this.knownPlain(key, path, initial && !readOn ? livePath : null);
+      if (known === null) return false; // gone meanwhile
+      if (known) return this.classify(path, "history");
     }
     this.classified.set(path, "missed");
-    const f = this.opener.openRotated(path, mem, join(this.root, liveRel), parsed, null);
-    if (!f) return;
-    // A plain one may still take the runtime's last writes (before it reopens): it is closed like any
-    // rotated file, once its successor has bytes.
-    if (!mem) f.final = false;
+    const f = this.opener.openRotated(path, mem, livePath, parsed, null);
+    if (!f) return false;
     // Its reading order is right as it is: rotated names are classified (oldest first) before the live
     // files of the same listing are discovered, so every open file of its container is older and the
     // live file that replaced it is opened after it.
-    this.parts.counters.filesMissedRotated++;
-    this.parts.log.warn("a file was rotated before it was opened; reading it under its rotated name", { path });
+    if (initial) {
+      this.recovered.add(key, true); // read whole: the live file came after it, and is read whole too
+      this.parts.counters.filesRecovered++;
+      this.parts.log.warn("a file was rotated while the collector was down, before it was read; reading it under its rotated name", { path });
+    } else {
+      this.parts.counters.filesMissedRotated++;
+      this.parts.log.warn("a file was rotated before it was opened; reading it under its rotated name", { path });
+    }
+    return true;
   }
 
-  /** Whether a .gz's content starts like a file of this container we opened (still open ones count too). */
+  /** Records what a rotated name is; false (not being read). */
+  private classify(path: string, what: RotatedClass): false {
+    this.classified.set(path, what);
+    return false;
+  }
+
+  /**
+   * At start, whether a rotated file may hold lines the last run never made durable: written since
+   * its last checkpoint save (or just before it: the file may not have been open yet then). Rotated
+   * files older than that, and those the last run knew (followed, or read to their end), are history.
+   */
+  private changedSinceLastRun(path: string): boolean {
+    const savedAt = this.parts.checkpoints.lastRunSavedAt;
+    if (savedAt === null) return false; // a first start: rotated files are history
+    try {
+      return this.parts.fs.stat(path).mtimeMs >= savedAt - LAST_RUN_SLACK_MS;
+    } catch {
+      return false;
+    }
+  }
+
+  private lastRunKnew(livePath: string, same: (cp: { fpLen: number; fpHash: number; dev: number; ino: number }) => boolean): boolean {
+    return this.parts.checkpoints.knows(livePath, same);
+  }
+
+  /** Whether a .gz's content starts like a file of this container we opened (open ones count too, .gz ones read after downtime included). */
   private knownGzip(key: string, mem: Uint8Array): boolean {
     const history = this.files.history.get(key);
     for (const o of this.files.open.values()) {
-      if (o.containerKey !== key || o.fd < 0) continue;
-      o.updateFingerprint();
-      history?.set(o.info.id, o.fp);
+      if (o.containerKey !== key) continue;
+      if (o.fd >= 0) {
+        o.refreshSize(); // its size may be that of its last read: its head may have grown since
+        o.updateFingerprint();
+      }
+      if (o.fp.fpLen > 0) history?.set(o.inodeKey, o.fp);
     }
     return history !== undefined && [...history.values()].some((h) => h.fpLen > 0 && bytesHeadMatches(mem, h));
   }
 
   /**
    * Whether a plain rotated file is one we opened: open (the descriptor pins the inode), or closed
-   * with the same head (inodes are reused at once). Null when it cannot be looked at now.
+   * with the same head (inodes are reused at once); at start (`livePath`), also one the last run
+   * knew. Null when it cannot be looked at now.
    */
-  private knownPlain(key: string, path: string): boolean | null {
+  private knownPlain(key: string, path: string, livePath: string | null): boolean | null {
     let st;
     try {
       st = this.parts.fs.stat(path);
@@ -248,7 +309,8 @@ export class Discovery {
     }
     const id = checkpointKey(st.dev, st.ino);
     const closed = this.files.history.get(key)?.get(id);
-    return this.files.byInode.has(id) || (closed !== undefined && closed.fpLen > 0 && pathHeadMatches(this.parts.fs, path, closed));
+    if (this.files.byInode.has(id) || (closed !== undefined && closed.fpLen > 0 && pathHeadMatches(this.parts.fs, path, closed))) return true;
+    return livePath !== null && this.lastRunKnew(livePath, (cp) => cp.dev === st.dev && cp.ino === st.ino && pathHeadMatches(this.parts.fs, path, cp));
   }
 
   private discover(path: string, parsed: PodLogPath, initial: boolean): void {
@@ -261,13 +323,39 @@ export class Discovery {
     if (!st.isFile) return;
     const id = checkpointKey(st.dev, st.ino);
     const known = this.files.byPath.get(path);
-    if (known && known.info.id === id) return;
+    if (known && known.inodeKey === id) return;
     if (this.skipped.get(path) === id) return;
     this.skipped.delete(path);
     if (known) this.files.unlink(known, path); // the path names another file now: a rotation
     const alias = this.files.byInode.get(id);
     if (alias) return this.files.link(path, alias);
-    this.opener.openLive(path, parsed, initial && !this.recoveredKeys.has(containerKey(parsed)));
+    const key = containerKey(parsed);
+    this.opener.openLive(path, parsed, initial && !this.recovered.has(key), initial && this.recovered.rereads(key));
+  }
+
+  /**
+   * Whether the live path of `f` still names it; if not (rotated, deleted) and the change was not seen
+   * yet, its container dir is looked at now: a successor is opened.
+   */
+  stillLive(f: TailedFile): boolean {
+    let st;
+    try {
+      st = this.parts.fs.stat(f.livePath);
+    } catch {
+      st = null;
+    }
+    if (st && st.dev === f.dev && st.ino === f.ino) return true;
+    this.lookAgain(f.livePath);
+    return false;
+  }
+
+  /** Lists the container dir of a live path now (inotify may be late or gone); whether that opened a file. */
+  lookAgain(livePath: string): boolean {
+    const parts = relative(this.root, livePath).split("/");
+    if (parts.length !== 3) return false;
+    const before = this.parts.counters.filesAdded;
+    this.scanContainer(parts[0] as string, parts[1] as string, false, null);
+    return this.parts.counters.filesAdded > before;
   }
 
   /** The live path relative to the root, accepted, for catch-up after downtime. */

@@ -6,7 +6,9 @@ import { LineReader } from "./line-reader.ts";
 import type { PartialMerger } from "./partial.ts";
 import type { PodLogPath } from "./paths.ts";
 import { containerKey } from "./paths.ts";
+import { basename } from "node:path";
 import { checkpointKey } from "./checkpoints.ts";
+import { ROTATED_NAME } from "./rotated.ts";
 import { type TailEvents, TailedFile } from "./tailed-file.ts";
 import type { SourceConfig, SourceParts } from "./context.ts";
 
@@ -58,7 +60,7 @@ export class FileSet {
       { partialKey: key, fileId: serial, format: this.config.format, maxLineBytes: this.config.maxLineBytes, merger: this.merger, counters },
       o.start,
     );
-    const info = { ...o.parsed, id: checkpointKey(o.dev, o.ino), path: o.path, firstSeenAt: clock.now() };
+    const info = { ...o.parsed, id: `${checkpointKey(o.dev, o.ino)}:${serial}`, path: o.path, firstSeenAt: clock.now() };
     const f = new TailedFile(
       { serial, info, livePath: o.livePath, containerKey: key, fd: o.fd, mem: o.mem, dev: o.dev, ino: o.ino, size: o.size, start: o.start, fp: o.fp, order: ++this.orders, reader },
       fs,
@@ -111,6 +113,7 @@ export class FileSet {
   retire(f: TailedFile): void {
     this.forget(f);
     if (f.watermark.waiting || this.merger.pinned(f.serial)) this.retired.set(f.serial, f);
+    else this.parts.checkpoints.markDone(f);
   }
 
   /** Closes a file and removes it from every index. */
@@ -120,7 +123,7 @@ export class FileSet {
     this.remember(f);
     f.close();
     this.open.delete(f.serial);
-    if (this.byInode.get(f.info.id) === f) this.byInode.delete(f.info.id);
+    if (this.byInode.get(f.inodeKey) === f) this.byInode.delete(f.inodeKey);
     for (const p of f.paths) if (this.byPath.get(p) === f) this.byPath.delete(p);
     const { counters, checkpoints, output } = this.parts;
     counters.filesWatched = this.open.size;
@@ -145,6 +148,20 @@ export class FileSet {
     return heads;
   }
 
+  /**
+   * Puts the rotated files of a container read after downtime in rotation order (by the stamp in their
+   * names), before its other files: the catch-up and the first scan open them in two passes.
+   */
+  orderByRotation(key: string): void {
+    const mine = [...this.open.values()].filter((f) => f.containerKey === key).sort((a, b) => a.order - b.order);
+    if (mine.length < 2) return;
+    const stampOf = (f: TailedFile) => ROTATED_NAME.exec(basename(f.info.path))?.[2] ?? null;
+    const rotated = mine.filter((f) => stampOf(f) !== null).sort((a, b) => ((stampOf(a) as string) < (stampOf(b) as string) ? -1 : 1));
+    const rest = mine.filter((f) => stampOf(f) === null);
+    const orders = mine.map((f) => f.order); // the same slots, given out again in the new order
+    [...rotated, ...rest].forEach((f, i) => (f.order = orders[i] as number));
+  }
+
   /** An open file of this container instance, if any. */
   openOf(key: string | undefined): TailedFile | undefined {
     if (key === undefined) return undefined;
@@ -152,12 +169,16 @@ export class FileSet {
     return undefined;
   }
 
-  /** Forgets the rotation history of containers with no open file, and bounds the rest. */
-  pruneHistory(): void {
-    const openKeys = new Set<string>();
-    for (const f of this.open.values()) openKeys.add(f.containerKey);
+  /**
+   * Forgets the rotation history of containers that have neither an open file nor any file on disk
+   * (`present`: the containers a full scan saw), and bounds the rest. A container between a rotation
+   * and its runtime's reopen has no open file, but its rotated files must still be recognised.
+   */
+  pruneHistory(present: ReadonlySet<string>): void {
+    const keep = new Set(present);
+    for (const f of this.open.values()) keep.add(f.containerKey);
     for (const [key, h] of this.history) {
-      if (!openKeys.has(key)) this.history.delete(key);
+      if (!keep.has(key)) this.history.delete(key);
       else while (h.size > HISTORY_PER_CONTAINER) h.delete(h.keys().next().value as string);
     }
   }
@@ -166,7 +187,7 @@ export class FileSet {
   remember(f: TailedFile): void {
     let h = this.history.get(f.containerKey);
     if (!h) this.history.set(f.containerKey, (h = new Map()));
-    h.set(f.info.id, f.fp);
+    h.set(f.inodeKey, f.fp);
   }
 
   closeAll(): void {

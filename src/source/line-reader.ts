@@ -100,9 +100,9 @@ export class LineReader {
     return this.carry.length;
   }
 
-  /** Where reading may resume without meeting the middle of a line: lineEnd, or earlier while a stream is inside a partial line. */
-  get resumableAt(): number {
-    return this.midLine() ? this.cleanAt : this.lineEnd;
+  /** The last line start at which no stream of the container was inside a partial line (see cleanAt). */
+  get lastCleanStart(): number {
+    return this.cleanAt;
   }
 
   private midLine(): boolean {

@@ -18,8 +18,11 @@ export class Opener {
     private readonly files: FileSet,
   ) {}
 
-  /** Opens a live file found at `path` (atStart: present at start, for `readFrom: end`). */
-  openLive(path: string, parsed: PodLogPath, atStart: boolean): void {
+  /**
+   * Opens a live file found at `path` (atStart: present at start, for `readFrom: end`; fromFirstByte:
+   * read whole even if its checkpoint matches, as the rotated files before it are).
+   */
+  openLive(path: string, parsed: PodLogPath, atStart: boolean, fromFirstByte = false): void {
     const { fs, log } = this.parts;
     let fd: number;
     try {
@@ -41,7 +44,7 @@ export class Opener {
     const saved = unclaimed.get(id);
     if (saved && fdHeadMatches(fs, fd, saved)) {
       unclaimed.delete(id);
-      start = saved.offset <= st.size ? saved.offset : 0;
+      start = saved.offset <= st.size && !fromFirstByte ? saved.offset : 0;
       fp = { fpLen: saved.fpLen, fpHash: saved.fpHash };
     } else if (atStart && this.config.readFrom === "end") {
       start = st.size;
@@ -55,8 +58,11 @@ export class Opener {
   }
 
   /**
-   * Opens a rotated file to read it to its end and close it (final): from the checkpoint `cp` it had
-   * when it was live, or whole. `mem` is a .gz's decompressed content. Null when nothing is unread.
+   * Opens a rotated file to read it to its end and close it: from the checkpoint `cp` it had when it
+   * was live, or whole. `mem` is a .gz's decompressed content: final. A plain one may still take the
+   * runtime's last writes (kubelet renames, then asks the runtime to reopen): it is closed like any
+   * rotated file, once its successor has bytes or after the grace. Null when it cannot be opened, or
+   * a .gz has nothing unread.
    */
   openRotated(path: string, mem: Uint8Array | null, livePath: string, parsed: PodLogPath, cp: FileCheckpoint | null): TailedFile | null {
     const fs = this.parts.fs;
@@ -82,15 +88,12 @@ export class Opener {
       size = st.size;
     }
     const start = cp ? Math.min(cp.offset, size) : 0;
-    if (start >= size) {
-      if (fd >= 0) fs.close(fd);
-      return null; // nothing unread
-    }
+    if (start >= size && mem) return null; // nothing unread (a plain file may still grow)
     const fp = cp ? { fpLen: cp.fpLen, fpHash: cp.fpHash } : NO_FINGERPRINT;
     const f = this.files.track({ path, livePath, parsed, fd, mem, dev, ino, size, start, fp });
     f.startDraining(this.parts.clock.now());
-    f.final = true;
-    if (fd >= 0) this.files.byInode.set(f.info.id, f);
+    f.final = mem !== null;
+    if (fd >= 0) this.files.byInode.set(f.inodeKey, f);
     return f;
   }
 }

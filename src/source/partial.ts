@@ -177,19 +177,20 @@ export class PartialMerger {
   }
 
   /**
-   * Flushes, as whole lines, the pending lines whose writer has added nothing for `maxAgeMs` while
-   * their continuation could have been read: `waiting(containerKey)` says a container instance may
-   * still have unread bytes (a successor not read yet, reading paused by a full ring, a file held),
-   * and restarts the line's timeout. `fileId` of each line is the file of its head.
+   * Flushes, as whole lines, the pending lines whose writer has added nothing for `maxAgeMs`, unless
+   * their continuation may still be read: `waiting(containerKey)`, asked of lines that are due, says
+   * a container instance may have unread bytes (a successor not read yet, reading paused by a full
+   * ring, a file held, a file that grew), and gives the line another full timeout. `fileId` of each
+   * line is the file of its head.
    */
   flush(now: number, maxAgeMs: number, waiting: (containerKey: string) => boolean = () => false): Array<MergedLine & { fileId: string }> {
     const out: Array<MergedLine & { fileId: string }> = [];
     for (const [k, p] of this.pending) {
+      if (now - p.since < maxAgeMs) continue;
       if (waiting(k.slice(0, -2))) {
-        p.since = now;
+        p.since = now; // due, but its continuation may be there: another full timeout
         continue;
       }
-      if (now - p.since < maxAgeMs) continue;
       this.pending.delete(k);
       this.release(p);
       // The rest of a cut character will never come: it is replaced, as invalid UTF-8 is.

@@ -169,8 +169,11 @@ export class ReadingLoop {
       file.reader.finish(now, lines);
       finished = true;
     }
-    const released = this.merger.takeReleased();
-    if (n > 0 || lines.length > 0 || finished || released.length > 0) await this.emit(file, lines, released);
+    const released = this.takeReleased();
+    if (n > 0 || lines.length > 0 || finished || released.length > 0) {
+      const seq = await this.emit(file, lines);
+      this.markReleased(released, file, seq);
+    }
     if (finished) this.files.retire(file); // its successor may read now
     return n > 0 || finished;
   }
@@ -183,6 +186,10 @@ export class ReadingLoop {
   private async flushPartials(): Promise<void> {
     if (this.merger.size === 0) return;
     const flushed = this.merger.flush(this.parts.clock.now(), this.config.partialFlushMs, (key) => this.mayHaveMore(key));
+    if (flushed.length === 0) return;
+    // The files these lines had fragments in are safe past them once the last of them is in the ring.
+    const released = this.takeReleased();
+    let last: { file: TailedFile; seq: number } | null = null;
     for (const line of flushed) {
       const counters = this.parts.counters;
       counters.partialFlushTimeouts++;
@@ -190,25 +197,40 @@ export class ReadingLoop {
       const head = this.files.bySerial(line.fileId);
       // Emit through an open file of the same container when the head's file is closed.
       const target = head && !head.gone ? head : (this.files.openOf(head?.containerKey) ?? head);
-      const released = this.merger.takeReleased();
-      if (target) await this.emit(target, LineBatch.of(line), released);
+      if (!target) continue;
+      last = { file: target, seq: await this.emit(target, LineBatch.of(line)) };
+      // Through a file closed already: what the pipeline keeps per open file it may drop again.
+      if (target.gone) this.parts.output.closed?.(target.info);
     }
+    if (last) this.markReleased(released, last.file, last.seq);
   }
 
   /**
    * Whether a container instance may still have bytes to read: one of its files has not been read to
-   * its end (or is due for a look), waits for its predecessor, is held, or is a rotated file not
-   * closed yet (its successor may hold a line's continuation).
+   * its end (or is due for a look), waits for its predecessor, is held, is a rotated file not closed
+   * yet (its successor may hold a line's continuation), has grown, or was rotated or deleted — looked
+   * at through the descriptor and the path, as inotify may be late or gone. With none of its files
+   * open any more, its directory is listed: a successor not seen yet is opened.
    */
   private mayHaveMore(key: string): boolean {
-    for (const f of this.files.open.values()) {
+    let sawOpen = false;
+    for (const f of [...this.files.open.values()]) {
       if (f.containerKey !== key) continue;
       if (f.dirty || f.blocked || f.held || f.state === "draining" || f.readPos < f.size) return true;
+      f.refreshSize(); // may find it deleted: draining now, and its successor is looked for below
+      if (f.readPos < f.size || (f.mem === null && !this.discovery.stillLive(f))) {
+        f.dirty = true;
+        return true;
+      }
+      sawOpen = true;
     }
+    if (sawOpen) return false;
+    for (const f of this.files.retired.values()) if (f.containerKey === key) return this.discovery.lookAgain(f.livePath);
     return false;
   }
 
-  private async emit(file: TailedFile, lines: LineBatch, released: string[]): Promise<void> {
+  /** Hands lines over; marks the file with the sequence number that covers them, and returns it. */
+  private async emit(file: TailedFile, lines: LineBatch): Promise<number> {
     this.emitting = true;
     let seq: number;
     try {
@@ -216,13 +238,31 @@ export class ReadingLoop {
     } finally {
       this.emitting = false;
     }
-    const durable = this.durableSeq();
-    this.mark(file, seq, durable);
-    for (const serial of released) {
-      if (serial === file.serial) continue;
-      const other = this.files.bySerial(serial);
-      if (other) this.mark(other, seq, durable);
+    this.mark(file, seq, this.durableSeq());
+    return seq;
+  }
+
+  /**
+   * The files whose pins lines completed or flushed just dropped, each expecting the mark of the record
+   * that carries the line: a closed one is not done (and its checkpoint not passed over the line)
+   * before that record is in the ring. If the hand-over fails, the mark never comes: the checkpoint
+   * stays before the line.
+   */
+  private takeReleased(): TailedFile[] {
+    const out: TailedFile[] = [];
+    for (const serial of this.merger.takeReleased()) {
+      const f = this.files.bySerial(serial);
+      if (!f) continue;
+      f.watermark.expect();
+      out.push(f);
     }
+    return out;
+  }
+
+  /** The records up to `seq` carry the lines that released these files (`emitted` is marked already). */
+  private markReleased(released: TailedFile[], emitted: TailedFile, seq: number): void {
+    const durable = this.durableSeq();
+    for (const f of released) if (f !== emitted) this.mark(f, seq, durable);
   }
 
   /** Everything before the file's safe offset is covered by ring records up to `seq`. */

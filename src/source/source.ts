@@ -14,7 +14,7 @@ import { type Logger, log as rootLog } from "../log.ts";
 import { systemClock } from "../platform/clock.ts";
 import { nodeSourceFs } from "../platform/source-fs.ts";
 import type { Clock, Timer } from "../platform/types.ts";
-import { CatchUp } from "./catch-up.ts";
+import { CatchUp, RecoveredContainers } from "./catch-up.ts";
 import { Checkpointer } from "./checkpointer.ts";
 import { CheckpointStore } from "./checkpoints.ts";
 import { newSourceCounters, type SourceParts } from "./context.ts";
@@ -25,7 +25,7 @@ import { PartialMerger } from "./partial.ts";
 import { ReadingLoop } from "./reading-loop.ts";
 import { SafetyNets } from "./safety-nets.ts";
 import type { TailedFile } from "./tailed-file.ts";
-import type { CheckpointStorage, SourceCounters, SourceFileStatus, SourceFs, SourceOutput } from "./types.ts";
+import type { CheckpointHealth, CheckpointStorage, SourceCounters, SourceFileStatus, SourceFs, SourceOutput } from "./types.ts";
 
 export interface SourceOptions {
   config: Config["source"];
@@ -61,10 +61,11 @@ export class Source {
   constructor(private readonly opts: SourceOptions) {
     const config = opts.config;
     const log = (opts.log ?? rootLog).child({ stage: "source" });
-    const checkpoints = new Checkpointer(opts.checkpoints ?? new CheckpointStore(opts.dataDir), this.counters, log, opts.onCheckpointsSaving);
+    const clock = opts.clock ?? systemClock;
+    const checkpoints = new Checkpointer(opts.checkpoints ?? new CheckpointStore(opts.dataDir), this.counters, log, clock, opts.onCheckpointsSaving);
     this.parts = {
       fs: opts.fs ?? nodeSourceFs,
-      clock: opts.clock ?? systemClock,
+      clock,
       log,
       counters: this.counters,
       output: opts.output,
@@ -86,9 +87,9 @@ export class Source {
     this.files = new FileSet(this.parts, config, this.merger, events, () => this.safety.enforceDeletedCap());
     const opener = new Opener(this.parts, config, this.files);
     const accept = logFileFilter(config, opts.ownPodUid);
-    const recoveredKeys = new Set<string>();
-    this.discovery = new Discovery(this.parts, config, this.files, opener, accept, recoveredKeys);
-    this.catchUp = new CatchUp(this.parts, this.files, opener, (p) => this.discovery.acceptLive(p), recoveredKeys);
+    const recovered = new RecoveredContainers();
+    this.discovery = new Discovery(this.parts, config, this.files, opener, accept, recovered);
+    this.catchUp = new CatchUp(this.parts, this.files, opener, (p) => this.discovery.acceptLive(p), recovered);
     this.safety = new SafetyNets(this.parts, config, this.files, this.merger);
     this.loop = new ReadingLoop(this.parts, config, this.files, this.merger, this.discovery, opts.durableSeq);
   }
@@ -137,6 +138,8 @@ export class Source {
   /** After the final ring sync: persist checkpoints and close every descriptor. */
   close(): void {
     if (this.closed) return;
+    // Sizes as they are now: a file deleted before the next start is counted as lost up to here.
+    this.safety.refreshSizes();
     const checkpoints = this.parts.checkpoints;
     checkpoints.applyMarks(this.files, this.merger, this.opts.durableSeq());
     checkpoints.markDirty();
@@ -154,6 +157,11 @@ export class Source {
     return this.files.open.size;
   }
 
+  /** Whether checkpoints can be saved (a full data dir disk stops them; the previous ones stay). */
+  get checkpointHealth(): CheckpointHealth {
+    return this.parts.checkpoints.health;
+  }
+
   /** Reconciliation: find new files, notice rotated and deleted ones, run the safety nets, save. */
   private scan(initial: boolean): void {
     if (this.stopping) return;
@@ -162,7 +170,8 @@ export class Source {
     if (!checkpoints.settled) {
       // Files rotated (or compressed) between the first catch-up pass and this scan.
       if (checkpoints.unclaimed.size > 0) this.catchUp.run(true);
-      checkpoints.forgetUnclaimed();
+      checkpoints.forgetUnclaimed((cp) => this.catchUp.estimateFinalSize(cp));
+      for (const key of new Set([...this.files.open.values()].map((f) => f.containerKey))) this.files.orderByRotation(key);
     }
     const now = this.parts.clock.now();
     this.safety.refreshSizes();

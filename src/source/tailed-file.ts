@@ -2,6 +2,7 @@
 // where reading stands, its line reader, its watermark and its place in its container's rotation.
 // It reads through the descriptor, never the path: after a rotation the path is another file.
 import type { Logger } from "../log.ts";
+import { checkpointKey } from "./checkpoints.ts";
 import { type Fingerprint, FINGERPRINT_BYTES, readFingerprint } from "./fingerprint.ts";
 import type { LineBatch } from "./line-batch.ts";
 import type { LineReader } from "./line-reader.ts";
@@ -43,6 +44,8 @@ export class TailedFile {
   readonly containerKey: string;
   readonly dev: number;
   readonly ino: number;
+  /** device:inode (the checkpoint's key; the file under any of its paths). */
+  readonly inodeKey: string;
   readonly reader: LineReader;
   readonly watermark: Watermark;
   /** Read through this descriptor (-1: closed), or from `mem` (a decompressed .gz after downtime). */
@@ -89,6 +92,7 @@ export class TailedFile {
     this.mem = init.mem;
     this.dev = init.dev;
     this.ino = init.ino;
+    this.inodeKey = checkpointKey(init.dev, init.ino);
     this.size = init.size;
     this.readPos = init.start;
     this.watermark = new Watermark(init.start);
@@ -98,12 +102,12 @@ export class TailedFile {
   }
 
   /**
-   * The first offset not safe yet: the reader's line end, or a pending partial's first fragment here,
-   * or the last point where no stream was inside a partial line (see LineReader.resumableAt).
+   * The first offset not safe yet: the reader's line end; while a pending line has fragments here,
+   * the earlier of its first fragment and the last point before it where no stream was inside a
+   * partial line — resumed there after a restart, no line is met in its middle.
    */
   safeOffset(pendingStart: number | null): number {
-    const resumable = this.reader.resumableAt;
-    return pendingStart === null ? resumable : Math.min(pendingStart, resumable);
+    return pendingStart === null ? this.reader.lineEnd : Math.min(pendingStart, this.reader.lastCleanStart);
   }
 
   /** Reads one slice into `out` through `buf`; returns the bytes read (0 at the end, or on an error, which is logged). */

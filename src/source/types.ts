@@ -5,7 +5,10 @@ import type { Stream } from "./line-format.ts";
 import type { PodLogPath } from "./paths.ts";
 
 export interface SourceFileInfo extends PodLogPath {
-  /** device:inode */
+  /**
+   * Identifies one followed file for as long as anything refers to it: device:inode:serial (inode
+   * numbers are reused at once, so device:inode alone may name a later file too).
+   */
   id: string;
   path: string;
   /** When the collector first saw this file (ms): the start of its metadata wait. */
@@ -81,6 +84,8 @@ export interface SourceCounters {
   watchdogReopens: number;
   watcherErrors: number;
   checkpointWrites: number;
+  /** Checkpoint saves that failed (a full disk, say): the previous checkpoints stay. */
+  checkpointWriteErrors: number;
   checkpointsPruned: number;
   /** Times the reading loop or the scan timer woke up (idle cost). */
   wakeups: number;
@@ -109,45 +114,14 @@ export interface SourceFileStatus {
   lag: number;
 }
 
-// ---- the file system port -------------------------------------------------------------------
+export type { FileStat, SourceFs, TreeWatch, TreeWatchHandlers } from "../platform/types.ts";
 
-export interface FileStat {
-  dev: number;
-  ino: number;
-  size: number;
-  nlink: number;
-  isFile: boolean;
+/** Whether checkpoints can be saved: since when they cannot, and why (null: they can). */
+export interface CheckpointHealth {
+  failingSince: number | null;
+  lastError: string | null;
 }
 
-/** A recursive watch of a directory tree; events say "look here soon", never what happened. */
-export interface TreeWatch {
-  close(): void;
-}
-
-export interface TreeWatchHandlers {
-  /** `rename`: created, renamed or removed; `change`: written. `name` is relative to the root. */
-  onEvent(kind: "rename" | "change", name: string): void;
-  /** The watch failed asynchronously (e.g. ENOSPC: out of inotify watches); no more events come. */
-  onError(err: Error): void;
-}
-
-/**
- * The file system as the source uses it. Failures throw Errors with a Node-style `code` (ENOENT,
- * EACCES, …). Reads go through descriptors: after a rotation a path names another file.
- */
-export interface SourceFs {
-  open(path: string): number;
-  /** Reads up to `length` bytes at `position` into buf[offset…]; 0 at the end of the file. */
-  read(fd: number, buf: Uint8Array, offset: number, length: number, position: number): number;
-  fstat(fd: number): FileStat;
-  close(fd: number): void;
-  /** Follows symlinks. */
-  stat(path: string): FileStat;
-  readdir(path: string): string[];
-  readFile(path: string): Uint8Array;
-  /** Watches `root` recursively; throws ENOENT when it does not exist yet. */
-  watch(root: string, handlers: TreeWatchHandlers): TreeWatch;
-}
 
 /** A file's saved position (the checkpoint of the watermark), with what identifies the file. */
 export interface FileCheckpoint {
@@ -161,6 +135,15 @@ export interface FileCheckpoint {
   offset: number;
   /** Size when last saved. */
   size?: number;
+  /** Read to its end and closed: kept a while so that the file is recognised rotated or compressed. */
+  done?: boolean;
+}
+
+/** What a checkpoint file holds. */
+export interface SavedCheckpoints {
+  files: FileCheckpoint[];
+  /** When it was saved (epoch ms; null: unknown, an older file). */
+  savedAt: number | null;
 }
 
 /** Where checkpoints persist: replaced atomically as a whole (a crash leaves the old or the new set). */
@@ -168,6 +151,6 @@ export interface CheckpointStorage {
   /** Where it is, for messages. */
   readonly path: string;
   /** The saved checkpoints; a damaged file is reported through onError and treated as empty. */
-  load(onError: (msg: string) => void): FileCheckpoint[];
-  save(files: readonly FileCheckpoint[]): void;
+  load(onError: (msg: string) => void): SavedCheckpoints;
+  save(saved: SavedCheckpoints): void;
 }

@@ -2,6 +2,9 @@
 // leaves a mark — "everything before this offset is covered by ring records up to this sequence
 // number" — and the checkpoint moves over a mark only once the ring says that sequence is durable.
 
+/** The sequence number of an expected mark: no ring sequence reaches it. */
+const EXPECTED = Number.POSITIVE_INFINITY;
+
 interface Mark {
   seq: number;
   offset: number;
@@ -20,11 +23,23 @@ export class Watermark {
     return this.marks.length > 0;
   }
 
-  /** Everything before `safeOffset` is covered by ring records up to `seq`. */
+  /** Everything before `safeOffset` is covered by ring records up to `seq` (it takes the place of an expected mark). */
   mark(seq: number, safeOffset: number): void {
     const last = this.marks[this.marks.length - 1];
-    if (last && last.seq === seq) last.offset = safeOffset;
-    else this.marks.push({ seq, offset: safeOffset });
+    if (last && (last.seq === seq || last.seq === EXPECTED)) {
+      last.seq = seq;
+      last.offset = safeOffset;
+    } else this.marks.push({ seq, offset: safeOffset });
+  }
+
+  /**
+   * A mark is on its way: a line with fragments here completed, and the record that carries it is not
+   * in the ring yet. Until the mark comes the checkpoint stays where it is and the file is `waiting`
+   * (a closed file is not done while its last line is in flight).
+   */
+  expect(): void {
+    const last = this.marks[this.marks.length - 1];
+    if (last?.seq !== EXPECTED) this.marks.push({ seq: EXPECTED, offset: this.checkpoint });
   }
 
   /** Moves the checkpoint over the marks durable at `durable`; returns whether it changed. */

@@ -12,6 +12,7 @@ function sample(now: number, over: Partial<HealthSample> = {}): HealthSample {
     sourceEmitSince: null,
     sender: { unread: false, atCapacity: false, lastReadAt: now, failingSince: null, reasons: [] },
     metadata: { provider: "static", failing: false, synced: true, lastError: null },
+    checkpoints: { failingSince: null, lastError: null },
     ...over,
   };
 }
@@ -119,4 +120,13 @@ test("metadata unavailable is a reason with the provider's error, not a liveness
   );
   expect(v.reasons).toEqual(["metadata unavailable: apiserver provider failing (listing pods: HTTP 403)"]);
   expect(v.live).toBe(true);
+});
+
+test("checkpoints that cannot be written (a full disk) are a reason, not a liveness failure; the reason goes once they are", () => {
+  const m = new HealthMonitor(T);
+  const full = m.evaluate(sample(5000, { checkpoints: { failingSince: 2000, lastError: "ENOSPC" } }));
+  expect(full.live).toBe(true);
+  expect(full.reasons).toEqual(["checkpoints not written for 3 s (the data dir's disk is full): positions are kept, lines are read again after a restart"]);
+  expect(m.evaluate(sample(6000, { checkpoints: { failingSince: 2000, lastError: "EIO" } })).reasons[0]).toContain("(EIO)");
+  expect(m.evaluate(sample(7000)).healthy).toBe(true);
 });

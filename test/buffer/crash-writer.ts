@@ -5,6 +5,7 @@
 //   appending <a> <b>    before append() of records a..b (so none of them is in the file earlier)
 //   appended <seq>       after append() resolved for records up to seq
 //   durable <seq>        from onDurable: records up to seq are on disk
+//   acking <a> <n>       before ack() of records a..a+n-1 (a header may record them from then on)
 // Usage: bun crash-writer.ts <dir> <capacityBytes> <syncIntervalMs> [runMs]
 import { writeSync } from "node:fs";
 import { lockDataDir } from "../../src/buffer/lock.ts";
@@ -34,6 +35,7 @@ const consumer = (async () => {
     if (inflight.length > 4 || (!b && inflight.length)) {
       const i = Math.floor(Math.random() * inflight.length);
       const [first, count] = inflight.splice(i, 1)[0]!;
+      say(`acking ${first} ${count}`);
       ring.ack(first, count);
     }
     if (!b) await Promise.race([ring.waitForData(), Bun.sleep(2)]);

@@ -179,21 +179,28 @@ describe("recovery from damage", () => {
     await again.close();
   });
 
-  test("both header copies damaged: the file is moved aside, not overwritten, and an empty ring starts", async () => {
-    const { dir, path } = await ringWith(5);
+  test("both header copies damaged: the header is rebuilt from the records, the damaged headers are kept, every record arrives", async () => {
+    const { dir, path, sent } = await ringWith(5);
     flipBit(path, 40);
     flipBit(path, HEADER_SLOT_BYTES + 40);
     const before = readAt(path, 0, 8192);
     const log = captureLog();
     const ring = await openRing({ dir, capacityBytes: CAP, syncIntervalMs: 60_000, log });
-    expect(ring.lastSeq()).toBe(0);
-    expect(readPayloads(ring, 10, 1 << 20)).toBeNull();
+    expect(ring.lastSeq()).toBe(5);
+    const got = drainCopies(ring);
+    expect(got.map((g) => g.seq)).toEqual([1, 2, 3, 4, 5]);
+    expectIntact(got, sent);
+    // Only the unreadable headers are set aside, byte for byte; the file itself stays.
     const aside = readdirSync(dir).filter((f) => f.startsWith("ring.dat.invalid-"));
-    expect(aside.length).toBe(1);
+    expect(aside).toEqual([expect.stringMatching(/\.headers$/)]);
     expect(Array.from(readAt(join(dir, aside[0]!), 0, 8192))).toEqual(Array.from(before));
     const err = log.lines.find((l) => l.level === "error");
-    expect(err?.msg).toContain("moved it aside");
+    expect(err?.msg).toContain("rebuilt the header");
     expect(err?.fields.reason).toContain("both header copies damaged");
+    expect(err?.fields.records).toBe(5);
+    expect(ring.stats().recoveryMovedAsideFiles).toBe(1);
+    expect(ring.stats().recoveryMovedAsideBytes).toBe(8192);
+    expect(await appendPayloads(ring, [payload(6)])).toBe(6);
     await ring.close();
   });
 

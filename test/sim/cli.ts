@@ -77,7 +77,17 @@ function printFailure(r: SimResult): void {
 if (import.meta.main) {
   const one = value("seed");
   if (one !== undefined) {
-    const r = await simulate(Number(one), { trace: true });
+    const r = await simulate(Number(one), { trace: true }).catch((err) => ({
+      seed: Number(one),
+      violations: [`the simulation threw: ${(err as Error).stack ?? err}`],
+      verdict: null,
+      faults: {},
+      crashes: 0,
+      duplicatesPerCrash: 0,
+      virtualSeconds: 0,
+      steps: 0,
+      trace: [] as string[],
+    }));
     for (const line of r.trace) console.log(line);
     console.log(JSON.stringify({ seed: r.seed, faults: r.faults, crashes: r.crashes, virtualSeconds: r.virtualSeconds, steps: r.steps, verdict: r.verdict && { ...r.verdict, violations: undefined } }, null, 1));
     if (r.violations.length) printFailure(r);

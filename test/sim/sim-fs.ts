@@ -10,12 +10,15 @@ import type { Scheduler } from "./scheduler.ts";
 
 interface Inode {
   ino: number;
+  /** Which file this is: unique over the run (inode numbers are reused at once; these are not). */
+  file: number;
   data: Uint8Array;
   size: number;
   nlink: number;
   open: number;
   /** How far any process has read it. */
   readTo: number;
+  mtimeMs: number;
 }
 
 type Entry = { kind: "dir"; children: Map<string, Entry> } | { kind: "file"; ino: number };
@@ -48,13 +51,15 @@ export class SimFs {
   private readonly watches = new Set<Watch>();
   /** Counts of what happened, for the run's summary. */
   readonly stats = { reads: 0, inodesReused: 0, watchEvents: 0 };
-  /** Inodes some process ever opened, and those freed that none ever had (gone between two looks). */
-  private readonly everOpened = new Set<number>();
+  /** Files (by `file`, not inode number) some process opened, and when it first did. */
+  readonly firstOpenedAt = new Map<number, number>();
+  /** Files freed that no process ever opened (gone between two looks). */
   readonly neverOpenedFreed = new Set<number>();
-  /** Inodes freed when their last descriptor closed before they were read to their end (a file given up). */
+  /** Files freed when their last descriptor closed before they were read to their end (a file given up). */
   readonly closedUnread = new Set<number>();
-  /** Called when an inode is freed (no name, no descriptor). */
-  onFree: (ino: number) => void = () => {};
+  /** Called when a file is freed (no name, no descriptor). */
+  onFree: (file: number) => void = () => {};
+  private nextFile = 1;
   /** Traces what happens to these inodes (replaying one seed: SIM_INODES=180,181). */
   readonly traced = new Set<number>((process.env.SIM_INODES ?? "").split(",").filter(Boolean).map(Number));
   note: (what: string) => void = () => {};
@@ -105,7 +110,7 @@ export class SimFs {
     if (e.kind !== "file") throw fsError("EISDIR", "open", path);
     const inode = this.inodes.get(e.ino) as Inode;
     inode.open++;
-    this.everOpened.add(e.ino);
+    if (!this.firstOpenedAt.has(inode.file)) this.firstOpenedAt.set(inode.file, this.clock.peek());
     const fd = this.nextFd++;
     this.fds.set(fd, { ino: e.ino, owner });
     this.trace(e.ino, `opened by process ${owner} as ${path} (fd ${fd})`);
@@ -123,7 +128,7 @@ export class SimFs {
 
   fstat(fd: number): FileStat {
     const inode = this.byFd(fd, "fstat");
-    return { dev: DEV, ino: inode.ino, size: inode.size, nlink: inode.nlink, isFile: true };
+    return { dev: DEV, ino: inode.ino, size: inode.size, nlink: inode.nlink, isFile: true, mtimeMs: inode.mtimeMs };
   }
 
   close(fd: number): void {
@@ -132,16 +137,16 @@ export class SimFs {
     this.fds.delete(fd);
     const inode = this.inodes.get(d.ino) as Inode;
     inode.open--;
-    if (inode.open === 0 && inode.nlink === 0 && inode.readTo < inode.size) this.closedUnread.add(inode.ino);
+    if (inode.open === 0 && inode.nlink === 0 && inode.readTo < inode.size) this.closedUnread.add(inode.file);
     this.trace(inode.ino, `fd ${fd} closed, read to ${inode.readTo}`);
     this.release(inode);
   }
 
   stat(path: string): FileStat {
     const e = this.lookup(path, "stat");
-    if (e.kind === "dir") return { dev: DEV, ino: 1, size: 4096, nlink: 2, isFile: false };
+    if (e.kind === "dir") return { dev: DEV, ino: 1, size: 4096, nlink: 2, isFile: false, mtimeMs: 0 };
     const inode = this.inodes.get(e.ino) as Inode;
-    return { dev: DEV, ino: inode.ino, size: inode.size, nlink: inode.nlink, isFile: true };
+    return { dev: DEV, ino: inode.ino, size: inode.size, nlink: inode.nlink, isFile: true, mtimeMs: inode.mtimeMs };
   }
 
   readdir(path: string): string[] {
@@ -209,6 +214,19 @@ export class SimFs {
     return ino;
   }
 
+  /** A writer's descriptor on an inode (the container runtime's): keeps it alive through a deletion. */
+  hold(ino: number): void {
+    (this.inodes.get(ino) as Inode).open++;
+  }
+
+  /** The writer closes it (reopened the live name). */
+  unhold(ino: number): void {
+    const inode = this.inodes.get(ino);
+    if (!inode) return;
+    inode.open--;
+    this.release(inode);
+  }
+
   /** Appends to an inode (through a writer's descriptor: the file may have been renamed or deleted). */
   append(ino: number, bytes: Uint8Array, path: string | null): void {
     const inode = this.inodes.get(ino);
@@ -221,6 +239,7 @@ export class SimFs {
     }
     inode.data.set(bytes, inode.size);
     inode.size = need;
+    inode.mtimeMs = this.clock.peek();
     if (path !== null && inode.nlink > 0) this.emit(path, "change");
   }
 
@@ -274,7 +293,9 @@ export class SimFs {
   truncate(path: string): void {
     const e = this.lookup(path, "truncate");
     if (e.kind !== "file") throw fsError("EISDIR", "truncate", path);
-    (this.inodes.get(e.ino) as Inode).size = 0;
+    const inode = this.inodes.get(e.ino) as Inode;
+    inode.size = 0;
+    inode.mtimeMs = this.clock.peek();
     this.emit(path, "change");
   }
 
@@ -286,6 +307,11 @@ export class SimFs {
     } catch {
       return null;
     }
+  }
+
+  /** The file an inode number names now (see Inode.file), or -1. */
+  fileOf(ino: number): number {
+    return this.inodes.get(ino)?.file ?? -1;
   }
 
   sizeOf(ino: number): number {
@@ -314,7 +340,7 @@ export class SimFs {
     const reused = this.free.pop();
     if (reused !== undefined) this.stats.inodesReused++;
     const ino = reused ?? this.nextIno++;
-    this.inodes.set(ino, { ino, data: new Uint8Array(0), size: 0, nlink: 1, open: 0, readTo: 0 });
+    this.inodes.set(ino, { ino, file: this.nextFile++, data: new Uint8Array(0), size: 0, nlink: 1, open: 0, readTo: 0, mtimeMs: this.clock.peek() });
     return ino;
   }
 
@@ -329,9 +355,8 @@ export class SimFs {
     this.inodes.delete(inode.ino);
     this.free.push(inode.ino);
     this.trace(inode.ino, "freed");
-    if (!this.everOpened.has(inode.ino)) this.neverOpenedFreed.add(inode.ino);
-    this.everOpened.delete(inode.ino);
-    this.onFree(inode.ino);
+    if (!this.firstOpenedAt.has(inode.file)) this.neverOpenedFreed.add(inode.file);
+    this.onFree(inode.file);
   }
 
   private byFd(fd: number, op: string): Inode {

@@ -116,6 +116,7 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
   messenger.faults = { ...sc.background };
   const workload = new Workload(world.fs, clock, rng.child(), sc.workload);
   workload.onMetadata = (uid, meta) => world.api.set(uid, meta);
+  workload.collectorUp = () => world.process !== null;
   const counts: Record<string, number> = {};
   let active = 0; // faults in progress
   let crashes = 0;
@@ -139,15 +140,20 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
         case "crash":
         case "restart": {
           if (!world.process) return void active--;
+          // Each brings a process back after its downtime, unless one runs already (a crash during a
+          // graceful stop ends both faults; the first to end starts the next process).
+          const relaunch = () => {
+            if (!world.process) void world.launch();
+          };
           if (f.kind === "crash") {
             crashes++;
             world.crash();
             down.since = clock.peek();
-            end(() => void world.launch());
+            end(relaunch);
           } else {
             void world.stop().then(() => {
               down.since = clock.peek();
-              end(() => void world.launch());
+              end(relaunch);
             });
           }
           return;
@@ -173,8 +179,23 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
       }
     });
   }
-  world.fs.onFree = (ino) => {
-    if (!world.process) deletedWhileDown.add(ino);
+  // Files gone while no collector ran; and those gone while one ran that later crashed: what it had
+  // read from them but not yet made durable went with it (the source counts such files as lost). A
+  // graceful stop that reached its deadline with the source waiting for room in the ring is such an
+  // end too, for the files freed when it closed them: the lines it held were never appended, and a
+  // deleted file it alone held open cannot be read again.
+  const freedThisProcess = new Set<number>();
+  const freedStopping = new Set<number>();
+  world.fs.onFree = (file) => {
+    if (!world.process) deletedWhileDown.add(file);
+    else if (world.process.stopping) freedStopping.add(file);
+    else freedThisProcess.add(file);
+  };
+  world.onEnd = (how, cutShort) => {
+    if (how === "crashed") for (const file of freedThisProcess) deletedWhileDown.add(file);
+    if (how === "crashed" || cutShort) for (const file of freedStopping) deletedWhileDown.add(file);
+    freedThisProcess.clear();
+    freedStopping.clear();
   };
 
   // Write, fault, recover: until the workload is done and no fault is in progress.
@@ -224,7 +245,24 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
     workload,
     messenger.delivered,
     sc.config.source.maxLineBytes,
-    { deletedWhileDown, neverOpened: world.fs.neverOpenedFreed, bytesLostCounted: bytesLost, givenUp: world.fs.closedUnread },
+    {
+      deletedWhileDown,
+      neverOpened: world.fs.neverOpenedFreed,
+      bytesLostCounted: bytesLost,
+      givenUp: world.fs.closedUnread,
+      // Written while a process ran, more than two syncs (a checkpoint save) before it ended.
+      knowable: (line) =>
+        world.processes.some((r) => r.startedAt <= line.writtenAt && (r.endedAt ?? Infinity) - line.writtenAt > 2 * sc.config.buffer.syncIntervalMs + 100),
+      // A pod created and deleted while no collector ran: no process could learn its labels. A pod
+      // deleted before any collector opened a file of the line, its tombstone's grace over: it may
+      // be forgotten by then (docs/metadata.md; files not opened yet do not keep it).
+      metadataKnowable: (line) => {
+        const pod = line.pod;
+        if (!world.processes.some((r) => r.startedAt < pod.deletedAt && (r.endedAt ?? Infinity) > pod.metaAt)) return false;
+        const forgetAt = pod.deletedAt + sc.config.metadata.deletionGraceSeconds * 1000;
+        return line.files.some((f) => (world.fs.firstOpenedAt.get(f) ?? Number.NEGATIVE_INFINITY) < forgetAt);
+      },
+    },
     crashes > 0 || messenger.stats.lostAnswers > 0 || counts["restart"] !== undefined,
   );
   violations.push(...verdict.violations);

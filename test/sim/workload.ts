@@ -22,6 +22,8 @@ export interface SimPod {
   /** When its metadata reaches the cache (ms; Infinity: never). */
   metaAt: number;
   deleted: boolean;
+  /** When its metadata left the API server (ms; Infinity: never). */
+  deletedAt: number;
 }
 
 export interface WrittenLine {
@@ -38,8 +40,12 @@ export interface WrittenLine {
   message: string;
   /** Whether its last fragment (F) was written: a line whose writer died is flushed after a timeout. */
   complete: boolean;
-  /** Inodes its fragments went to (a line can span a rotation). */
+  /** Inodes its fragments went to (a line can span a rotation), as numbers (reused) and as files (SimFs.fileOf: unique). */
   inodes: number[];
+  files: number[];
+  /** Whether a collector process was running when it was written, and when (virtual ms). */
+  writtenWhileUp: boolean;
+  writtenAt: number;
 }
 
 export interface WorkloadOptions {
@@ -97,6 +103,8 @@ export class Workload {
   private tsCounter = 0;
   private stamps = 0;
   private active = 0;
+  /** Whether a collector process is running (set by the simulation). */
+  collectorUp: () => boolean = () => true;
   /** Metadata changes for the simulated provider: (uid, meta or null for deletion). */
   onMetadata: (uid: string, meta: PodMeta | null) => void = () => {};
 
@@ -141,7 +149,7 @@ export class Workload {
       labels: Object.freeze(labels),
       annotations: Object.freeze({ "workflows.argoproj.io/node-id": `node-${index}` }),
     });
-    const pod: SimPod = { uid, namespace: "argo", name, kind, meta, metaAt: Number.POSITIVE_INFINITY, deleted: false };
+    const pod: SimPod = { uid, namespace: "argo", name, kind, meta, metaAt: Number.POSITIVE_INFINITY, deleted: false, deletedAt: Number.POSITIVE_INFINITY };
     this.pods.push(pod);
     if (kind !== "unknown") {
       // Metadata usually arrives first; sometimes a moment after the files (the file is held).
@@ -158,6 +166,7 @@ export class Workload {
     this.fs.mkdirp(dir);
     const livePath = `${dir}/${restart}.log`;
     const ino = this.fs.create(livePath);
+    this.fs.hold(ino);
     const c: ContainerState = { pod, name, restart, dir, livePath, ino, writtenLines: 0, pending: new Map(), rotated: [], reopenPending: false, done: false };
     this.containers.push(c);
     this.active++;
@@ -171,6 +180,8 @@ export class Workload {
   }
 
   private writeBurst(c: ContainerState): void {
+    // Every line begun gets a fragment each burst: the pause inside a line stays under maxFragmentGapMs.
+    for (const [stream, p] of [...c.pending]) this.writeFragment(c, stream, p);
     const n = this.rng.int(1, 12);
     for (let i = 0; i < n && (c.writtenLines < this.opts.linesPerContainer || c.pending.size > 0); i++) this.writeStep(c);
     if (c.reopenPending && this.rng.chance(0.6)) this.reopen(c);
@@ -222,6 +233,8 @@ export class Workload {
     bytes.set(piece, head.length);
     bytes[bytes.length - 1] = 0x0a;
     if (!line.inodes.includes(c.ino)) line.inodes.push(c.ino);
+    const file = this.fs.fileOf(c.ino);
+    if (!line.files.includes(file)) line.files.push(file);
     this.writePhysical(c, bytes);
   }
 
@@ -245,6 +258,9 @@ export class Workload {
       message: dec.decode(content),
       complete: false,
       inodes: [],
+      files: [],
+      writtenWhileUp: this.collectorUp(),
+      writtenAt: this.clock.peek(),
     };
     this.lines.push(line);
     this.byId.set(id, line);
@@ -295,20 +311,26 @@ export class Workload {
 
   /** kubelet: rename the live file; the runtime keeps writing to it until it reopens. */
   private rotate(c: ContainerState): void {
+    if (!this.fs.exists(c.livePath)) return; // its pod's directory was removed already
     const stamp = this.stamp();
     const rotatedPath = `${c.livePath}.${stamp}`;
     this.fs.rename(c.livePath, rotatedPath);
     c.rotated.push(rotatedPath);
     c.reopenPending = true;
     this.stats.rotations++;
+    // The runtime reopens when the kubelet asks it to, within a second (a few late writes meanwhile).
     if (this.rng.chance(0.5)) this.reopen(c);
+    else this.clock.after(this.rng.int(0, 1000), () => this.reopen(c));
     this.clock.after(this.rng.int(0, 2000), () => this.compressAndPrune(c));
   }
 
   private reopen(c: ContainerState): void {
     if (!c.reopenPending) return;
     c.reopenPending = false;
+    if (!this.fs.exists(c.dir)) return; // its pod's directory was removed: it writes on into the renamed file
+    this.fs.unhold(c.ino);
     c.ino = this.fs.create(c.livePath);
+    this.fs.hold(c.ino);
   }
 
   /** kubelet: gzip every rotated file but the newest, delete beyond four rotated files. */
@@ -332,6 +354,7 @@ export class Workload {
   private finishContainer(c: ContainerState): void {
     c.done = true;
     this.reopen(c);
+    this.fs.unhold(c.ino); // the container exited: the runtime closes its file
     this.active--;
     if (c.restart < 2 && this.rng.chance(0.15)) {
       // The container restarts: a new file `<restart+1>.log`; now and then its last line was cut short.
@@ -355,6 +378,7 @@ export class Workload {
   private removePod(pod: SimPod): void {
     if (pod.deleted || this.hasRestartPending(pod)) return;
     pod.deleted = true;
+    pod.deletedAt = this.clock.peek();
     this.stats.podsRemoved++;
     this.onMetadata(pod.uid, null);
     this.clock.after(this.rng.int(1000, 20_000), () => this.fs.removeTree(`${ROOT}/${pod.namespace}_${pod.name}_${pod.uid}`));

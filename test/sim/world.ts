@@ -36,6 +36,10 @@ export class SimProcess {
   readonly cleanups: Cleanups;
   readonly problems: string[] = [];
   started = false;
+  /** A graceful stop is under way. */
+  stopping = false;
+  /** Its graceful stop reached the deadline with the source still waiting for room in the ring. */
+  cutShort = false;
 
   constructor(
     readonly gen: number,
@@ -59,6 +63,9 @@ export class World {
   readonly processes: ProcessRecord[] = [];
   readonly trace: TraceEntry[] = [];
   private gen = 0;
+  private crashedWhileStopping: (() => void) | null = null;
+  /** Called when a process ends (before its descriptors close); cutShort: a stop that reached its deadline. */
+  onEnd: (how: "stopped" | "crashed", cutShort: boolean) => void = () => {};
 
   constructor(
     readonly seed: number,
@@ -73,7 +80,7 @@ export class World {
     this.dataFiles = new SimDataFiles(() => this.diskFull);
     this.disk = new MemoryDisk("/var/lib/pipekit-log-collector", this.diskBehaviour(0));
     this.fs.note = (what) => this.note(what);
-    if (process.env.SIM_CHECKPOINTS === "1") this.dataFiles.onWrite = (name, text) => this.note(`${name}: ${text.slice(0, 2000)}`);
+    if (process.env.SIM_CHECKPOINTS === "1") this.dataFiles.onWrite = (name, text) => this.note(`${name}: ${text.slice(0, 200000)}`);
   }
 
   note(what: string): void {
@@ -119,6 +126,7 @@ export class World {
     const p = this.process;
     if (!p) return;
     this.snapshot(p, "crashed");
+    this.onEnd("crashed", false);
     this.process = null;
     this.scheduler.dropOwner(p.gen);
     this.fs.endProcess(p.gen); // files only it held open are gone now
@@ -126,16 +134,28 @@ export class World {
     const keepChance = tear.float();
     this.disk = this.disk.crash(() => tear.chance(keepChance), this.diskBehaviour(0));
     this.note(`process ${p.gen} crashes (pages written since the last sync each kept with p=${keepChance.toFixed(2)})`);
+    this.crashedWhileStopping?.();
   }
 
-  /** SIGTERM: the graceful stop, bounded by shutdownTimeoutMs. */
-  async stop(): Promise<void> {
+  private stopping: Promise<void> | null = null;
+
+  /** SIGTERM: the graceful stop, bounded by shutdownTimeoutMs; resolves early if the process crashes meanwhile. */
+  stop(): Promise<void> {
+    if (!this.stopping) this.stopping = this.stopOnce().finally(() => (this.stopping = null));
+    return this.stopping;
+  }
+
+  private async stopOnce(): Promise<void> {
     const p = this.process;
     if (!p) return;
     this.note(`process ${p.gen} stops`);
-    if (p.data) await p.data.shutdown.run();
-    else await p.cleanups.run();
+    p.stopping = true;
+    const crashed = new Promise<void>((resolve) => (this.crashedWhileStopping = resolve));
+    await Promise.race([p.data ? p.data.shutdown.run() : p.cleanups.run(), crashed]);
+    this.crashedWhileStopping = null;
+    if (this.process !== p) return; // it crashed while stopping
     this.snapshot(p, "stopped");
+    this.onEnd("stopped", p.cutShort);
     this.process = null;
     this.scheduler.dropOwner(p.gen);
     this.fs.endProcess(p.gen);
@@ -167,6 +187,7 @@ export class World {
       const at = (level: string) => (msg: string, fields: LogFields = {}) => {
         if (level === "error" || (level === "warn" && this.traceOn)) this.note(`p${gen} ${level}: ${msg} ${safeJson({ ...base, ...fields })}`);
         if (level === "error" && /turn failed/.test(msg)) this.process?.problems.push(`${msg} ${safeJson(fields)}`);
+        if (level === "warn" && msg.startsWith("shutdown deadline") && this.process?.gen === gen) this.process.cutShort = true;
       };
       return { debug: () => {}, info: at("info"), warn: at("warn"), error: at("error"), child: (f) => make({ ...base, ...f }) };
     };

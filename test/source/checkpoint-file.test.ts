@@ -50,5 +50,5 @@ test("a damaged checkpoint file is reported; files follow readFrom and the file 
   const saved = new CheckpointStore(h.dataDir).load(() => {
     throw new Error("still damaged");
   });
-  expect([...saved.values()].map((c) => [c.path, c.offset])).toEqual([[path, readFileSync(path).length]]);
+  expect(saved.files.map((c) => [c.path, c.offset])).toEqual([[path, readFileSync(path).length]]);
 });

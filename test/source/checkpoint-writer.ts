@@ -2,4 +2,4 @@
 import { CheckpointStore } from "../../src/source/checkpoints.ts";
 
 const dir = process.argv[2] as string;
-new CheckpointStore(dir).save([{ dev: 1, ino: 2, fpLen: 3, fpHash: 4, path: "/var/log/pods/a_b_c/main/0.log", offset: 5 }]);
+new CheckpointStore(dir).save({ files: [{ dev: 1, ino: 2, fpLen: 3, fpHash: 4, path: "/var/log/pods/a_b_c/main/0.log", offset: 5 }], savedAt: 1 });

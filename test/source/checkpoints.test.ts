@@ -242,3 +242,107 @@ test("a file deleted while down with unread bytes (only a crashed process held i
   // The pruned checkpoint is gone from disk too: the loss is counted once, not at every start.
   expect(savedCheckpoints(second.dataDir)).toEqual([]);
 });
+
+test("a file rotated while down keeps being read until the runtime reopens: its last writes after the restart are not lost (simulation seeds 4385, 3662)", async () => {
+  const c = collector();
+  const live = join(podDir(c.root, "uid-late"), "0.log");
+  writeFileSync(live, criLines("late", 0, 10));
+  c.start();
+  expect(await waitFor(() => c.h.received.length === 10, 2000)).toBe(true);
+  await c.h.stop();
+  // While we are down: more lines, then the kubelet renames the file; the runtime has not reopened.
+  appendFileSync(live, criLines("late", 10, 20));
+  const rotated = `${live}.${rotationStamp()}`;
+  renameSync(live, rotated);
+  const second = c.next();
+  second.start();
+  running.push(second);
+  expect(await waitFor(() => second.received.length === 10, 2000)).toBe(true);
+  await Bun.sleep(100); // read to its end by now
+  // The runtime's last writes into the renamed file, then it reopens the live name.
+  appendFileSync(rotated, criLines("late", 20, 25));
+  await Bun.sleep(100);
+  writeFileSync(live, criLines("late", 25, 30));
+  expect(await waitFor(() => c.allMessages().length >= 30, 3000)).toBe(true);
+  await Bun.sleep(100);
+  expect(c.allMessages()).toEqual(expectedMessages("late", 0, 30)); // exactly once, in order
+});
+
+test("a closed file whose pending line completes in its successor keeps its checkpoint until that line's record is in the ring: a crash meanwhile loses nothing (simulation seed 4243)", async () => {
+  const c = collector();
+  const live = join(podDir(c.root, "uid-inflight"), "0.log");
+  writeFileSync(live, cri("first") + cri("head|", "stdout", "P"));
+  c.start();
+  expect(await waitFor(() => c.h.received.length === 1 && c.h.durable === c.h.seq, 2000)).toBe(true);
+  const rotated = `${live}.${rotationStamp()}`;
+  renameSync(live, rotated);
+  writeFileSync(live, cri("other", "stderr"));
+  // The rotated file is drained and closed (still pinned by the pending line), the successor read on.
+  expect(await waitFor(() => c.h.received.length === 2 && c.h.source.fileStatus().length === 1, 3000)).toBe(true);
+  c.h.gate(); // the ring is full: the record completing the line waits
+  appendFileSync(live, cri("tail"));
+  const emits = c.h.emits;
+  expect(await waitFor(() => c.h.emits > emits, 2000)).toBe(true);
+  c.h.source.onDurable(c.h.durable); // a ring sync while that record waits: the checkpoints are saved
+  c.h.autoDurable = false;
+  c.h.ungate();
+  await c.h.crash(); // before the record is durable
+  const second = c.next();
+  second.start();
+  running.push(second);
+  expect(await waitFor(() => second.received.some((r) => r.message.includes("tail")), 3000)).toBe(true);
+  await Bun.sleep(100);
+  expect(second.messages().filter((m) => m !== "other")).toEqual(["head|tail"]);
+});
+
+test("two checkpoints that match the same rotated file after downtime: every rotated file is read once (simulation seed 70)", async () => {
+  const c = collector();
+  const live = join(podDir(c.root, "uid-twice"), "0.log");
+  // Two files of this path the last run opened while they were empty (no fingerprint yet): either
+  // matches any compressed sibling, and a second recovery pass must not open what the first one did.
+  writeFileSync(
+    join(c.h.dataDir, "checkpoints.json"),
+    JSON.stringify({
+      version: 1,
+      savedAt: Date.now(),
+      files: [
+        { dev: 1, ino: 999_001, fpLen: 0, fpHash: 0, path: live, offset: 0, size: 0 },
+        { dev: 1, ino: 999_002, fpLen: 0, fpHash: 0, path: live, offset: 0, size: 0 },
+      ],
+    }),
+  );
+  const r1 = `${live}.${rotationStamp()}`;
+  writeFileSync(r1, criLines("t", 0, 10));
+  gzipAway(r1);
+  writeFileSync(`${live}.${rotationStamp()}`, criLines("t", 10, 20));
+  writeFileSync(live, criLines("t", 20, 30));
+  c.start();
+  expect(await waitFor(() => c.h.received.length >= 30, 3000)).toBe(true);
+  await Bun.sleep(200);
+  expect(c.h.messages()).toEqual(expectedMessages("t", 0, 30));
+});
+
+test("at start, a rotated file the last run did not know is read whole, and so is the live file after it: a line split between them is not cut at the live file's checkpoint (simulation seeds 148, 4986)", async () => {
+  const c = collector({ partialFlushMs: 300 });
+  const live = join(podDir(c.root, "uid-whole"), "0.log");
+  writeFileSync(live, cri("a") + cri("head|", "stdout", "P"));
+  c.start();
+  expect(await waitFor(() => c.h.received.length === 1, 2000)).toBe(true);
+  const rotated = `${live}.${rotationStamp()}`;
+  renameSync(live, rotated);
+  writeFileSync(live, cri("tail") + cri("b"));
+  expect(await waitFor(() => c.h.received.length === 3, 3000)).toBe(true);
+  await c.h.stop();
+  // The last run's record of the rotated file is gone (as when it was forgotten too early): only the
+  // live file's checkpoint, at its end, is left.
+  const saved = JSON.parse(readFileSync(join(c.h.dataDir, "checkpoints.json"), "utf8"));
+  saved.files = saved.files.filter((f: { ino: number }) => f.ino === statSync(live).ino);
+  writeFileSync(join(c.h.dataDir, "checkpoints.json"), JSON.stringify(saved));
+  const second = c.next();
+  second.start();
+  running.push(second);
+  expect(await waitFor(() => second.received.length >= 3, 3000)).toBe(true);
+  await Bun.sleep(500);
+  expect(second.messages()).toEqual(["a", "head|tail", "b"]); // read again whole: duplicates, nothing cut
+  expect(second.source.counters.partialFlushTimeouts).toBe(0);
+});

@@ -1,10 +1,10 @@
 // Discovery (issue 4 §1, §8): inotify within a second, the scan as safety net, what is never read,
 // symlinks, restarts, the collector's own pod, the watcher failing, idle wake-ups, 2,000 files.
 import { expect, test } from "bun:test";
-import { appendFileSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, renameSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { cri, criLines, duplicates, expectedMessages, harnessPerTest, podDir, waitFor } from "./harness.ts";
+import { cri, criLines, duplicates, expectedMessages, harnessPerTest, podDir, rotationStamp, waitFor } from "./harness.ts";
 
 const harness = harnessPerTest();
 
@@ -115,3 +115,25 @@ test("2,000 files across 1,000 pod dirs: all read, and new lines still arrive th
   writeFileSync(join(h.root, "argo_fresh_uid-fresh", "main", "0.log"), cri("fresh"));
   expect(await waitFor(() => h.received.length === 2012, 1000)).toBe(true);
 }, 30_000);
+
+test("inotify gone: a pending line is not flushed while its file was rotated and deleted and the successor with its rest is not seen yet (simulation seed 4275)", async () => {
+  const h = harness({ scanIntervalMs: 60_000, partialFlushMs: 300 });
+  const live = join(podDir(h.root, "uid-gone"), "0.log");
+  writeFileSync(live, cri("first") + cri("head|", "stdout", "P"));
+  h.start();
+  expect(await waitFor(() => h.received.length === 1, 2000)).toBe(true);
+  const enospc = Object.assign(new Error("ENOSPC: System limit for number of file watchers reached"), { code: "ENOSPC" });
+  h.fs.raiseWatchError(enospc);
+  // Between two scans: rotated; the successor takes the rest of the line and is rotated too; the
+  // first rotated file is deleted (kubelet keeps few), and a third file is live.
+  const r1 = `${live}.${rotationStamp()}`;
+  renameSync(live, r1);
+  writeFileSync(live, cri("tail") + cri("next"));
+  renameSync(live, `${live}.${rotationStamp()}`);
+  unlinkSync(r1);
+  writeFileSync(live, cri("last"));
+  expect(await waitFor(() => h.received.length >= 4, 3000)).toBe(true);
+  await Bun.sleep(500);
+  expect(h.messages()).toEqual(["first", "head|tail", "next", "last"]);
+  expect(h.source.counters.partialFlushTimeouts).toBe(0);
+});

@@ -2,15 +2,17 @@
 // deterministic simulation: a watermark, a tailed file, the checkpointer, discovery.
 import { describe, expect, test } from "bun:test";
 import { ConfigSchema } from "../../src/config/schema.ts";
+import { RecoveredContainers } from "../../src/source/catch-up.ts";
 import { Checkpointer } from "../../src/source/checkpointer.ts";
 import { newSourceCounters, type SourceParts } from "../../src/source/context.ts";
 import { Discovery, logFileFilter } from "../../src/source/discovery.ts";
 import { FileSet } from "../../src/source/file-set.ts";
 import { LineBatch } from "../../src/source/line-batch.ts";
 import { Opener } from "../../src/source/opener.ts";
+import { type PodLogPath, parsePodLogPath } from "../../src/source/paths.ts";
 import { PartialMerger } from "../../src/source/partial.ts";
 import type { TailedFile } from "../../src/source/tailed-file.ts";
-import type { CheckpointStorage, FileCheckpoint } from "../../src/source/types.ts";
+import type { CheckpointStorage, FileCheckpoint, SavedCheckpoints } from "../../src/source/types.ts";
 import { Watermark } from "../../src/source/watermark.ts";
 import { Rng } from "../sim/rng.ts";
 import { Scheduler } from "../sim/scheduler.ts";
@@ -23,13 +25,15 @@ const ROOT = "/logs";
 class MemoryCheckpoints implements CheckpointStorage {
   readonly path = "memory";
   saved: FileCheckpoint[] = [];
+  savedAt: number | null = null;
   saves = 0;
-  load(): FileCheckpoint[] {
-    return this.saved;
+  load(): SavedCheckpoints {
+    return { files: this.saved, savedAt: this.savedAt };
   }
-  save(files: readonly FileCheckpoint[]): void {
+  save(s: SavedCheckpoints): void {
     this.saves++;
-    this.saved = [...files];
+    this.saved = [...s.files];
+    this.savedAt = s.savedAt;
   }
 }
 
@@ -42,7 +46,7 @@ function world(over: Record<string, unknown> = {}) {
   const counters = newSourceCounters();
   const log = new CapturedLog();
   const storage = new MemoryCheckpoints();
-  const checkpoints = new Checkpointer(storage, counters, log.logger);
+  const checkpoints = new Checkpointer(storage, counters, log.logger, clock);
   let notified = 0;
   const closed: string[] = [];
   const parts: SourceParts = {
@@ -58,7 +62,7 @@ function world(over: Record<string, unknown> = {}) {
   const events = { truncated: () => counters.filesTruncated++, unlinked: (f: TailedFile) => files.markDeleted(f) };
   const files: FileSet = new FileSet(parts, config, merger, events, () => {});
   const opener = new Opener(parts, config, files);
-  const discovery = new Discovery(parts, config, files, opener, logFileFilter(config, null), new Set());
+  const discovery = new Discovery(parts, config, files, opener, logFileFilter(config, null), new RecoveredContainers());
   return { clock, fs, config, counters, log, storage, checkpoints, files, opener, discovery, merger, closed, notified: () => notified };
 }
 
@@ -86,6 +90,21 @@ describe("Watermark", () => {
     w.reset(0);
     expect(w.waiting).toBe(false);
     expect(w.checkpoint).toBe(0);
+  });
+
+  test("an expected mark holds the checkpoint and keeps the watermark waiting until it comes", () => {
+    const w = new Watermark(10);
+    w.mark(3, 100);
+    w.expect();
+    w.expect(); // one expected mark, however often
+    expect(w.advance(1_000_000)).toBe(true);
+    expect(w.checkpoint).toBe(100); // not past the expected mark
+    expect(w.waiting).toBe(true);
+    w.mark(7, 250); // the mark arrives in its place
+    expect(w.advance(6)).toBe(false);
+    expect(w.advance(7)).toBe(true);
+    expect(w.checkpoint).toBe(250);
+    expect(w.waiting).toBe(false);
   });
 });
 
@@ -175,17 +194,36 @@ describe("Checkpointer", () => {
     expect(w.storage.saved.map((c) => c.path)).toEqual([`${dir}/0.log`]);
   });
 
+  test("done files beyond the per-path bound: the oldest are forgotten, also when many are done within one millisecond (simulation seed 4986)", () => {
+    const w = world();
+    const dir = `${ROOT}/argo_p_uid6/main`;
+    w.fs.mkdirp(dir);
+    const parsed = parsePodLogPath("argo_p_uid6/main/0.log") as PodLogPath;
+    const inos: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const path = `${dir}/0.log.20261206-00000${i}`;
+      const ino = w.fs.create(path);
+      w.fs.append(ino, line(`file ${i}`), null);
+      inos.push(ino);
+      const f = w.opener.openRotated(path, null, `${dir}/0.log`, parsed, null) as TailedFile;
+      w.files.retire(f); // read to its end: done, all at the same clock time
+    }
+    w.checkpoints.save(w.files);
+    const done = w.storage.saved.filter((c) => c.done).map((c) => c.ino);
+    expect(done.sort()).toEqual(inos.slice(2).sort()); // the newest eight
+  });
+
   test("a failed save is logged and tried again at the next one", () => {
     const w = world();
     let fail = true;
     const storage: CheckpointStorage = {
       path: "flaky",
-      load: () => [],
+      load: () => ({ files: [], savedAt: null }),
       save: () => {
         if (fail) throw Object.assign(new Error("ENOSPC: no space left on device"), { code: "ENOSPC" });
       },
     };
-    const cp = new Checkpointer(storage, w.counters, w.log.logger);
+    const cp = new Checkpointer(storage, w.counters, w.log.logger, w.clock);
     cp.markDirty();
     cp.save(w.files);
     expect(w.log.count("cannot write checkpoints")).toBe(1);
@@ -218,6 +256,25 @@ describe("Discovery", () => {
     const paths = [...w.files.open.values()].map((f) => f.info.path).sort();
     expect(paths).toEqual([`${dir}/0.log`, `${dir}/0.log`, `${dir}/0.log.20261206-000002`].sort());
     expect(w.log.count("rotated before it was opened")).toBe(1);
+  });
+
+  test("a later file with a reused inode number has an id of its own (the pipeline keys per-file state by it; simulation seed 4275)", () => {
+    const w = world();
+    const dir = `${ROOT}/argo_p_uid7`;
+    w.fs.mkdirp(`${dir}/wait`);
+    w.fs.append(w.fs.create(`${dir}/wait/0.log`), line("a"), null);
+    w.discovery.scanAll(true);
+    const first = w.files.byPath.get(`${dir}/wait/0.log`) as TailedFile;
+    w.fs.unlink(`${dir}/wait/0.log`);
+    w.files.forget(first); // closed: the inode is free, and reused at once
+    w.fs.mkdirp(`${dir}/main`);
+    w.fs.append(w.fs.create(`${dir}/main/1.log`), line("b"), null);
+    w.discovery.scanAll(false);
+    const second = w.files.byPath.get(`${dir}/main/1.log`) as TailedFile;
+    expect(second.ino).toBe(first.ino);
+    expect(second.info.id).not.toBe(first.info.id);
+    expect(second.info.container).toBe("main");
+    expect(w.files.byInode.get(second.inodeKey)).toBe(second);
   });
 
   test("a pod directory removed: its files drain; a vanished path is unlinked", () => {

@@ -39,7 +39,7 @@ rules:
   - alert: PipekitCollectorRingMovedAside
     expr: increase(pipekit_collector_ring_moved_aside_bytes_total[1h]) > 0
     annotations:
-      summary: "a damaged ring file was moved aside at start: the records in it are not delivered"
+      summary: "a damaged ring file (or its headers) was moved aside at start: look at the log; records in a file that was no ring are not delivered"
   - alert: PipekitCollectorWatchdogReopens
     expr: increase(pipekit_collector_watchdog_reopens_total[1h]) > 0
     annotations:

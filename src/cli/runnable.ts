@@ -1,8 +1,8 @@
 // What `run` needs beyond the schema that the config alone can tell (no file, no environment read
 // here): somewhere to send, a key to send with, and a ring that can hold the largest record a line
-// can make. The checks that read the disk or the environment are in src/cli/preflight.ts.
+// can make. The checks that read the disk or the environment are in preflight.ts.
 import { DATA_OFFSET, dataBytesOf, fileBytesFor, recordSpan } from "../buffer/format.ts";
-import type { Config } from "./schema.ts";
+import type { Config } from "../config/schema.ts";
 
 /**
  * A line's message is at most source.maxLineBytes bytes of UTF-8 (longer lines are cut). JSON

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openRing } from "../../src/buffer/ring.ts";
 import { parseConfig } from "../../src/config/load.ts";
-import { largestRecordSpan, RECORD_ENVELOPE_BOUND, ringTooSmall, runnableProblems } from "../../src/config/runnable.ts";
+import { largestRecordSpan, RECORD_ENVELOPE_BOUND, ringTooSmall, runnableProblems } from "../../src/cli/runnable.ts";
 import { PodCache } from "../../src/metadata/cache.ts";
 import { compileEncoder } from "../../src/pipeline/chain.ts";
 import { PipekitRecordSchema } from "../../src/pipeline/record.ts";

@@ -4,7 +4,7 @@ import { expect, test } from "bun:test";
 import { crashBounds, insertIntoSection, type SeedRun, seedTable, summarizeSeed } from "./chaos-report.ts";
 import type { ChaosResult, CrashReport } from "./chaos-run.ts";
 
-const rates = { writeRate: 20_000, appendRate: 21_000, sendRate: 18_000, syncIntervalMs: 1000, concurrency: 4, batchMaxEvents: 1024, ringRecords: 30_000, timeoutMs: 2000, maxBackoffMs: 1000 };
+const rates = { writeRate: 20_000, appendRate: 21_000, sendRate: 18_000, syncIntervalMs: 1000, concurrency: 4, batchMaxEvents: 1024 };
 
 test("one sync interval of traffic plus the wire; traffic is the faster of writing and acknowledging", () => {
   const b = crashBounds(rates);
@@ -15,12 +15,10 @@ test("one sync interval of traffic plus the wire; traffic is the faster of writi
   const catchingUp = crashBounds({ ...rates, sendRate: 50_000, syncIntervalMs: 500 });
   expect(catchingUp.trafficRate).toBe(50_000);
   expect(catchingUp.syncBound).toBe(25_000 + 4096);
-  // The asserted bound keeps today's head-of-line window: 2 intervals of reads and acks + wire + the ring.
-  expect(b.bound).toBe(Math.ceil(39_000 * 2 + 4096) + Math.max(30_000, 39_000 * 3));
 });
 
 function crash(n: number, duplicates: number, syncBound: number): CrashReport {
-  return { n, atMs: 0, uptimeMs: 0, inFlight: 1, lagBytes: 0, ringRecords: 0, appendRate: 0, sendRate: 0, trafficRate: 0, wireEvents: 0, duplicates, duplicatesDeliveredBefore: 0, duplicateSpanSeconds: 0, syncBound, bound: syncBound * 10 };
+  return { n, atMs: 0, uptimeMs: 0, inFlight: 1, lagBytes: 0, ringRecords: 0, appendRate: 0, sendRate: 0, trafficRate: 0, wireEvents: 0, duplicates, duplicatesDeliveredBefore: 0, duplicateSpanSeconds: 0, syncBound };
 }
 
 function result(over: Partial<ChaosResult>): ChaosResult {

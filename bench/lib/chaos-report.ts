@@ -13,34 +13,25 @@ export interface CrashRates {
   /** messenger.concurrency: batches that can be in flight. */
   concurrency: number;
   batchMaxEvents: number;
-  /** Records the ring held (unreleased) when last sampled before the kill. */
-  ringRecords: number;
-  timeoutMs: number;
-  maxBackoffMs: number;
 }
 
-export type CrashBounds = Pick<CrashReport, "appendRate" | "sendRate" | "trafficRate" | "wireEvents" | "syncBound" | "bound">;
+export type CrashBounds = Pick<CrashReport, "appendRate" | "sendRate" | "trafficRate" | "wireEvents" | "syncBound">;
 
 /**
- * What a crash may re-send. Issue 17's bound (`syncBound`): one sync interval of traffic, plus what was on
+ * What a crash may re-send (issue 17's bound, asserted): one sync interval of traffic, plus what was on
  * the wire (answered, the answer lost with the process). Traffic is the larger of the write rate and the
  * acknowledgement rate: a collector catching up after a restart or a retry moves more than is written.
- * `bound`, asserted today, adds what acknowledged records behind an older unacknowledged batch can amount
- * to (the ring releases only a contiguous acknowledged prefix): two intervals of reads and acks, and what
- * the ring held unreleased or the rates fill during one timeout plus one maximal backoff.
+ * The ring persists acknowledged ranges at each sync, so nothing older comes again.
  */
 export function crashBounds(r: CrashRates): CrashBounds {
   const wireEvents = r.concurrency * r.batchMaxEvents;
   const trafficRate = Math.max(r.writeRate, r.sendRate);
-  const twoIntervals = Math.ceil((r.appendRate + r.sendRate) * ((2 * r.syncIntervalMs) / 1000) + wireEvents);
-  const headOfLine = Math.ceil(Math.max(r.ringRecords, ((r.appendRate + r.sendRate) * (r.timeoutMs + r.maxBackoffMs)) / 1000));
   return {
     appendRate: Math.round(r.appendRate),
     sendRate: Math.round(r.sendRate),
     trafficRate: Math.round(trafficRate),
     wireEvents,
     syncBound: Math.ceil((trafficRate * r.syncIntervalMs) / 1000) + wireEvents,
-    bound: twoIntervals + headOfLine,
   };
 }
 
@@ -55,11 +46,11 @@ export function describe(r: ChaosResult): string {
     `events written ${r.events} · delivered distinct ${r.distinct} · missing ${r.missing} · corrupt ${r.corrupt}${r.piecesOfLostLines ? ` (${r.piecesOfLostLines} of them pieces of lines lost with their files)` : ""} · duplicates ${r.duplicates} (before any crash: ${r.duplicatesWithoutCrash})`,
     `writer: ${r.writer.rotations} rotations (${r.writer.lateWrites} late writes into renamed files, ${r.writer.splitAcrossRotation} inside a line), ${r.writer.interleaved} stdout/stderr lines interleaved, ${r.writer.gzipped} gzipped, ${r.writer.deleted} deleted, ${(r.writer.bytes / 1e6).toFixed(1)} MB`,
     `messenger: ${r.requests} requests, by status ${JSON.stringify(r.byStatus)}`,
-    `kills ${r.crashes.length}; per crash: duplicates against one sync interval of traffic + the wire (issue 17), then the asserted bound:`,
+    `kills ${r.crashes.length}; per crash: duplicates against the bound, one sync interval of traffic + the wire (issue 17):`,
     ...r.crashes.map(
       (c) =>
         `  #${c.n} at ${(c.atMs / 1000).toFixed(1)} s: ${c.duplicates} duplicates, ${withinSyncBound(c) ? "within" : "OVER"} one sync ${c.syncBound} (${c.trafficRate} ev/s × ${r.syncIntervalMs} ms + ${c.wireEvents} on the wire); ` +
-        `asserted bound ${c.bound}${c.duplicates > c.bound ? " EXCEEDED" : ""} (${c.duplicatesDeliveredBefore} delivered before the crash, spanning ${c.duplicateSpanSeconds} s of a stream; uptime ${(c.uptimeMs / 1000).toFixed(1)} s, ${c.inFlight} in flight, ${c.lagBytes} B lag, ${c.ringRecords} in ring, ${c.appendRate} appended/s, ${c.sendRate} sent/s)`,
+        `(${c.duplicatesDeliveredBefore} delivered before the crash, spanning ${c.duplicateSpanSeconds} s of a stream; uptime ${(c.uptimeMs / 1000).toFixed(1)} s, ${c.inFlight} in flight, ${c.lagBytes} B lag, ${c.ringRecords} in ring, ${c.appendRate} appended/s, ${c.sendRate} sent/s)`,
     ),
   ];
   if (r.outage) lines.push(`outage ${r.outage.durationMs / 1000} s: ring full ${r.outage.ringFullObserved ? `for ${(r.outage.ringFullMs / 1000).toFixed(1)} s` : "never"}, ${r.outage.rotationsDuringOutage} rotations meanwhile, up to ${r.outage.maxDeletedHeldBytes} B held by deleted files`);

@@ -19,7 +19,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type MockMessenger, startMockMessenger } from "../../src/dev/mock-messenger.ts";
 import { type CollectorProcess, freePort, spawnCollector, waitFor, writeJson } from "../support/collector-process.ts";
-import { DeliveryTracker, RotatingWriter } from "../support/rotating-writer.ts";
+import { DeliveryTracker } from "../support/delivery-tracker.ts";
+import { RotatingWriter } from "../support/rotating-writer.ts";
 
 const KEY = "dup-key";
 const SYNC_MS = 250;

@@ -12,7 +12,7 @@
 //   --busy: one busy loop per core for the whole run and source.partialFlushMs 300 (or --partial-flush-ms),
 //           so that timing-dependent paths (a partial line's flush timer against a paused reader) run.
 // Prints each run's figures and a summary table (per seed: events, missing, corrupt, duplicates per crash
-// against one sync interval of traffic plus the wire, wall time) and appends it to bench/RESULTS.md.
+// against one sync interval of traffic in and out of the ring plus the wire, wall time) and appends it to bench/RESULTS.md.
 // Exit 1 if any seed lost or damaged anything, with the command that replays it.
 //   bun bench/chaos.ts [--seed N] [--seeds N] [--busy] [--partial-flush-ms N] [--events N] [--rate N] [--kills N]
 //                      [--outage-seconds N] [--skip-outage] [--skip-outage-crash] [--no-results]
@@ -147,7 +147,7 @@ function gitCommit(): string {
 }
 
 const SECTION = "## Chaos: seeds, contention and duplicates per crash";
-const SECTION_INTRO = `\`npm run chaos -- --seeds N [--busy]\` (bench/chaos.ts, issue 17): each seed runs the three phases of the Chaos section above (SIGKILLs under 20 % 503 and 2 % hanging requests; a messenger outage filling a small ring; a SIGKILL during an outage), the writer interleaving stdout and stderr partial lines and rotating inside lines about every second rotation. \`--busy\`: one busy-loop process per core for the whole run and \`source.partialFlushMs\` 300. *missing* and *corrupt* count the first two phases, and the third's corrupt messages other than pieces of the lines lost with deleted files; the third phase's loss is inherent and must be counted by the collector. *Duplicates per crash* (the last one of a row is the SIGKILL during an outage) are set against issue 17's bound: one \`buffer.syncIntervalMs\` of traffic (the larger of the write rate and the acknowledgement rate before the kill) plus what can be on the wire (concurrency 4 × 1024 events); a crash over it fails the seed.`;
+const SECTION_INTRO = `\`npm run chaos -- --seeds N [--busy]\` (bench/chaos.ts, issue 17): each seed runs the three phases of the Chaos section above (SIGKILLs under 20 % 503 and 2 % hanging requests; a messenger outage filling a small ring; a SIGKILL during an outage), the writer interleaving stdout and stderr partial lines and rotating inside lines about every second rotation. \`--busy\`: one busy-loop process per core for the whole run and \`source.partialFlushMs\` 300. *missing* and *corrupt* count the first two phases, and the third's corrupt messages other than pieces of the lines lost with deleted files; the third phase's loss is inherent and must be counted by the collector. *Duplicates per crash* (the last one of a row is the SIGKILL during an outage) are set against issue 17's bound: one \`buffer.syncIntervalMs\` of traffic in and out of the ring (the larger of the write rate and the append rate before the kill, plus the acknowledgement rate before it: a SIGKILL reads again what was appended since the last sync and sends again what was acknowledged since) plus what can be on the wire (concurrency 4 × 1024 events); a crash over it fails the seed.`;
 
 function appendResults(rows: SeedSummary[], collector: string, loadStart: string): void {
   const file = join(import.meta.dir, "RESULTS.md");

@@ -6,15 +6,18 @@ import type { ChaosResult, CrashReport } from "./chaos-run.ts";
 
 const rates = { writeRate: 20_000, appendRate: 21_000, sendRate: 18_000, syncIntervalMs: 1000, concurrency: 4, batchMaxEvents: 1024 };
 
-test("one sync interval of traffic plus the wire; traffic is the faster of writing and acknowledging", () => {
+test("one sync interval of traffic plus the wire; traffic is what goes into the ring plus what comes out", () => {
   const b = crashBounds(rates);
   expect(b.wireEvents).toBe(4096);
-  expect(b.trafficRate).toBe(20_000);
-  expect(b.syncBound).toBe(20_000 + 4096);
+  // In: the appends sampled (21 k/s) outpace the writer (20 k/s); out: the acknowledgements.
+  expect(b.trafficRate).toBe(21_000 + 18_000);
+  expect(b.syncBound).toBe(39_000 + 4096);
+  // Appends sampled low (the reader paused before the kill): the writer's rate still counts as going in.
+  expect(crashBounds({ ...rates, appendRate: 5_000 }).trafficRate).toBe(20_000 + 18_000);
   // Catching up after a restart: acknowledgements outpace the writer, and the bound follows them.
   const catchingUp = crashBounds({ ...rates, sendRate: 50_000, syncIntervalMs: 500 });
-  expect(catchingUp.trafficRate).toBe(50_000);
-  expect(catchingUp.syncBound).toBe(25_000 + 4096);
+  expect(catchingUp.trafficRate).toBe(71_000);
+  expect(catchingUp.syncBound).toBe(35_500 + 4096);
 });
 
 function crash(n: number, duplicates: number, syncBound: number): CrashReport {

@@ -18,14 +18,19 @@ export interface CrashRates {
 export type CrashBounds = Pick<CrashReport, "appendRate" | "sendRate" | "trafficRate" | "wireEvents" | "syncBound">;
 
 /**
- * What a crash may re-send (issue 17's bound, asserted): one sync interval of traffic, plus what was on
- * the wire (answered, the answer lost with the process). Traffic is the larger of the write rate and the
- * acknowledgement rate: a collector catching up after a restart or a retry moves more than is written.
- * The ring persists acknowledged ranges at each sync, so nothing older comes again.
+ * What a crash may re-send (issue 17's bound, asserted): one sync interval of the ring's traffic, plus
+ * what was on the wire (answered, the answer lost with the process). The ring's traffic goes both ways,
+ * and a SIGKILL forgets one interval of each (docs/ring-format.md, "Durability"): what was appended
+ * since the last sync is read again from the files (the source's checkpoints follow the sync) while
+ * the ring, whose pages outlive the process, still holds it; what was acknowledged since the last
+ * header is sent again. So traffic is what went in (the faster of the writer and the appends sampled
+ * before the kill: a collector catching up appends more than is written) plus what went out (the
+ * acknowledgements sampled before the kill). An event appended and acknowledged within the interval
+ * counts twice, and comes twice more.
  */
 export function crashBounds(r: CrashRates): CrashBounds {
   const wireEvents = r.concurrency * r.batchMaxEvents;
-  const trafficRate = Math.max(r.writeRate, r.sendRate);
+  const trafficRate = Math.max(r.writeRate, r.appendRate) + r.sendRate;
   return {
     appendRate: Math.round(r.appendRate),
     sendRate: Math.round(r.sendRate),
@@ -46,10 +51,10 @@ export function describe(r: ChaosResult): string {
     `events written ${r.events} · delivered distinct ${r.distinct} · missing ${r.missing} · corrupt ${r.corrupt}${r.piecesOfLostLines ? ` (${r.piecesOfLostLines} of them pieces of lines lost with their files)` : ""} · duplicates ${r.duplicates} (before any crash: ${r.duplicatesWithoutCrash})`,
     `writer: ${r.writer.rotations} rotations (${r.writer.lateWrites} late writes into renamed files, ${r.writer.splitAcrossRotation} inside a line), ${r.writer.interleaved} stdout/stderr lines interleaved, ${r.writer.gzipped} gzipped, ${r.writer.deleted} deleted, ${(r.writer.bytes / 1e6).toFixed(1)} MB`,
     `messenger: ${r.requests} requests, by status ${JSON.stringify(r.byStatus)}`,
-    `kills ${r.crashes.length}; per crash: duplicates against the bound, one sync interval of traffic + the wire (issue 17):`,
+    `kills ${r.crashes.length}; per crash: duplicates against the bound, one sync interval of traffic in and out of the ring + the wire (issue 17):`,
     ...r.crashes.map(
       (c) =>
-        `  #${c.n} at ${(c.atMs / 1000).toFixed(1)} s: ${c.duplicates} duplicates, ${withinSyncBound(c) ? "within" : "OVER"} one sync ${c.syncBound} (${c.trafficRate} ev/s × ${r.syncIntervalMs} ms + ${c.wireEvents} on the wire); ` +
+        `  #${c.n} at ${(c.atMs / 1000).toFixed(1)} s: ${c.duplicates} duplicates, ${withinSyncBound(c) ? "within" : "OVER"} one sync ${c.syncBound} (${c.trafficRate} ev/s in and out × ${r.syncIntervalMs} ms + ${c.wireEvents} on the wire); ` +
         `(${c.duplicatesDeliveredBefore} delivered before the crash, spanning ${c.duplicateSpanSeconds} s of a stream; uptime ${(c.uptimeMs / 1000).toFixed(1)} s, ${c.inFlight} in flight, ${c.lagBytes} B lag, ${c.ringRecords} in ring, ${c.appendRate} appended/s, ${c.sendRate} sent/s)`,
     ),
   ];

@@ -71,7 +71,7 @@ export interface CrashReport {
   duplicatesDeliveredBefore: number;
   /** The duplicated sequences as seconds of one stream's writing (max over streams of the duplicated range). */
   duplicateSpanSeconds: number;
-  /** Events a second moved at the kill: the larger of the write rate and the acknowledgements just before. */
+  /** Events a second through the ring at the kill: in (the faster of the writer and the appends just before) plus out (the acknowledgements just before). */
   trafficRate: number;
   /** What can be on the wire: batches in flight (messenger.concurrency) × messenger.batchMaxEvents. */
   wireEvents: number;
@@ -439,7 +439,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   if (result.corrupt - result.piecesOfLostLines > 0) failures.push(`${result.corrupt} corrupt or unknown messages (e.g. ${JSON.stringify(result.corruptSamples[0])})`);
   if (result.misattributed > 0) failures.push(`${result.misattributed} records tagged with the wrong pod or container`);
   if (result.duplicatesWithoutCrash > 0) failures.push(`${result.duplicatesWithoutCrash} duplicates before any crash`);
-  for (const c of crashes) if (c.duplicates > c.syncBound) failures.push(`crash ${c.n}: ${c.duplicates} duplicates, above one sync interval of traffic and the wire (${c.syncBound})`);
+  for (const c of crashes) if (c.duplicates > c.syncBound) failures.push(`crash ${c.n}: ${c.duplicates} duplicates, above one sync interval of traffic in and out of the ring and the wire (${c.syncBound})`);
   if (o.lossExpected) {
     // The loss is inherent; what matters is that the collector counted it (bytes_lost_total), about as
     // many bytes as the lost events took in the files.

@@ -137,3 +137,21 @@ test("inotify gone: a pending line is not flushed while its file was rotated and
   expect(h.messages()).toEqual(["first", "head|tail", "next", "last"]);
   expect(h.source.counters.partialFlushTimeouts).toBe(0);
 });
+
+test("a rotation between the listing and the open of the live name: the file the listing named is read before its successor, and a line split across them arrives whole (chaos seed 145049126)", async () => {
+  // The watch starts after the first scan, so only the next scan (soon) would find the rotated name.
+  const h = harness({ scanIntervalMs: 500, partialFlushMs: 2000 });
+  const dir = podDir(h.root, "uid-race");
+  const live = join(dir, "0.log");
+  writeFileSync(live, criLines("before", 0, 3) + cri("head|", "stdout", "P"));
+  // The first start lists the container dir, then the runtime rotates before the live name is opened.
+  h.fs.onNextListing(dir, () => {
+    renameSync(live, `${live}.${rotationStamp()}`);
+    writeFileSync(live, cri("tail") + criLines("after", 0, 3));
+  });
+  h.start();
+  await waitFor(() => h.received.length >= 7, 3000);
+  await Bun.sleep(300);
+  expect(h.messages()).toEqual([...expectedMessages("before", 0, 3), "head|tail", ...expectedMessages("after", 0, 3)]);
+  expect(h.source.counters.partialFlushTimeouts).toBe(0);
+});

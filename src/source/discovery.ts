@@ -295,6 +295,7 @@ export class Discovery {
     // live file that replaced it is opened after it.
     if (initial) {
       this.recovered.add(key, true); // read whole: the live file came after it, and is read whole too
+      this.takeCheckpointsOf(livePath, path, f, mem);
       this.parts.counters.filesRecovered++;
       this.parts.log.warn("a file was rotated while the collector was down, before it was read; reading it under its rotated name", { path });
     } else {
@@ -302,6 +303,21 @@ export class Discovery {
       this.parts.log.warn("a file was rotated before it was opened; reading it under its rotated name", { path });
     }
     return true;
+  }
+
+  /**
+   * A rotated file read whole at start may be one the last run had a checkpoint of (read on after an
+   * older one, or rotated while we started): that checkpoint is taken, or it would be given up after
+   * the first scan and its bytes counted lost while they are being read. Plain: same inode and head;
+   * a .gz: its head (a checkpoint taken while its file was empty could be any file's).
+   */
+  private takeCheckpointsOf(livePath: string, path: string, f: TailedFile, mem: Uint8Array | null): void {
+    const unclaimed = this.parts.checkpoints.unclaimed;
+    for (const [key, cp] of unclaimed) {
+      if (cp.path !== livePath) continue;
+      const same = mem ? cp.fpLen > 0 && bytesHeadMatches(mem, cp) : cp.dev === f.dev && cp.ino === f.ino && pathHeadMatches(this.parts.fs, path, cp);
+      if (same) unclaimed.delete(key);
+    }
   }
 
   /** Records what a rotated name is; false (not being read). */

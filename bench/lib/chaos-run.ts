@@ -9,7 +9,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type MockMessenger, startMockMessenger } from "../../src/dev/mock-messenger.ts";
 import { prng } from "../../src/dev/sample-node.ts";
-import { DeliveryTracker, RotatingWriter } from "../../test/support/rotating-writer.ts";
+import { DeliveryTracker } from "../../test/support/delivery-tracker.ts";
+import { RotatingWriter } from "../../test/support/rotating-writer.ts";
+import { crashBounds } from "./chaos-report.ts";
 
 const ROOT = join(import.meta.dir, "../..");
 const KEY = "chaos-key";
@@ -33,6 +35,12 @@ export interface ChaosOptions {
   syncIntervalMs?: number;
   failRate?: number;
   hangRate?: number;
+  /** source.partialFlushMs (default 2000; short under CPU contention, so the flush timer races reading). */
+  partialFlushMs?: number;
+  /** One split line in this many has the other stream's next line interleaved with it (default 3; 0: never). */
+  interleaveEvery?: number;
+  /** One rotation in this many falls inside a line (default 2; 0: only by chance). */
+  rotateInsideLineEvery?: number;
   /** A messenger outage (every request 503) starting this long after the start, while writing goes on. */
   outage?: { startAfterMs: number; durationMs: number };
   /** Give up waiting for delivery after the writer finished (default 120 s). */
@@ -63,10 +71,14 @@ export interface CrashReport {
   duplicatesDeliveredBefore: number;
   /** The duplicated sequences as seconds of one stream's writing (max over streams of the duplicated range). */
   duplicateSpanSeconds: number;
-  /** What one sync interval can hold at the observed rates (reads to replay + acks to resend), plus the requests in flight. */
+  /** Events a second through the ring at the kill: in (the faster of the writer and the appends just before) plus out (the acknowledgements just before). */
+  trafficRate: number;
+  /** What can be on the wire: batches in flight (messenger.concurrency) × messenger.batchMaxEvents. */
+  wireEvents: number;
+  /**
+   * Issue 17's bound, asserted: one buffer.syncIntervalMs of traffic plus what was on the wire.
+   */
   syncBound: number;
-  /** syncBound plus the head-of-line window (records the ring held unreleased at the kill, or one timeout + max backoff of traffic). */
-  bound: number;
 }
 
 export interface ChaosResult {
@@ -78,14 +90,18 @@ export interface ChaosResult {
   missingExamples: string[];
   corrupt: number;
   corruptSamples: string[];
-  /** With a loss expected: corrupt messages that are the F fragment of a line whose head was lost. */
-  tailsOfLostLines: number;
+  /** With a loss expected: corrupt messages that are pieces of lost lines (a head, a tail, or both glued). */
+  piecesOfLostLines: number;
   misattributed: number;
   duplicates: number;
   duplicatesWithoutCrash: number;
   crashes: CrashReport[];
   writer: RotatingWriter["stats"];
   wallMs: number;
+  /** The settings the bounds and the summary need. */
+  rate: number;
+  syncIntervalMs: number;
+  partialFlushMs: number;
   requests: number;
   byStatus: Record<string, number>;
   outage: null | { durationMs: number; ringFullObserved: boolean; ringFullMs: number; maxDeletedHeldBytes: number; rotationsDuringOutage: number };
@@ -142,6 +158,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   const t0 = performance.now();
   const dir = mkdtempSync(join(tmpdir(), "pipekit-chaos-"));
   const syncIntervalMs = o.syncIntervalMs ?? 1000;
+  const partialFlushMs = o.partialFlushMs ?? 2000;
   const concurrency = 4;
   const batchMaxEvents = 1024;
   const writer = new RotatingWriter({
@@ -151,6 +168,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     pods: o.pods ?? 4,
     rotateBytes: o.rotateBytes ?? 1024 * 1024,
     maxFiles: o.maxFiles ?? 5,
+    interleaveEvery: o.interleaveEvery ?? 3,
+    rotateInsideLineEvery: o.rotateInsideLineEvery ?? 2,
   });
   const tracker = new DeliveryTracker(writer);
   const faults = { failRate: o.failRate ?? 0.2, failStatus: 503, hangRate: o.hangRate ?? 0.02, latencyMs: 2, latencyJitterMs: 20 };
@@ -176,7 +195,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     JSON.stringify({
       dataDir: join(dir, "data"),
       // The writer's lines are short; 64 KiB lets the 1 MiB ring of the outage-crash phase hold the largest record.
-      source: { root: join(dir, "pods"), partialFlushMs: 2000, scanIntervalMs: 2000, maxLineBytes: "64KiB" },
+      source: { root: join(dir, "pods"), partialFlushMs, scanIntervalMs: 2000, maxLineBytes: "64KiB" },
       metadata: { provider: "static", podsFile: join(dir, "pods.json"), waitForMetadataSeconds: 5 },
       buffer: { maxBytes: o.ringBytes ?? "64MiB", syncIntervalMs },
       messenger: {
@@ -200,6 +219,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
 
   let proc: ReturnType<typeof Bun.spawn> | null = null;
   let startedAt = 0;
+  // Whatever ends the harness (Ctrl-C, a failed assertion, an exception) must not leave a collector running.
+  const killCollector = () => {
+    if (proc && proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
+  };
+  process.on("exit", killCollector);
   const spawn = () => {
     const fd = openSync(logFile, "a");
     proc = Bun.spawn([...command, "run", "--config", configPath], {
@@ -325,22 +349,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       inFlight: s?.sink?.inFlight ?? 0,
       lagBytes,
       ringRecords: s?.ring?.records ?? 0,
-      appendRate: Math.round(appendRate),
-      sendRate: Math.round(sendRate),
       duplicates: 0,
       duplicatesDeliveredBefore: 0,
       duplicateSpanSeconds: 0,
-      // A crash replays what was read since the last ring sync and resends what was acknowledged since
-      // the last sync of the read position: one interval (twice, for the sampling and the sync's own
-      // time) of each rate, plus the requests on the wire (answered, their answer lost).
-      syncBound: Math.ceil((appendRate + sendRate) * ((2 * syncIntervalMs) / 1000) + concurrency * batchMaxEvents),
-      // But the read position only advances over a contiguous acknowledged prefix (SPEC §4): behind a
-      // batch that hangs or is retried, acknowledged records stay in the ring and are all sent again
-      // after a crash. The real bound adds that window: what the ring held unreleased at the kill, or
-      // (the sample may predate a hang) what the rates fill during one timeout plus one maximal backoff.
-      bound:
-        Math.ceil((appendRate + sendRate) * ((2 * syncIntervalMs) / 1000) + concurrency * batchMaxEvents) +
-        Math.ceil(Math.max(s?.ring?.records ?? 0, ((appendRate + sendRate) * (TIMEOUT_MS + RETRY_MAX_BACKOFF_MS)) / 1000)),
+      ...crashBounds({ writeRate: o.rate, appendRate, sendRate, syncIntervalMs, concurrency, batchMaxEvents }),
     };
     crashes.push(crash);
     samples = [];
@@ -350,12 +362,13 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   }
 
   await writing;
+  if (writer.failure) failures.push(`the writer failed (${writer.failure.message}): the run proves nothing`);
   await outagePromise;
   log(`chaos: writer done (${writer.stats.events} events, ${writer.stats.rotations} rotations, ${writer.stats.gzipped} gzipped, ${writer.stats.deleted} deleted); waiting for delivery`);
   const drainDeadline = performance.now() + (o.drainTimeoutMs ?? 120_000);
   let lastDistinct = -1;
   let stableSince = performance.now();
-  while (performance.now() < drainDeadline) {
+  while (performance.now() < drainDeadline && !writer.failure) {
     drain();
     const distinct = tracker.distinct();
     if (distinct >= writer.stats.events) break;
@@ -378,6 +391,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     failures.push("the collector did not exit within 20 s of SIGTERM");
   } else if (exit !== 0) failures.push(`the collector exited ${exit} on SIGTERM`);
   clearInterval(drainTimer);
+  process.off("exit", killCollector);
   drain();
   await messenger.stop();
   writer.close();
@@ -402,13 +416,16 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     missingExamples: missing.examples,
     corrupt: tracker.corrupt,
     corruptSamples: tracker.corruptSamples.slice(0, 5).map((m) => m.slice(0, 200)),
-    tailsOfLostLines: o.lossExpected ? tracker.tailsOfMissing() : 0,
+    piecesOfLostLines: o.lossExpected ? tracker.piecesOfMissing() : 0,
     misattributed: tracker.misattributed,
     duplicates: tracker.duplicates(),
     duplicatesWithoutCrash: tracker.duplicatesByEpoch[0] ?? 0,
     crashes,
     writer: { ...writer.stats },
     wallMs: Math.round(performance.now() - t0),
+    rate: o.rate,
+    syncIntervalMs,
+    partialFlushMs,
     requests,
     byStatus,
     outage: outageInfo,
@@ -419,10 +436,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     failures,
   };
   if (result.missing > 0 && !o.lossExpected) failures.push(`${result.missing} events missing (e.g. ${result.missingExamples.join(", ")})`);
-  if (result.corrupt - result.tailsOfLostLines > 0) failures.push(`${result.corrupt} corrupt or unknown messages (e.g. ${JSON.stringify(result.corruptSamples[0])})`);
+  if (result.corrupt - result.piecesOfLostLines > 0) failures.push(`${result.corrupt} corrupt or unknown messages (e.g. ${JSON.stringify(result.corruptSamples[0])})`);
   if (result.misattributed > 0) failures.push(`${result.misattributed} records tagged with the wrong pod or container`);
   if (result.duplicatesWithoutCrash > 0) failures.push(`${result.duplicatesWithoutCrash} duplicates before any crash`);
-  for (const c of crashes) if (c.duplicates > c.bound) failures.push(`crash ${c.n}: ${c.duplicates} duplicates, above the bound ${c.bound}`);
+  for (const c of crashes) if (c.duplicates > c.syncBound) failures.push(`crash ${c.n}: ${c.duplicates} duplicates, above one sync interval of traffic in and out of the ring and the wire (${c.syncBound})`);
   if (o.lossExpected) {
     // The loss is inherent; what matters is that the collector counted it (bytes_lost_total), about as
     // many bytes as the lost events took in the files.
@@ -436,20 +453,4 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   if (o.outage && !result.outage?.ringFullObserved) failures.push("the outage did not fill the ring (the scenario did not happen)");
   if (!o.keepDir && failures.length === 0) rmSync(dir, { recursive: true, force: true });
   return result;
-}
-
-/** Human-readable figures. */
-export function describe(r: ChaosResult): string {
-  const lines = [
-    `seed ${r.seed} · ${r.command}`,
-    `events written ${r.events} · delivered distinct ${r.distinct} · missing ${r.missing} · corrupt ${r.corrupt}${r.tailsOfLostLines ? ` (${r.tailsOfLostLines} of them the last fragment of a line whose head was lost)` : ""} · duplicates ${r.duplicates} (before any crash: ${r.duplicatesWithoutCrash})`,
-    `writer: ${r.writer.rotations} rotations (${r.writer.lateWrites} late writes into renamed files, ${r.writer.splitAcrossRotation} lines split across a rotation), ${r.writer.gzipped} gzipped, ${r.writer.deleted} deleted, ${(r.writer.bytes / 1e6).toFixed(1)} MB`,
-    `messenger: ${r.requests} requests, by status ${JSON.stringify(r.byStatus)}`,
-    `kills ${r.crashes.length}; per crash: duplicates (bounds) (uptime, in flight, lag):`,
-    ...r.crashes.map((c) => `  #${c.n} at ${(c.atMs / 1000).toFixed(1)} s: ${c.duplicates} (one-sync bound ${c.syncBound}${c.duplicates > c.syncBound ? " EXCEEDED" : ""}; with the unreleased ring window ${c.bound}${c.duplicates > c.bound ? " EXCEEDED" : ""}) (${c.duplicatesDeliveredBefore} delivered before the crash, spanning ${c.duplicateSpanSeconds} s of a stream; uptime ${(c.uptimeMs / 1000).toFixed(1)} s, ${c.inFlight} in flight, ${c.lagBytes} B lag, ${c.ringRecords} in ring, ${c.appendRate} appended/s, ${c.sendRate} sent/s)`),
-  ];
-  if (r.outage) lines.push(`outage ${r.outage.durationMs / 1000} s: ring full ${r.outage.ringFullObserved ? `for ${(r.outage.ringFullMs / 1000).toFixed(1)} s` : "never"}, ${r.outage.rotationsDuringOutage} rotations meanwhile, up to ${r.outage.maxDeletedHeldBytes} B held by deleted files`);
-  lines.push(`wall ${(r.wallMs / 1000).toFixed(1)} s · final exit ${r.finalExit} · bytes lost ${r.bytesLost} · accounting imbalance ${r.accountingImbalance}`);
-  lines.push(r.failures.length ? `FAILED: ${r.failures.join("; ")} (collector log: ${r.logFile})` : "PASSED");
-  return lines.join("\n");
 }

@@ -200,24 +200,72 @@ export class Discovery {
       if (parsed) live.push([path, parsed]);
     }
     // Oldest first (a plain file before its .gz): files found missed are read in rotation order.
-    rotated.sort((a, b) => (a.stamp === b.stamp ? Number(a.gz) - Number(b.gz) : a.stamp < b.stamp ? -1 : 1));
+    rotated.sort(byRotation);
     // At start, once a rotated file is read, every newer one of the same live name is too: a line it
     // ends inside of must meet its continuation, not the next file read (duplicates of a known file
     // are the lesser harm). Another restart's files (`0.log.*` beside `1.log.*`) are another stream.
     const readOn = new Set<string>();
     for (const r of rotated) if (this.classifyRotated(r.liveRel, r.path, r.gz, initial, readOn.has(r.liveRel)) && initial) readOn.add(r.liveRel);
     if (!seen) this.unlinkUnder(dir + "/", new Set(names.map((n) => join(dir, n))));
-    for (const [path, parsed] of live) this.discover(path, parsed, initial);
+    const opened: TailedFile[] = [];
+    for (const [path, parsed] of live) {
+      const added = this.parts.counters.filesAdded;
+      this.discover(path, parsed, initial);
+      const f = this.files.byPath.get(path);
+      if (f && this.parts.counters.filesAdded > added) opened.push(f);
+    }
+    if (opened.length > 0) this.rotatedWhileOpening(podDir, container, new Set(names), initial, opened, seen);
+  }
+
+  /**
+   * The runtime may rotate between the listing and the open of a live name: the open then found the
+   * successor, and the file the listing named has a rotated name the listing lacked. Listed again
+   * (nothing was read since), such a file is opened now, before the live file that replaced it, as
+   * that name's file would have been: a line it ends inside of must meet its continuation at the
+   * successor's first byte. Found by a later look instead, it waited behind its successor: the
+   * continuation became a record of its own and the head was glued to a later line. At start, one
+   * the last run knew is left to the catch-up after the first scan (from its checkpoint, first).
+   */
+  private rotatedWhileOpening(podDir: string, container: string, listed: Set<string>, initial: boolean, opened: TailedFile[], seen: Set<string> | null): void {
+    const dir = join(this.root, podDir, container);
+    let names: string[];
+    try {
+      names = this.parts.fs.readdir(dir);
+    } catch {
+      return;
+    }
+    const raced: Array<{ path: string; liveRel: string; stamp: string; gz: boolean }> = [];
+    for (const name of names) {
+      const m = ROTATED_NAME.exec(name);
+      const path = join(dir, name);
+      seen?.add(path);
+      if (m && !listed.has(name) && !this.classified.has(path)) raced.push({ path, liveRel: `${podDir}/${container}/${m[1]}`, stamp: m[2] as string, gz: m[3] !== undefined });
+    }
+    raced.sort(byRotation);
+    const before = new Map<TailedFile, TailedFile[]>();
+    for (const r of raced) {
+      const live = opened.find((f) => f.livePath === join(this.root, r.liveRel));
+      if (!live) continue; // not the predecessor of a file opened now: the next look classifies it
+      if (live.fromEnd) {
+        this.classify(r.path, "history"); // readFrom end: it was there at start
+        continue;
+      }
+      if (!this.classifyRotated(r.liveRel, r.path, r.gz, initial, false, true)) continue;
+      const f = [...this.files.open.values()].find((o) => o.info.path === r.path);
+      if (f && f.containerKey === live.containerKey) before.set(live, [...(before.get(live) ?? []), f]);
+    }
+    for (const [live, files] of before) files.forEach((f, i) => (f.order = live.order - 1 + (i + 1) / (files.length + 1)));
   }
 
   /**
    * A rotated name we have not looked at yet. If it is a file we followed (by inode; a .gz by the name
    * it was compressed from, else by the fingerprint of its head), nothing to do. Present at start:
    * history, not read (rotated files are not tailed). Otherwise it was created and rotated while we
-   * were not looking: read it whole, before the live file of its container.
+   * were not looking: read it whole, before the live file of its container. `raced`: it was the live
+   * file when its dir was listed (rotatedWhileOpening), so never history for its age.
    */
   /** Returns whether the file is being read now (opened here, or by the catch-up). */
-  private classifyRotated(liveRel: string, path: string, gz: boolean, initial: boolean, readOn: boolean): boolean {
+  private classifyRotated(liveRel: string, path: string, gz: boolean, initial: boolean, readOn: boolean, raced = false): boolean {
     const parsed = this.accept(liveRel);
     if (!parsed) return this.classify(path, "ignored");
     const livePath = join(this.root, liveRel);
@@ -229,7 +277,7 @@ export class Discovery {
       if (plainClass) return this.classify(path, plainClass);
     }
     for (const o of this.files.open.values()) if (o.info.path === path) return this.classify(path, "history") || true; // opened by the catch-up
-    if (initial && !readOn && !this.changedSinceLastRun(path)) return this.classify(path, "history");
+    if (initial && !readOn && !raced && !this.changedSinceLastRun(path)) return this.classify(path, "history");
     if (gz) {
       mem = readGzip(this.parts.fs, path);
       if (!mem) return false; // still being written, or damaged: look again at the next scan
@@ -248,6 +296,7 @@ export class Discovery {
     // live file that replaced it is opened after it.
     if (initial) {
       this.recovered.add(key, true); // read whole: the live file came after it, and is read whole too
+      this.takeCheckpointsOf(livePath, path, f, mem);
       this.parts.counters.filesRecovered++;
       this.parts.log.warn("a file was rotated while the collector was down, before it was read; reading it under its rotated name", { path });
     } else {
@@ -255,6 +304,21 @@ export class Discovery {
       this.parts.log.warn("a file was rotated before it was opened; reading it under its rotated name", { path });
     }
     return true;
+  }
+
+  /**
+   * A rotated file read whole at start may be one the last run had a checkpoint of (read on after an
+   * older one, or rotated while we started): that checkpoint is taken, or it would be given up after
+   * the first scan and its bytes counted lost while they are being read. Plain: same inode and head;
+   * a .gz: its head (a checkpoint taken while its file was empty could be any file's).
+   */
+  private takeCheckpointsOf(livePath: string, path: string, f: TailedFile, mem: Uint8Array | null): void {
+    const unclaimed = this.parts.checkpoints.unclaimed;
+    for (const [key, cp] of unclaimed) {
+      if (cp.path !== livePath) continue;
+      const same = mem ? cp.fpLen > 0 && bytesHeadMatches(mem, cp) : cp.dev === f.dev && cp.ino === f.ino && pathHeadMatches(this.parts.fs, path, cp);
+      if (same) unclaimed.delete(key);
+    }
   }
 
   /** Records what a rotated name is; false (not being read). */
@@ -363,4 +427,9 @@ export class Discovery {
   acceptLive(livePath: string): PodLogPath | null {
     return this.accept(relative(this.root, livePath));
   }
+}
+
+/** Rotation order: by stamp, a plain file before its .gz. */
+function byRotation(a: { stamp: string; gz: boolean }, b: { stamp: string; gz: boolean }): number {
+  return a.stamp === b.stamp ? Number(a.gz) - Number(b.gz) : a.stamp < b.stamp ? -1 : 1;
 }

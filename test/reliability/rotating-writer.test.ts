@@ -2,14 +2,58 @@
 // tells missing, duplicated, damaged and misattributed events apart (a checker that cannot fail
 // would make the chaos run meaningless).
 import { afterAll, expect, test } from "bun:test";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
-import { DeliveryTracker, parseMessageId, RotatingWriter } from "../support/rotating-writer.ts";
+import { DeliveryTracker } from "../support/delivery-tracker.ts";
+import { fragmentCuts, parseMessageId, RotatingWriter } from "../support/rotating-writer.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "pipekit-writer-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A container's files, oldest first, as (name, text). */
+function filesOf(cdir: string): Array<{ name: string; text: string }> {
+  const names = readdirSync(cdir).sort((a, b) => (a === "0.log" ? 1 : b === "0.log" ? -1 : a < b ? -1 : 1));
+  return names.map((n) => {
+    const raw = readFileSync(join(cdir, n));
+    return { name: n, text: (n.endsWith(".gz") ? gunzipSync(raw) : raw).toString() };
+  });
+}
+
+/**
+ * The sequences of the events in the files, in order, with P fragments merged per stream across files
+ * (as the collector must); and how many times a stream's fragments were interleaved with the other's.
+ */
+function eventsIn(files: Array<{ text: string }>): { seqs: number[]; interleavings: number } {
+  const seqs: number[] = [];
+  const merged = new Map<string, string>();
+  let interleavings = 0;
+  for (const { text } of files) {
+    for (const line of text.split("\n").filter(Boolean)) {
+      const [, stream, tag, ...rest] = line.split(" ");
+      const content = rest.join(" ");
+      for (const other of merged.keys()) if (other !== stream) interleavings++;
+      const prev = merged.get(stream!) ?? "";
+      if (tag === "P") merged.set(stream!, prev + content);
+      else {
+        merged.delete(stream!);
+        const id = parseMessageId(prev + content);
+        if (id) seqs.push(id.seq);
+      }
+    }
+  }
+  expect([...merged.keys()]).toEqual([]); // no line left unfinished
+  return { seqs, interleavings };
+}
+
+/** What remains on disk: consecutive sequences, each once, ending with the last one written. */
+function expectConsecutiveUpTo(seqs: number[], last: number): void {
+  const sorted = [...seqs].sort((a, b) => a - b);
+  expect(new Set(seqs).size).toBe(seqs.length);
+  expect(sorted[sorted.length - 1]).toBe(last);
+  for (let i = 1; i < sorted.length; i++) expect(sorted[i]! - sorted[i - 1]!).toBe(1); // no gap within what is kept
+}
 
 test("rotates the kubelet way: stamped renames, gzip of older ones, at most maxFiles; every event in exactly one file", () => {
   const w = new RotatingWriter({ root: join(dir, "pods"), podsFile: join(dir, "pods.json"), seed: 3, pods: 1, containers: ["main"], rotateBytes: 8 * 1024, maxFiles: 4 });
@@ -24,28 +68,36 @@ test("rotates the kubelet way: stamped renames, gzip of older ones, at most maxF
   expect(plain.length).toBe(1); // only the newest rotated file stays uncompressed
   expect(w.stats.rotations).toBeGreaterThan(10);
   expect(w.stats.deleted).toBe(w.stats.rotations - 3);
-  // What remains on disk: consecutive sequences, each once, ending with the last one written.
-  const seqs: number[] = [];
-  for (const n of names.sort((a, b) => (a === "0.log" ? 1 : b === "0.log" ? -1 : a < b ? -1 : 1))) {
-    const raw = readFileSync(join(cdir, n));
-    const text = (n.endsWith(".gz") ? gunzipSync(raw) : raw).toString();
-    const merged = new Map<string, string>();
-    for (const line of text.split("\n").filter(Boolean)) {
-      const [, stream, tag, ...rest] = line.split(" ");
-      const content = rest.join(" ");
-      const prev = merged.get(stream!) ?? "";
-      if (tag === "P") merged.set(stream!, prev + content);
-      else {
-        merged.delete(stream!);
-        const id = parseMessageId(prev + content);
-        if (id) seqs.push(id.seq);
-      }
-    }
-  }
-  const sorted = [...seqs].sort((a, b) => a - b);
-  expect(new Set(seqs).size).toBe(seqs.length);
-  expect(sorted[sorted.length - 1]).toBe(w.written()[0]! - 1);
-  for (let i = 1; i < sorted.length; i++) expect(sorted[i]! - sorted[i - 1]!).toBe(1); // no gap within what is kept
+  expectConsecutiveUpTo(eventsIn(filesOf(cdir)).seqs, w.written()[0]! - 1);
+});
+
+test("interleaves split lines of stdout and stderr and rotates inside lines; each event still reassembles once", () => {
+  const w = new RotatingWriter({
+    root: join(dir, "pods3"),
+    podsFile: join(dir, "pods3.json"),
+    seed: 5,
+    pods: 1,
+    containers: ["main"],
+    rotateBytes: 4 * 1024,
+    maxFiles: 1000, // keep everything: the whole history is checked
+    partialEvery: 5,
+    interleaveEvery: 2,
+    rotateInsideLineEvery: 2,
+  });
+  for (let i = 0; i < 50; i++) w.write(40); // many writes: a line is never left open at the end of one
+  w.close();
+  const files = filesOf(w.streams[0]!.dir);
+  const { seqs, interleavings } = eventsIn(files);
+  expect(w.written()[0]).toBe(2000 + w.stats.lateWrites);
+  expect(w.stats.lateWrites).toBeGreaterThan(0); // late writes still land, where no line is open
+  expect(seqs.length).toBe(w.written()[0]!);
+  expectConsecutiveUpTo(seqs, w.written()[0]! - 1);
+  expect(w.stats.interleaved).toBeGreaterThan(20);
+  expect(interleavings).toBeGreaterThan(20); // a stream's line begun while the other's was open
+  // About half the rotations fall inside a line: a renamed file ending with a P fragment.
+  const endsInsideLine = files.filter((f) => f.name !== "0.log" && / P [^\n]*\n$/.test(f.text)).length;
+  expect(w.stats.splitAcrossRotation).toBeGreaterThan(w.stats.rotations / 4);
+  expect(endsInsideLine).toBeGreaterThan(w.stats.rotations / 4);
 });
 
 test("the tracker counts missing, duplicated (per epoch), corrupt and misattributed events", () => {
@@ -71,4 +123,41 @@ test("the tracker counts missing, duplicated (per epoch), corrupt and misattribu
   expect(t.corrupt).toBe(1);
   expect(t.misattributed).toBe(1);
   expect(t.distinct()).toBe(all.length - 1);
+});
+
+test("the tracker excuses only pieces of missing events cut where the writer cuts lines (for runs where loss is expected)", () => {
+  const w = new RotatingWriter({ root: join(dir, "pods4"), podsFile: join(dir, "pods4.json"), seed: 11, pods: 1, containers: ["main"], rotateBytes: 1 << 20 });
+  w.write(20);
+  w.close();
+  const rec = (message: string) => ({ message, podName: w.streams[0]!.pod.name, containerName: "main" });
+  const t = new DeliveryTracker(w);
+  const lost = [3, 4, 5, 6];
+  t.add([...Array(20).keys()].filter((s) => !lost.includes(s)).map((s) => rec(w.message(0, s))), 0);
+  const [m3, m4, m5, m6, m7] = [3, 4, 5, 6, 7].map((s) => w.message(0, s)) as [string, string, string, string, string];
+  const [third3] = fragmentCuts(m3.length) as [number];
+  const [, half4] = fragmentCuts(m4.length) as [number, number];
+  const [, , twoThirds5] = fragmentCuts(m5.length) as [number, number, number];
+  const [third6] = fragmentCuts(m6.length) as [number];
+  t.add(
+    [
+      m3.slice(third3), // the end of a line whose head was lost
+      m4.slice(0, half4), // the head of a line whose end was lost
+      m5.slice(0, twoThirds5) + m6.slice(third6), // a head glued to another lost line's end
+      m7.slice(0, fragmentCuts(m7.length)[0]!), // the head of an event that did arrive: not excused
+      m3.slice(third3 + 1), // cut where the writer never cuts: not excused
+      "garbage",
+    ].map(rec),
+    0,
+  );
+  expect(t.corrupt).toBe(6);
+  expect(t.piecesOfMissing()).toBe(3);
+  expect(t.missing().count).toBe(4);
+});
+
+test("a write that fails stops the writer and is kept, rather than thrown from a timer", async () => {
+  const w = new RotatingWriter({ root: join(dir, "pods5"), podsFile: join(dir, "pods5.json"), seed: 13, pods: 1, containers: ["main"], rotateBytes: 1 << 20 });
+  closeSync(w.streams[0]!.fd); // as a full disk would, every write now fails
+  await w.run(10_000, 5_000);
+  expect(w.failure?.message).toMatch(/EBADF/);
+  expect(w.stats.bytes).toBe(0);
 });

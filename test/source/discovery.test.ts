@@ -1,7 +1,7 @@
 // Discovery (issue 4 §1, §8): inotify within a second, the scan as safety net, what is never read,
 // symlinks, restarts, the collector's own pod, the watcher failing, idle wake-ups, 2,000 files.
 import { expect, test } from "bun:test";
-import { appendFileSync, mkdirSync, renameSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { cri, criLines, duplicates, expectedMessages, harnessPerTest, podDir, rotationStamp, waitFor } from "./harness.ts";
@@ -136,4 +136,57 @@ test("inotify gone: a pending line is not flushed while its file was rotated and
   await Bun.sleep(500);
   expect(h.messages()).toEqual(["first", "head|tail", "next", "last"]);
   expect(h.source.counters.partialFlushTimeouts).toBe(0);
+});
+
+test("a rotation between the listing and the open of the live name: the file the listing named is read before its successor, and a line split across them arrives whole (chaos seed 145049126)", async () => {
+  // The watch starts after the first scan, so only the next scan (soon) would find the rotated name.
+  const h = harness({ scanIntervalMs: 500, partialFlushMs: 2000 });
+  const dir = podDir(h.root, "uid-race");
+  const live = join(dir, "0.log");
+  writeFileSync(live, criLines("before", 0, 3) + cri("head|", "stdout", "P"));
+  // The first start lists the container dir, then the runtime rotates before the live name is opened.
+  h.fs.onNextListing(dir, () => {
+    renameSync(live, `${live}.${rotationStamp()}`);
+    writeFileSync(live, cri("tail") + criLines("after", 0, 3));
+  });
+  h.start();
+  await waitFor(() => h.received.length >= 7, 3000);
+  await Bun.sleep(300);
+  expect(h.messages()).toEqual([...expectedMessages("before", 0, 3), "head|tail", ...expectedMessages("after", 0, 3)]);
+  expect(h.source.counters.partialFlushTimeouts).toBe(0);
+});
+
+test("the last run's live file rotated while the collector starts, read whole after an older one: its checkpoint is taken, not counted lost (chaos seed 145049126)", async () => {
+  const h = harness({ scanIntervalMs: 200 });
+  const dir = podDir(h.root, "uid-taken");
+  const live = join(dir, "0.log");
+  writeFileSync(live, criLines("a", 0, 3));
+  h.start();
+  expect(await waitFor(() => h.received.length === 3 && h.durable === h.seq, 2000)).toBe(true);
+  // Then nothing more becomes durable: the file is rotated with a line unread, its successor is opened.
+  h.autoDurable = false;
+  appendFileSync(live, cri("a 3"));
+  expect(await waitFor(() => h.received.length === 4, 2000)).toBe(true);
+  renameSync(live, `${live}.${rotationStamp()}`);
+  writeFileSync(live, cri("b 0"));
+  expect(await waitFor(() => h.received.length === 5, 2000)).toBe(true);
+  const saved = () => {
+    const path = join(h.dataDir, "checkpoints.json");
+    return existsSync(path) ? (JSON.parse(readFileSync(path, "utf8")).files as Array<{ done?: boolean }>).filter((f) => !f.done).length : 0;
+  };
+  expect(await waitFor(() => saved() === 2, 3000)).toBe(true); // a scan saved both files' checkpoints
+  await h.crash();
+  // Restarting: the catch-up lists the dir for the rotated file, then the runtime rotates the live one.
+  h.fs.onNextListing(dir, () => {
+    renameSync(live, `${live}.${rotationStamp()}`);
+    writeFileSync(live, cri("c 0"));
+  });
+  h.autoDurable = true;
+  h.start();
+  await waitFor(() => h.received.length >= 8, 3000);
+  await Bun.sleep(300);
+  // Read on after the older rotated file: "b 0" again, from the first byte (it was not durable anyway).
+  expect(h.messages()).toEqual([...expectedMessages("a", 0, 4), "b 0", "a 3", "b 0", "c 0"]);
+  expect(h.source.counters.bytesLost).toBe(0);
+  expect(h.log.count("unread bytes are lost")).toBe(0);
 });

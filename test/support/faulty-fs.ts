@@ -12,6 +12,7 @@ export class FaultyFs implements SourceFs {
   private readonly watchers = new Set<TreeWatchHandlers>();
   /** Real inode number → the number stat and fstat report. */
   private readonly inodes = new Map<number, number>();
+  private readonly afterListing = new Map<string, () => void>();
 
   constructor(private readonly real: SourceFs = nodeSourceFs) {}
 
@@ -69,7 +70,18 @@ export class FaultyFs implements SourceFs {
   }
 
   readdir(path: string): string[] {
-    return this.real.readdir(path);
+    const names = this.real.readdir(path);
+    const after = this.afterListing.get(path);
+    if (after) {
+      this.afterListing.delete(path);
+      after();
+    }
+    return names;
+  }
+
+  /** Runs `change` once, right after the next listing of `dir` was taken: a rotation that races the reader between listing and open. */
+  onNextListing(dir: string, change: () => void): void {
+    this.afterListing.set(dir, change);
   }
 
   readFile(path: string): Uint8Array {

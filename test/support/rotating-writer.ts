@@ -3,8 +3,8 @@
 // `N.log.<YYYYMMDD-hhmmss>`, a late write landing in the renamed file before the runtime reopens,
 // a new `N.log`, older rotated files gzip-compressed through `.gz.tmp`, the oldest deleted beyond
 // `maxFiles`). Every message is derived from (stream, sequence), so a checker can tell a missing,
-// duplicated or damaged event without keeping the messages. Shared by the reliability tests, the
-// chaos run and the benchmarks.
+// duplicated or damaged event without keeping the messages (delivery-tracker.ts). Shared by the
+// reliability tests, the chaos run and the benchmarks.
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
@@ -28,6 +28,18 @@ export interface RotatingWriterOptions {
   partialEvery?: number;
   /** About one line in this many goes to stderr. */
   stderrEvery?: number;
+  /**
+   * Of the lines split into P/F fragments, about one in this many has the next event, on the other
+   * stream (stdout/stderr), split too and its fragments interleaved with them (0: never). A reader
+   * resuming between them must not make a line of the other stream's tail.
+   */
+  interleaveEvery?: number;
+  /**
+   * About one rotation in this many falls inside a line: the line that reaches the limit is split, its
+   * first fragment left in the renamed file and the rest written to the new one (0: only where a
+   * split line happens to straddle the limit).
+   */
+  rotateInsideLineEvery?: number;
 }
 
 export interface WriterStats {
@@ -40,6 +52,8 @@ export interface WriterStats {
   deleted: number;
   /** Rotations that fell between the P fragments and the F of one line. */
   splitAcrossRotation: number;
+  /** Pairs of split lines, one per stream, whose fragments were interleaved. */
+  interleaved: number;
 }
 
 interface Stream {
@@ -61,6 +75,11 @@ function mix(a: number, b: number): number {
   h = Math.imul(h ^ (h >>> 16), 0x45d9f3b) >>> 0;
   h = Math.imul(h ^ (h >>> 16), 0x45d9f3b) >>> 0;
   return (h ^ (h >>> 16)) >>> 0;
+}
+
+/** Where the writer cuts a message of `length` characters into fragments: P, P, F thirds, or halves at a rotation. */
+export function fragmentCuts(length: number): number[] {
+  return [Math.floor(length / 3), Math.floor(length / 2), Math.floor((2 * length) / 3)];
 }
 
 const ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -_=.,;{}[]\"'/\\";
@@ -105,7 +124,7 @@ function criTime(): string {
 export class RotatingWriter {
   readonly pods: SamplePod[];
   readonly streams: Stream[] = [];
-  readonly stats: WriterStats = { events: 0, lines: 0, bytes: 0, rotations: 0, lateWrites: 0, gzipped: 0, deleted: 0, splitAcrossRotation: 0 };
+  readonly stats: WriterStats = { events: 0, lines: 0, bytes: 0, rotations: 0, lateWrites: 0, gzipped: 0, deleted: 0, splitAcrossRotation: 0, interleaved: 0 };
   readonly seed: number;
   readonly messageBytes: { min: number; max: number };
   private readonly rand: () => number;
@@ -113,6 +132,10 @@ export class RotatingWriter {
   private readonly maxFiles: number;
   private readonly partialEvery: number;
   private readonly stderrEvery: number;
+  private readonly interleaveEvery: number;
+  private readonly rotateInsideLineEvery: number;
+  /** The error that stopped run(), if one did. */
+  failure: Error | null = null;
   private timer: ReturnType<typeof setInterval> | null = null;
   private closed = false;
 
@@ -124,6 +147,8 @@ export class RotatingWriter {
     this.messageBytes = opts.messageBytes ?? { min: 20, max: 240 };
     this.partialEvery = opts.partialEvery ?? 40;
     this.stderrEvery = opts.stderrEvery ?? 9;
+    this.interleaveEvery = opts.interleaveEvery ?? 0;
+    this.rotateInsideLineEvery = opts.rotateInsideLineEvery ?? 0;
     const containers = opts.containers ?? ["wait", "main"];
     this.pods = [];
     for (let i = 0; i < (opts.pods ?? 4); i++) this.pods.push(argoPod(this.rand, `chaos-wf-${i % 3}`, `step${i}`, containers));
@@ -158,7 +183,9 @@ export class RotatingWriter {
 
   /**
    * Writes `ratePerSecond` events a second until `total` have been written (or stop()); resolves then.
-   * Each tick writes what the clock says is due, so a slow tick catches up.
+   * Each tick writes what the clock says is due, so a slow tick catches up. A write that fails (a full
+   * disk) stops the writer and is kept in `failure`: the events it counted never reached a file, so a
+   * run that checks delivery against them must fail rather than call them lost.
    */
   run(ratePerSecond: number, total: number, tickMs = 20): Promise<void> {
     const start = performance.now();
@@ -168,7 +195,12 @@ export class RotatingWriter {
         if (this.closed) return done();
         const due = Math.min(total, Math.floor(((performance.now() - start) / 1000) * ratePerSecond));
         const n = due - (this.stats.events - base);
-        if (n > 0) this.write(n);
+        try {
+          if (n > 0) this.write(n);
+        } catch (e) {
+          this.failure = e instanceof Error ? e : new Error(String(e));
+          return done();
+        }
         if (this.stats.events - base >= total) done();
       };
       const done = () => {
@@ -192,44 +224,83 @@ export class RotatingWriter {
     for (const s of this.streams) closeSync(s.fd);
   }
 
+  /**
+   * Writes `count` events of one container in one write (a rotation cuts it in two). Each event is one
+   * F line, or P, P, F fragments of one stream, possibly interleaved with a second split line of the
+   * other stream; a line is never left unfinished at the end of the write, so a writer stalled by a
+   * busy CPU cannot make the collector's partialFlushMs cut a line.
+   */
   private writeStream(s: Stream, count: number): void {
-    let chunk = "";
-    let midLine = false; // P fragments written, the F not yet: no late write may land between them
-    const put = (line: string) => {
-      // A rotation falls between two physical lines, never inside one.
-      if (s.liveBytes + chunk.length + line.length > this.rotateBytes && s.liveBytes + chunk.length > 0) {
-        this.flush(s, chunk);
-        chunk = "";
-        this.rotate(s, !midLine);
-        return true;
-      }
-      return false;
-    };
+    const out = { chunk: "" };
     for (let i = 0; i < count; i++) {
-      const msg = this.message(s.id, s.seq++);
-      const stream = this.stderrEvery > 0 && mix(this.seed, s.seq * 7 + s.id) % this.stderrEvery === 0 ? "stderr" : "stdout";
-      this.stats.events++;
-      const split = this.partialEvery > 0 && mix(s.id, s.seq ^ this.seed) % this.partialEvery === 0 && msg.length > 8;
-      if (!split) {
-        const line = `${criTime()} ${stream} F ${msg}\n`;
-        put(line);
-        chunk += line;
-        this.stats.lines++;
+      const first = this.nextEvent(s);
+      const lines = [first];
+      if (first.split && i + 1 < count && this.interleaveEvery > 0 && this.rand() * this.interleaveEvery < 1) {
+        const other = this.nextEvent(s);
+        i++;
+        lines.push({ ...other, stream: first.stream === "stdout" ? "stderr" : "stdout", split: other.msg.length > 8 });
+        this.stats.interleaved++;
+      }
+      const fragments = this.interleave(lines.map((l) => this.fragments(l)));
+      // The line that reaches the rotation limit may be cut there: its head stays in the renamed file.
+      if (fragments.length === 1 && this.rotationDue(s, out.chunk, fragments[0]!) && this.rotateInsideLineEvery > 0 && this.rand() * this.rotateInsideLineEvery < 1) {
+        const cut = fragmentCuts(first.msg.length)[1]!;
+        this.put(s, out, `${criTime()} ${first.stream} P ${first.msg.slice(0, cut)}\n`, false, true);
+        this.put(s, out, `${criTime()} ${first.stream} F ${first.msg.slice(cut)}\n`, true);
         continue;
       }
-      // The runtime splits a long line: P fragments, then F, of the same stream.
-      const cuts = [Math.floor(msg.length / 3), Math.floor((2 * msg.length) / 3)];
-      const parts = [msg.slice(0, cuts[0]), msg.slice(cuts[0], cuts[1]), msg.slice(cuts[1])];
-      parts.forEach((part, k) => {
-        midLine = k > 0;
-        const line = `${criTime()} ${stream} ${k < 2 ? "P" : "F"} ${part}\n`;
-        if (put(line) && k > 0) this.stats.splitAcrossRotation++;
-        chunk += line;
-        this.stats.lines++;
-      });
-      midLine = false;
+      fragments.forEach((line, k) => this.put(s, out, line, k > 0));
     }
-    this.flush(s, chunk);
+    this.flush(s, out.chunk);
+  }
+
+  private nextEvent(s: Stream): { msg: string; stream: "stdout" | "stderr"; split: boolean } {
+    const msg = this.message(s.id, s.seq++);
+    const stream = this.stderrEvery > 0 && mix(this.seed, s.seq * 7 + s.id) % this.stderrEvery === 0 ? "stderr" : "stdout";
+    this.stats.events++;
+    const split = this.partialEvery > 0 && mix(s.id, s.seq ^ this.seed) % this.partialEvery === 0 && msg.length > 8;
+    return { msg, stream, split };
+  }
+
+  /** The physical lines of one event: one F line, or the runtime's P, P, F fragments of a long one. */
+  private fragments(e: { msg: string; stream: string; split: boolean }): string[] {
+    if (!e.split) return [`${criTime()} ${e.stream} F ${e.msg}\n`];
+    const [third, , twoThirds] = fragmentCuts(e.msg.length);
+    const cuts = [0, third!, twoThirds!, e.msg.length];
+    return [0, 1, 2].map((k) => `${criTime()} ${e.stream} ${k < 2 ? "P" : "F"} ${e.msg.slice(cuts[k], cuts[k + 1])}\n`);
+  }
+
+  /** A random merge of the lines' fragments, each line's own order kept. */
+  private interleave(lines: string[][]): string[] {
+    if (lines.length === 1) return lines[0]!;
+    const [a, b] = lines as [string[], string[]];
+    const merged: string[] = [];
+    let i = 0;
+    let j = 0;
+    while (i < a.length || j < b.length) {
+      const takeA = j >= b.length || (i < a.length && (i === 0 || this.rand() < 0.5));
+      merged.push(takeA ? a[i++]! : b[j++]!);
+    }
+    return merged;
+  }
+
+  private rotationDue(s: Stream, chunk: string, line: string): boolean {
+    return s.liveBytes + chunk.length + line.length > this.rotateBytes && s.liveBytes + chunk.length > 0;
+  }
+
+  /**
+   * Appends one physical line to the pending chunk, rotating first when it would pass the limit (never
+   * with `noRotate`). `midLine`: a line is begun and not finished, so no late write may land here.
+   */
+  private put(s: Stream, out: { chunk: string }, line: string, midLine: boolean, noRotate = false): void {
+    if (!noRotate && this.rotationDue(s, out.chunk, line)) {
+      this.flush(s, out.chunk);
+      out.chunk = "";
+      this.rotate(s, !midLine);
+      if (midLine) this.stats.splitAcrossRotation++;
+    }
+    out.chunk += line;
+    this.stats.lines++;
   }
 
   private flush(s: Stream, text: string): void {
@@ -276,131 +347,5 @@ export class RotatingWriter {
       unlinkSync(join(s.dir, n));
       this.stats.deleted++;
     }
-  }
-}
-
-/**
- * Counts what arrived against what a RotatingWriter wrote: per stream and sequence, how many times;
- * duplicates attributed to the epoch (the collector's run) in which they arrived.
- */
-export class DeliveryTracker {
-  private counts: Uint8Array[] = [];
-  /** The epoch in which each event first arrived (epochs above 255 are stored as 255). */
-  private firstEpoch: Uint8Array[] = [];
-  readonly duplicatesByEpoch: number[] = [];
-  /** Per epoch: duplicates of events first delivered in an earlier epoch, and per stream the range of sequences duplicated. */
-  readonly duplicateDetail: Array<{ fromEarlierEpoch: number; streams: Map<number, { min: number; max: number; n: number }> }> = [];
-  received = 0;
-  /** Messages that name no event of the writer, or whose content differs from what was written. */
-  corrupt = 0;
-  /** Records whose pod or container is not the writing stream's. */
-  misattributed = 0;
-  /** The first 1000 corrupt or unknown messages. */
-  corruptSamples: string[] = [];
-
-  constructor(private readonly writer: RotatingWriter) {
-    for (let i = 0; i < writer.streams.length; i++) {
-      this.counts.push(new Uint8Array(1024));
-      this.firstEpoch.push(new Uint8Array(1024));
-    }
-  }
-
-  add(records: Array<{ message: string; podName: string; containerName: string }>, epoch: number): void {
-    while (this.duplicatesByEpoch.length <= epoch) {
-      this.duplicatesByEpoch.push(0);
-      this.duplicateDetail.push({ fromEarlierEpoch: 0, streams: new Map() });
-    }
-    for (const r of records) {
-      this.received++;
-      const id = parseMessageId(r.message);
-      const s = id ? this.writer.streams[id.id] : undefined;
-      if (!id || !s || r.message !== this.writer.message(id.id, id.seq)) {
-        this.corrupt++;
-        if (this.corruptSamples.length < 1000) this.corruptSamples.push(r.message);
-        continue;
-      }
-      if (r.podName !== s.pod.name || r.containerName !== s.container) this.misattributed++;
-      let c = this.counts[id.id]!;
-      if (id.seq >= c.length) {
-        let n = c.length;
-        while (n <= id.seq) n *= 2;
-        const g = new Uint8Array(n);
-        g.set(c);
-        this.counts[id.id] = c = g;
-        const f = new Uint8Array(n);
-        f.set(this.firstEpoch[id.id]!);
-        this.firstEpoch[id.id] = f;
-      }
-      const first = this.firstEpoch[id.id]!;
-      if (c[id.seq]! > 0) {
-        this.duplicatesByEpoch[epoch]!++;
-        const d = this.duplicateDetail[epoch]!;
-        if (first[id.seq]! < Math.min(epoch, 255)) d.fromEarlierEpoch++;
-        const r = d.streams.get(id.id);
-        if (!r) d.streams.set(id.id, { min: id.seq, max: id.seq, n: 1 });
-        else {
-          r.min = Math.min(r.min, id.seq);
-          r.max = Math.max(r.max, id.seq);
-          r.n++;
-        }
-      } else first[id.seq] = Math.min(epoch, 255);
-      if (c[id.seq]! < 255) c[id.seq]!++;
-    }
-  }
-
-  /** Distinct events delivered. */
-  distinct(): number {
-    let n = 0;
-    for (const c of this.counts) for (let i = 0; i < c.length; i++) if (c[i]) n++;
-    return n;
-  }
-
-  /** Events written and never delivered, with up to `sample` examples as "stream:seq". */
-  missing(sample = 10): { count: number; examples: string[] } {
-    const written = this.writer.written();
-    let count = 0;
-    const examples: string[] = [];
-    written.forEach((n, id) => {
-      const c = this.counts[id]!;
-      for (let seq = 0; seq < n; seq++) {
-        if (seq >= c.length || c[seq] === 0) {
-          count++;
-          if (examples.length < sample) examples.push(`c${id}:${seq}`);
-        }
-      }
-    });
-    return { count, examples };
-  }
-
-  /**
-   * Of the corrupt messages kept, those that are the end of a missing event's message: the F fragment
-   * of a line whose P fragments were lost (e.g. in a file deleted while nobody held it open).
-   */
-  tailsOfMissing(): number {
-    if (this.corruptSamples.length === 0) return 0;
-    const pending = new Set(this.corruptSamples);
-    let n = 0;
-    this.writer.written().forEach((count, id) => {
-      const c = this.counts[id]!;
-      for (let seq = 0; seq < count && pending.size > 0; seq++) {
-        if (seq < c.length && c[seq] !== 0) continue;
-        const m = this.message(id, seq);
-        for (const t of pending) {
-          if (t.length > 0 && t.length < m.length && m.endsWith(t)) {
-            pending.delete(t);
-            n++;
-          }
-        }
-      }
-    });
-    return n;
-  }
-
-  private message(id: number, seq: number): string {
-    return this.writer.message(id, seq);
-  }
-
-  duplicates(): number {
-    return this.duplicatesByEpoch.reduce((a, b) => a + b, 0);
   }
 }

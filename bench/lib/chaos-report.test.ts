@@ -1,0 +1,63 @@
+// The chaos summary's judgements: the duplicate bound of a crash, the per-seed verdicts and totals, and
+// where a section lands in bench/RESULTS.md.
+import { expect, test } from "bun:test";
+import { crashBounds, insertIntoSection, type SeedRun, seedTable, summarizeSeed } from "./chaos-report.ts";
+import type { ChaosResult, CrashReport } from "./chaos-run.ts";
+
+const rates = { writeRate: 20_000, appendRate: 21_000, sendRate: 18_000, syncIntervalMs: 1000, concurrency: 4, batchMaxEvents: 1024 };
+
+test("one sync interval of traffic plus the wire; traffic is what goes into the ring plus what comes out", () => {
+  const b = crashBounds(rates);
+  expect(b.wireEvents).toBe(4096);
+  // In: the appends sampled (21 k/s) outpace the writer (20 k/s); out: the acknowledgements.
+  expect(b.trafficRate).toBe(21_000 + 18_000);
+  expect(b.syncBound).toBe(39_000 + 4096);
+  // Appends sampled low (the reader paused before the kill): the writer's rate still counts as going in.
+  expect(crashBounds({ ...rates, appendRate: 5_000 }).trafficRate).toBe(20_000 + 18_000);
+  // Catching up after a restart: acknowledgements outpace the writer, and the bound follows them.
+  const catchingUp = crashBounds({ ...rates, sendRate: 50_000, syncIntervalMs: 500 });
+  expect(catchingUp.trafficRate).toBe(71_000);
+  expect(catchingUp.syncBound).toBe(35_500 + 4096);
+});
+
+function crash(n: number, duplicates: number, syncBound: number): CrashReport {
+  return { n, atMs: 0, uptimeMs: 0, inFlight: 1, lagBytes: 0, ringRecords: 0, appendRate: 0, sendRate: 0, trafficRate: 0, wireEvents: 0, duplicates, duplicatesDeliveredBefore: 0, duplicateSpanSeconds: 0, syncBound };
+}
+
+function result(over: Partial<ChaosResult>): ChaosResult {
+  return { seed: 1, command: "bun src/main.ts", events: 1000, distinct: 1000, missing: 0, missingExamples: [], corrupt: 0, corruptSamples: [], piecesOfLostLines: 0, misattributed: 0, duplicates: 0, duplicatesWithoutCrash: 0, crashes: [], writer: { events: 1000, lines: 1000, bytes: 1, rotations: 0, lateWrites: 0, gzipped: 0, deleted: 0, splitAcrossRotation: 0, interleaved: 0 }, wallMs: 10_000, rate: 1000, syncIntervalMs: 1000, partialFlushMs: 300, requests: 0, byStatus: {}, outage: null, finalExit: 0, bytesLost: 0, accountingImbalance: 0, logFile: "", failures: [], ...over };
+}
+
+test("a seed's summary: loss where none is allowed, corrupt less the pieces of lost lines, each crash against its bound", () => {
+  const run: SeedRun = {
+    seed: 7,
+    kills: result({ seed: 7, crashes: [crash(1, 100, 200), crash(2, 300, 200)] }),
+    outage: result({ seed: 8, events: 500, missing: 2, failures: ["2 events missing"] }),
+    outageCrash: result({ seed: 9, events: 300, missing: 40, corrupt: 3, piecesOfLostLines: 3, bytesLost: 8000, crashes: [crash(1, 5, 50)] }),
+    replay: "bun bench/chaos.ts --seed 7 --busy",
+  };
+  const s = summarizeSeed(run);
+  expect(s.events).toBe(1800);
+  expect(s.missing).toBe(2); // phase 3's loss is inherent: reported apart
+  expect(s.corrupt).toBe(0);
+  expect(s.crashes.map((c) => c.duplicates)).toEqual([100, 300, 5]);
+  expect(s.withinSyncBound).toBe(2);
+  expect(s.outageCrashLoss).toEqual({ events: 40, bytesCounted: 8000 });
+  expect(s.wallMs).toBe(30_000);
+  expect(s.failures).toEqual(["seed 8: 2 events missing"]);
+  const table = seedTable([s, summarizeSeed({ ...run, seed: 10, outage: null })]).split("\n");
+  expect(table).toHaveLength(5);
+  expect(table[2]).toBe("| 7 | 1800 | 2 | 0 | 100/200 ✓, 300/200 ✗, 5/50 ✓ | 2 of 3 | 40 (8000 B) | 30 s | FAIL |");
+  expect(table[3]).toEndWith("| pass |");
+  expect(table[4]).toBe("| all 2 | 3100 | 2 | 0 | median 100, max 300 | 4 of 6 | 80 | 50 s | 1 FAILED |");
+});
+
+test("a section is added after the one it follows, and later entries go to its end, other lines untouched", () => {
+  const doc = "# Results\n\n## Chaos\n\n| a |\n| 1 |\n\n## Scenarios\n\ntext\n";
+  const once = insertIntoSection(doc, "## Seeds", "### run 1\n\n| x |", "Intro.", "## Chaos");
+  expect(once).toBe("# Results\n\n## Chaos\n\n| a |\n| 1 |\n\n## Seeds\n\nIntro.\n\n### run 1\n\n| x |\n\n## Scenarios\n\ntext\n");
+  const twice = insertIntoSection(once, "## Seeds", "### run 2", "Intro.", "## Chaos");
+  expect(twice).toBe("# Results\n\n## Chaos\n\n| a |\n| 1 |\n\n## Seeds\n\nIntro.\n\n### run 1\n\n| x |\n\n### run 2\n\n## Scenarios\n\ntext\n");
+  // Without the section it follows, at the end.
+  expect(insertIntoSection("# R\n", "## Seeds", "### run", "Intro.")).toBe("# R\n\n## Seeds\n\nIntro.\n\n### run\n");
+});

@@ -1,0 +1,160 @@
+// The chaos run's figures (issue 17): the duplicate bounds of each crash, the readable account of one
+// run, and the one-table summary of many seeds. Pure: the run (chaos-run.ts) measures, this judges and
+// formats; bench/chaos.ts prints and appends to bench/RESULTS.md.
+import type { ChaosResult, CrashReport } from "./chaos-run.ts";
+
+export interface CrashRates {
+  /** Events a second the writer produces (the run's rate). */
+  writeRate: number;
+  /** Events a second appended to the ring and acknowledged, over the seconds before the kill. */
+  appendRate: number;
+  sendRate: number;
+  syncIntervalMs: number;
+  /** messenger.concurrency: batches that can be in flight. */
+  concurrency: number;
+  batchMaxEvents: number;
+}
+
+export type CrashBounds = Pick<CrashReport, "appendRate" | "sendRate" | "trafficRate" | "wireEvents" | "syncBound">;
+
+/**
+ * What a crash may re-send (issue 17's bound, asserted): one sync interval of the ring's traffic, plus
+ * what was on the wire (answered, the answer lost with the process). The ring's traffic goes both ways,
+ * and a SIGKILL forgets one interval of each (docs/ring-format.md, "Durability"): what was appended
+ * since the last sync is read again from the files (the source's checkpoints follow the sync) while
+ * the ring, whose pages outlive the process, still holds it; what was acknowledged since the last
+ * header is sent again. So traffic is what went in (the faster of the writer and the appends sampled
+ * before the kill: a collector catching up appends more than is written) plus what went out (the
+ * acknowledgements sampled before the kill). An event appended and acknowledged within the interval
+ * counts twice, and comes twice more.
+ */
+export function crashBounds(r: CrashRates): CrashBounds {
+  const wireEvents = r.concurrency * r.batchMaxEvents;
+  const trafficRate = Math.max(r.writeRate, r.appendRate) + r.sendRate;
+  return {
+    appendRate: Math.round(r.appendRate),
+    sendRate: Math.round(r.sendRate),
+    trafficRate: Math.round(trafficRate),
+    wireEvents,
+    syncBound: Math.ceil((trafficRate * r.syncIntervalMs) / 1000) + wireEvents,
+  };
+}
+
+export function withinSyncBound(c: CrashReport): boolean {
+  return c.duplicates <= c.syncBound;
+}
+
+/** Human-readable figures of one run. */
+export function describe(r: ChaosResult): string {
+  const lines = [
+    `seed ${r.seed} · ${r.command} · ${r.rate} events/s, syncIntervalMs ${r.syncIntervalMs}, partialFlushMs ${r.partialFlushMs}`,
+    `events written ${r.events} · delivered distinct ${r.distinct} · missing ${r.missing} · corrupt ${r.corrupt}${r.piecesOfLostLines ? ` (${r.piecesOfLostLines} of them pieces of lines lost with their files)` : ""} · duplicates ${r.duplicates} (before any crash: ${r.duplicatesWithoutCrash})`,
+    `writer: ${r.writer.rotations} rotations (${r.writer.lateWrites} late writes into renamed files, ${r.writer.splitAcrossRotation} inside a line), ${r.writer.interleaved} stdout/stderr lines interleaved, ${r.writer.gzipped} gzipped, ${r.writer.deleted} deleted, ${(r.writer.bytes / 1e6).toFixed(1)} MB`,
+    `messenger: ${r.requests} requests, by status ${JSON.stringify(r.byStatus)}`,
+    `kills ${r.crashes.length}; per crash: duplicates against the bound, one sync interval of traffic in and out of the ring + the wire (issue 17):`,
+    ...r.crashes.map(
+      (c) =>
+        `  #${c.n} at ${(c.atMs / 1000).toFixed(1)} s: ${c.duplicates} duplicates, ${withinSyncBound(c) ? "within" : "OVER"} one sync ${c.syncBound} (${c.trafficRate} ev/s in and out × ${r.syncIntervalMs} ms + ${c.wireEvents} on the wire); ` +
+        `(${c.duplicatesDeliveredBefore} delivered before the crash, spanning ${c.duplicateSpanSeconds} s of a stream; uptime ${(c.uptimeMs / 1000).toFixed(1)} s, ${c.inFlight} in flight, ${c.lagBytes} B lag, ${c.ringRecords} in ring, ${c.appendRate} appended/s, ${c.sendRate} sent/s)`,
+    ),
+  ];
+  if (r.outage) lines.push(`outage ${r.outage.durationMs / 1000} s: ring full ${r.outage.ringFullObserved ? `for ${(r.outage.ringFullMs / 1000).toFixed(1)} s` : "never"}, ${r.outage.rotationsDuringOutage} rotations meanwhile, up to ${r.outage.maxDeletedHeldBytes} B held by deleted files`);
+  lines.push(`wall ${(r.wallMs / 1000).toFixed(1)} s · final exit ${r.finalExit} · bytes lost ${r.bytesLost} · accounting imbalance ${r.accountingImbalance}`);
+  lines.push(r.failures.length ? `FAILED: ${r.failures.join("; ")} (collector log: ${r.logFile})` : "PASSED");
+  return lines.join("\n");
+}
+
+/** One seed of `npm run chaos`: its phases (kills, outage, SIGKILL during an outage), those that ran. */
+export interface SeedRun {
+  seed: number;
+  kills: ChaosResult;
+  outage: ChaosResult | null;
+  outageCrash: ChaosResult | null;
+  /** The command that replays this seed alone. */
+  replay: string;
+}
+
+export interface SeedSummary {
+  seed: number;
+  events: number;
+  /** Events never delivered where no loss is allowed (the kills and the outage phases). */
+  missing: number;
+  /** Damaged or invented messages, pieces of lines lost with their files excused. */
+  corrupt: number;
+  /** Crashes of the kills phase, then the SIGKILL during the outage. */
+  crashes: CrashReport[];
+  withinSyncBound: number;
+  /** The SIGKILL during an outage: events lost with the deleted files and the bytes the collector counted. */
+  outageCrashLoss: { events: number; bytesCounted: number } | null;
+  wallMs: number;
+  failures: string[];
+  replay: string;
+}
+
+export function summarizeSeed(run: SeedRun): SeedSummary {
+  const phases = [run.kills, run.outage, run.outageCrash].filter((p): p is ChaosResult => p !== null);
+  const crashes = [...run.kills.crashes, ...(run.outageCrash?.crashes ?? [])];
+  return {
+    seed: run.seed,
+    events: phases.reduce((a, p) => a + p.events, 0),
+    missing: run.kills.missing + (run.outage?.missing ?? 0),
+    corrupt: phases.reduce((a, p) => a + p.corrupt - p.piecesOfLostLines, 0),
+    crashes,
+    withinSyncBound: crashes.filter(withinSyncBound).length,
+    outageCrashLoss: run.outageCrash ? { events: run.outageCrash.missing, bytesCounted: run.outageCrash.bytesLost } : null,
+    wallMs: phases.reduce((a, p) => a + p.wallMs, 0),
+    failures: phases.flatMap((p) => p.failures.map((f) => `seed ${p.seed}: ${f}`)),
+    replay: run.replay,
+  };
+}
+
+const HEADER =
+  "| seed | events written | missing | corrupt | duplicates per crash: n / one-sync bound (✓ within, ✗ over; last: the SIGKILL in an outage) | within one sync | SIGKILL in an outage: lost events (bytes counted lost) | wall | result |\n" +
+  "| --- | --- | --- | --- | --- | --- | --- | --- | --- |";
+
+/** The summary table of many seeds, with a total row. */
+export function seedTable(rows: SeedSummary[]): string {
+  const out = [HEADER];
+  for (const r of rows) {
+    const perCrash = r.crashes.map((c) => `${c.duplicates}/${c.syncBound} ${withinSyncBound(c) ? "✓" : "✗"}`).join(", ");
+    const loss = r.outageCrashLoss ? `${r.outageCrashLoss.events} (${r.outageCrashLoss.bytesCounted} B)` : "skipped";
+    out.push(`| ${r.seed} | ${r.events} | ${r.missing} | ${r.corrupt} | ${perCrash || "–"} | ${r.withinSyncBound} of ${r.crashes.length} | ${loss} | ${(r.wallMs / 1000).toFixed(0)} s | ${r.failures.length ? "FAIL" : "pass"} |`);
+  }
+  if (rows.length > 1) {
+    const sum = (f: (r: SeedSummary) => number) => rows.reduce((a, r) => a + f(r), 0);
+    const dups = rows.flatMap((r) => r.crashes.map((c) => c.duplicates)).sort((a, b) => a - b);
+    const mid = dups.length >> 1;
+    const median = dups.length === 0 ? 0 : dups.length % 2 ? dups[mid]! : Math.round((dups[mid - 1]! + dups[mid]!) / 2);
+    const failed = rows.filter((r) => r.failures.length).length;
+    out.push(
+      `| all ${rows.length} | ${sum((r) => r.events)} | ${sum((r) => r.missing)} | ${sum((r) => r.corrupt)} | median ${median}, max ${dups[dups.length - 1] ?? 0} | ${sum((r) => r.withinSyncBound)} of ${sum((r) => r.crashes.length)} | ${sum((r) => r.outageCrashLoss?.events ?? 0)} | ${(sum((r) => r.wallMs) / 1000).toFixed(0)} s | ${failed ? `${failed} FAILED` : "pass"} |`,
+    );
+  }
+  return out.join("\n");
+}
+
+/**
+ * Inserts `text` at the end of the section `heading` (a "## " line) of a Markdown document, before the
+ * next "## " heading; a missing section is added after `after` (or at the end). Other lines stay as they are.
+ */
+export function insertIntoSection(doc: string, heading: string, text: string, intro: string, after?: string): string {
+  const lines = doc.split("\n");
+  let start = lines.indexOf(heading);
+  if (start < 0) {
+    let at = lines.length;
+    const prev = after === undefined ? -1 : lines.indexOf(after);
+    if (prev >= 0) {
+      at = prev + 1;
+      while (at < lines.length && !lines[at]!.startsWith("## ")) at++;
+    }
+    while (at > 0 && lines[at - 1] === "") at--;
+    lines.splice(at, 0, "", heading, "", ...intro.replace(/\n+$/, "").split("\n"));
+    start = at + 1;
+  }
+  let end = start + 1;
+  while (end < lines.length && !lines[end]!.startsWith("## ")) end++;
+  let last = end;
+  while (last > start + 1 && lines[last - 1] === "") last--;
+  lines.splice(last, 0, "", ...text.replace(/\n+$/, "").split("\n"));
+  return lines.join("\n");
+}

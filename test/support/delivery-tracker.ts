@@ -1,0 +1,141 @@
+// The chaos run's oracle: what arrived, counted against what a RotatingWriter wrote — missing,
+// duplicated (per collector run), damaged or misattributed events, and which damaged ones are pieces
+// of lines lost with their files.
+import { fragmentCuts, parseMessageId, type RotatingWriter } from "./rotating-writer.ts";
+
+/**
+ * Counts what arrived against what a RotatingWriter wrote: per stream and sequence, how many times;
+ * duplicates attributed to the epoch (the collector's run) in which they arrived.
+ */
+export class DeliveryTracker {
+  private counts: Uint8Array[] = [];
+  /** The epoch in which each event first arrived (epochs above 255 are stored as 255). */
+  private firstEpoch: Uint8Array[] = [];
+  readonly duplicatesByEpoch: number[] = [];
+  /** Per epoch: duplicates of events first delivered in an earlier epoch, and per stream the range of sequences duplicated. */
+  readonly duplicateDetail: Array<{ fromEarlierEpoch: number; streams: Map<number, { min: number; max: number; n: number }> }> = [];
+  received = 0;
+  /** Messages that name no event of the writer, or whose content differs from what was written. */
+  corrupt = 0;
+  /** Records whose pod or container is not the writing stream's. */
+  misattributed = 0;
+  /** The first 1000 corrupt or unknown messages. */
+  corruptSamples: string[] = [];
+
+  constructor(private readonly writer: RotatingWriter) {
+    for (let i = 0; i < writer.streams.length; i++) {
+      this.counts.push(new Uint8Array(1024));
+      this.firstEpoch.push(new Uint8Array(1024));
+    }
+  }
+
+  add(records: Array<{ message: string; podName: string; containerName: string }>, epoch: number): void {
+    while (this.duplicatesByEpoch.length <= epoch) {
+      this.duplicatesByEpoch.push(0);
+      this.duplicateDetail.push({ fromEarlierEpoch: 0, streams: new Map() });
+    }
+    for (const r of records) {
+      this.received++;
+      const id = parseMessageId(r.message);
+      const s = id ? this.writer.streams[id.id] : undefined;
+      if (!id || !s || r.message !== this.writer.message(id.id, id.seq)) {
+        this.corrupt++;
+        if (this.corruptSamples.length < 1000) this.corruptSamples.push(r.message);
+        continue;
+      }
+      if (r.podName !== s.pod.name || r.containerName !== s.container) this.misattributed++;
+      let c = this.counts[id.id]!;
+      if (id.seq >= c.length) {
+        let n = c.length;
+        while (n <= id.seq) n *= 2;
+        const g = new Uint8Array(n);
+        g.set(c);
+        this.counts[id.id] = c = g;
+        const f = new Uint8Array(n);
+        f.set(this.firstEpoch[id.id]!);
+        this.firstEpoch[id.id] = f;
+      }
+      const first = this.firstEpoch[id.id]!;
+      if (c[id.seq]! > 0) {
+        this.duplicatesByEpoch[epoch]!++;
+        const d = this.duplicateDetail[epoch]!;
+        if (first[id.seq]! < Math.min(epoch, 255)) d.fromEarlierEpoch++;
+        const r = d.streams.get(id.id);
+        if (!r) d.streams.set(id.id, { min: id.seq, max: id.seq, n: 1 });
+        else {
+          r.min = Math.min(r.min, id.seq);
+          r.max = Math.max(r.max, id.seq);
+          r.n++;
+        }
+      } else first[id.seq] = Math.min(epoch, 255);
+      if (c[id.seq]! < 255) c[id.seq]!++;
+    }
+  }
+
+  /** Distinct events delivered. */
+  distinct(): number {
+    let n = 0;
+    for (const c of this.counts) for (let i = 0; i < c.length; i++) if (c[i]) n++;
+    return n;
+  }
+
+  /** Events written and never delivered, with up to `sample` examples as "stream:seq". */
+  missing(sample = 10): { count: number; examples: string[] } {
+    const written = this.writer.written();
+    let count = 0;
+    const examples: string[] = [];
+    written.forEach((n, id) => {
+      const c = this.counts[id]!;
+      for (let seq = 0; seq < n; seq++) {
+        if (seq >= c.length || c[seq] === 0) {
+          count++;
+          if (examples.length < sample) examples.push(`c${id}:${seq}`);
+        }
+      }
+    });
+    return { count, examples };
+  }
+
+  /**
+   * Of the corrupt messages kept, those made of pieces of missing events' messages, cut where the writer
+   * cuts lines into fragments: the end of a line whose head was lost (e.g. in a file deleted while
+   * nobody held it open), the head of a line whose end was lost, or such a head glued to such an end.
+   * Only where loss is expected are they excused: they are what a file that lost bytes leaves.
+   */
+  piecesOfMissing(): number {
+    if (this.corruptSamples.length === 0) return 0;
+    const tails = new Set<string>();
+    this.writer.written().forEach((count, id) => {
+      for (let seq = 0; seq < count; seq++) {
+        if (this.delivered(id, seq)) continue;
+        const m = this.message(id, seq);
+        for (const cut of fragmentCuts(m.length)) tails.add(m.slice(cut));
+      }
+    });
+    return this.corruptSamples.filter((piece) => tails.has(piece) || this.isHeadOfMissing(piece, tails)).length;
+  }
+
+  /** A missing event's head, alone or glued to a missing event's tail. */
+  private isHeadOfMissing(piece: string, tails: Set<string>): boolean {
+    const id = parseMessageId(piece);
+    if (!id || id.id >= this.writer.streams.length || id.seq >= this.writer.written()[id.id]! || this.delivered(id.id, id.seq)) return false;
+    const m = this.message(id.id, id.seq);
+    return fragmentCuts(m.length).some((cut) => {
+      const head = m.slice(0, cut);
+      return piece.startsWith(head) && (piece.length === head.length || tails.has(piece.slice(cut)));
+    });
+  }
+
+  private delivered(id: number, seq: number): boolean {
+    const c = this.counts[id]!;
+    return seq < c.length && c[seq] !== 0;
+  }
+
+  private message(id: number, seq: number): string {
+    return this.writer.message(id, seq);
+  }
+
+  duplicates(): number {
+    return this.duplicatesByEpoch.reduce((a, b) => a + b, 0);
+  }
+}

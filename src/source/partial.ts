@@ -35,6 +35,8 @@ export function streamKey(key: string, stream: Stream): string {
 
 export class PartialMerger {
   private readonly pending = new Map<string, Pending>();
+  /** Lines ended by a gap in their bytes (see cut): no fragment joins them; flushed next, whatever their age. */
+  private cutLines: Pending[] = [];
   /** Files whose pins were dropped (line completed or flushed) since the last takeReleased(). */
   private released = new Set<string>();
   /**
@@ -152,10 +154,32 @@ export class PartialMerger {
     return { timestamp, stream, message, truncated };
   }
 
+  /**
+   * Ends the pending lines with fragments in this file: bytes of it after them are lost (the file was
+   * given up), so the next fragment of their stream may belong to another line — joined to them, that
+   * line would vanish into their record (cut at maxLineBytes, it would not even show). They keep their
+   * pins until takeCut hands them over.
+   */
+  cut(fileId: string): void {
+    for (const [k, p] of this.pending) {
+      if (!p.pins.some((pin) => pin.fileId === fileId)) continue;
+      this.pending.delete(k);
+      if (this.tails.delete(k) && !p.truncated) p.parts.push("\uFFFD");
+      this.cutLines.push(p);
+    }
+  }
+
+  /** The lines `cut` ended, as whole lines (their pins released); `fileId` of each is the file of its head. */
+  takeCut(): Array<MergedLine & { fileId: string }> {
+    const out = this.cutLines.map((p) => this.flushed(p));
+    this.cutLines = [];
+    return out;
+  }
+
   /** The lowest offset of this file still needed by a pending line, or null. */
   pendingStart(fileId: string): number | null {
     let min: number | null = null;
-    for (const p of this.pending.values()) {
+    for (const p of this.cutLines.length === 0 ? this.pending.values() : [...this.pending.values(), ...this.cutLines]) {
       for (const pin of p.pins) {
         if (pin.fileId === fileId && (min === null || pin.offset < min)) min = pin.offset;
       }
@@ -192,13 +216,18 @@ export class PartialMerger {
         continue;
       }
       this.pending.delete(k);
-      this.release(p);
       // The rest of a cut character will never come: it is replaced, as invalid UTF-8 is.
       if (this.tails.delete(k) && !p.truncated) p.parts.push("\uFFFD");
-      const head = p.pins[0] as Pin;
-      out.push({ ...this.finish(p.timestamp, p.stream, p.parts, p.bytes, p.truncated), fileId: head.fileId });
+      out.push(this.flushed(p));
     }
     return out;
+  }
+
+  /** A pending line ended as it is: its pins released, named by the file of its head. */
+  private flushed(p: Pending): MergedLine & { fileId: string } {
+    this.release(p);
+    const head = p.pins[0] as Pin;
+    return { ...this.finish(p.timestamp, p.stream, p.parts, p.bytes, p.truncated), fileId: head.fileId };
   }
 
   /** The earliest time a pending line becomes due for a flush, or null. */
@@ -208,7 +237,8 @@ export class PartialMerger {
     return min;
   }
 
+  /** Lines pending, and lines cut but not handed over yet. */
   get size(): number {
-    return this.pending.size;
+    return this.pending.size + this.cutLines.length;
   }
 }

@@ -181,18 +181,21 @@ export class ReadingLoop {
   /**
    * Partials whose F never came are emitted whole after partialFlushMs — counted only while their
    * container has nothing left to read: a line is not cut because its continuation sits unread (in
-   * a successor waiting for its turn, behind a full ring, in a held file).
+   * a successor waiting for its turn, behind a full ring, in a held file). Lines whose file was
+   * given up with bytes unread are emitted at once, as far as they were read.
    */
   private async flushPartials(): Promise<void> {
     if (this.merger.size === 0) return;
-    const flushed = this.merger.flush(this.parts.clock.now(), this.config.partialFlushMs, (key) => this.mayHaveMore(key));
+    const cut = this.merger.takeCut(); // ended by a file given up: due at once
+    const timedOut = this.merger.flush(this.parts.clock.now(), this.config.partialFlushMs, (key) => this.mayHaveMore(key));
+    const flushed = cut.length === 0 ? timedOut : [...cut, ...timedOut];
     if (flushed.length === 0) return;
+    const counters = this.parts.counters;
+    counters.partialFlushTimeouts += timedOut.length;
     // The files these lines had fragments in are safe past them once the last of them is in the ring.
     const released = this.takeReleased();
     let last: { file: TailedFile; seq: number } | null = null;
     for (const line of flushed) {
-      const counters = this.parts.counters;
-      counters.partialFlushTimeouts++;
       if (line.truncated) counters.linesTruncated++;
       const head = this.files.bySerial(line.fileId);
       // Emit through an open file of the same container when the head's file is closed.

@@ -207,6 +207,20 @@ describe("line reader", () => {
     expect(merger.takeReleased().sort()).toEqual(["new", "old"]);
     expect(merger.size).toBe(0);
   });
+  test("a line cut (its file given up) takes no more fragments and keeps its pins until handed over", () => {
+    const merger = new PartialMerger(1 << 20);
+    merger.add("k", "stdout", "t1", "head ", true, "lost", 10, 0);
+    merger.add("k", "stderr", "t2", "other ", true, "kept", 20, 0);
+    merger.cut("lost");
+    expect(merger.pendingStart("lost")).toBe(10);
+    expect(merger.size).toBe(2);
+    expect(merger.add("k", "stdout", "t3", "next", false, "new", 0, 0)?.message).toBe("next");
+    expect(merger.takeCut()).toEqual([{ timestamp: "t1", stream: "stdout", message: "head ", truncated: false, fileId: "lost" }]);
+    expect(merger.pinned("lost")).toBe(false);
+    expect(merger.takeReleased()).toEqual(["lost"]);
+    expect(merger.pendingStart("kept")).toBe(20); // the other stream's line goes on
+    expect(merger.takeCut()).toEqual([]);
+  });
 });
 
 describe("paths and globs", () => {

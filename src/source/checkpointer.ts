@@ -70,6 +70,11 @@ export class Checkpointer {
   /** Whether the last run knew a file of this live path that `same` recognises (followed, or read to its end). */
   knows(livePath: string, same: (cp: FileCheckpoint) => boolean): boolean {
     for (const cp of this.unclaimed.values()) if (cp.path === livePath && same(cp)) return true;
+    return this.readToEnd(livePath, same);
+  }
+
+  /** Whether a file of this live path that `same` recognises was read to its end (done). */
+  readToEnd(livePath: string, same: (cp: FileCheckpoint) => boolean): boolean {
     for (const { cp } of this.done.values()) if (cp.path === livePath && same(cp)) return true;
     return false;
   }

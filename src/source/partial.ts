@@ -35,8 +35,8 @@ export function streamKey(key: string, stream: Stream): string {
 
 export class PartialMerger {
   private readonly pending = new Map<string, Pending>();
-  /** Lines ended by a gap in their bytes (see cut): no fragment joins them; flushed next, whatever their age. */
-  private cutLines: Pending[] = [];
+  /** Lines ended by a gap in their bytes (see endLines): no fragment joins them; handed over next, whatever their age. */
+  private ended: Pending[] = [];
   /** Files whose pins were dropped (line completed or flushed) since the last takeReleased(). */
   private released = new Set<string>();
   /**
@@ -155,31 +155,32 @@ export class PartialMerger {
   }
 
   /**
-   * Ends the pending lines with fragments in this file: bytes of it after them are lost (the file was
-   * given up), so the next fragment of their stream may belong to another line — joined to them, that
-   * line would vanish into their record (cut at maxLineBytes, it would not even show). They keep their
-   * pins until takeCut hands them over.
+   * Ends the pending lines of a container instance: bytes of it were lost (a file given up unread),
+   * so the next fragment of a stream may begin another line — joined to the pending one, that line
+   * would vanish into its record (cut at maxLineBytes, it would not even show). They keep their pins
+   * until takeEnded hands them over.
    */
-  cut(fileId: string): void {
-    for (const [k, p] of this.pending) {
-      if (!p.pins.some((pin) => pin.fileId === fileId)) continue;
+  endLines(key: string): void {
+    for (const k of [streamKey(key, "stdout"), streamKey(key, "stderr")]) {
+      const p = this.pending.get(k);
+      if (!p) continue;
       this.pending.delete(k);
       if (this.tails.delete(k) && !p.truncated) p.parts.push("\uFFFD");
-      this.cutLines.push(p);
+      this.ended.push(p);
     }
   }
 
-  /** The lines `cut` ended, as whole lines (their pins released); `fileId` of each is the file of its head. */
-  takeCut(): Array<MergedLine & { fileId: string }> {
-    const out = this.cutLines.map((p) => this.flushed(p));
-    this.cutLines = [];
+  /** The lines endLines ended, as whole lines (their pins released); `fileId` of each is the file of its head. */
+  takeEnded(): Array<MergedLine & { fileId: string }> {
+    const out = this.ended.map((p) => this.flushed(p));
+    this.ended = [];
     return out;
   }
 
   /** The lowest offset of this file still needed by a pending line, or null. */
   pendingStart(fileId: string): number | null {
     let min: number | null = null;
-    for (const p of this.cutLines.length === 0 ? this.pending.values() : [...this.pending.values(), ...this.cutLines]) {
+    for (const p of this.ended.length === 0 ? this.pending.values() : [...this.pending.values(), ...this.ended]) {
       for (const pin of p.pins) {
         if (pin.fileId === fileId && (min === null || pin.offset < min)) min = pin.offset;
       }
@@ -237,8 +238,8 @@ export class PartialMerger {
     return min;
   }
 
-  /** Lines pending, and lines cut but not handed over yet. */
+  /** Lines pending, and lines ended but not handed over yet. */
   get size(): number {
-    return this.pending.size + this.cutLines.length;
+    return this.pending.size + this.ended.length;
   }
 }

@@ -157,6 +157,8 @@ export class ReadingLoop {
 
   /** Reads one slice of `file` and emits its lines; closes it once drained. Returns whether it moved. */
   private async readOne(file: TailedFile, now: number): Promise<boolean> {
+    // Bytes of its container before this file were lost: a line pending across them ends there.
+    if (this.files.passGap(file)) this.merger.endLines(file.containerKey);
     const lines = this.lines;
     lines.clear(); // one batch reused per slice: the pipeline is done with it when emit resolves
     const n = file.readSlice(this.readBuf, now, lines, this.parts.log);
@@ -181,14 +183,14 @@ export class ReadingLoop {
   /**
    * Partials whose F never came are emitted whole after partialFlushMs — counted only while their
    * container has nothing left to read: a line is not cut because its continuation sits unread (in
-   * a successor waiting for its turn, behind a full ring, in a held file). Lines whose file was
-   * given up with bytes unread are emitted at once, as far as they were read.
+   * a successor waiting for its turn, behind a full ring, in a held file). Lines ended by bytes lost
+   * (a file given up unread) are emitted at once, as far as they were read.
    */
   private async flushPartials(): Promise<void> {
     if (this.merger.size === 0) return;
-    const cut = this.merger.takeCut(); // ended by a file given up: due at once
+    const ended = this.merger.takeEnded(); // bytes after them lost: due at once
     const timedOut = this.merger.flush(this.parts.clock.now(), this.config.partialFlushMs, (key) => this.mayHaveMore(key));
-    const flushed = cut.length === 0 ? timedOut : [...cut, ...timedOut];
+    const flushed = ended.length === 0 ? timedOut : [...ended, ...timedOut];
     if (flushed.length === 0) return;
     const counters = this.parts.counters;
     counters.partialFlushTimeouts += timedOut.length;

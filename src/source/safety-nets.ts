@@ -44,9 +44,8 @@ export class SafetyNets {
         maxDeletedHeldBytes: cap,
         deletedForMs: now - f.deletedAt,
       });
-      // A line pending with fragments here may go on in the bytes lost: the next fragment of its
-      // stream may be another line's, so it ends here (emitted as far as it was read).
-      if (lost > 0) this.merger.cut(f.serial);
+      // A line pending in its container may go on in the bytes lost: it ends there (FileSet.markGap).
+      if (lost > 0) this.files.markGap(f);
       this.files.forget(f);
       if (this.merger.pinned(f.serial)) this.files.retired.set(f.serial, f);
     }

@@ -4,7 +4,7 @@
 // (docs/source.md, "Checkpoints").
 import type { Logger } from "../log.ts";
 import type { Clock } from "../platform/types.ts";
-import { checkpointKey } from "./checkpoints.ts";
+import { fileKey } from "./checkpoints.ts";
 import type { PartialMerger } from "./partial.ts";
 import type { TailedFile } from "./tailed-file.ts";
 import type { CheckpointHealth, CheckpointStorage, FileCheckpoint, SourceCounters } from "./types.ts";
@@ -28,11 +28,11 @@ interface Done {
 }
 
 export class Checkpointer {
-  /** Checkpoints loaded at start and not yet matched to a file, by device:inode. */
+  /** Checkpoints loaded at start and not yet matched to a file, by device:inode:head (fileKey). */
   readonly unclaimed = new Map<string, FileCheckpoint>();
   /** When the last run last saved its checkpoints (null: no checkpoint file, or one too old to say). */
   lastRunSavedAt: number | null = null;
-  /** Files read to their end and closed, by device:inode:head (inodes are reused at once). */
+  /** Files read to their end and closed, by device:inode:head (fileKey; inodes are reused at once). */
   private readonly done = new Map<string, Done>();
   private doneSeq = 0;
   private dirty = false;
@@ -53,9 +53,22 @@ export class Checkpointer {
     const saved = this.storage.load((msg) => this.log.warn(msg));
     this.lastRunSavedAt = saved.savedAt;
     for (const cp of saved.files) {
-      if (cp.done) this.done.set(doneKey(cp), { cp, at: saved.savedAt ?? this.clock.now(), seq: ++this.doneSeq });
-      else this.unclaimed.set(checkpointKey(cp.dev, cp.ino), cp);
+      if (cp.done) this.done.set(fileKey(cp), { cp, at: saved.savedAt ?? this.clock.now(), seq: ++this.doneSeq });
+      else this.unclaimed.set(fileKey(cp), cp);
     }
+  }
+
+  /**
+   * Takes the unclaimed checkpoint of the file dev:ino whose head `matches` (the longest such head:
+   * one taken while the file was empty matches any), or undefined.
+   */
+  claim(dev: number, ino: number, matches: (cp: FileCheckpoint) => boolean): FileCheckpoint | undefined {
+    let best: FileCheckpoint | undefined;
+    for (const cp of this.unclaimed.values()) {
+      if (cp.dev === dev && cp.ino === ino && (!best || cp.fpLen > best.fpLen) && matches(cp)) best = cp;
+    }
+    if (best) this.unclaimed.delete(fileKey(best));
+    return best;
   }
 
   markDirty(): void {
@@ -82,7 +95,7 @@ export class Checkpointer {
   /** A file read to its end, its lines durable: remembered a while, then forgotten. */
   markDone(f: TailedFile): void {
     const cp: FileCheckpoint = { dev: f.dev, ino: f.ino, fpLen: f.fp.fpLen, fpHash: f.fp.fpHash, path: f.livePath, offset: f.watermark.checkpoint, size: f.size, done: true };
-    const key = doneKey(cp);
+    const key = fileKey(cp);
     this.done.delete(key); // re-inserted: the newest last, as saved
     this.done.set(key, { cp, at: this.clock.now(), seq: ++this.doneSeq });
     this.dirty = true;
@@ -134,10 +147,12 @@ export class Checkpointer {
     const ids = new Set<string>();
     for (const f of [...files.open.values(), ...files.retired.values()]) {
       f.updateFingerprint();
-      const id = f.inodeKey;
-      if (ids.has(id)) continue; // an older retired file whose inode was reused: the open one wins
+      const cp: FileCheckpoint = { dev: f.dev, ino: f.ino, fpLen: f.fp.fpLen, fpHash: f.fp.fpHash, path: f.livePath, offset: f.watermark.checkpoint, size: f.size };
+      // A retired file whose inode number a newer file has keeps its checkpoint too (told apart by head).
+      const id = fileKey(cp);
+      if (ids.has(id)) continue;
       ids.add(id);
-      out.push({ dev: f.dev, ino: f.ino, fpLen: f.fp.fpLen, fpHash: f.fp.fpHash, path: f.livePath, offset: f.watermark.checkpoint, size: f.size });
+      out.push(cp);
     }
     // Until the first scan of a readable root, checkpoints not matched yet are kept as they were.
     for (const [id, cp] of this.unclaimed) if (!ids.has(id)) out.push(cp);
@@ -170,8 +185,4 @@ export class Checkpointer {
     }
     return this.done;
   }
-}
-
-function doneKey(cp: FileCheckpoint): string {
-  return `${cp.dev}:${cp.ino}:${cp.fpLen}:${cp.fpHash}`;
 }

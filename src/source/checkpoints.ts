@@ -26,6 +26,11 @@ export function checkpointKey(dev: number, ino: number): string {
   return `${dev}:${ino}`;
 }
 
+/** One file's key among checkpoints: device, inode and head (an inode number is reused at once). */
+export function fileKey(cp: { dev: number; ino: number; fpLen: number; fpHash: number }): string {
+  return `${cp.dev}:${cp.ino}:${cp.fpLen}:${cp.fpHash}`;
+}
+
 /** The encoded form of a set of checkpoints (one JSON document). */
 export function encodeCheckpoints(saved: SavedCheckpoints): string {
   return JSON.stringify({ version: 1, savedAt: saved.savedAt ?? undefined, files: saved.files });

@@ -40,10 +40,8 @@ export class Opener {
     let start = 0;
     let fp = NO_FINGERPRINT;
     let fromEnd = false;
-    const unclaimed = this.parts.checkpoints.unclaimed;
-    const saved = unclaimed.get(id);
-    if (saved && fdHeadMatches(fs, fd, saved)) {
-      unclaimed.delete(id);
+    const saved = this.parts.checkpoints.claim(st.dev, st.ino, (cp) => fdHeadMatches(fs, fd, cp));
+    if (saved) {
       start = saved.offset <= st.size && !fromFirstByte ? saved.offset : 0;
       fp = { fpLen: saved.fpLen, fpHash: saved.fpHash };
     } else if (atStart && this.config.readFrom === "end") {

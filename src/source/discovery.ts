@@ -201,10 +201,11 @@ export class Discovery {
     }
     // Oldest first (a plain file before its .gz): files found missed are read in rotation order.
     rotated.sort((a, b) => (a.stamp === b.stamp ? Number(a.gz) - Number(b.gz) : a.stamp < b.stamp ? -1 : 1));
-    // At start, once a rotated file is read, every newer one is too: a line it ends inside of must
-    // meet its continuation, not the next file read (duplicates of a known file are the lesser harm).
-    let readOn = false;
-    for (const r of rotated) if (this.classifyRotated(r.liveRel, r.path, r.gz, initial, readOn) && initial) readOn = true;
+    // At start, once a rotated file is read, every newer one of its live name is too: a line it ends
+    // inside of must meet its continuation, not the next file read (duplicates of a known file are the
+    // lesser harm). Another live name (a restart's `1.log` beside `0.log`) is another container instance.
+    const readOn = new Set<string>();
+    for (const r of rotated) if (this.classifyRotated(r.liveRel, r.path, r.gz, initial, readOn.has(r.liveRel)) && initial) readOn.add(r.liveRel);
     if (!seen) this.unlinkUnder(dir + "/", new Set(names.map((n) => join(dir, n))));
     for (const [path, parsed] of live) this.discover(path, parsed, initial);
   }

@@ -377,3 +377,28 @@ for (const compressed of [false, true]) {
     expect(next.messages()).toEqual([...expectedMessages("b", 0, 10), ...expectedMessages("c", 0, 10)]);
   });
 }
+
+test("at start, a rotated file of one restart read on does not make the known rotated files of the next restart read again (simulation seed 913)", async () => {
+  const c = collector();
+  const dir = podDir(c.root, "uid-restarts");
+  const first = join(dir, "0.log");
+  const second = join(dir, "1.log");
+  const olderStamp = rotationStamp(); // 0.log's rotation, later, sorts before 1.log's
+  writeFileSync(first, criLines("a", 0, 5));
+  writeFileSync(second, criLines("b", 0, 5));
+  c.start();
+  expect(await waitFor(() => c.h.received.length === 10, 2000)).toBe(true);
+  renameSync(second, `${second}.${rotationStamp()}`); // read to its end once its successor has bytes: done
+  writeFileSync(second, criLines("c", 0, 5));
+  expect(await waitFor(() => c.h.received.length === 15 && c.h.source.fileStatus().length === 2, 3000)).toBe(true);
+  await c.h.stop();
+  // While down: 0.log takes more lines and is rotated; its checkpoint finds it under the rotated name.
+  appendFileSync(first, criLines("d", 0, 5));
+  renameSync(first, `${first}.${olderStamp}`);
+  const next = c.next();
+  next.start();
+  running.push(next);
+  expect(await waitFor(() => next.received.length >= 5, 3000)).toBe(true);
+  await Bun.sleep(300);
+  expect(next.messages()).toEqual(expectedMessages("d", 0, 5));
+});

@@ -74,6 +74,29 @@ test("a partial never completed is flushed whole after partialFlushMs and counte
   expect(await waitFor(() => h.source.fileStatus()[0]!.lag === 0, 2000)).toBe(true);
 });
 
+test("a fragment read late in a turn slowed by the ring is timed from its read, not from the turn's start: not flushed before its writer's next fragment (simulation seed 437)", async () => {
+  const h = harness({ partialFlushMs: 2500 });
+  const slow = join(podDir(h.root, "uid-slow"), "0.log");
+  writeFileSync(slow, criLines("a", 0, 3));
+  h.gate();
+  h.start();
+  expect(await waitFor(() => h.emits === 1, 2000)).toBe(true);
+  // Opened while the first turn waits: read in the next one, after the slow file's slice.
+  const path = join(podDir(h.root, "uid-late"), "0.log");
+  writeFileSync(path, cri("head ", "stdout", "P"));
+  expect(await waitFor(() => h.source.fileStatus().length === 2, 2000)).toBe(true);
+  appendFileSync(slow, criLines("a", 3, 6));
+  h.emitDelayMs = 1000; // a slow ring: each hand-over takes 1 s
+  h.ungate();
+  expect(await waitFor(() => h.emits === 3, 5000)).toBe(true); // the late file's slice, 1 s into its turn
+  // 3.3 s after that turn began, 2.3 s after the fragment was read: its writer goes on.
+  await Bun.sleep(2300);
+  appendFileSync(path, cri("tail"));
+  expect(await waitFor(() => h.messages().some((m) => m.includes("tail")), 5000)).toBe(true);
+  expect(h.messages((r) => r.podUid === "uid-late")).toEqual(["head tail"]);
+  expect(h.source.counters.partialFlushTimeouts).toBe(0);
+}, 20_000);
+
 test("binary garbage and NUL bytes are counted as malformed and skipped; invalid UTF-8 is replaced", async () => {
   const h = harness();
   const path = join(podDir(h.root, "uid-bin"), "0.log");

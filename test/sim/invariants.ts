@@ -60,6 +60,15 @@ export function checkRun(workload: Workload, delivered: readonly Delivered[], ma
     line.files.some((i) => excuses.deletedWhileDown.has(i) || excuses.neverOpened.has(i) || excuses.givenUp.has(i)) || acrossGap(line);
   const unknown: string[] = [];
   const swallowed = new Set<number>();
+  // A record of such a line cut at maxLineBytes cannot show what it swallowed (whole, or cut before
+  // its gap, the rest dropped): the first line of its stream after it in a file that lost nothing —
+  // the one glued to it — is excused with it.
+  const swallowHidden = (of: WrittenLine, message: string) => {
+    if (utf8ByteLength(message) <= maxLineBytes - 4) return;
+    const same = (l: WrittenLine) => l.pod === of.pod && l.container === of.container && l.restart === of.restart && l.stream === of.stream;
+    const next = workload.lines.find((l) => l.id > of.id && same(l) && !lossy(l));
+    if (next) swallowed.add(next.id);
+  };
   for (const d of delivered) {
     const parsed = PipekitRecordSchema.safeParse(d.record);
     if (!parsed.success) {
@@ -75,8 +84,10 @@ export function checkRun(workload: Workload, delivered: readonly Delivered[], ma
     }
     seen.set(line.id, (seen.get(line.id) ?? 0) + 1);
     const kind = checkRecord(line, r, maxLineBytes);
-    if (kind === "truncated") truncated++;
-    else if (kind === "flushed") flushedIncomplete++;
+    if (kind === "truncated") {
+      truncated++;
+      if (lossy(line)) swallowHidden(line, r.message); // its gap came after the cut
+    } else if (kind === "flushed") flushedIncomplete++;
     else if (kind !== "whole") {
       if (lossy(line)) {
         // Cut where its lost bytes began — or, when a lost file held the rest of a partial line, glued
@@ -84,6 +95,7 @@ export function checkRun(workload: Workload, delivered: readonly Delivered[], ma
         // that way are excused with it.
         fragments++;
         for (const m of r.message.slice(1).matchAll(/L(\d+);/g)) swallowed.add(Number(m[1]));
+        swallowHidden(line, r.message);
       } else say(`line ${line.id} (inodes ${line.inodes.join(",")}): ${kind}`);
     }
   }
@@ -93,8 +105,10 @@ export function checkRun(workload: Workload, delivered: readonly Delivered[], ma
     const body = message.replace(/^\uFFFD+/, "");
     const probe = body.slice(0, 24);
     const of = probe.length > 0 ? workload.lines.find((l) => lossy(l) && l.message.includes(probe)) : undefined;
-    if (of) fragments++;
-    else {
+    if (of) {
+      fragments++;
+      swallowHidden(of, message);
+    } else {
       const whose = probe.length > 0 ? workload.lines.find((l) => l.message.includes(probe)) : undefined;
       const from = whose ? ` — it begins inside line ${whose.id} (${whose.pod.name}/${whose.container}/${whose.restart} at ${whose.timestamp}, inodes ${whose.inodes.join(",")}, ${whose.message.indexOf(probe)} chars in)` : "";
       say(`a record that is no line written (invented, or the tail of a split line)${from}: ${JSON.stringify(message.slice(0, 120))}`);

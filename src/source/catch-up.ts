@@ -112,9 +112,14 @@ export class CatchUp {
       const bytes = path ? content(path) : null;
       return bytes !== null && bytesHeadMatches(bytes, cp);
     };
+    // A .gz read to its end already (a done checkpoint has its head) is no other file's.
+    const done = (gz: string | null) => gz !== null && checkpoints.readToEnd(livePath, (d) => d.fpLen > 0 && gzMatches(gz, d));
     const plan: Array<{ index: number; cp: FileCheckpoint | null }> = [];
     for (const cp of cps) {
-      const index = siblings.findIndex((sib) => this.isFileAt(sib.plain, cp) || gzMatches(sib.gz, cp));
+      // The file itself (inode and head) before a .gz with its head: a checkpoint taken while its file
+      // was empty has no head, and any .gz has it.
+      let index = siblings.findIndex((sib) => this.isFileAt(sib.plain, cp));
+      if (index < 0) index = siblings.findIndex((sib) => gzMatches(sib.gz, cp) && !done(sib.gz));
       if (index >= 0 && !plan.some((p) => p.index === index)) plan.push({ index, cp });
     }
     if (plan.length === 0) return [];

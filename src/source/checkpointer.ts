@@ -32,7 +32,7 @@ export class Checkpointer {
   readonly unclaimed = new Map<string, FileCheckpoint>();
   /** When the last run last saved its checkpoints (null: no checkpoint file, or one too old to say). */
   lastRunSavedAt: number | null = null;
-  /** Files read to their end and closed, by device:inode:head (inodes are reused at once). */
+  /** Files read to their end and closed, by device:inode:head (checkpointIdentity; inodes are reused at once). */
   private readonly done = new Map<string, Done>();
   private doneSeq = 0;
   private dirty = false;
@@ -83,6 +83,11 @@ export class Checkpointer {
   /** Whether the last run knew a file of this live path that `same` recognises (followed, or read to its end). */
   knows(livePath: string, same: (cp: FileCheckpoint) => boolean): boolean {
     for (const cp of this.unclaimed.values()) if (cp.path === livePath && same(cp)) return true;
+    return this.readToEnd(livePath, same);
+  }
+
+  /** Whether a file of this live path that `same` recognises was read to its end (done). */
+  readToEnd(livePath: string, same: (cp: FileCheckpoint) => boolean): boolean {
     for (const { cp } of this.done.values()) if (cp.path === livePath && same(cp)) return true;
     return false;
   }

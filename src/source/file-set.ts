@@ -39,6 +39,8 @@ export class FileSet {
   readonly retired = new Map<string, TailedFile>();
   /** Per container instance: the files we opened (device:inode → head fingerprint), to recognise them rotated. */
   readonly history = new Map<string, Map<string, Fingerprint>>();
+  /** Per container instance: reading orders of files given up with bytes unread (gaps in its bytes). */
+  private readonly gaps = new Map<string, number[]>();
   private serials = 0;
   private orders = 0;
 
@@ -162,6 +164,25 @@ export class FileSet {
     [...rotated, ...rest].forEach((f, i) => (f.order = orders[i] as number));
   }
 
+  /** `f` is given up with bytes unread: its container's bytes have a gap where it was read. */
+  markGap(f: TailedFile): void {
+    this.gaps.set(f.containerKey, [...(this.gaps.get(f.containerKey) ?? []), f.order]);
+  }
+
+  /**
+   * Whether reading `f` passes a gap of its container: a line pending from before it must not take
+   * fragments from after it (they may be another line's). Each gap is passed once.
+   */
+  passGap(f: TailedFile): boolean {
+    const gaps = this.gaps.get(f.containerKey);
+    if (!gaps) return false;
+    const ahead = gaps.filter((order) => order >= f.order);
+    if (ahead.length === gaps.length) return false;
+    if (ahead.length === 0) this.gaps.delete(f.containerKey);
+    else this.gaps.set(f.containerKey, ahead);
+    return true;
+  }
+
   /** An open file of this container instance, if any. */
   openOf(key: string | undefined): TailedFile | undefined {
     if (key === undefined) return undefined;
@@ -177,6 +198,7 @@ export class FileSet {
   pruneHistory(present: ReadonlySet<string>): void {
     const keep = new Set(present);
     for (const f of this.open.values()) keep.add(f.containerKey);
+    for (const key of this.gaps.keys()) if (!keep.has(key)) this.gaps.delete(key);
     for (const [key, h] of this.history) {
       if (!keep.has(key)) this.history.delete(key);
       else while (h.size > HISTORY_PER_CONTAINER) h.delete(h.keys().next().value as string);

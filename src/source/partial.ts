@@ -44,6 +44,8 @@ export class PartialMerger {
    * emitted, its head behind the checkpoint (in this file, or across a rotation in the one before).
    */
   private readonly runs = new Map<string, Pin[]>();
+  /** Lines ended by a gap in their bytes (see endLines), by stream key: no fragment joins them; handed over next, whatever their age. */
+  private ended: Array<{ k: string; p: Pending }> = [];
   /** Files whose pins were dropped (line completed or flushed) since the last takeReleased(). */
   private released = new Set<string>();
   /**
@@ -176,13 +178,40 @@ export class PartialMerger {
     return { timestamp, stream, message, truncated };
   }
 
-  /** The lowest offset of this file still needed by a pending line (or a run of overlapping ones), or null. */
+  /**
+   * Ends the pending lines of a container instance: bytes of it were lost (a file given up unread),
+   * so the next fragment of a stream may begin another line — joined to the pending one, that line
+   * would vanish into its record (cut at maxLineBytes, it would not even show). They keep their pins
+   * until takeEnded hands them over.
+   */
+  endLines(key: string): void {
+    for (const k of [streamKey(key, "stdout"), streamKey(key, "stderr")]) {
+      const p = this.pending.get(k);
+      if (!p) continue;
+      this.pending.delete(k);
+      if (this.tails.delete(k) && !p.truncated) p.parts.push("\uFFFD");
+      this.ended.push({ k, p });
+    }
+  }
+
+  /** The lines endLines ended, as whole lines (their pins settled); `fileId` of each is the file of its head. */
+  takeEnded(): Array<MergedLine & { fileId: string }> {
+    const out = this.ended.map(({ k, p }) => {
+      this.settle(k, p);
+      return this.asLine(p);
+    });
+    this.ended = [];
+    return out;
+  }
+
+  /** The lowest offset of this file still needed by a pending or ended line (or a run of overlapping ones), or null. */
   pendingStart(fileId: string): number | null {
     let min: number | null = null;
     const lower = (pins: Pin[]) => {
       for (const pin of pins) if (pin.fileId === fileId && (min === null || pin.offset < min)) min = pin.offset;
     };
     for (const p of this.pending.values()) lower(p.pins);
+    for (const e of this.ended) lower(e.p.pins);
     for (const run of this.runs.values()) lower(run);
     return min;
   }
@@ -219,10 +248,15 @@ export class PartialMerger {
       this.settle(k, p);
       // The rest of a cut character will never come: it is replaced, as invalid UTF-8 is.
       if (this.tails.delete(k) && !p.truncated) p.parts.push("\uFFFD");
-      const head = p.pins[0] as Pin;
-      out.push({ ...this.finish(p.timestamp, p.stream, p.parts, p.bytes, p.truncated), fileId: head.fileId });
+      out.push(this.asLine(p));
     }
     return out;
+  }
+
+  /** A pending line ended as it is (its pins settled by the caller), named by the file of its head. */
+  private asLine(p: Pending): MergedLine & { fileId: string } {
+    const head = p.pins[0] as Pin;
+    return { ...this.finish(p.timestamp, p.stream, p.parts, p.bytes, p.truncated), fileId: head.fileId };
   }
 
   /** The earliest time a pending line becomes due for a flush, or null. */
@@ -232,7 +266,8 @@ export class PartialMerger {
     return min;
   }
 
+  /** Lines pending, and lines ended but not handed over yet. */
   get size(): number {
-    return this.pending.size;
+    return this.pending.size + this.ended.length;
   }
 }

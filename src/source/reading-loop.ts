@@ -149,7 +149,7 @@ export class ReadingLoop {
         file.dirty = true;
       }
       if (!file.dirty && file.state === "active") continue;
-      if (await this.readOne(file, now)) progressed = true;
+      if (await this.readOne(file)) progressed = true;
     }
     this.parts.counters.filesHeld = held;
     if (this.stopping) return progressed;
@@ -158,7 +158,12 @@ export class ReadingLoop {
   }
 
   /** Reads one slice of `file` and emits its lines; closes it once drained. Returns whether it moved. */
-  private async readOne(file: TailedFile, now: number): Promise<boolean> {
+  private async readOne(file: TailedFile): Promise<boolean> {
+    // Now, not when the turn began: a turn waits on the ring's backpressure between files, and a
+    // fragment stamped that early would look older than it is to the partial flush.
+    const now = this.parts.clock.now();
+    // Bytes of its container before this file were lost: a line pending across them ends there.
+    if (this.files.passGap(file)) this.merger.endLines(file.containerKey);
     const lines = this.lines;
     lines.clear(); // one batch reused per slice: the pipeline is done with it when emit resolves
     const n = file.readSlice(this.readBuf, now, lines, this.parts.log);
@@ -183,18 +188,21 @@ export class ReadingLoop {
   /**
    * Partials whose F never came are emitted whole after partialFlushMs — counted only while their
    * container has nothing left to read: a line is not cut because its continuation sits unread (in
-   * a successor waiting for its turn, behind a full ring, in a held file).
+   * a successor waiting for its turn, behind a full ring, in a held file). Lines ended by bytes lost
+   * (a file given up unread) are emitted at once, as far as they were read.
    */
   private async flushPartials(): Promise<void> {
     if (this.merger.size === 0) return;
-    const flushed = this.merger.flush(this.parts.clock.now(), this.config.partialFlushMs, (key) => this.mayHaveMore(key));
+    const ended = this.merger.takeEnded(); // bytes after them lost: due at once
+    const timedOut = this.merger.flush(this.parts.clock.now(), this.config.partialFlushMs, (key) => this.mayHaveMore(key));
+    const flushed = ended.length === 0 ? timedOut : [...ended, ...timedOut];
     if (flushed.length === 0) return;
+    const counters = this.parts.counters;
+    counters.partialFlushTimeouts += timedOut.length;
     // The files these lines had fragments in are safe past them once the last of them is in the ring.
     const released = this.takeReleased();
     let last: { file: TailedFile; seq: number } | null = null;
     for (const line of flushed) {
-      const counters = this.parts.counters;
-      counters.partialFlushTimeouts++;
       if (line.truncated) counters.linesTruncated++;
       const head = this.files.bySerial(line.fileId);
       // Emit through an open file of the same container when the head's file is closed.

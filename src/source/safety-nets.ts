@@ -44,6 +44,8 @@ export class SafetyNets {
         maxDeletedHeldBytes: cap,
         deletedForMs: now - f.deletedAt,
       });
+      // A line pending in its container may go on in the bytes lost: it ends there (FileSet.markGap).
+      if (lost > 0) this.files.markGap(f);
       this.files.forget(f);
       if (this.merger.pinned(f.serial)) this.files.retired.set(f.serial, f);
     }

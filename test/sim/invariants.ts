@@ -65,10 +65,24 @@ export function checkRun(workload: Workload, delivered: readonly Delivered[], ma
   let fragments = 0;
   // A line whose file lost bytes to a documented cause may arrive in pieces: its head cut where
   // the lost bytes began, or its tail without its head.
-  const lossy = (line: WrittenLine) => line.files.some((i) => excuses.deletedWhileDown.has(i) || excuses.neverOpened.has(i) || excuses.givenUp.has(i));
+  // So may a line written across a file of its container given up unread (over maxDeletedHeldBytes)
+  // that holds none of it: the collector ends a line pending across such a gap, as its rest may have
+  // been in the bytes lost (docs/source.md) — here it was not, and the line arrives split there.
+  const acrossGap = gapsInside(workload, excuses.givenUp);
+  const lossy = (line: WrittenLine) =>
+    line.files.some((i) => excuses.deletedWhileDown.has(i) || excuses.neverOpened.has(i) || excuses.givenUp.has(i)) || acrossGap(line);
   const inLostHead = (line: WrittenLine) => line.files.some((i) => excuses.unfinishedAtStop.files.has(i));
   const unknown: string[] = [];
   const swallowed = new Set<number>();
+  // A record of such a line cut at maxLineBytes cannot show what it swallowed (whole, or cut before
+  // its gap, the rest dropped): the first line of its stream after it in a file that lost nothing —
+  // the one glued to it — is excused with it.
+  const swallowHidden = (of: WrittenLine, message: string) => {
+    if (utf8ByteLength(message) <= maxLineBytes - 4) return;
+    const same = (l: WrittenLine) => l.pod === of.pod && l.container === of.container && l.restart === of.restart && l.stream === of.stream;
+    const next = workload.lines.find((l) => l.id > of.id && same(l) && !lossy(l));
+    if (next) swallowed.add(next.id);
+  };
   for (const d of delivered) {
     const parsed = PipekitRecordSchema.safeParse(d.record);
     if (!parsed.success) {
@@ -84,8 +98,10 @@ export function checkRun(workload: Workload, delivered: readonly Delivered[], ma
     }
     seen.set(line.id, (seen.get(line.id) ?? 0) + 1);
     const kind = checkRecord(line, r, maxLineBytes);
-    if (kind === "truncated") truncated++;
-    else if (kind === "flushed") flushedIncomplete++;
+    if (kind === "truncated") {
+      truncated++;
+      if (lossy(line)) swallowHidden(line, r.message); // its gap came after the cut
+    } else if (kind === "flushed") flushedIncomplete++;
     else if (kind !== "whole") {
       if (lossy(line) || inLostHead(line)) {
         // Cut where its lost bytes began — or, when a lost file held the rest of a partial line, glued
@@ -93,13 +109,14 @@ export function checkRun(workload: Workload, delivered: readonly Delivered[], ma
         // that way are excused with it.
         fragments++;
         for (const m of r.message.slice(1).matchAll(/L(\d+);/g)) swallowed.add(Number(m[1]));
+        swallowHidden(line, r.message);
       } else say(`line ${line.id} (inodes ${line.inodes.join(",")}, files ${line.files.join(",")}, written at ${line.timestamp}): ${kind}`);
     }
   }
   // A tail whose head's file was forgotten by a process that stopped without saving its checkpoints.
   const headForgotten = (l: WrittenLine) => excuses.forgotten.has(l.files[0] as number);
   for (const message of unknown) {
-    if (workload.lines.some((l) => l.pausedAt.length > 0 && pausePieces(l).has(message))) {
+    if (workload.lines.some((l) => l.pausedAt.length > 0 && pausePieces(l, maxLineBytes).has(message))) {
       fragments++; // the rest of a line whose writer paused for partialFlushMs (its head flushed)
       continue;
     }
@@ -108,8 +125,10 @@ export function checkRun(workload: Workload, delivered: readonly Delivered[], ma
     const body = message.replace(/^\uFFFD+/, "");
     const probe = body.slice(0, 24);
     const of = probe.length > 0 ? workload.lines.find((l) => (lossy(l) || headForgotten(l) || inLostHead(l)) && l.message.includes(probe)) : undefined;
-    if (of) fragments++;
-    else {
+    if (of) {
+      fragments++;
+      swallowHidden(of, message);
+    } else {
       const whose = probe.length > 0 ? workload.lines.find((l) => l.message.includes(probe)) : undefined;
       const from = whose ? ` — it begins inside line ${whose.id} (${whose.pod.name}/${whose.container}/${whose.restart} at ${whose.timestamp}, inodes ${whose.inodes.join(",")} (files ${whose.files.join(",")}), ${whose.message.indexOf(probe)} chars in)` : "";
       say(`a record that is no line written (invented, or the tail of a split line)${from}: ${JSON.stringify(message.slice(0, 120))}`);
@@ -152,6 +171,27 @@ export function checkRun(workload: Workload, delivered: readonly Delivered[], ma
   return { violations, delivered: delivered.length, distinct: seen.size, duplicates, missing, excused, truncated, flushedIncomplete, fragments };
 }
 
+/** Whether a line's fragments went to files on both sides of a given-up file of its container instance. */
+function gapsInside(workload: Workload, givenUp: ReadonlySet<number>): (line: WrittenLine) => boolean {
+  const instance = (l: WrittenLine) => `${l.pod.uid}/${l.container}/${l.restart}`;
+  const gaps = new Map<string, number[]>(); // file ids grow with creation: a container's files in rotation order
+  for (const l of workload.lines) {
+    for (const file of l.files) {
+      if (!givenUp.has(file)) continue;
+      const list = gaps.get(instance(l)) ?? [];
+      if (!list.includes(file)) list.push(file);
+      gaps.set(instance(l), list);
+    }
+  }
+  return (line) => {
+    const list = gaps.get(instance(line));
+    if (!list || line.files.length < 2) return false;
+    const first = Math.min(...line.files);
+    const last = Math.max(...line.files);
+    return list.some((g) => g > first && g < last && !line.files.includes(g));
+  };
+}
+
 type RecordCheck = "whole" | "truncated" | "flushed" | string;
 
 function checkRecord(line: WrittenLine, r: Record<string, string>, maxLineBytes: number): RecordCheck {
@@ -168,7 +208,7 @@ function checkRecord(line: WrittenLine, r: Record<string, string>, maxLineBytes:
   };
   for (const [k, v] of Object.entries(want)) if (r[k] !== v) return `field ${k} is ${JSON.stringify(r[k])}, written ${JSON.stringify(v)}`;
   const message = r.message as string;
-  if (line.pausedAt.length > 0 && pausePieces(line).has(message)) return "flushed"; // its writer paused for partialFlushMs there
+  if (line.pausedAt.length > 0 && pausePieces(line, maxLineBytes).has(message)) return "flushed"; // its writer paused for partialFlushMs there
   if (message === line.message && (line.complete || utf8ByteLength(message) <= maxLineBytes)) return line.complete ? "whole" : "flushed";
   const full = line.message;
   const over = utf8ByteLength(full) > maxLineBytes;
@@ -185,15 +225,20 @@ const utf8 = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
 /**
  * The records a line may arrive as when its writer paused for partialFlushMs or more between two
  * fragments (a busy CPU delays writers too; the collector flushes the line there, as documented):
- * its bytes between two such pauses, or a pause and an end, decoded — not the whole line.
+ * its bytes between two such pauses, or a pause and an end, decoded — not the whole line; a piece
+ * over maxLineBytes (the collector need not flush at every pause) arrives cut there, as any line.
  */
-function pausePieces(line: WrittenLine): Set<string> {
+function pausePieces(line: WrittenLine, maxLineBytes: number): Set<string> {
   let set = pieces.get(line);
   if (set) return set;
   set = new Set();
   const cuts = [0, ...line.pausedAt, line.content.length];
   for (let i = 0; i < cuts.length; i++) {
-    for (let j = i + 1; j < cuts.length; j++) if (i > 0 || j < cuts.length - 1) set.add(utf8.decode(line.content.subarray(cuts[i] as number, cuts[j] as number)));
+    for (let j = i + 1; j < cuts.length; j++) {
+      if (i === 0 && j === cuts.length - 1) continue;
+      const piece = utf8.decode(line.content.subarray(cuts[i] as number, cuts[j] as number));
+      set.add(utf8ByteLength(piece) > maxLineBytes ? truncateUtf8(piece, maxLineBytes) : piece);
+    }
   }
   pieces.set(line, set);
   return set;

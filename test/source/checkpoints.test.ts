@@ -493,3 +493,59 @@ test("at start, a rotated file the last run did not know is read whole, and so i
   expect(second.messages()).toEqual(["a", "head|tail", "b"]); // read again whole: duplicates, nothing cut
   expect(second.source.counters.partialFlushTimeouts).toBe(0);
 });
+
+for (const compressed of [false, true]) {
+  test(`after downtime, a checkpoint taken while its file was empty finds that file rotated${compressed ? " and compressed" : ""}, not a .gz the last run read to its end (simulation seeds 699, 457, 1113, 1358, 806, 1174)`, async () => {
+    const c = collector();
+    const live = join(podDir(c.root, "uid-empty"), "0.log");
+    writeFileSync(live, criLines("a", 0, 10));
+    c.start();
+    expect(await waitFor(() => c.h.received.length === 10, 2000)).toBe(true);
+    // Rotated, compressed and deleted while followed: read to its end (done); its successor is empty.
+    const first = `${live}.${rotationStamp()}`;
+    renameSync(live, first);
+    writeFileSync(live, "");
+    gzipAway(first);
+    const emptyIno = statSync(live).ino;
+    expect(await waitFor(() => c.h.source.fileStatus().length === 1 && savedCheckpoints(c.h.dataDir).some((f) => f.ino === emptyIno), 3000)).toBe(true);
+    await c.h.stop();
+    // While down: the empty file is written to and rotated (and compressed), and a new live file
+    // begins (before the rotated one is deleted: its inode is not reused at once).
+    appendFileSync(live, criLines("b", 0, 10));
+    const second = `${live}.${rotationStamp()}`;
+    renameSync(live, second);
+    writeFileSync(live, criLines("c", 0, 10));
+    if (compressed) gzipAway(second);
+    const next = c.next();
+    next.start();
+    running.push(next);
+    expect(await waitFor(() => next.received.length >= 20, 3000)).toBe(true);
+    await Bun.sleep(300);
+    expect(next.messages()).toEqual([...expectedMessages("b", 0, 10), ...expectedMessages("c", 0, 10)]);
+  });
+}
+
+test("at start, a rotated file of one restart read on does not make the known rotated files of the next restart read again (simulation seed 913)", async () => {
+  const c = collector();
+  const dir = podDir(c.root, "uid-restarts");
+  const first = join(dir, "0.log");
+  const second = join(dir, "1.log");
+  const olderStamp = rotationStamp(); // 0.log's rotation, later, sorts before 1.log's
+  writeFileSync(first, criLines("a", 0, 5));
+  writeFileSync(second, criLines("b", 0, 5));
+  c.start();
+  expect(await waitFor(() => c.h.received.length === 10, 2000)).toBe(true);
+  renameSync(second, `${second}.${rotationStamp()}`); // read to its end once its successor has bytes: done
+  writeFileSync(second, criLines("c", 0, 5));
+  expect(await waitFor(() => c.h.received.length === 15 && c.h.source.fileStatus().length === 2, 3000)).toBe(true);
+  await c.h.stop();
+  // While down: 0.log takes more lines and is rotated; its checkpoint finds it under the rotated name.
+  appendFileSync(first, criLines("d", 0, 5));
+  renameSync(first, `${first}.${olderStamp}`);
+  const next = c.next();
+  next.start();
+  running.push(next);
+  expect(await waitFor(() => next.received.length >= 5, 3000)).toBe(true);
+  await Bun.sleep(300);
+  expect(next.messages()).toEqual(expectedMessages("d", 0, 5));
+});

@@ -171,6 +171,51 @@ test("deleted-but-open files beyond maxDeletedHeldBytes: the oldest is given up,
   expect(h.messages((r) => r.podUid === "uid-new")).toEqual(expectedMessages("new", 0, 400));
 });
 
+test("a file given up with bytes unread ends the line pending in it: the next line of its stream, in the successor, is a record of its own (simulation seed 1650)", async () => {
+  const h = harness({ maxDeletedHeldBytes: 10_000, scanIntervalMs: 100, readSliceBytes: 4096 });
+  const dir = podDir(h.root, "uid-cap");
+  const live = join(dir, "0.log");
+  // The first slice ends inside a long line of stdout (stderr goes on); what follows it (≈ 18 KB, the
+  // line's rest among them) is never read.
+  const stderr = Array.from({ length: 400 }, (_, i) => cri(`late ${i}`, "stderr")).join("");
+  writeFileSync(live, criLines("early", 0, 40) + cri("long head ", "stdout", "P") + cri("long middle ", "stdout", "P") + stderr + cri("long tail"));
+  h.gate(); // a full ring: the first slice's lines wait, the long line pending
+  h.start();
+  expect(await waitFor(() => h.emits === 1, 2000)).toBe(true);
+  unlinkSync(live); // ≈ 20 KB held by a deleted file, over the cap: given up with its bytes unread
+  expect(await waitFor(() => h.source.counters.filesGivenUp === 1, 2000)).toBe(true);
+  expect(h.source.counters.bytesLost).toBeGreaterThan(10_000);
+  writeFileSync(live, cri("next line")); // the runtime's new file
+  h.ungate();
+  expect(await waitFor(() => h.messages().includes("next line") && h.messages().includes("long head long middle "), 2000)).toBe(true);
+  expect(h.messages().filter((m) => m.includes("next line"))).toEqual(["next line"]);
+  expect(h.messages((r) => r.message.startsWith("early"))).toEqual(expectedMessages("early", 0, 40));
+});
+
+test("a successor given up before it was read ends the line pending from the file before it: the next line of its stream is a record of its own (simulation seed 1227)", async () => {
+  const h = harness({ maxDeletedHeldBytes: 10_000, scanIntervalMs: 100 });
+  const dir = podDir(h.root, "uid-gap");
+  const live = join(dir, "0.log");
+  writeFileSync(live, criLines("early", 0, 10) + cri("long head ", "stdout", "P"));
+  h.gate(); // a full ring: nothing more is read while the files below come and go
+  h.start();
+  expect(await waitFor(() => h.emits === 1, 2000)).toBe(true);
+  renameSync(live, `${live}.${rotationStamp()}`);
+  // Its successor holds the line's rest (and ≈ 18 KB more); it is opened, then deleted unread.
+  const stderr = Array.from({ length: 400 }, (_, i) => cri(`late ${i}`, "stderr")).join("");
+  writeFileSync(live, cri("long middle ", "stdout", "P") + stderr + cri("long tail"));
+  expect(await waitFor(() => h.source.fileStatus().length === 2, 2000)).toBe(true);
+  const second = `${live}.${rotationStamp()}`;
+  renameSync(live, second);
+  writeFileSync(live, cri("next line"));
+  unlinkSync(second);
+  expect(await waitFor(() => h.source.counters.filesGivenUp === 1, 2000)).toBe(true);
+  h.ungate();
+  expect(await waitFor(() => h.messages().includes("next line") && h.messages().includes("long head "), 3000)).toBe(true);
+  expect(h.messages().filter((m) => m.includes("next line"))).toEqual(["next line"]);
+  expect(h.messages((r) => r.message.startsWith("early"))).toEqual(expectedMessages("early", 0, 10));
+});
+
 test("truncation (size below offset) restarts the file at 0 and is counted", async () => {
   const h = harness();
   const path = join(podDir(h.root, "uid-trunc"), "0.log");

@@ -207,6 +207,24 @@ describe("line reader", () => {
     expect(merger.takeReleased().sort()).toEqual(["new", "old"]);
     expect(merger.size).toBe(0);
   });
+  test("lines ended by a gap (a file given up unread) take no more fragments and keep their pins until handed over", () => {
+    const merger = new PartialMerger(1 << 20);
+    merger.add("uid/main/0", "stdout", "t1", "head ", true, "old", 10, 0);
+    merger.add("uid/main/0", "stderr", "t2", "err ", true, "old", 20, 0);
+    merger.add("uid/wait/0", "stdout", "t3", "other ", true, "w", 30, 0);
+    merger.endLines("uid/main/0");
+    expect(merger.pendingStart("old")).toBe(10);
+    expect(merger.size).toBe(3);
+    expect(merger.add("uid/main/0", "stdout", "t4", "next", false, "new", 0, 0)?.message).toBe("next");
+    expect(merger.takeEnded()).toEqual([
+      { timestamp: "t1", stream: "stdout", message: "head ", truncated: false, fileId: "old" },
+      { timestamp: "t2", stream: "stderr", message: "err ", truncated: false, fileId: "old" },
+    ]);
+    expect(merger.pinned("old")).toBe(false);
+    expect(merger.takeReleased()).toEqual(["old"]);
+    expect(merger.pendingStart("w")).toBe(30); // another container's line goes on
+    expect(merger.takeEnded()).toEqual([]);
+  });
 });
 
 describe("paths and globs", () => {

@@ -213,6 +213,30 @@ describe("Checkpointer", () => {
     expect(done.sort()).toEqual(inos.slice(2).sort()); // the newest eight
   });
 
+  test("a retired file whose inode number a newer file took keeps its checkpoint; after a restart each file claims its own (simulation seed 1730)", () => {
+    const w = world();
+    const dir = `${ROOT}/argo_p_uid8`;
+    w.fs.mkdirp(`${dir}/main`);
+    w.fs.append(w.fs.create(`${dir}/main/0.log`), line("head of a long line"), null);
+    w.discovery.scanAll(true);
+    const old = w.files.byPath.get(`${dir}/main/0.log`) as TailedFile;
+    w.merger.add(old.containerKey, "stdout", "t", "head ", true, old.serial, 0, 0); // a line pending from it
+    w.fs.unlink(`${dir}/main/0.log`);
+    w.files.retire(old); // closed, its checkpoint kept at the pending line's head; the inode is free
+    w.fs.mkdirp(`${dir}/wait`);
+    w.fs.append(w.fs.create(`${dir}/wait/0.log`), line("another file"), null);
+    w.discovery.scanAll(false);
+    const newer = w.files.byPath.get(`${dir}/wait/0.log`) as TailedFile;
+    expect(newer.ino).toBe(old.ino);
+    w.checkpoints.save(w.files);
+    expect(w.storage.saved.map((c) => c.path).sort()).toEqual([`${dir}/main/0.log`, `${dir}/wait/0.log`]);
+    const next = new Checkpointer(w.storage, w.counters, w.log.logger, w.clock);
+    next.load();
+    const claimed = next.claim(newer.dev, newer.ino, (cp) => cp.fpHash === newer.fp.fpHash && cp.fpLen === newer.fp.fpLen);
+    expect(claimed?.path).toBe(`${dir}/wait/0.log`);
+    expect([...next.unclaimed.values()].map((c) => c.path)).toEqual([`${dir}/main/0.log`]); // left for the catch-up
+  });
+
   test("a failed save is logged and tried again at the next one", () => {
     const w = world();
     let fail = true;

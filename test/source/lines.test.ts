@@ -101,6 +101,23 @@ test("a fragment read after another file's hand-over waited for room in the ring
   expect(h.source.counters.partialFlushTimeouts).toBe(0);
 });
 
+test("a partial line whose continuation waits in the successor while the ring is full is not flushed by partialFlushMs: one record (issue 17, defect 1)", async () => {
+  const h = harness({ partialFlushMs: 300 });
+  const live = join(podDir(h.root, "uid-full"), "0.log");
+  writeFileSync(live, criLines("a", 0, 3) + cri("head|", "stdout", "P"));
+  h.gate(); // the ring is full from the start: the first hand-over waits
+  h.start();
+  expect(await waitFor(() => h.emits === 1, 2000)).toBe(true);
+  // The runtime rotates inside the line; its rest is in the successor, unread while the ring is full.
+  renameSync(live, `${live}.${rotationStamp()}`);
+  writeFileSync(live, cri("tail") + criLines("b", 0, 2));
+  await Bun.sleep(1200); // four timeouts' worth
+  h.ungate();
+  expect(await waitFor(() => h.messages().includes("b 1"), 3000)).toBe(true);
+  expect(h.messages()).toEqual([...expectedMessages("a", 0, 3), "head|tail", ...expectedMessages("b", 0, 2)]);
+  expect(h.source.counters.partialFlushTimeouts).toBe(0);
+});
+
 test("binary garbage and NUL bytes are counted as malformed and skipped; invalid UTF-8 is replaced", async () => {
   const h = harness();
   const path = join(podDir(h.root, "uid-bin"), "0.log");

@@ -14,6 +14,10 @@ export interface Delivered {
   record: Record<string, unknown>;
   /** Virtual time of the acknowledgement. */
   at: number;
+  /** The collector process (its generation) that sent it. */
+  gen: number;
+  /** Kept, but the answer was lost: the sender sends it again (not a crash's duplicate). */
+  answerLost: boolean;
 }
 
 export interface MessengerFaults {
@@ -57,11 +61,11 @@ export class SimMessenger {
   ) {}
 
   /** A fetch for one process's sender (its clock: answers to a crashed process never come). */
-  fetchFor(clock: Clock): (input: string | URL | Request, init?: RequestInit) => Promise<SimResponse> {
-    return (input, init) => this.request(clock, input, init);
+  fetchFor(clock: Clock, gen: number): (input: string | URL | Request, init?: RequestInit) => Promise<SimResponse> {
+    return (input, init) => this.request(clock, gen, input, init);
   }
 
-  private request(clock: Clock, input: string | URL | Request, init?: RequestInit): Promise<SimResponse> {
+  private request(clock: Clock, gen: number, input: string | URL | Request, init?: RequestInit): Promise<SimResponse> {
     this.stats.requests++;
     const url = String(input instanceof Request ? input.url : input);
     const signal = init?.signal ?? null;
@@ -89,9 +93,11 @@ export class SimMessenger {
       clock.after(latency, () => {
         if (settled) return;
         settled = true;
-        const answer = this.answer(url, init);
+        const kept = this.delivered.length;
+        const answer = this.answer(url, gen, init);
         if (answer.status >= 200 && answer.status < 300 && this.rng.chance(f.lostAnswer)) {
           this.stats.lostAnswers++;
+          for (let i = kept; i < this.delivered.length; i++) (this.delivered[i] as Delivered).answerLost = true;
           return fail(new TypeError("fetch failed: connection reset"));
         }
         resolve(answer);
@@ -99,7 +105,7 @@ export class SimMessenger {
     });
   }
 
-  private answer(url: string, init?: RequestInit): SimResponse {
+  private answer(url: string, gen: number, init?: RequestInit): SimResponse {
     const f = this.faults;
     const headers = new Headers(init?.headers as ConstructorParameters<typeof Headers>[0]);
     if (!url.endsWith(INGEST)) return response(404, "not found");
@@ -122,7 +128,7 @@ export class SimMessenger {
     }
     const at = this.clock.peek();
     for (const r of records) {
-      this.delivered.push({ record: r as Record<string, unknown>, at });
+      this.delivered.push({ record: r as Record<string, unknown>, at, gen, answerLost: false });
       this.onDelivered(r as Record<string, unknown>);
     }
     this.stats.acknowledged += records.length;

@@ -32,6 +32,8 @@ export class Scheduler implements Clock {
   private readonly heap: Entry[] = [];
   /** Callbacks run so far. */
   steps = 0;
+  /** Called after every step has settled (the harness's own measurements; it must schedule nothing). */
+  onStep: () => void = () => {};
   /** Virtual milliseconds each `now()` may advance by (synchronous work taking time; 0: none). */
   private drift = 0;
 
@@ -124,6 +126,7 @@ export class Scheduler implements Clock {
       if (DEBUG && this.steps % 1000 === 0) console.error(`sim: step ${this.steps} at +${((this.time - this.startMs) / 1000).toFixed(1)} s, ${this.heap.length} queued`);
       next.fn();
       await settle();
+      this.onStep();
     }
   }
 

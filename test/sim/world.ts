@@ -111,7 +111,7 @@ export class World {
           logs: this.fs.port(gen),
           dataFiles: this.dataFiles,
           ringStorage: this.disk,
-          fetch: this.messenger.fetchFor(clock) as unknown as Fetch,
+          fetch: this.messenger.fetchFor(clock, gen) as unknown as Fetch,
           random: () => this.rng.float(),
           metadata: (cache) => new SimMetadataProvider(cache, p.log, clock, this.api),
         },

@@ -1,0 +1,71 @@
+// The crash bound's measurement (crash-bound.ts): which duplicates a crash caused, and the ring
+// traffic over the window before it.
+import { describe, expect, test } from "bun:test";
+import { CrashMeter, RingTraffic, boundOf, crashDuplicates, overBound } from "./crash-bound.ts";
+import type { Delivered } from "./messenger.ts";
+
+const d = (id: number, gen: number, answerLost = false): Delivered => ({ record: { message: `L${id};x` }, at: 0, gen, answerLost });
+const idOf = (x: Delivered) => Number(/^L(\d+);/.exec(String(x.record.message))?.[1] ?? -1);
+
+describe("crashDuplicates", () => {
+  test("counts deliveries by the next process of records the crashed one delivered, each time", () => {
+    const delivered = [d(1, 1), d(2, 1), d(3, 1), d(1, 2), d(2, 2), d(2, 2), d(4, 2)];
+    expect(crashDuplicates(delivered, 1, idOf)).toBe(3);
+  });
+
+  test("a lost answer excuses one later delivery, before the crash or after it", () => {
+    const delivered = [d(1, 1, true), d(2, 1), d(1, 2), d(2, 2, true), d(2, 2)];
+    // 1: its last delivery before the crash lost its answer: its re-send is that answer's. 2: one
+    // duplicate of the crash (its lost-answer delivery is the crash's, the re-send the lost answer's).
+    expect(crashDuplicates(delivered, 1, idOf)).toBe(1);
+  });
+
+  test("duplicates of other processes belong to no crash of this one", () => {
+    const delivered = [d(1, 1), d(1, 3), d(2, 2), d(2, 2)];
+    expect(crashDuplicates(delivered, 1, idOf)).toBe(0);
+  });
+});
+
+describe("RingTraffic", () => {
+  test("counts what changed after the window began, from the newest sample at or before its start", () => {
+    const t = new RingTraffic(2000);
+    t.sample(1, 100, 10, 0);
+    t.sample(1, 900, 40, 5);
+    t.sample(1, 1500, 70, 30);
+    expect(t.within(1, 2000, 1000, 90, 35)).toEqual({ appended: 50, acked: 30 }); // base: the sample at 900
+    expect(t.within(1, 2000, 5000, 90, 35)).toEqual({ appended: 90, acked: 35 }); // the process began inside it
+  });
+
+  test("a new process starts from zero", () => {
+    const t = new RingTraffic(2000);
+    t.sample(1, 100, 10, 5);
+    t.sample(2, 200, 3, 1);
+    expect(t.within(2, 5000, 1000, 3, 1)).toEqual({ appended: 0, acked: 0 });
+    expect(t.within(2, 1000, 1000, 3, 1)).toEqual({ appended: 3, acked: 1 });
+  });
+});
+
+describe("the bound", () => {
+  const terms = { windowMs: 1040, concurrency: 2, batchMaxEvents: 16 };
+
+  test("is the larger of appended and written, plus acknowledged, plus the wire; over it is named", () => {
+    let running = { gen: 1, appended: 0, acked: 0 };
+    const lines = [{ writtenAt: 1500 }, { writtenAt: 1800 }];
+    const meter = new CrashMeter(terms, 0, () => running, () => lines, () => false);
+    meter.step(500);
+    running = { gen: 1, appended: 20, acked: 4 };
+    meter.step(1900);
+    meter.crash(2000);
+    const delivered = Array.from({ length: 60 }, (_, i) => [d(i, 1), d(i, 2)]).flat();
+    const [b] = meter.bounds(delivered, idOf);
+    expect(b).toMatchObject({ appended: 20, acked: 4, written: 2, inEvents: 20, outEvents: 4, wireEvents: 32, bound: 56, duplicates: 60 });
+    expect(overBound(b!, terms)).toContain("60 duplicates");
+    expect(overBound({ ...b!, duplicates: 56 }, terms)).toBeNull();
+  });
+
+  test("a crash whose checkpoints could not be saved is not held to it", () => {
+    const b = boundOf({ n: 1, at: 0, gen: 1, appended: 0, acked: 0, written: 0, checkpointsStale: true }, 500, terms);
+    expect(b.bound).toBe(32);
+    expect(overBound(b, terms)).toBeNull();
+  });
+});

@@ -149,7 +149,7 @@ export class ReadingLoop {
         file.dirty = true;
       }
       if (!file.dirty && file.state === "active") continue;
-      if (await this.readOne(file)) progressed = true;
+      if (await this.readOne(file, now)) progressed = true;
     }
     this.parts.counters.filesHeld = held;
     if (this.stopping) return progressed;
@@ -157,11 +157,8 @@ export class ReadingLoop {
     return progressed;
   }
 
-  /** Reads one slice of `file` and emits its lines; closes it once drained. Returns whether it moved. */
-  private async readOne(file: TailedFile): Promise<boolean> {
-    // Now, not when the turn began: a turn waits on the ring's backpressure between files, and a
-    // fragment stamped that early would look older than it is to the partial flush.
-    const now = this.parts.clock.now();
+  /** Reads one slice of `file` at `now` and emits its lines; closes it once drained. Returns whether it moved. */
+  private async readOne(file: TailedFile, now: number): Promise<boolean> {
     // Bytes of its container before this file were lost: a line pending across them ends there.
     if (this.files.passGap(file)) this.merger.endLines(file.containerKey);
     const lines = this.lines;

@@ -5,7 +5,7 @@
 // may rotate or compress while we start.
 import type { SourceParts } from "./context.ts";
 import type { FileSet } from "./file-set.ts";
-import { checkpointIdentity, checkpointKey } from "./checkpoints.ts";
+import { checkpointKey } from "./checkpoints.ts";
 import { bytesHeadMatches, pathHeadMatches } from "./fingerprint.ts";
 import type { Opener } from "./opener.ts";
 import { containerKey, type PodLogPath } from "./paths.ts";
@@ -133,7 +133,7 @@ export class CatchUp {
       // Opened already (the first pass, or the scan as a file it missed): read once. A checkpoint that
       // matched it too is another file's that had its inode.
       if (this.followed(sib)) continue;
-      if (cp) checkpoints.unclaimed.delete(checkpointIdentity(cp));
+      if (cp) checkpoints.take(cp);
       // The plain file first; if the kubelet compressed it meanwhile, its .gz (listed again).
       let f: TailedFile | null = null;
       if (sib.plain && (!cp || this.isFileAt(sib.plain, cp))) f = this.opener.openRotated(sib.plain, null, livePath, parsed, cp);

@@ -71,6 +71,16 @@ export class Checkpointer {
     return best;
   }
 
+  /** Takes every unclaimed checkpoint of this live path that `same` recognises (a file read whole that had them). */
+  takeAll(livePath: string, same: (cp: FileCheckpoint) => boolean): void {
+    for (const [key, cp] of this.unclaimed) if (cp.path === livePath && same(cp)) this.unclaimed.delete(key);
+  }
+
+  /** Takes this unclaimed checkpoint: its file is followed already. */
+  take(cp: FileCheckpoint): void {
+    this.unclaimed.delete(checkpointIdentity(cp));
+  }
+
   markDirty(): void {
     this.dirty = true;
   }

@@ -313,12 +313,9 @@ export class Discovery {
    * a .gz: its head (a checkpoint taken while its file was empty could be any file's).
    */
   private takeCheckpointsOf(livePath: string, path: string, f: TailedFile, mem: Uint8Array | null): void {
-    const unclaimed = this.parts.checkpoints.unclaimed;
-    for (const [key, cp] of unclaimed) {
-      if (cp.path !== livePath) continue;
-      const same = mem ? cp.fpLen > 0 && bytesHeadMatches(mem, cp) : cp.dev === f.dev && cp.ino === f.ino && pathHeadMatches(this.parts.fs, path, cp);
-      if (same) unclaimed.delete(key);
-    }
+    this.parts.checkpoints.takeAll(livePath, (cp) =>
+      mem ? cp.fpLen > 0 && bytesHeadMatches(mem, cp) : cp.dev === f.dev && cp.ino === f.ino && pathHeadMatches(this.parts.fs, path, cp),
+    );
   }
 
   /** Records what a rotated name is; false (not being read). */

@@ -31,6 +31,8 @@ export class MemoryDisk implements RingStorage {
   /** Names as everyone sees them, and as of the last syncDir (what a crash keeps). */
   private names = new Map<string, MemFile>();
   private durableNames = new Map<string, MemFile>();
+  /** Buffers of durable copies no longer referenced, by length: a datasync reuses one rather than allocating. */
+  private spare = new Map<number, Array<Uint8Array<ArrayBuffer>>>();
   datasyncs = 0;
 
   constructor(
@@ -55,6 +57,20 @@ export class MemoryDisk implements RingStorage {
     this.durableNames = new Map(this.names);
   }
   releaseMappings(): void {}
+
+  /** A copy of `bytes` in a reused buffer when one of its length is spare (copies are the simulation's main cost). */
+  copyOf(bytes: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> {
+    const copy = this.spare.get(bytes.length)?.pop() ?? new Uint8Array(bytes.length);
+    copy.set(bytes);
+    return copy;
+  }
+
+  /** Takes back a durable copy that nothing references any more. */
+  release(copy: Uint8Array<ArrayBuffer>): void {
+    const list = this.spare.get(copy.length) ?? [];
+    if (list.length < 2) list.push(copy);
+    this.spare.set(copy.length, list);
+  }
 
   /** Names of the files now. */
   list(): string[] {
@@ -128,20 +144,26 @@ class MemHandle implements RingFileHandle {
     this.f.bytes = b;
   }
   sync(): void {
-    this.f.durable = this.f.bytes.slice();
+    this.setDurable(this.disk.copyOf(this.f.bytes));
   }
   async datasync(): Promise<void> {
-    const snapshot = this.f.bytes.slice(); // what was written before the call
+    const snapshot = this.disk.copyOf(this.f.bytes); // what was written before the call
     const complete = this.disk.behaviour.datasync;
     if (complete) await new Promise<void>((resolve) => complete(resolve));
     else await Promise.resolve();
-    this.f.durable = snapshot;
+    this.setDurable(snapshot);
     this.disk.datasyncs++;
   }
   map(): Uint8Array<ArrayBuffer> {
     return this.f.bytes;
   }
   close(): void {}
+
+  private setDurable(copy: Uint8Array<ArrayBuffer>): void {
+    const old = this.f.durable;
+    this.f.durable = copy;
+    this.disk.release(old);
+  }
 
   private grow(bytes: number): void {
     if (bytes <= this.f.bytes.length) return;

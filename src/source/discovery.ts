@@ -276,7 +276,14 @@ export class Discovery {
       const plainClass = this.classified.get(path.slice(0, -3));
       if (plainClass) return this.classify(path, plainClass);
     }
-    for (const o of this.files.open.values()) if (o.info.path === path) return this.classify(path, "history") || true; // opened by the catch-up
+    for (const o of this.files.open.values()) {
+      if (o.info.path !== path) continue;
+      // Opened by the catch-up, from the last run's checkpoint. Read on after an older file read
+      // whole, it is read whole too: that file may end inside a line this one continues before the
+      // checkpoint (duplicates are the lesser harm, as for the live file).
+      if (initial && readOn) o.rewind();
+      return this.classify(path, "history") || true;
+    }
     if (initial && !readOn && !raced && !this.changedSinceLastRun(path)) return this.classify(path, "history");
     if (gz) {
       mem = readGzip(this.parts.fs, path);

@@ -530,6 +530,33 @@ test("at start, a rotated file the last run did not know is read whole, and so i
   expect(second.source.counters.partialFlushTimeouts).toBe(0);
 });
 
+test("at start, a rotated file read whole before the one the last run was reading: that one is read whole too, and a line split between them arrives whole (simulation seed 8586)", async () => {
+  const c = collector({ partialFlushMs: 300 });
+  const live = join(podDir(c.root, "uid-behind"), "0.log");
+  writeFileSync(live, cri("a") + cri("head|", "stdout", "P"));
+  c.start();
+  expect(await waitFor(() => c.h.received.length === 1, 2000)).toBe(true);
+  renameSync(live, `${live}.${rotationStamp()}`);
+  writeFileSync(live, cri("tail") + cri("b"));
+  expect(await waitFor(() => c.h.received.length === 3, 3000)).toBe(true);
+  await c.h.stop();
+  // The last run's record of the rotated file is gone (as when more files than it remembers were
+  // rotated, or its last save came before it): only the live file's checkpoint is left, at its end.
+  const saved = JSON.parse(readFileSync(join(c.h.dataDir, "checkpoints.json"), "utf8"));
+  saved.files = saved.files.filter((f: { ino: number }) => f.ino === statSync(live).ino);
+  writeFileSync(join(c.h.dataDir, "checkpoints.json"), JSON.stringify(saved));
+  // While down, that file is rotated too: the next start finds it at its rotated name, from its checkpoint.
+  renameSync(live, `${live}.${rotationStamp()}`);
+  writeFileSync(live, cri("c"));
+  const second = c.next();
+  second.start();
+  running.push(second);
+  expect(await waitFor(() => second.messages().some((m) => m.endsWith("c")), 3000)).toBe(true);
+  await Bun.sleep(500);
+  expect(second.messages()).toEqual(["a", "head|tail", "b", "c"]); // read again whole: duplicates, nothing glued
+  expect(second.source.counters.partialFlushTimeouts).toBe(0);
+});
+
 for (const compressed of [false, true]) {
   test(`after downtime, a checkpoint taken while its file was empty finds that file rotated${compressed ? " and compressed" : ""}, not a .gz the last run read to its end (simulation seeds 699, 457, 1113, 1358, 806, 1174)`, async () => {
     const c = collector();

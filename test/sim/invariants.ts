@@ -72,7 +72,7 @@ export function checkRun(workload: Workload, delivered: readonly Delivered[], ma
   const lossy = (line: WrittenLine) =>
     line.files.some((i) => excuses.deletedWhileDown.has(i) || excuses.neverOpened.has(i) || excuses.givenUp.has(i)) || acrossGap(line);
   const inLostHead = (line: WrittenLine) => line.files.some((i) => excuses.unfinishedAtStop.files.has(i));
-  const unknown: string[] = [];
+  const unknown: Array<{ message: string; podName: string; containerName: string; stream: string }> = [];
   const swallowed = new Set<number>();
   // A record of such a line cut at maxLineBytes cannot show what it swallowed (whole, or cut before
   // its gap, the rest dropped): the first line of its stream after it in a file that lost nothing —
@@ -93,7 +93,7 @@ export function checkRun(workload: Workload, delivered: readonly Delivered[], ma
     const m = ID.exec(r.message);
     const line = m ? workload.byId.get(Number(m[1])) : undefined;
     if (!line) {
-      unknown.push(r.message);
+      unknown.push(r);
       continue;
     }
     seen.set(line.id, (seen.get(line.id) ?? 0) + 1);
@@ -115,7 +115,9 @@ export function checkRun(workload: Workload, delivered: readonly Delivered[], ma
   }
   // A tail whose head's file was forgotten by a process that stopped without saving its checkpoints.
   const headForgotten = (l: WrittenLine) => excuses.forgotten.has(l.files[0] as number);
-  for (const message of unknown) {
+  const excusable = (l: WrittenLine) => lossy(l) || headForgotten(l) || inLostHead(l);
+  for (const record of unknown) {
+    const message = record.message;
     if (workload.lines.some((l) => l.pausedAt.length > 0 && pausePieces(l, maxLineBytes).has(message))) {
       fragments++; // the rest of a line whose writer paused for partialFlushMs (its head flushed)
       continue;
@@ -123,8 +125,15 @@ export function checkRun(workload: Workload, delivered: readonly Delivered[], ma
     // A piece of a line from a file that lost bytes: it begins somewhere inside that line (and may be
     // cut or glued at its end as the line's head is).
     const body = message.replace(/^\uFFFD+/, "");
-    const probe = body.slice(0, 24);
-    const of = probe.length > 0 ? workload.lines.find((l) => (lossy(l) || headForgotten(l) || inLostHead(l)) && l.message.includes(probe)) : undefined;
+    const probe = body.slice(0, PROBE_CHARS);
+    let of = probe.length > 0 ? workload.lines.find((l) => excusable(l) && l.message.includes(probe)) : undefined;
+    // Too short for the probe: only replacement characters, or glued to the next piece read before it.
+    if (!of) {
+      const stream = workload.lines.filter((l) => l.pod.name === record.podName && l.container === record.containerName && l.stream === record.stream);
+      const short = shortPiece(message, stream.filter(excusable), stream);
+      of = short?.of;
+      for (const id of short?.glued ?? []) swallowed.add(id);
+    }
     if (of) {
       fragments++;
       swallowHidden(of, message);
@@ -190,6 +199,48 @@ function gapsInside(workload: Workload, givenUp: ReadonlySet<number>): (line: Wr
     const last = Math.max(...line.files);
     return list.some((g) => g > first && g < last && !line.files.includes(g));
   };
+}
+
+const PROBE_CHARS = 24;
+
+/**
+ * The line a message is a piece of when its first characters cannot tell (`checkRun` matches
+ * PROBE_CHARS of them): a piece that is only replacement characters (the continuation bytes of a
+ * character its line's head ended inside of, in a file that lost them), or a piece shorter than that
+ * which was glued to the next one read (a line's head cut inside its id, say). Pieces of the
+ * excusable lines of its stream (`lossy`); what is glued after one is another such piece, or a line
+ * by its id (swallowed, and excused with it: `glued`). Undefined when it is no such piece.
+ */
+export function shortPiece(message: string, lossy: readonly WrittenLine[], stream: readonly WrittenLine[]): { of: WrittenLine; glued: number[] } | undefined {
+  const onlyReplaced = (m: string) => m.length > 0 && /^\uFFFD+$/.test(m);
+  const bytesOf = (m: string) => lossy.find((l) => decodesTo(l.content, m));
+  if (onlyReplaced(message)) {
+    const of = bytesOf(message);
+    return of && { of, glued: [] };
+  }
+  const body = message.replace(/^\uFFFD+/, "");
+  for (let k = Math.min(PROBE_CHARS - 1, body.length - 1); k >= 1; k--) {
+    const of = lossy.find((l) => l.message.includes(body.slice(0, k)));
+    if (!of) continue;
+    // Where two pieces meet inside characters, one character may belong to neither.
+    for (const rest of [body.slice(k), body.slice(k + 1)]) {
+      const id = /^L(\d+);/.exec(rest);
+      if (id && stream.some((l) => l.id === Number(id[1]))) return { of, glued: [...rest.matchAll(/L(\d+);/g)].map((m) => Number(m[1])) };
+      const probe = rest.replace(/^\uFFFD+/, "").slice(0, PROBE_CHARS);
+      if (probe.length > 0 ? lossy.some((l) => l.message.includes(probe)) : onlyReplaced(rest) && bytesOf(rest)) return { of, glued: [] };
+    }
+  }
+  return undefined;
+}
+
+/** Whether some byte range of `content` decodes to `text`: replacement characters, of bytes ≥ 0x80 only (at most 4 each). */
+function decodesTo(content: Uint8Array, text: string): boolean {
+  for (let start = 0; start < content.length; start++) {
+    for (let end = start + 1; end <= Math.min(content.length, start + 4 * text.length) && (content[end - 1] as number) >= 0x80; end++) {
+      if (utf8.decode(content.subarray(start, end)) === text) return true;
+    }
+  }
+  return false;
 }
 
 type RecordCheck = "whole" | "truncated" | "flushed" | string;

@@ -4,6 +4,7 @@
 // operator sees around it: the data dir lock, the local API, health, metrics and reload. The
 // deterministic simulation builds the same data path over simulated edges.
 import { GcPacing } from "./buffer/gc-pacer.ts";
+import { PrefixTable } from "./buffer/prefix-table.ts";
 import { openRing } from "./buffer/ring.ts";
 import type { Ring, RingStorage } from "./buffer/types.ts";
 import type { Config } from "./config/schema.ts";
@@ -67,6 +68,8 @@ export function realPlatform(config: Config, over: Partial<Platform> = {}): Plat
 /** The stages on the data path, in the order a line goes through them. */
 export interface DataPath {
   ring: Ring;
+  /** Each file's constant record prefix, stored once (docs/ring-format.md "Compact records"). */
+  prefixes: PrefixTable;
   cache: PodCache;
   provider: Swappable<MetadataProvider>;
   router: Router;
@@ -105,11 +108,14 @@ export async function openDataPath(
   });
   cleanups.push(() => ring.close());
   const firstOwnSeq = ring.stats().nextSeq;
+  // Before anything is appended or read: which prefixes the ring's records still use.
+  const prefixes = new PrefixTable(platform.dataFiles, log, () => ring.stats().durableReadSeq ?? 0, () => clock.now());
+  prefixes.noteRecords((visit) => ring.forEachUnread(visit));
   const cache = new PodCache({ deletionGraceSeconds: config.metadata.deletionGraceSeconds });
   const podSnapshot = PodSnapshot.open(config, cache, log, clock, platform.dataFiles);
   const makeProvider = (cfg: Config) => platform.metadata?.(cache) ?? createMetadataProvider(cfg, cache, log, { clock });
   const provider = new Swappable(makeProvider(config));
-  const router = new Router(config, cache, { notifyUnknownPod: (uid) => provider.get().notifyUnknownPod(uid) }, ring, clock);
+  const router = new Router(config, cache, { notifyUnknownPod: (uid) => provider.get().notifyUnknownPod(uid) }, ring, clock, prefixes);
   const heartbeat = new EmitHeartbeat();
   const source: Source = new Source({
     config: config.source,
@@ -126,10 +132,10 @@ export async function openDataPath(
   });
   const tap = new RingTap(ring, firstOwnSeq, observeEndToEnd, () => clock.now());
   const makeSender = (cfg: Config) =>
-    createSender({ ring: tap, config: cfg.messenger, dataDir: cfg.dataDir, log, clock, fetch: platform.fetch, random: platform.random, gzipper: platform.gzipper });
+    createSender({ ring: tap, config: cfg.messenger, dataDir: cfg.dataDir, log, clock, fetch: platform.fetch, random: platform.random, gzipper: platform.gzipper, prefixes });
   const sender = new Swappable(makeSender(config));
   const shutdown = new Shutdown({ source, ring, sender: () => sender.get(), timeoutMs: () => effective().shutdownTimeoutMs, cleanups, log, clock });
-  return { ring, cache, provider, router, heartbeat, source, tap, totals: new SenderTotals(), sender, makeSender, makeProvider, shutdown };
+  return { ring, prefixes, cache, provider, router, heartbeat, source, tap, totals: new SenderTotals(), sender, makeSender, makeProvider, shutdown };
 }
 
 /** Starts metadata, then delivery and reading; `onMetadataSynced` runs between. */

@@ -175,6 +175,10 @@ export class RingFile implements Ring {
     this.reader.ack(firstSeq, count);
   }
 
+  forEachUnread(visit: (seq: number, data: Uint8Array, start: number, end: number) => void): void {
+    this.reader.forEachUnread(visit);
+  }
+
   sync(): Promise<void> {
     return this.syncer.sync();
   }
@@ -195,6 +199,7 @@ export class RingFile implements Ring {
       records: p.nextSeq - p.readSeq - this.reader.ackedAhead,
       nextSeq: p.nextSeq,
       readSeq: p.readSeq,
+      durableReadSeq: p.durableReadSeq,
       durableSeq: p.durable,
       appendedRecords: writer.appendedRecords,
       ackedRecords: this.reader.ackedRecords,

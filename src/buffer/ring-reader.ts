@@ -96,6 +96,37 @@ export class RingReader {
     return { firstSeq, count, bytes, data: this.region.dataBuffer, offsets };
   }
 
+  /**
+   * Calls visit for every record from the read position on that is not acknowledged (what a
+   * restart would hand out), oldest first, without handing anything out.
+   */
+  forEachUnread(visit: (seq: number, data: Uint8Array, start: number, end: number) => void): void {
+    const p = this.p;
+    const { D, dv, data } = this.region;
+    let pos = p.readPos;
+    let seq = p.readSeq;
+    while (seq < p.nextSeq) {
+      if (p.gaps.size) {
+        const g = p.gaps.get(pos);
+        if (g && (g.toPos !== pos || seq < g.toSeq)) {
+          pos = g.toPos;
+          seq = g.toSeq;
+          continue;
+        }
+      }
+      const lapEnd = lapEndAt(dv, D, pos);
+      if (lapEnd) {
+        pos += lapEnd;
+        continue;
+      }
+      const phys = pos % D;
+      const len = recordLength(dv, phys);
+      visit(seq, data, phys + RECORD_HEADER_BYTES, phys + RECORD_HEADER_BYTES + len);
+      pos += recordSpan(len);
+      seq++;
+    }
+  }
+
   ack(firstSeq: number, count: number): void {
     const p = this.p;
     if (p.closed) return;

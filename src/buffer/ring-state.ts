@@ -36,6 +36,8 @@ export class RingPositions {
   readPos: number;
   readSeq: number;
   durableReadPos: number;
+  /** The sequence number at durableReadPos: a restart hands out nothing older. */
+  durableReadSeq: number;
   /** The read position in the last header a completed datasync put on disk. */
   syncedReadPos: number;
   cursorPos: number;
@@ -55,7 +57,7 @@ export class RingPositions {
 
   constructor(scan: ScanResult) {
     this.readPos = this.durableReadPos = this.syncedReadPos = this.cursorPos = scan.readPos;
-    this.readSeq = this.cursorSeq = scan.readSeq;
+    this.readSeq = this.cursorSeq = this.durableReadSeq = scan.readSeq;
     this.writePos = scan.writePos;
     this.nextSeq = scan.nextSeq;
     this.durable = scan.readSeq - 1;

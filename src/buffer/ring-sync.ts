@@ -136,6 +136,7 @@ export class RingSyncer {
     const p = this.p;
     const seq = p.nextSeq - 1;
     const readPos = p.readPos;
+    const readSeq = p.readSeq;
     const ackChanges = p.ackChanges;
     const acked = this.o.ackedRanges();
     this.forceHeader = false;
@@ -144,7 +145,7 @@ export class RingSyncer {
       fileBytes: this.o.region.fileBytes,
       generation: this.generation,
       readPos,
-      readSeq: p.readSeq,
+      readSeq,
       writePos: p.writePos,
       nextSeq: p.nextSeq,
       epoch: this.o.epoch,
@@ -172,7 +173,10 @@ export class RingSyncer {
     this.syncTotalMs += ms;
     p.syncedReadPos = readPos;
     this.syncedAckChanges = ackChanges;
-    if (readPos > p.durableReadPos) p.durableReadPos = readPos;
+    if (readPos > p.durableReadPos) {
+      p.durableReadPos = readPos;
+      p.durableReadSeq = readSeq;
+    }
     if (seq > p.durable) {
       p.durable = seq;
       this.notifyDurable(seq);

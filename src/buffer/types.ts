@@ -37,6 +37,8 @@ export interface RingStats {
   nextSeq: number;
   readSeq: number;
   durableSeq: number;
+  /** The read position's sequence number in the last header on disk: a restart hands out nothing older. */
+  durableReadSeq?: number;
   appendedRecords: number;
   ackedRecords: number;
   /** Damage found when the file was opened. */
@@ -89,6 +91,12 @@ export interface Ring {
    * and the next sync's header lists the acknowledged ranges beyond it (a restart skips those).
    */
   ack(firstSeq: number, count: number): void;
+  /**
+   * Calls visit for every record a restart would hand out now — from the read position on, not
+   * acknowledged — oldest first; record bytes are data[start, end), valid during the call only.
+   * Hands nothing out (the prefix table reads which prefixes the ring still uses at open).
+   */
+  forEachUnread(visit: (seq: number, data: Uint8Array, start: number, end: number) => void): void;
   /** fdatasync now; then notifies durable listeners. */
   sync(): Promise<void>;
   /** Highest sequence number known to be on disk (after a completed sync). */

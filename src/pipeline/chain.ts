@@ -97,6 +97,13 @@ export interface RecordEncoder {
    * record carries its value (JSON.parse of it), re-escaped; refused also for a lone surrogate.
    */
   writeBytes(src: Uint8Array, tsStart: number, tsEnd: number, stderr: boolean, contentStart: number, contentEnd: number, out: RecordBuffer, escaped?: boolean): boolean;
+  /**
+   * Writes and closes in `out` the record encode() gave — compact (its prefix id, then the JSON
+   * from the timestamp on) when the encoder was compiled with a compact head, else whole.
+   */
+  writeEncoded(json: string, out: RecordBuffer): void;
+  /** Bytes a record written by this encoder grows by when expanded to its full JSON (0: stored whole). */
+  readonly expansion: number;
 }
 
 // A timestamp as written is normally plain RFC 3339; anything needing escapes goes through JSON.
@@ -106,18 +113,42 @@ for (const c of "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz:
 
 const te = new TextEncoder();
 
-/** Compiles transform → filter → reshape for one file into pre-built JSON fragments (as strings and as bytes). */
-export function compileEncoder(id: Identity): RecordEncoder {
-  const fileReason = missingIdentity(id);
-  if (fileReason) return { fileReason, encode: () => null, writeBytes: () => false };
-  const head =
+/** A record whose every line is filtered: it writes nothing. */
+export function filteredEncoder(fileReason: FilterReason): RecordEncoder {
+  return { fileReason, encode: () => null, writeBytes: () => false, writeEncoded: () => {}, expansion: 0 };
+}
+
+/**
+ * The constant start of every record of a file (its prefix, docs/ring-format.md "Compact records"):
+ * the identifiers, up to and including `"timestamp":`. Call only when missingIdentity(id) is null.
+ */
+export function recordHead(id: Identity): string {
+  return (
     `{"orgUUID":${JSON.stringify(id.orgUUID)},"runUUID":${JSON.stringify(id.runUUID)},` +
     `"pipeUUID":${JSON.stringify(id.pipeUUID)},"nodeID":${JSON.stringify(id.nodeID)},` +
-    `"podName":${JSON.stringify(id.podName)},"containerName":${JSON.stringify(id.containerName)},"timestamp":`;
+    `"podName":${JSON.stringify(id.podName)},"containerName":${JSON.stringify(id.containerName)},"timestamp":`
+  );
+}
+
+/**
+ * Compiles transform → filter → reshape for one file into pre-built JSON fragments (as strings and
+ * as bytes). `compact`: the bytes that stand for recordHead(id) in the ring (the compact record's
+ * tag and prefix id); without it records are stored whole.
+ */
+export function compileEncoder(id: Identity, compact: Uint8Array | null = null): RecordEncoder {
+  const fileReason = missingIdentity(id);
+  if (fileReason) return filteredEncoder(fileReason);
+  const head = recordHead(id);
   const stdoutMid = `,"stream":"stdout","message":`;
   const stderrMid = `,"stream":"stderr","message":`;
-  // The same fragments with the quotes around the timestamp and the message's opening quote.
-  const headBytes = te.encode(head + '"');
+  const fullHeadBytes = te.encode(head);
+  // What the records start with in the ring, with the timestamp's opening quote; the other
+  // fragments with the quotes around them.
+  const storedHead = compact ?? fullHeadBytes;
+  const headBytes = new Uint8Array(storedHead.length + 1);
+  headBytes.set(storedHead);
+  headBytes[storedHead.length] = 0x22; // "
+
   const stdoutMidBytes = te.encode('"' + stdoutMid + '"');
   const stderrMidBytes = te.encode('"' + stderrMid + '"');
   const writeBytes = (src: Uint8Array, tsStart: number, tsEnd: number, stderr: boolean, contentStart: number, contentEnd: number, out: RecordBuffer, escaped = false): boolean => {
@@ -158,5 +189,13 @@ export function compileEncoder(id: Identity): RecordEncoder {
       return head + ts + (stream === "stdout" ? stdoutMid : stderrMid) + JSON.stringify(message) + "}";
     },
     writeBytes,
+    writeEncoded(json, out) {
+      if (compact) {
+        out.writeBytes(compact);
+        out.writeString(json.slice(head.length));
+      } else out.writeString(json);
+      out.end();
+    },
+    expansion: fullHeadBytes.length - storedHead.length,
   };
 }

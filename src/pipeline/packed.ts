@@ -64,6 +64,13 @@ export class RecordBuffer implements PackedRecords {
     this.at = this.recordStart;
   }
 
+  /** Appends bytes (not closing a record). */
+  writeBytes(b: Uint8Array): void {
+    this.reserve(b.length);
+    this.bytes.set(b, this.at);
+    this.at += b.length;
+  }
+
   /** Appends a string's UTF-8 bytes (not closing a record). */
   writeString(s: string): void {
     this.reserve(s.length * 3); // UTF-16 unit → at most 3 bytes

@@ -14,7 +14,8 @@ import { decidePod, type SelectionRules, selectionRulesFromConfig } from "../met
 import type { MetadataProvider, PodMeta } from "../metadata/types.ts";
 import type { EscapedRangeVisitor } from "../source/line-batch.ts";
 import type { FileDecision, Lines, MergedLine, SourceFileInfo } from "../source/types.ts";
-import { compileEncoder, FILTER_REASONS, type FilterReason, type RecordEncoder, transform } from "./chain.ts";
+import { compactHead } from "../buffer/compact-record.ts";
+import { compileEncoder, FILTER_REASONS, type FilterReason, filteredEncoder, missingIdentity, type RecordEncoder, recordHead, transform } from "./chain.ts";
 import { RecordBuffer } from "./packed.ts";
 import { systemClock } from "../platform/clock.ts";
 import type { Clock } from "../platform/types.ts";
@@ -40,11 +41,24 @@ export interface RecordSink {
   maxRecordBytes(): number;
 }
 
-const NO_METADATA: RecordEncoder = { fileReason: "no-metadata", encode: () => null, writeBytes: () => false };
+/**
+ * Where each file's constant record prefix is stored once (the prefix table, src/buffer/prefix-table.ts).
+ * acquire() makes a new prefix durable before it returns its id; null: store the records whole.
+ */
+export interface PrefixRegistry {
+  acquire(prefix: string): number | null;
+  release(id: number): void;
+  appending(id: number): void;
+  appended(id: number, seq: number): void;
+}
+
+const NO_METADATA: RecordEncoder = filteredEncoder("no-metadata");
 
 interface CachedEncoder {
   pod: PodMeta | undefined;
   encoder: RecordEncoder;
+  /** The prefix id its records carry; 0: stored whole. */
+  prefixId: number;
 }
 
 export class Router {
@@ -69,6 +83,8 @@ export class Router {
     private readonly provider: Pick<MetadataProvider, "notifyUnknownPod">,
     private readonly sink: RecordSink,
     private readonly clock: Clock = systemClock,
+    /** Without it every record is stored whole. */
+    private readonly prefixes: PrefixRegistry | null = null,
   ) {
     this.writer = new RecordWriter(this.records, this.counters, sink.maxRecordBytes());
     this.rules = selectionRulesFromConfig(config);
@@ -113,7 +129,7 @@ export class Router {
     if (n === 0) return this.sink.lastSeq();
     const c = this.counters;
     c.eventsRead += n;
-    const encoder = this.encoderFor(file);
+    const { encoder, prefixId } = this.encoderFor(file);
     if (encoder.fileReason) {
       c.eventsFiltered[encoder.fileReason] += n;
       return this.sink.lastSeq();
@@ -125,24 +141,52 @@ export class Router {
     const count = out.count;
     if (count === 0) return this.sink.lastSeq();
     c.bytesAppended += out.at;
-    const seq = await this.sink.appendPacked(out);
+    const seq = prefixId ? await this.appendWithPrefix(prefixId, out) : await this.sink.appendPacked(out);
     c.eventsAppended += count;
     return seq;
   }
 
   closed(file: SourceFileInfo): void {
-    this.encoders.delete(file.id);
+    this.dropEncoder(file.id);
     if (this.retained.delete(file.id)) this.cache.release(file.podUid, this.clock.now());
   }
 
+  /** Tells the prefix table which sequence numbers use the prefix (it keeps the prefix while a restart may read them). */
+  private async appendWithPrefix(prefixId: number, out: RecordBuffer): Promise<number> {
+    const prefixes = this.prefixes as PrefixRegistry;
+    prefixes.appending(prefixId);
+    let seq = 0;
+    try {
+      seq = await this.sink.appendPacked(out);
+    } finally {
+      prefixes.appended(prefixId, seq);
+    }
+    return seq;
+  }
+
   /** The compiled chain for a file, rebuilt whenever its pod's metadata object changes. */
-  private encoderFor(file: SourceFileInfo): RecordEncoder {
+  private encoderFor(file: SourceFileInfo): CachedEncoder {
     const pod = this.cache.get(file.podUid);
     const cached = this.encoders.get(file.id);
-    if (cached && cached.pod === pod) return cached.encoder;
-    const encoder = pod ? compileEncoder(transform(pod, file.container, this.config.pipeline.fields)) : NO_METADATA;
-    this.encoders.set(file.id, { pod, encoder });
-    return encoder;
+    if (cached && cached.pod === pod) return cached;
+    this.dropEncoder(file.id);
+    const compiled = this.compile(pod, file.container);
+    this.encoders.set(file.id, compiled);
+    return compiled;
+  }
+
+  private compile(pod: PodMeta | undefined, container: string): CachedEncoder {
+    if (!pod) return { pod, encoder: NO_METADATA, prefixId: 0 };
+    const identity = transform(pod, container, this.config.pipeline.fields);
+    const prefixId = this.prefixes && missingIdentity(identity) === null ? (this.prefixes.acquire(recordHead(identity)) ?? 0) : 0;
+    return { pod, encoder: compileEncoder(identity, prefixId ? compactHead(prefixId) : null), prefixId };
+  }
+
+  private dropEncoder(fileId: string): void {
+    const cached = this.encoders.get(fileId);
+    if (!cached) return;
+    this.encoders.delete(fileId);
+    if (cached.prefixId) this.prefixes?.release(cached.prefixId);
   }
 }
 
@@ -176,7 +220,8 @@ class RecordWriter implements EscapedRangeVisitor {
 
   private fromBytes(chunk: Uint8Array, tsStart: number, tsEnd: number, stderr: boolean, contentStart: number, contentEnd: number, index: number, escaped: boolean): void {
     if (this.encoder.writeBytes(chunk, tsStart, tsEnd, stderr, contentStart, contentEnd, this.out, escaped)) {
-      if (this.out.lastRecordBytes <= this.maxRecordBytes) return;
+      // The limit applies to the full record, as the sink sends it.
+      if (this.out.lastRecordBytes + this.encoder.expansion <= this.maxRecordBytes) return;
       this.out.dropLast();
     }
     this.merged((this.lines as Lines).line(index)); // decoded as the string path decodes it
@@ -189,9 +234,8 @@ class RecordWriter implements EscapedRangeVisitor {
       this.counters.eventsFiltered["missing-timestamp"]++;
       return;
     }
-    this.out.writeString(json);
-    this.out.end();
-    if (this.out.lastRecordBytes > this.maxRecordBytes) this.cutToFit(line);
+    this.encoder.writeEncoded(json, this.out);
+    if (this.out.lastRecordBytes + this.encoder.expansion > this.maxRecordBytes) this.cutToFit(line);
   }
 
   /** Replaces the last record with one whose message is the longest prefix that fits. */
@@ -218,8 +262,7 @@ class RecordWriter implements EscapedRangeVisitor {
       }
     }
     this.counters.recordsCut++;
-    this.out.writeString(best);
-    this.out.end();
+    this.encoder.writeEncoded(best, this.out);
   }
 }
 

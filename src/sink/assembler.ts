@@ -16,6 +16,7 @@ export interface SenderPhase {
 }
 
 export interface AssemblerOptions {
+  /** The ring's records as full records (record-expander.ts): byte counts are those of full records. */
   ring: Pick<Ring, "readRanges" | "waitForData">;
   pool: BatchPool;
   maxEvents: number;

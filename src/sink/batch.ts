@@ -133,9 +133,11 @@ export class BatchBuffer implements Batch {
 
   /**
    * Copies records given as ranges of the ring's data region (they follow the records already in
-   * the batch). Buffer.copy takes offsets, so no view object is made per record.
+   * the batch), each after its prefix when it has one (a compact record: record-expander.ts), so
+   * the body holds full records. Buffer.copy takes offsets, so no view object is made per record.
+   * `bytes`: the records' full length.
    */
-  addRanges(r: { count: number; bytes: number; data: Buffer; offsets: Uint32Array }): void {
+  addRanges(r: { count: number; bytes: number; data: Buffer; offsets: Uint32Array; prefixes?: (Uint8Array | null)[] | null }): void {
     const n = r.count;
     if (n === 0) return;
     this.#reserve(this.count + n, this.#at + r.bytes + n + 1);
@@ -144,11 +146,17 @@ export class BatchBuffer implements Batch {
     const ends = this.ends;
     const data = r.data;
     const o = r.offsets;
+    const prefixes = r.prefixes ?? null;
     let at = this.#at;
     let c = this.count;
     for (let i = 0; i < n; i++) {
       if (c > 0) buf[at++] = COMMA;
       starts[c] = at;
+      const prefix = prefixes === null ? null : (prefixes[i] as Uint8Array | null);
+      if (prefix !== null) {
+        buf.set(prefix, at);
+        at += prefix.length;
+      }
       at += data.copy(buf, at, o[2 * i]!, o[2 * i + 1]!);
       ends[c++] = at;
     }

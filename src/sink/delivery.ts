@@ -12,6 +12,7 @@ import type { MessengerClient, Outcome } from "./client.ts";
 import type { BodyCompressor } from "./compress.ts";
 import type { Credentials } from "./credentials.ts";
 import { DeadLetterFile, type DeadLetterStats } from "./dead-letter.ts";
+import type { UnresolvedRecord } from "./record-expander.ts";
 import { classifyStatus, retryDelay, type Verdict } from "./policy.ts";
 import { type Semaphore, sleep } from "./semaphore.ts";
 import type { SenderStatistics } from "./stats.ts";
@@ -188,6 +189,26 @@ export class Delivery {
     o.stats.refusalStreak++;
     o.log.error("messenger refused a record; dead-lettered", { seq, status, file: this.#deadLetters?.path ?? null });
     return true;
+  }
+
+  /**
+   * A record that cannot be sent because it cannot be expanded to its full JSON (record-expander.ts):
+   * kept in the dead-letter file as stored, counted as dead-lettered, acknowledged. Never waits: a
+   * record nobody can send must not hold the ring.
+   */
+  deadLetterUnresolved(u: UnresolvedRecord): void {
+    const { o } = this;
+    let file: string | null = null;
+    try {
+      this.#deadLetters ??= new DeadLetterFile(o.dataDir, o.cfg.deadLetterMaxBytes);
+      if (o.cfg.deadLetterMaxBytes > 0) this.#deadLetters.write({ seq: u.seq, status: 0, answer: `not sent: ${u.reason}`, record: u.stored, time: o.clock.now() });
+      file = this.#deadLetters.path;
+    } catch (err) {
+      o.log.error("cannot write the dead-letter file", { dir: o.dataDir, error: err as Error });
+    }
+    o.ring.ack(u.seq, 1);
+    o.stats.deadLettered++;
+    o.log.error("a ring record cannot be expanded to its full record (corrupt); dead-lettered, not sent", { seq: u.seq, reason: u.reason, file });
   }
 
   /** Waits ms as a "waiting" batch (no request slot held); false on shutdown. */

@@ -9,6 +9,7 @@
 //   - hand-over: records handed out and not acknowledged stay valid in the mapping until
 //     acknowledged, so when a sender is replaced (SIGHUP with new messenger settings) rewind()
 //     hands them again to its successor, before anything new.
+import { type CompactHead, readCompactHead } from "../buffer/compact-record.ts";
 import type { Ring, RingRanges } from "../buffer/types.ts";
 
 export type ConsumerRing = Pick<Ring, "readRanges" | "waitForData" | "ack">;
@@ -172,14 +173,24 @@ export class RingTap implements ConsumerRing {
 }
 
 const KEY = new TextEncoder().encode('"timestamp":"');
+const head: CompactHead = { id: 0, length: 0 };
 const decoder = new TextDecoder();
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|z|[+-]\d{2}:\d{2})$/;
 
-/** The epoch ms of a serialised record's `"timestamp"` (RFC 3339, nanoseconds allowed); null if none. */
+/**
+ * The epoch ms of a serialised record's `"timestamp"` (RFC 3339, nanoseconds allowed); null if none.
+ * A compact record (docs/ring-format.md) starts with the timestamp's value, after its prefix id.
+ */
 export function recordTimestampMs(payload: Uint8Array): number | null {
-  const at = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).indexOf(KEY);
-  if (at < 0) return null;
-  const start = at + KEY.length;
+  let start: number;
+  if (readCompactHead(payload, 0, payload.length, head)) {
+    if (payload[head.length] !== 0x22) return null;
+    start = head.length + 1;
+  } else {
+    const at = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).indexOf(KEY);
+    if (at < 0) return null;
+    start = at + KEY.length;
+  }
   const end = payload.indexOf(0x22, start);
   if (end < 0 || end - start > 40) return null;
   return parseRfc3339Ms(decoder.decode(payload.subarray(start, end)));

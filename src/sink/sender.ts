@@ -10,6 +10,7 @@
 // Memory: each batch is spliced into a buffer from a pool of concurrency × OUTSTANDING_PER_SLOT
 // (the bound on batches outstanding), returned when the batch is finished. Fresh bodies and ky's
 // Request copy of each made anonymous memory grow with delivery volume (bench/sink-memory.ts).
+import type { PrefixLookup } from "../buffer/prefix-table.ts";
 import type { Ring } from "../buffer/types.ts";
 import type { Config } from "../config/schema.ts";
 import { log as rootLog, type Logger } from "../log.ts";
@@ -22,6 +23,7 @@ import { BodyCompressor } from "./compress.ts";
 import { Credentials } from "./credentials.ts";
 import { Delivery } from "./delivery.ts";
 import { Semaphore, sleep } from "./semaphore.ts";
+import { RecordExpander } from "./record-expander.ts";
 import { HealthReasons, SenderStatistics } from "./stats.ts";
 import type { Fetch, Sender, SenderStats } from "./types.ts";
 import { displayUrl, ingestUrl } from "./wire.ts";
@@ -43,6 +45,8 @@ export interface SenderDeps {
   gzipper?: (level: number) => Gzipper;
   /** Optional: report "messenger failing for N s" in healthReasons beyond this (health.sinkFailingSeconds). */
   failingAlertMs?: number;
+  /** The prefixes of the ring's compact records (the prefix table); without it a compact record is dead-lettered. */
+  prefixes?: PrefixLookup;
 }
 
 /** Bound on batches taken from the ring and not yet acknowledged, per request slot. */
@@ -122,7 +126,8 @@ class MessengerSender implements Sender {
     // memory when gzipping: the compressor's worker reads bodies and writes results in place.
     this.#pool = new BatchPool(this.#outstandingLimit, bodySize(maxEvents, budget), maxEvents, cfg.compression === "gzip" && deps.gzipper !== undefined);
     const flushIntervalMs = cfg.flushIntervalMs;
-    this.#assembler = new BatchAssembler({ ring: deps.ring, pool: this.#pool, maxEvents, budget, flushIntervalMs, clock: this.#clock, phase: this.#phase });
+    const records = new RecordExpander(deps.ring, deps.prefixes, (u) => this.#delivery.deadLetterUnresolved(u));
+    this.#assembler = new BatchAssembler({ ring: records, pool: this.#pool, maxEvents, budget, flushIntervalMs, clock: this.#clock, phase: this.#phase });
   }
 
   start(): void {

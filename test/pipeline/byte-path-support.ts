@@ -8,6 +8,8 @@ import { ConfigSchema } from "../../src/config/schema.ts";
 import { PodCache } from "../../src/metadata/cache.ts";
 import type { PodMeta } from "../../src/metadata/types.ts";
 import { compileEncoder, transform } from "../../src/pipeline/chain.ts";
+import { COMPACT_TAG, expandRecord } from "../../src/buffer/compact-record.ts";
+import type { PrefixTable } from "../../src/buffer/prefix-table.ts";
 import { Router } from "../../src/pipeline/router.ts";
 import { LineBatch } from "../../src/source/line-batch.ts";
 import { LineReader, type LineReaderCounters } from "../../src/source/line-reader.ts";
@@ -100,7 +102,7 @@ export const timestampBytes = fc.oneof(
 export const file: SourceFileInfo = { id: "1:2", path: "/var/log/pods/argo_p_u/main/0.log", namespace: "argo", podName: pod.name, podUid: pod.uid, container: "main", restart: 0, firstSeenAt: 0 };
 
 /** A router whose sink keeps copies of the records (the router reuses its buffer). */
-export function capturingRouter(known: boolean): { router: Router; records: Uint8Array[] } {
+export function capturingRouter(known: boolean, prefixes: PrefixTable | null = null): { router: Router; records: Uint8Array[] } {
   const cache = new PodCache({ deletionGraceSeconds: 60 });
   if (known) cache.upsert(pod);
   const records: Uint8Array[] = [];
@@ -112,7 +114,7 @@ export function capturingRouter(known: boolean): { router: Router; records: Uint
     lastSeq: () => records.length,
     maxRecordBytes: () => 1 << 30,
   };
-  return { router: new Router(config, cache, { notifyUnknownPod() {} }, sink), records };
+  return { router: new Router(config, cache, { notifyUnknownPod() {} }, sink, undefined, prefixes), records };
 }
 
 export interface Run {
@@ -132,8 +134,16 @@ export interface Run {
  * The string path (the reference) gets fresh memory per chunk instead, so that a range or carry left
  * pointing into the reused buffer shows as a difference rather than corrupting both runs alike.
  */
-export async function run(bytes: Uint8Array, chunks: number[], opts: { fast: boolean; format: "cri" | "docker" | "auto"; maxLineBytes: number; known: boolean }): Promise<Run> {
-  const { router, records } = capturingRouter(opts.known);
+/**
+ * `prefixes`: the router stores records compact through this table; the run's records are then
+ * expanded (compact: how many were stored compact).
+ */
+export async function run(
+  bytes: Uint8Array,
+  chunks: number[],
+  opts: { fast: boolean; format: "cri" | "docker" | "auto"; maxLineBytes: number; known: boolean; prefixes?: PrefixTable },
+): Promise<Run & { compact: number }> {
+  const { router, records } = capturingRouter(opts.known, opts.prefixes ?? null);
   const counters: LineReaderCounters = { linesRead: 0, linesMalformed: 0, linesTruncated: 0 };
   const merger = new PartialMerger(opts.maxLineBytes);
   const reader = new LineReader({ partialKey: "u/main/0", fileId: "f1", format: opts.format, maxLineBytes: opts.maxLineBytes, merger, counters, fastPath: opts.fast }, 0);
@@ -168,7 +178,10 @@ export async function run(bytes: Uint8Array, chunks: number[], opts: { fast: boo
     if (line.truncated) flushedTruncated++;
     await emit(opts.fast ? LineBatch.of(line) : [line]);
   }
-  return { records, counters, router: router.counters, lineEnds, pendingStarts, flushedTruncated, ranged };
+  const table = opts.prefixes;
+  const compact = records.filter((r) => r[0] === COMPACT_TAG).length;
+  const full = table ? records.map((r) => expandRecord(r, (id) => table.prefix(id)) as Uint8Array) : records;
+  return { records: full, counters, router: { ...router.counters }, lineEnds, pendingStarts, flushedTruncated, ranged, compact };
 }
 
 /** Garbage lines: random bytes, a NUL run, broken JSON. */

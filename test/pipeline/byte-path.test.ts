@@ -5,6 +5,11 @@
 // the reader's string path (fastPath: false) with the router's string encoder.
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PrefixTable } from "../../src/buffer/prefix-table.ts";
+import { dataDirFiles } from "../../src/platform/atomic-file.ts";
 import { INVALID_UTF8, writeJsonStringBody } from "../../src/pipeline/json-bytes.ts";
 import { RecordBuffer } from "../../src/pipeline/packed.ts";
 import { LineBatch } from "../../src/source/line-batch.ts";
@@ -117,6 +122,28 @@ describe("a whole file: fast path and string path give the same records", () => 
     // Both paths were exercised, side by side in the same files.
     expect(ranged).toBeGreaterThan(1000);
     expect(merged).toBeGreaterThan(1000);
+  });
+
+  test("stored compact through the prefix table, the records expand to exactly those stored whole", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "compact-router-"));
+    try {
+      let compact = 0;
+      await fc.assert(
+        fc.asyncProperty(logFile, fc.array(fc.integer({ min: 1, max: 700 }), { minLength: 1, maxLength: 6 }), fc.boolean(), async (bytes, chunks, fastPath) => {
+          const prefixes = new PrefixTable(dataDirFiles(dir), { debug() {}, info() {}, warn() {}, error() {}, child: () => undefined as never }, () => 1);
+          const stored = await run(bytes, chunks, { fast: fastPath, format: "auto", maxLineBytes: 4096, known: true, prefixes });
+          const whole = await run(bytes, chunks, { fast: false, format: "auto", maxLineBytes: 4096, known: true });
+          expect(stored.compact).toBe(stored.records.length); // every record compact, expanded back here
+          compact += stored.compact;
+          if (stored.records.length) expect(stored.router.bytesAppended).toBeLessThan(whole.router.bytesAppended);
+          expectSameRuns({ ...stored, router: { ...stored.router, bytesAppended: whole.router.bytesAppended } }, whole);
+        }),
+        { numRuns: 150 },
+      );
+      expect(compact).toBeGreaterThan(500);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("a pod without metadata: every line counted as no-metadata on both paths", async () => {

@@ -24,6 +24,7 @@ export async function openTestRing(dir: string, capacityBytes: number): Promise<
     readRanges: ring.readRanges.bind(ring),
     waitForData: ring.waitForData.bind(ring),
     ack: ring.ack.bind(ring),
+    forEachUnread: ring.forEachUnread.bind(ring),
     sync: ring.sync.bind(ring),
     durableSeq: ring.durableSeq.bind(ring),
     onDurable: ring.onDurable.bind(ring),

@@ -72,7 +72,7 @@ export function checkRun(workload: Workload, delivered: readonly Delivered[], ma
   const lossy = (line: WrittenLine) =>
     line.files.some((i) => excuses.deletedWhileDown.has(i) || excuses.neverOpened.has(i) || excuses.givenUp.has(i)) || acrossGap(line);
   const inLostHead = (line: WrittenLine) => line.files.some((i) => excuses.unfinishedAtStop.files.has(i));
-  const unknown: string[] = [];
+  const unknown: Array<{ message: string; podName: string; container: string; stream: string }> = [];
   const swallowed = new Set<number>();
   // A record of such a line cut at maxLineBytes cannot show what it swallowed (whole, or cut before
   // its gap, the rest dropped): the first line of its stream after it in a file that lost nothing —
@@ -93,7 +93,7 @@ export function checkRun(workload: Workload, delivered: readonly Delivered[], ma
     const m = ID.exec(r.message);
     const line = m ? workload.byId.get(Number(m[1])) : undefined;
     if (!line) {
-      unknown.push(r.message);
+      unknown.push({ message: r.message, podName: r.podName, container: r.containerName, stream: r.stream });
       continue;
     }
     seen.set(line.id, (seen.get(line.id) ?? 0) + 1);
@@ -115,7 +115,8 @@ export function checkRun(workload: Workload, delivered: readonly Delivered[], ma
   }
   // A tail whose head's file was forgotten by a process that stopped without saving its checkpoints.
   const headForgotten = (l: WrittenLine) => excuses.forgotten.has(l.files[0] as number);
-  for (const message of unknown) {
+  const excusable = (l: WrittenLine) => lossy(l) || headForgotten(l) || inLostHead(l);
+  for (const { message, podName, container, stream } of unknown) {
     if (workload.lines.some((l) => l.pausedAt.length > 0 && pausePieces(l, maxLineBytes).has(message))) {
       fragments++; // the rest of a line whose writer paused for partialFlushMs (its head flushed)
       continue;
@@ -124,10 +125,12 @@ export function checkRun(workload: Workload, delivered: readonly Delivered[], ma
     // cut or glued at its end as the line's head is).
     const body = message.replace(/^\uFFFD+/, "");
     const probe = body.slice(0, 24);
-    const of = probe.length > 0 ? workload.lines.find((l) => (lossy(l) || headForgotten(l) || inLostHead(l)) && l.message.includes(probe)) : undefined;
+    const of = probe.length > 0 ? workload.lines.find((l) => excusable(l) && l.message.includes(probe)) : undefined;
     if (of) {
       fragments++;
       swallowHidden(of, message);
+    } else if (headCutInId(body, (l) => excusable(l) && l.pod.name === podName && l.container === container && l.stream === stream, workload.lines)) {
+      fragments++; // the head of such a line cut inside its id, alone or glued as a head is
     } else {
       const whose = probe.length > 0 ? workload.lines.find((l) => l.message.includes(probe)) : undefined;
       const from = whose ? ` — it begins inside line ${whose.id} (${whose.pod.name}/${whose.container}/${whose.restart} at ${whose.timestamp}, inodes ${whose.inodes.join(",")} (files ${whose.files.join(",")}), ${whose.message.indexOf(probe)} chars in)` : "";
@@ -169,6 +172,25 @@ export function checkRun(workload: Workload, delivered: readonly Delivered[], ma
   if (missing > 5) say(`… ${missing} lines missing in all`);
   if (uncountedBytes > 0 && excuses.bytesLostCounted === 0) say(`${uncountedBytes} B of lines written while the collector ran, in files deleted while it was down, and no loss counted (e.g. ${uncountedExample})`);
   return { violations, delivered: delivered.length, distinct: seen.size, duplicates, missing, excused, truncated, flushedIncomplete, fragments };
+}
+
+/**
+ * Whether a record is the head of a line `excusable` accepts, cut inside its id ("L16" of "L1644;…",
+ * its first fragment ending there) — alone, or glued to a piece of another such line: after a gap no
+ * collector saw (files created and gone between two looks) the next fragment of the stream read is
+ * the middle of a line whose head was in the bytes lost. The id cannot tell which line it was: every
+ * split of the cut id is tried, and both sides must belong to lines of the same stream that lost bytes.
+ */
+function headCutInId(body: string, excusable: (l: WrittenLine) => boolean, lines: readonly WrittenLine[]): boolean {
+  const cut = /^L\d*/.exec(body)?.[0] ?? "";
+  const candidates = lines.filter(excusable);
+  for (let j = 1; j <= cut.length; j++) {
+    const head = body.slice(0, j);
+    if (!candidates.some((l) => `L${l.id};`.startsWith(head))) continue;
+    const probe = body.slice(j, j + 24);
+    if (probe === "" || candidates.some((l) => l.message.includes(probe))) return true;
+  }
+  return false;
 }
 
 /** Whether a line's fragments went to files on both sides of a given-up file of its container instance. */

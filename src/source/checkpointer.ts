@@ -52,6 +52,10 @@ export class Checkpointer {
   load(): void {
     const saved = this.storage.load((msg) => this.log.warn(msg));
     this.lastRunSavedAt = saved.savedAt;
+    // No save time (a first start): save at the first chance, even with nothing followed yet. A run
+    // that dies before its first save would leave the next one a first start too, and the rotated
+    // files this one saw come and go would be history to it (docs/source.md, "Restart").
+    if (saved.savedAt === null) this.dirty = true;
     for (const cp of saved.files) {
       if (cp.done) this.done.set(checkpointIdentity(cp), { cp, at: saved.savedAt ?? this.clock.now(), seq: ++this.doneSeq });
       else this.unclaimed.set(checkpointIdentity(cp), cp);

@@ -18,6 +18,8 @@ interface Inode {
   open: number;
   /** How far any process has read it. */
   readTo: number;
+  /** How far each process has read it (by owner): what one read may never have become durable in another. */
+  readBy: Map<number, number>;
   mtimeMs: number;
 }
 
@@ -126,6 +128,8 @@ export class SimFs {
     const n = Math.max(0, Math.min(length, inode.size - position));
     if (n > 0) buf.set(inode.data.subarray(position, position + n), offset);
     if (position + n > inode.readTo) inode.readTo = position + n;
+    const owner = (this.fds.get(fd) as Descriptor).owner;
+    if (position + n > (inode.readBy.get(owner) ?? 0)) inode.readBy.set(owner, position + n);
     return n;
   }
 
@@ -140,8 +144,12 @@ export class SimFs {
     this.fds.delete(fd);
     const inode = this.inodes.get(d.ino) as Inode;
     inode.open--;
-    if (inode.open === 0 && inode.nlink === 0 && inode.readTo < inode.size) this.closedUnread.add(inode.file);
-    this.trace(inode.ino, `fd ${fd} closed, read to ${inode.readTo}`);
+    // Given up: the process that closed it last had not read it to its end. Whether another did does
+    // not matter: one that crashed (or stopped with the data dir disk full) read it, the next one
+    // resumed it from an older checkpoint and gave it up — the first reading may never have been durable.
+    const readTo = inode.readBy.get(d.owner) ?? 0;
+    if (inode.open === 0 && inode.nlink === 0 && readTo < inode.size) this.closedUnread.add(inode.file);
+    this.trace(inode.ino, `fd ${fd} closed, read to ${readTo} by process ${d.owner} (${inode.readTo} by any)`);
     this.release(inode);
   }
 
@@ -343,7 +351,7 @@ export class SimFs {
     const reused = this.free.pop();
     if (reused !== undefined) this.stats.inodesReused++;
     const ino = reused ?? this.nextIno++;
-    this.inodes.set(ino, { ino, file: this.nextFile++, data: new Uint8Array(0), size: 0, nlink: 1, open: 0, readTo: 0, mtimeMs: this.clock.peek() });
+    this.inodes.set(ino, { ino, file: this.nextFile++, data: new Uint8Array(0), size: 0, nlink: 1, open: 0, readTo: 0, readBy: new Map(), mtimeMs: this.clock.peek() });
     return ino;
   }
 

@@ -612,3 +612,24 @@ test("at start, a rotated file of one restart read on does not make the known ro
   await Bun.sleep(300);
   expect(next.messages()).toEqual(expectedMessages("d", 0, 5));
 });
+
+test("a run that dies before its first checkpoint save still tells the next one it ran: a file it followed, rotated while down, is read, and the line split across the rotation arrives whole (simulation seeds 2069, 4153, 5202, 9705)", async () => {
+  const c = collector({ scanIntervalMs: 60_000 });
+  const uid = "uid-unsaved";
+  c.h.decisions.set(uid, "hold"); // its pod not known yet: opened, not read, nothing to make durable
+  c.start();
+  // The pod starts after the collector: its file is found through inotify, not by a scan.
+  const live = join(podDir(c.root, uid), "0.log");
+  writeFileSync(live, cri("a") + cri("head|", "stdout", "P"));
+  expect(await waitFor(() => c.h.source.fileStatus().length === 1, 2000)).toBe(true);
+  await c.h.crash();
+  // While down: the kubelet rotates, the line ends in the new file.
+  renameSync(live, `${live}.${rotationStamp()}`);
+  writeFileSync(live, cri("tail") + cri("b"));
+  const second = c.next();
+  second.start();
+  running.push(second);
+  expect(await waitFor(() => second.messages().includes("b"), 3000)).toBe(true);
+  await Bun.sleep(200);
+  expect(second.messages()).toEqual(["a", "head|tail", "b"]); // not ["tail", "b"]: the rotated file was history
+});

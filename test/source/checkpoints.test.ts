@@ -1,7 +1,7 @@
 // Identity and checkpoints (issue 4 §3): the watermark, restarts, crashes, partials pinned across
 // a rotation, downtime across rotations with gzip, readFrom, inode reuse, pruning.
 import { afterAll, afterEach, expect, test } from "bun:test";
-import { appendFileSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { appendFileSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { cleanupDirs, cri, criLines, duplicates, expectedMessages, Harness, podDir, rotationStamp, tempDir, waitFor } from "./harness.ts";
@@ -37,7 +37,7 @@ function collector(over: Record<string, unknown> = {}) {
   };
 }
 
-function savedCheckpoints(dataDir: string): Array<{ ino: number; offset: number; path: string }> {
+function savedCheckpoints(dataDir: string): Array<{ ino: number; offset: number; size?: number; path: string }> {
   return JSON.parse(readFileSync(join(dataDir, "checkpoints.json"), "utf8")).files;
 }
 
@@ -277,6 +277,30 @@ test("a file deleted while down with unread bytes (only a crashed process held i
   expect(second.log.count("deleted before it was read to its end")).toBe(1);
   // The pruned checkpoint is gone from disk too: the loss is counted once, not at every start.
   expect(savedCheckpoints(second.dataDir)).toEqual([]);
+});
+
+test("a file that grew unread (held, or behind a full ring) before a crash, deleted while down: its loss is counted from the size the last scan saw (simulation seeds 6917, 8752)", async () => {
+  const c = collector({ scanIntervalMs: 100 });
+  const uid = "uid-grew";
+  const dir = podDir(c.root, uid);
+  const path = join(dir, "0.log");
+  writeFileSync(path, criLines("grew", 0, 100));
+  c.start();
+  expect(await waitFor(() => c.h.received.length === 100 && savedCheckpoints(c.h.dataDir)[0]?.offset === statSync(path).size, 2000)).toBe(true);
+  // From now on nothing of it is read, so no watermark moves: as when the ring is full in an outage.
+  c.h.decisions.set(uid, "hold");
+  const read = statSync(path).size;
+  appendFileSync(path, criLines("grew", 100, 150));
+  const size = statSync(path).size;
+  expect(await waitFor(() => savedCheckpoints(c.h.dataDir)[0]?.size === size, 2000)).toBe(true);
+  await c.h.crash();
+  rmSync(dir, { recursive: true }); // the pod's directory removed while the collector was down
+  const second = c.next();
+  second.start();
+  running.push(second);
+  expect(await waitFor(() => second.source.counters.checkpointsPruned === 1, 3000)).toBe(true);
+  expect(second.source.counters.bytesLost).toBe(size - read);
+  expect(second.log.count("deleted before it was read to its end")).toBe(1);
 });
 
 test("a file rotated while down keeps being read until the runtime reopens: its last writes after the restart are not lost (simulation seeds 4385, 3662)", async () => {

@@ -303,6 +303,38 @@ test("a file that grew unread (held, or behind a full ring) before a crash, dele
   expect(second.log.count("deleted before it was read to its end")).toBe(1);
 });
 
+test("a file given up over maxDeletedHeldBytes, then gzipped: a restart after a crash knows its .gz as read, and does not read it and the later files of its container whole again (simulation seed 655)", async () => {
+  const c = collector({ maxDeletedHeldBytes: 1000, scanIntervalMs: 100 });
+  const uid = "uid-cap";
+  const live = join(podDir(c.root, uid), "0.log");
+  writeFileSync(live, criLines("cap", 0, 50));
+  c.h.decisions.set(uid, "hold"); // opened, not read: as behind a full ring
+  c.start();
+  expect(await waitFor(() => c.h.source.fileStatus().length === 1, 2000)).toBe(true);
+  // The kubelet rotates it and compresses it away while it is held open unread: over the cap.
+  const first = `${live}.${rotationStamp()}`;
+  renameSync(live, first);
+  writeFileSync(live, criLines("cap", 50, 100));
+  gzipAway(first);
+  expect(await waitFor(() => c.h.source.counters.filesGivenUp === 1, 2000)).toBe(true);
+  c.h.decisions.delete(uid);
+  c.h.source.notify();
+  expect(await waitFor(() => c.h.received.length === 50, 2000)).toBe(true);
+  renameSync(live, `${live}.${rotationStamp()}`);
+  writeFileSync(live, criLines("cap", 100, 150));
+  expect(await waitFor(() => c.h.received.length === 100, 2000)).toBe(true);
+  const size = statSync(live).size;
+  expect(await waitFor(() => savedCheckpoints(c.h.dataDir).some((cp) => cp.path === live && cp.offset === size), 2000)).toBe(true);
+  await c.h.crash();
+  const second = c.next();
+  second.start();
+  running.push(second);
+  await Bun.sleep(300);
+  expect(second.received.length).toBe(0);
+  expect(duplicates(c.allMessages())).toEqual([]);
+  expect(c.allMessages()).toEqual(expectedMessages("cap", 50, 150));
+});
+
 test("a file rotated while down keeps being read until the runtime reopens: its last writes after the restart are not lost (simulation seeds 4385, 3662)", async () => {
   const c = collector();
   const live = join(podDir(c.root, "uid-late"), "0.log");

@@ -323,10 +323,11 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
     crashes > 0 || messenger.stats.lostAnswers > 0 || counts["restart"] !== undefined,
   );
   violations.push(...verdict.violations);
-  // Measured and printed, not asserted (yet): a restart that finds a rotated file the crashed process
-  // never read reads the later files of its container whole again (docs/simulation.md, "Crash duplicates").
-  const crashBounds = meter.bounds(messenger.delivered, (d) => idOf(d.record.message));
+  // Each crash's duplicates within issue 17's bound (docs/simulation.md, "Crash duplicates").
+  const metered = workload.lines.map((l) => ({ id: l.id, writtenAt: l.writtenAt, source: `${l.pod.uid}/${l.container}/${l.restart}`, split: l.content.length > sc.workload.splitBytes }));
+  const crashBounds = meter.bounds(messenger.delivered, (d) => idOf(d.record.message), metered);
   const overBoundCrashes = crashBounds.map((b) => overBound(b, meter.terms)).filter((v): v is string => v !== null);
+  violations.push(...overBoundCrashes);
   for (const b of crashBounds) world.note(describeCrash(b, meter.terms, b.duplicates > b.bound ? "OVER the bound" : "within the bound"));
   return {
     seed,

@@ -36,6 +36,12 @@ export class Checkpointer {
   private readonly done = new Map<string, Done>();
   private doneSeq = 0;
   private dirty = false;
+  /**
+   * Each followed file's size in the last save: a file that grew unread (held, or behind a full
+   * ring: no watermark moves) is saved again at the next scan, so that if it is deleted while we
+   * are down, the next start counts its loss from that size, not from an older one.
+   */
+  private readonly savedSizes = new WeakMap<TailedFile, number>();
   private prunedAfterScan = false;
   /** Saves failing since (epoch ms), and the last error: a /status reason (a full data dir disk). */
   readonly health: CheckpointHealth = { failingSince: null, lastError: null };
@@ -137,7 +143,7 @@ export class Checkpointer {
       if (lost <= 0) continue;
       this.counters.bytesLost += lost;
       this.counters.filesGivenUp++;
-      this.log.warn("a file was deleted before it was read to its end; its unread bytes are lost (an estimate: its size at the last checkpoint, or its rotated siblings' if larger)", {
+      this.log.warn("a file was deleted before it was read to its end; its unread bytes are lost (an estimate: its size at the last checkpoint save, which every scan keeps current, or its rotated siblings' if larger)", {
         path: cp.path,
         bytesLost: lost,
       });
@@ -158,9 +164,9 @@ export class Checkpointer {
     }
   }
 
-  /** Persists the checkpoints if anything moved; a failure is logged and tried again next time. */
+  /** Persists the checkpoints if anything moved or grew; a failure is logged and tried again next time. */
   save(files: FileTables): void {
-    if (!this.dirty) return;
+    if (!this.dirty && !this.grown(files)) return;
     this.dirty = false;
     const out: FileCheckpoint[] = [];
     const ids = new Set<string>();
@@ -173,6 +179,7 @@ export class Checkpointer {
       if (ids.has(id)) continue;
       ids.add(id);
       out.push(cp);
+      this.savedSizes.set(f, f.size);
     }
     // Until the first scan of a readable root, checkpoints not matched yet are kept as they were.
     for (const [id, cp] of this.unclaimed) if (!ids.has(id)) out.push(cp);
@@ -191,6 +198,12 @@ export class Checkpointer {
       this.health.lastError = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
       this.log.error("cannot write checkpoints", { path: this.storage.path, error: (err as Error).message });
     }
+  }
+
+  /** Whether a followed file is larger than in the last save (the sizes a scan or a read saw). */
+  private grown(files: FileTables): boolean {
+    for (const f of files.open.values()) if (f.size > (this.savedSizes.get(f) ?? 0)) return true;
+    return false;
   }
 
   /** Done files within the retention, the newest DONE_PER_PATH per live path (older ones dropped). */

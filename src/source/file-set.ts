@@ -111,7 +111,7 @@ export class FileSet {
     this.onDeleted();
   }
 
-  /** Closed for good after reading it to its end; its checkpoint stays while marks or a pending line need it. */
+  /** Closed for good (read to its end, or given up); its checkpoint stays while marks or a pending line need it. */
   retire(f: TailedFile): void {
     this.forget(f);
     if (f.watermark.waiting || this.merger.pinned(f.serial)) this.retired.set(f.serial, f);

@@ -3,7 +3,6 @@
 // whose reading stopped advancing while it grows (the "silently stops shipping" failure of tailers).
 import type { SourceConfig, SourceParts } from "./context.ts";
 import type { FileSet } from "./file-set.ts";
-import type { PartialMerger } from "./partial.ts";
 import type { TailedFile } from "./tailed-file.ts";
 
 export class SafetyNets {
@@ -11,7 +10,6 @@ export class SafetyNets {
     private readonly parts: SourceParts,
     private readonly config: SourceConfig,
     private readonly files: FileSet,
-    private readonly merger: PartialMerger,
   ) {}
 
   /** Sizes through the descriptors (deletions show as nlink 0), and the lag gauge. */
@@ -46,8 +44,9 @@ export class SafetyNets {
       });
       // A line pending in its container may go on in the bytes lost: it ends there (FileSet.markGap).
       if (lost > 0) this.files.markGap(f);
-      this.files.forget(f);
-      if (this.merger.pinned(f.serial)) this.files.retired.set(f.serial, f);
+      // Done once its marks are durable, like a file read to its end: a restart then knows it (and
+      // its .gz) as read, not as one rotated while down that is read whole with every newer file.
+      this.files.retire(f);
     }
     counters.deletedHeldBytes = total;
   }

@@ -90,7 +90,7 @@ export class Source {
     const recovered = new RecoveredContainers();
     this.discovery = new Discovery(this.parts, config, this.files, opener, accept, recovered);
     this.catchUp = new CatchUp(this.parts, this.files, opener, (p) => this.discovery.acceptLive(p), recovered);
-    this.safety = new SafetyNets(this.parts, config, this.files, this.merger);
+    this.safety = new SafetyNets(this.parts, config, this.files);
     this.loop = new ReadingLoop(this.parts, config, this.files, this.merger, this.discovery, opts.durableSeq);
   }
 

@@ -1,7 +1,7 @@
 // The crash bound's measurement (crash-bound.ts): which duplicates a crash caused, and the ring
 // traffic over the window before it.
 import { describe, expect, test } from "bun:test";
-import { CrashMeter, RingTraffic, boundOf, crashDuplicates, overBound } from "./crash-bound.ts";
+import { CrashMeter, RingTraffic, boundOf, crashDuplicates, overBound, pinnedBehindPendingLines } from "./crash-bound.ts";
 import type { Delivered } from "./messenger.ts";
 
 const d = (id: number, gen: number, answerLost = false): Delivered => ({ record: { message: `L${id};x` }, at: 0, gen, answerLost });
@@ -67,5 +67,35 @@ describe("the bound", () => {
     const b = boundOf({ n: 1, at: 0, gen: 1, appended: 0, acked: 0, written: 0, checkpointsStale: true }, 500, terms);
     expect(b.bound).toBe(32);
     expect(overBound(b, terms)).toBeNull();
+  });
+});
+
+describe("pinnedBehindPendingLines", () => {
+  const line = (id: number, writtenAt: number, split = false, source = "pod/main/0") => ({ id, writtenAt, source, split });
+
+  test("the lines a crashed process delivered after the head of a split line it did not deliver are read again, in that container only", () => {
+    // Line 2 is split and was pending at the crash (at 100): 3 and 4 came after its head and were
+    // delivered. Line 5 was not delivered, nothing after it was. Another container is not pinned.
+    const lines = [line(1, 10), line(2, 20, true), line(3, 30), line(4, 40), line(5, 50), line(6, 25, false, "pod/wait/0")];
+    const delivered = [d(1, 1), d(3, 1), d(4, 1), d(6, 1), d(1, 2), d(2, 2), d(3, 2), d(4, 2), d(5, 2), d(6, 2)];
+    expect([...pinnedBehindPendingLines(delivered, 1, idOf, lines, 100)].sort()).toEqual([3, 4]);
+  });
+
+  test("a line not split, or begun after the crash, pins nothing", () => {
+    const lines = [line(1, 10), line(2, 20), line(3, 30), line(4, 200, true), line(5, 210)];
+    const delivered = [d(1, 1), d(3, 1), d(5, 1)];
+    expect(pinnedBehindPendingLines(delivered, 1, idOf, lines, 100).size).toBe(0);
+  });
+
+  test("the meter adds them to the bound, as a term of their own", () => {
+    const terms = { windowMs: 1040, concurrency: 1, batchMaxEvents: 2 };
+    const meter = new CrashMeter(terms, 0, () => ({ gen: 1, appended: 0, acked: 0 }), () => [], () => false);
+    meter.crash(100);
+    const lines = [line(1, 10, true), ...Array.from({ length: 10 }, (_, i) => line(i + 2, 20 + i))];
+    const delivered = [...lines.slice(1).map((l) => d(l.id, 1)), ...lines.map((l) => d(l.id, 2))];
+    const [b] = meter.bounds(delivered, idOf, lines);
+    expect(b).toMatchObject({ duplicates: 10, pinnedEvents: 10, wireEvents: 2, bound: 12 });
+    expect(overBound(b!, terms)).toBeNull();
+    expect(meter.bounds(delivered, idOf, lines.map((l) => ({ ...l, split: false })))[0]).toMatchObject({ pinnedEvents: 0, bound: 2 });
   });
 });

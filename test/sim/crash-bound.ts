@@ -81,10 +81,59 @@ export class CrashMeter {
     this.crashes.push({ n: this.crashes.length + 1, at: t - this.startMs, gen: r.gen, ...w, written, checkpointsStale: this.checkpointsStale() });
   }
 
-  /** Each crash against its bound, from what the messenger acknowledged over the whole run. */
-  bounds(delivered: readonly Delivered[], idOf: (d: Delivered) => number): CrashBound[] {
-    return this.crashes.map((t) => boundOf(t, crashDuplicates(delivered, t.gen, idOf), this.terms));
+  /** Each crash against its bound, from what the messenger acknowledged over the whole run and the lines written. */
+  bounds(delivered: readonly Delivered[], idOf: (d: Delivered) => number, lines: readonly MeteredLine[] = []): CrashBound[] {
+    return this.crashes.map((t) => {
+      const dups = duplicatesById(delivered, t.gen, idOf);
+      const pinned = pinnedBehindPendingLines(delivered, t.gen, idOf, lines, this.startMs + t.at);
+      let total = 0;
+      let behind = 0;
+      for (const [id, n] of dups) {
+        total += n;
+        if (pinned.has(id)) behind += n;
+      }
+      return boundOf(t, total, this.terms, behind);
+    });
   }
+}
+
+/** A line written, as the bound needs it: its container instance, when it was begun, whether it was split. */
+export interface MeteredLine {
+  id: number;
+  writtenAt: number;
+  /** Its container instance (pod, container, restart): its files are read in the order they were written. */
+  source: string;
+  /** Written in more than one fragment (P … F): a line the source holds pending until its last one. */
+  split: boolean;
+}
+
+/**
+ * The lines a crash re-sends by design from behind a pending line (docs/simulation.md, "Crash
+ * duplicates"): a checkpoint never passes the first fragment of a line still pending, so the next
+ * process reads its container's files again from there, and sends again what the crashed one had
+ * emitted after it (lines of the other stream). Per container instance: the lines the crashed process
+ * delivered that were written after the head of a split line, begun before the crash, that it did
+ * not deliver (its head read — a later line of the container was delivered —, its end not yet).
+ */
+export function pinnedBehindPendingLines(delivered: readonly Delivered[], gen: number, idOf: (d: Delivered) => number, lines: readonly MeteredLine[], crashAt: number): Set<number> {
+  const sent = new Set<number>();
+  for (const d of delivered) if (d.gen === gen) sent.add(idOf(d));
+  const bySource = new Map<string, MeteredLine[]>();
+  for (const l of lines) {
+    const list = bySource.get(l.source) ?? [];
+    list.push(l);
+    bySource.set(l.source, list);
+  }
+  const pinned = new Set<number>();
+  for (const list of bySource.values()) {
+    list.sort((a, b) => a.writtenAt - b.writtenAt || a.id - b.id);
+    let last = -1;
+    for (let i = 0; i < list.length; i++) if (sent.has((list[i] as MeteredLine).id)) last = i;
+    const head = list.findIndex((l, i) => i < last && l.split && l.writtenAt <= crashAt && !sent.has(l.id));
+    if (head < 0) continue;
+    for (let i = head + 1; i <= last; i++) pinned.add((list[i] as MeteredLine).id);
+  }
+  return pinned;
 }
 
 /** One crash: when, which process, and the traffic of its ring over the window before it. */
@@ -107,6 +156,8 @@ export interface CrashBound extends CrashTraffic {
   inEvents: number;
   outEvents: number;
   wireEvents: number;
+  /** Duplicates of lines read again from behind a line pending at the crash (pinnedBehindPendingLines). */
+  pinnedEvents: number;
   bound: number;
 }
 
@@ -131,6 +182,13 @@ export function syncWindowMs(syncIntervalMs: number, maxDatasyncMs: number): num
  * crashes: it excuses one later delivery of its record.
  */
 export function crashDuplicates(delivered: readonly Delivered[], gen: number, idOf: (d: Delivered) => number): number {
+  let duplicates = 0;
+  for (const n of duplicatesById(delivered, gen, idOf).values()) duplicates += n;
+  return duplicates;
+}
+
+/** crashDuplicates, per record id. */
+export function duplicatesById(delivered: readonly Delivered[], gen: number, idOf: (d: Delivered) => number): Map<number, number> {
   const before = new Map<number, boolean>(); // id → whether its last delivery by the crashed process lost its answer
   const after = new Map<number, number>(); // id → deliveries by the next process, less those whose answer was lost
   for (const d of delivered) {
@@ -139,20 +197,21 @@ export function crashDuplicates(delivered: readonly Delivered[], gen: number, id
     if (d.gen === gen) before.set(id, d.answerLost);
     else if (d.gen === gen + 1) after.set(id, (after.get(id) ?? 0) + (d.answerLost ? 0 : 1));
   }
-  let duplicates = 0;
+  const duplicates = new Map<number, number>();
   for (const [id, n] of after) {
     const lastLost = before.get(id);
     if (lastLost === undefined) continue;
-    duplicates += Math.max(0, n - (lastLost ? 1 : 0));
+    const dup = Math.max(0, n - (lastLost ? 1 : 0));
+    if (dup > 0) duplicates.set(id, dup);
   }
   return duplicates;
 }
 
-export function boundOf(t: CrashTraffic, duplicates: number, terms: BoundTerms): CrashBound {
+export function boundOf(t: CrashTraffic, duplicates: number, terms: BoundTerms, pinnedEvents = 0): CrashBound {
   const inEvents = Math.max(t.appended, t.written);
   const outEvents = t.acked;
   const wireEvents = terms.concurrency * terms.batchMaxEvents;
-  return { ...t, duplicates, inEvents, outEvents, wireEvents, bound: inEvents + outEvents + wireEvents };
+  return { ...t, duplicates, inEvents, outEvents, wireEvents, pinnedEvents, bound: inEvents + outEvents + wireEvents + pinnedEvents };
 }
 
 /**
@@ -169,6 +228,7 @@ export function describeCrash(b: CrashBound, terms: BoundTerms, what: string): s
   return (
     `crash ${b.n} (process ${b.gen}, +${(b.at / 1000).toFixed(3)} s): ${b.duplicates} duplicates, ${what}${b.checkpointsStale ? " (its checkpoints could not be saved: data dir disk full)" : ""}: bound ${b.bound} = ` +
     `in ${b.inEvents} (max of ${b.appended} appended, ${b.written} written) + out ${b.outEvents} acknowledged, over ${terms.windowMs} ms, ` +
-    `+ ${b.wireEvents} on the wire (${terms.concurrency} × ${terms.batchMaxEvents})`
+    `+ ${b.wireEvents} on the wire (${terms.concurrency} × ${terms.batchMaxEvents})` +
+    (b.pinnedEvents > 0 ? ` + ${b.pinnedEvents} read again from behind a pending line` : "")
   );
 }

@@ -59,6 +59,8 @@ export class SimFs {
   readonly neverOpenedFreed = new Set<number>();
   /** Files freed when their last descriptor closed before they were read to their end (a file given up). */
   readonly closedUnread = new Set<number>();
+  /** Called when a process has listed a directory. */
+  onListed: (owner: number, path: string) => void = () => {};
   /** Called when a file is freed (no name, no descriptor). */
   onFree: (file: number) => void = () => {};
   private nextFile = 1;
@@ -86,7 +88,11 @@ export class SimFs {
       fstat: (fd) => this.fstat(fd),
       close: (fd) => this.close(fd),
       stat: (path) => this.stat(path),
-      readdir: (path) => this.readdir(path),
+      readdir: (path) => {
+        const names = this.readdir(path);
+        this.onListed(owner, path);
+        return names;
+      },
       readFile: (path) => this.readFile(path),
       watch: (root, handlers) => this.watch(root, handlers, owner),
     };

@@ -1,7 +1,7 @@
 // Identity and checkpoints (issue 4 §3): the watermark, restarts, crashes, partials pinned across
 // a rotation, downtime across rotations with gzip, readFrom, inode reuse, pruning.
 import { afterAll, afterEach, expect, test } from "bun:test";
-import { appendFileSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { appendFileSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { cleanupDirs, cri, criLines, duplicates, expectedMessages, Harness, podDir, rotationStamp, tempDir, waitFor } from "./harness.ts";
@@ -37,7 +37,7 @@ function collector(over: Record<string, unknown> = {}) {
   };
 }
 
-function savedCheckpoints(dataDir: string): Array<{ ino: number; offset: number; path: string }> {
+function savedCheckpoints(dataDir: string): Array<{ ino: number; offset: number; size?: number; path: string }> {
   return JSON.parse(readFileSync(join(dataDir, "checkpoints.json"), "utf8")).files;
 }
 
@@ -277,6 +277,62 @@ test("a file deleted while down with unread bytes (only a crashed process held i
   expect(second.log.count("deleted before it was read to its end")).toBe(1);
   // The pruned checkpoint is gone from disk too: the loss is counted once, not at every start.
   expect(savedCheckpoints(second.dataDir)).toEqual([]);
+});
+
+test("a file that grew unread (held, or behind a full ring) before a crash, deleted while down: its loss is counted from the size the last scan saw (simulation seeds 6917, 8752)", async () => {
+  const c = collector({ scanIntervalMs: 100 });
+  const uid = "uid-grew";
+  const dir = podDir(c.root, uid);
+  const path = join(dir, "0.log");
+  writeFileSync(path, criLines("grew", 0, 100));
+  c.start();
+  expect(await waitFor(() => c.h.received.length === 100 && savedCheckpoints(c.h.dataDir)[0]?.offset === statSync(path).size, 2000)).toBe(true);
+  // From now on nothing of it is read, so no watermark moves: as when the ring is full in an outage.
+  c.h.decisions.set(uid, "hold");
+  const read = statSync(path).size;
+  appendFileSync(path, criLines("grew", 100, 150));
+  const size = statSync(path).size;
+  expect(await waitFor(() => savedCheckpoints(c.h.dataDir)[0]?.size === size, 2000)).toBe(true);
+  await c.h.crash();
+  rmSync(dir, { recursive: true }); // the pod's directory removed while the collector was down
+  const second = c.next();
+  second.start();
+  running.push(second);
+  expect(await waitFor(() => second.source.counters.checkpointsPruned === 1, 3000)).toBe(true);
+  expect(second.source.counters.bytesLost).toBe(size - read);
+  expect(second.log.count("deleted before it was read to its end")).toBe(1);
+});
+
+test("a file given up over maxDeletedHeldBytes, then gzipped: a restart after a crash knows its .gz as read, and does not read it and the later files of its container whole again (simulation seed 655)", async () => {
+  const c = collector({ maxDeletedHeldBytes: 1000, scanIntervalMs: 100 });
+  const uid = "uid-cap";
+  const live = join(podDir(c.root, uid), "0.log");
+  writeFileSync(live, criLines("cap", 0, 50));
+  c.h.decisions.set(uid, "hold"); // opened, not read: as behind a full ring
+  c.start();
+  expect(await waitFor(() => c.h.source.fileStatus().length === 1, 2000)).toBe(true);
+  // The kubelet rotates it and compresses it away while it is held open unread: over the cap.
+  const first = `${live}.${rotationStamp()}`;
+  renameSync(live, first);
+  writeFileSync(live, criLines("cap", 50, 100));
+  gzipAway(first);
+  expect(await waitFor(() => c.h.source.counters.filesGivenUp === 1, 2000)).toBe(true);
+  c.h.decisions.delete(uid);
+  c.h.source.notify();
+  expect(await waitFor(() => c.h.received.length === 50, 2000)).toBe(true);
+  renameSync(live, `${live}.${rotationStamp()}`);
+  writeFileSync(live, criLines("cap", 100, 150));
+  expect(await waitFor(() => c.h.received.length === 100, 2000)).toBe(true);
+  const size = statSync(live).size;
+  expect(await waitFor(() => savedCheckpoints(c.h.dataDir).some((cp) => cp.path === live && cp.offset === size), 2000)).toBe(true);
+  await c.h.crash();
+  const second = c.next();
+  second.start();
+  running.push(second);
+  await Bun.sleep(300);
+  expect(second.received.length).toBe(0);
+  expect(duplicates(c.allMessages())).toEqual([]);
+  expect(c.allMessages()).toEqual(expectedMessages("cap", 50, 150));
 });
 
 test("a file rotated while down keeps being read until the runtime reopens: its last writes after the restart are not lost (simulation seeds 4385, 3662)", async () => {

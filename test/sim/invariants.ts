@@ -8,7 +8,11 @@ import type { Delivered } from "./messenger.ts";
 import type { WrittenLine, Workload } from "./workload.ts";
 
 export interface LossExcuses {
-  /** Files (SimFs.fileOf) deleted while no collector process was up (rotation or pod removal during downtime), or while one was that then crashed. */
+  /**
+   * Files (SimFs.fileOf) deleted while no collector read them (rotation or pod removal during
+   * downtime, while the next process was starting, or while one was stopping gracefully), or while
+   * one ran that then crashed.
+   */
   deletedWhileDown: ReadonlySet<number>;
   /** Files deleted while a collector was up that it never opened (created and gone between two looks). */
   neverOpened: ReadonlySet<number>;

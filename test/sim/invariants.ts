@@ -8,7 +8,11 @@ import type { Delivered } from "./messenger.ts";
 import type { WrittenLine, Workload } from "./workload.ts";
 
 export interface LossExcuses {
-  /** Files (SimFs.fileOf) deleted while no collector process was up (rotation or pod removal during downtime), or while one was that then crashed. */
+  /**
+   * Files (SimFs.fileOf) deleted while no collector read them (rotation or pod removal during
+   * downtime, while the next process was starting, or while one was stopping gracefully), or while
+   * one ran that then crashed.
+   */
   deletedWhileDown: ReadonlySet<number>;
   /** Files deleted while a collector was up that it never opened (created and gone between two looks). */
   neverOpened: ReadonlySet<number>;
@@ -118,8 +122,12 @@ export function checkRun(workload: Workload, delivered: readonly Delivered[], ma
   const excusable = (l: WrittenLine) => lossy(l) || headForgotten(l) || inLostHead(l);
   for (const record of unknown) {
     const message = record.message;
-    if (workload.lines.some((l) => l.pausedAt.length > 0 && pausePieces(l, maxLineBytes).has(message))) {
+    const paused = workload.lines.find((l) => l.pausedAt.length > 0 && pausePieces(l, maxLineBytes).has(message));
+    if (paused) {
       fragments++; // the rest of a line whose writer paused for partialFlushMs (its head flushed)
+      // Or its head, when the writer paused inside "L<id>;": too short to show the id, it is the
+      // line's record as a head that does show it would be (seed 2647: "L1016", then ";…").
+      if (paused.message.startsWith(message)) seen.set(paused.id, (seen.get(paused.id) ?? 0) + 1);
       continue;
     }
     // A piece of a line from a file that lost bytes: it begins somewhere inside that line (and may be

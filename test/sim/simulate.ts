@@ -211,11 +211,12 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
       }
     });
   }
-  // Files gone while no collector ran; and those gone while one ran that later crashed: what it had
-  // read from them but not yet made durable went with it (the source counts such files as lost). A
-  // graceful stop that reached its deadline with the source waiting for room in the ring is such an
-  // end too, for the files freed when it closed them: the lines it held were never appended, and a
-  // deleted file it alone held open cannot be read again.
+  // Files gone while no collector read: none ran, or its source had not started yet (a process opens
+  // the ring and lists the pods first; it sees no file before its first scan), or it was stopping
+  // gracefully (reading stops at SIGTERM, README "Signals": the bytes it had not read by then are
+  // lost with a deleted file it alone held open, and the next process counts them from the sizes
+  // the stopped one saved). And those gone while one ran that later crashed: what it had read from
+  // them but not yet made durable went with it (the source counts such files as lost).
   // The files freed while a process ran that stopped without saving its checkpoints (the data dir
   // disk full) are forgotten: the next one starts from older checkpoints, as after a crash, but
   // with every record the stopped one appended durable in the ring.
@@ -223,16 +224,17 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
   const freedThisProcess = new Set<number>();
   const freedStopping = new Set<number>();
   world.fs.onFree = (file) => {
-    if (!world.process) deletedWhileDown.add(file);
-    else if (world.process.stopping) freedStopping.add(file);
-    else freedThisProcess.add(file);
+    const p = world.process;
+    if (!p?.started || p.stopping) deletedWhileDown.add(file);
+    if (p?.stopping) freedStopping.add(file);
+    else if (p?.started) freedThisProcess.add(file);
   };
   // A line still being written when a process stopped, with fragments in a file it saw deleted: the
   // line's head lived only in that process's memory, and its next one cannot read it again.
   const unfinishedAtStop = { lines: new Set<number>(), files: new Set<number>() };
   let unfinished: WrittenLine[] = [];
   world.onStopping = () => (unfinished = workload.lines.filter((l) => !l.complete));
-  world.onEnd = (how, cutShort) => {
+  world.onEnd = (how) => {
     for (const l of how === "stopped" ? unfinished : []) {
       const freed = l.files.filter((f) => freedThisProcess.has(f) || freedStopping.has(f));
       if (freed.length === 0) continue;
@@ -240,7 +242,6 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
       for (const f of freed) unfinishedAtStop.files.add(f);
     }
     if (how === "crashed") for (const file of freedThisProcess) deletedWhileDown.add(file);
-    if (how === "crashed" || cutShort) for (const file of freedStopping) deletedWhileDown.add(file);
     if (how === "stopped" && world.dataFiles.lastRefused) for (const file of [...freedThisProcess, ...freedStopping]) forgotten.add(file);
     if (how === "stopped" && !world.dataFiles.lastRefused && world.process) savedAtStop.add(world.process.gen);
     freedThisProcess.clear();

@@ -41,8 +41,6 @@ export class SimProcess {
   started = false;
   /** A graceful stop is under way. */
   stopping = false;
-  /** Its graceful stop reached the deadline with the source still waiting for room in the ring. */
-  cutShort = false;
 
   constructor(
     readonly gen: number,
@@ -67,8 +65,8 @@ export class World {
   readonly trace: TraceEntry[] = [];
   private gen = 0;
   private crashedWhileStopping: (() => void) | null = null;
-  /** Called when a process ends (before its descriptors close); cutShort: a stop that reached its deadline. */
-  onEnd: (how: "stopped" | "crashed", cutShort: boolean) => void = () => {};
+  /** Called when a process ends (before its descriptors close). */
+  onEnd: (how: "stopped" | "crashed") => void = () => {};
   /** Called when a graceful stop begins (reading stops). */
   onStopping: () => void = () => {};
 
@@ -131,7 +129,7 @@ export class World {
     const p = this.process;
     if (!p) return;
     this.snapshot(p, "crashed");
-    this.onEnd("crashed", false);
+    this.onEnd("crashed");
     this.process = null;
     this.scheduler.dropOwner(p.gen);
     this.fs.endProcess(p.gen); // files only it held open are gone now
@@ -161,7 +159,7 @@ export class World {
     this.crashedWhileStopping = null;
     if (this.process !== p) return; // it crashed while stopping
     this.snapshot(p, "stopped");
-    this.onEnd("stopped", p.cutShort);
+    this.onEnd("stopped");
     this.process = null;
     this.scheduler.dropOwner(p.gen);
     this.fs.endProcess(p.gen);
@@ -193,7 +191,6 @@ export class World {
       const at = (level: string) => (msg: string, fields: LogFields = {}) => {
         if (level === "error" || (this.traceOn && (level === "warn" || (level === "info" && VERBOSE)))) this.note(`p${gen} ${level}: ${msg} ${safeJson({ ...base, ...fields })}`);
         if (level === "error" && /turn failed/.test(msg)) this.process?.problems.push(`${msg} ${safeJson(fields)}`);
-        if (level === "warn" && msg.startsWith("shutdown deadline") && this.process?.gen === gen) this.process.cutShort = true;
       };
       return { debug: VERBOSE ? at("info") : () => {}, info: at("info"), warn: at("warn"), error: at("error"), child: (f) => make({ ...base, ...f }) };
     };

@@ -139,7 +139,7 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
       return p?.data ? { gen: p.gen, appended: p.data.router.counters.eventsAppended, acked: p.data.tap.counters.ackedOwn + p.data.tap.counters.ackedReplayed } : null;
     },
     () => workload.lines,
-    () => world.dataFiles.lastRefused,
+    () => world.dataFiles.checkpointSaveRefused,
   );
   clock.onStep = () => meter.step(clock.peek());
 
@@ -230,7 +230,7 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
     }
     if (how === "crashed") for (const file of freedThisProcess) deletedWhileDown.add(file);
     if (how === "crashed" || cutShort) for (const file of freedStopping) deletedWhileDown.add(file);
-    if (how === "stopped" && world.dataFiles.lastRefused) for (const file of [...freedThisProcess, ...freedStopping]) forgotten.add(file);
+    if (how === "stopped" && world.dataFiles.checkpointSaveRefused) for (const file of [...freedThisProcess, ...freedStopping]) forgotten.add(file);
     freedThisProcess.clear();
     freedStopping.clear();
   };

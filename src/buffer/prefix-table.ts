@@ -8,12 +8,13 @@
 // write costs milliseconds on the main thread, and a start may bring hundreds of containers):
 // acquire() queues them and they are written together at the next yield to the event loop — the
 // end of the source's turn — or, after a failed write, on a backoff timer. Until then their
-// records are stored whole. Ids are
-// never reused (nextId is kept in the file, and after a lost file it starts above every id the
-// ring still holds), so a record can never be spliced onto another file's prefix. A prefix is
-// dropped only when no record a restart could read again uses it (compaction, below).
+// records are stored whole. Ids are never reused (nextId is kept in the file, and after a lost
+// file it starts above every id the ring still holds), so a record can never be spliced onto
+// another file's prefix. A prefix is dropped only when no record a restart could read again uses
+// it (compaction, below).
 //
-// Pure apart from its DurableFiles port and the ring's durable read position it is given.
+// Pure apart from its DurableFiles port, the clock it schedules writes on, and the ring's durable
+// read position it is given.
 import type { Logger } from "../log.ts";
 import { systemClock } from "../platform/clock.ts";
 import type { Clock, DurableFiles, Timer } from "../platform/types.ts";

@@ -93,6 +93,7 @@ function stagesView(d: DataPath, health: HealthWatch): StagesView {
     router: () => d.router.counters,
     source: () => d.source,
     ring: () => d.ring.stats(),
+    prefixTable: () => ({ ...d.prefixes.stats(), ...d.prefixes.health }),
     sender: senderStats,
     metadata: () => d.provider.get().status(),
     health: () => health.verdict(),
@@ -120,6 +121,7 @@ function watchHealth(d: DataPath, shutdown: Shutdown, config: Config, options: S
     sender: () => d.sender.get().stats(),
     metadata: () => d.provider.get().status(),
     checkpoints: () => d.source.checkpointHealth,
+    prefixTable: () => d.prefixes.health,
   };
   const health = new HealthWatch(inputs, healthThresholds(config, options.stuckAfterMs), log);
   health.start(options.monitorIntervalMs);

@@ -37,7 +37,7 @@ export interface Platform {
   clock: Clock;
   /** The node's log files. */
   logs: SourceFs;
-  /** The data dir's small files (checkpoints, the pod metadata snapshot). */
+  /** The data dir's small files (checkpoints, the pod metadata snapshot, the prefix table). */
   dataFiles: DurableFiles;
   /** The data dir's ring file. */
   ringStorage: RingStorage;
@@ -109,8 +109,9 @@ export async function openDataPath(
   cleanups.push(() => ring.close());
   const firstOwnSeq = ring.stats().nextSeq;
   // Before anything is appended or read: which prefixes the ring's records still use.
-  const prefixes = new PrefixTable(platform.dataFiles, log, () => ring.stats().durableReadSeq ?? 0, () => clock.now());
+  const prefixes = new PrefixTable(platform.dataFiles, log, () => ring.stats().durableReadSeq ?? 0, clock);
   prefixes.noteRecords((visit) => ring.forEachUnread(visit));
+  cleanups.push(() => prefixes.close());
   const cache = new PodCache({ deletionGraceSeconds: config.metadata.deletionGraceSeconds });
   const podSnapshot = PodSnapshot.open(config, cache, log, clock, platform.dataFiles);
   const makeProvider = (cfg: Config) => platform.metadata?.(cache) ?? createMetadataProvider(cfg, cache, log, { clock });
@@ -145,6 +146,8 @@ export async function startDataPath(d: DataPath, cleanups: Cleanups, onMetadataS
   cleanups.push(() => provider.get().stop());
   onMetadataSynced();
   d.cache.onChange(() => source.notify());
+  // Files that waited for their prefix to be written are read now.
+  d.prefixes.onWritten(() => source.notify());
   ring.onDurable((seq) => source.onDurable(seq));
   // Metadata tombstones are swept by the provider itself (provider-base), once their files are
   // drained and the grace passed.

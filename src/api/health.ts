@@ -34,6 +34,8 @@ export interface HealthSample {
   metadata: { provider: string; failing: boolean; synced: boolean; lastError: string | null };
   /** Checkpoint saves failing since (epoch ms; null: fine), and why. */
   checkpoints: { failingSince: number | null; lastError: string | null };
+  /** Prefix table writes failing since (epoch ms; null: fine or nothing to write), and why. */
+  prefixTable: { failingSince: number | null; lastError: string | null };
 }
 
 export interface HealthThresholds {
@@ -144,8 +146,10 @@ export class HealthMonitor {
       reasons.push(`ring full for ${secs(now - this.ringFullSince)} s (reading paused)`);
     }
     if (s.checkpoints.failingSince !== null) {
-      const why = s.checkpoints.lastError === "ENOSPC" ? "the data dir's disk is full" : (s.checkpoints.lastError ?? "");
-      reasons.push(`checkpoints not written for ${secs(now - s.checkpoints.failingSince)} s (${why}): positions are kept, lines are read again after a restart`);
+      reasons.push(`checkpoints not written for ${secs(now - s.checkpoints.failingSince)} s (${whyNotWritten(s.checkpoints.lastError)}): positions are kept, lines are read again after a restart`);
+    }
+    if (s.prefixTable.failingSince !== null) {
+      reasons.push(`prefix table not written for ${secs(now - s.prefixTable.failingSince)} s (${whyNotWritten(s.prefixTable.lastError)}): new containers' records are stored whole, nothing is lost`);
     }
     if (s.metadata.failing) {
       reasons.push(`metadata unavailable: ${s.metadata.provider} provider failing${s.metadata.lastError ? ` (${s.metadata.lastError})` : ""}`);
@@ -153,6 +157,10 @@ export class HealthMonitor {
     const liveReasons = s.stopping ? ["shutting down", ...stuck] : stuck;
     return { live: liveReasons.length === 0, liveReasons, healthy: reasons.length === 0, reasons, loops, ringFullSince: this.ringFullSince };
   }
+}
+
+function whyNotWritten(lastError: string | null): string {
+  return lastError === "ENOSPC" ? "the data dir's disk is full" : (lastError ?? "");
 }
 
 function secs(ms: number): number {

@@ -51,6 +51,7 @@ export function createMetrics(view: MetricsView): Metrics {
   registerEventMetrics(m, view);
   registerByteAndFileMetrics(m, view);
   registerRingMetrics(m, view);
+  registerPrefixTableMetrics(m, view);
   registerSinkMetrics(m, view, registry);
   const endToEnd = new Histogram({
     name: P + "end_to_end_latency_seconds",
@@ -164,6 +165,14 @@ function registerRingMetrics({ counter, gauge }: StageMetrics, view: MetricsView
   counter("ring_recovery_cut_bytes_total", "Bytes of a torn tail cut when the ring was opened at this start.", () => view.ring().recoveryCutBytes);
   counter("ring_moved_aside_bytes_total", "Bytes moved aside at this start: a file that was no ring file (its records are not delivered), or a ring's two damaged headers (rebuilt from the records, which are delivered) (alert on any increase).", () => view.ring().recoveryMovedAsideBytes ?? 0);
   counter("ring_blocked_seconds_total", "Time readers spent waiting on a full ring.", () => view.ring().blockedMs / 1000);
+}
+
+function registerPrefixTableMetrics({ counter, gauge }: StageMetrics, view: MetricsView): void {
+  gauge("prefix_table_prefixes", "Record prefixes held in the prefix table (each file's identifiers, stored once).", () => view.prefixTable().prefixes);
+  counter("prefix_table_writes_total", "Writes of the prefix table (new prefixes are written together, at most one write per turn of the source).", () => view.prefixTable().writes);
+  counter("prefix_table_write_errors_total", "Prefix table writes that failed (a full data dir disk, say): new containers' records are stored whole meanwhile, nothing is lost.", () => view.prefixTable().writeFailures);
+  counter("prefix_table_write_seconds_total", "Time spent writing the prefix table (durably, on the main thread).", () => view.prefixTable().writeMs / 1000);
+  counter("prefix_table_unknown_records_total", "Records in the ring at this start whose prefix the table did not hold (a damaged or lost table): dead-lettered, never sent (alert on any increase).", () => view.prefixTable().unknownAtOpen);
 }
 
 function registerSinkMetrics({ counter, labelledCounter, gauge }: StageMetrics, view: MetricsView, registry: Registry): void {

@@ -3,7 +3,9 @@
 //   events    the accounting terms (src/api/accounting.ts), filtered per reason, bytes appended;
 //   source    the source's counters, plus deleted files still open as `lsof +L1` shows them;
 //   sink      the sender's requests and failures (the events it delivered are under events);
-//   ring, metadata, loops, pipeline: what each stage and the health monitor report.
+//   ring, metadata, loops, pipeline: what each stage and the health monitor report;
+//   prefixTable  the ring's prefix table: prefixes held, writes and failed ones, write time,
+//             records at open whose prefix it did not hold, and a failing write's start and error.
 import type { Config } from "../config/schema.ts";
 import { maskSecrets } from "../config/load.ts";
 import { getLogLevel, logCounters, recentProblems } from "../log.ts";
@@ -59,6 +61,7 @@ export function buildStatus(view: StatusView, now = Date.now()): Record<string, 
     files: source.fileStatus(),
     source: { ...source.counters, filesWatched: source.filesWatched, deletedOpenFiles: deletedOpen.files, deletedOpenBytes: deletedOpen.bytes },
     ring: { ...view.ring(), fullSince: isoOrNull(health.ringFullSince) },
+    prefixTable: prefixTableStatus(view),
     sink: sinkStatus(config, view.sender()),
     metadata: view.metadata(),
     recentErrors: recentProblems(),
@@ -87,6 +90,19 @@ function sinkStatus(config: Config, s: SenderStats): Record<string, unknown> {
     deadLetterBytes: s.deadLetterBytes,
     bytesSentWire: s.bytesSentWire,
     reasons: s.healthReasons,
+  };
+}
+
+function prefixTableStatus(view: StatusView): Record<string, unknown> {
+  const t = view.prefixTable();
+  return {
+    prefixes: t.prefixes,
+    writes: t.writes,
+    writeFailures: t.writeFailures,
+    writeMs: Math.round(t.writeMs * 10) / 10,
+    unknownAtOpen: t.unknownAtOpen,
+    failingSince: isoOrNull(t.failingSince),
+    lastError: t.lastError,
   };
 }
 

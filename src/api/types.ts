@@ -1,5 +1,6 @@
 // What the local API reads from the running stages. Each stage keeps its own counters and status;
 // /status and /metrics are built from them on request (src/api/status.ts, src/api/metrics.ts).
+import type { PrefixTableHealth, PrefixTableStats } from "../buffer/prefix-table.ts";
 import type { RingStats } from "../buffer/types.ts";
 import type { MetadataProviderStatus } from "../metadata/types.ts";
 import type { RouterCounters } from "../pipeline/router.ts";
@@ -16,6 +17,8 @@ export interface StagesView {
   router(): RouterCounters;
   source(): SourceView;
   ring(): RingStats;
+  /** The ring's prefix table (docs/ring-format.md "Compact records"). */
+  prefixTable(): PrefixTableStats & PrefixTableHealth;
   /** Totals across every sender of this process (a SIGHUP may replace it). */
   sender(): SenderStats;
   metadata(): MetadataProviderStatus;

@@ -3,19 +3,29 @@
 // in `<dataDir>/prefixes.json`, and referenced by id from the compact records in the ring.
 //
 // Crash safety: a new prefix is written to the file (whole, atomically, durably: DurableFiles)
-// before any record that references it is appended, so a record never outlives its prefix. Ids are
-// never reused (nextId is kept in the file, and after a lost file it starts above every id the
-// ring still holds), so a record can never be spliced onto another file's prefix. A prefix is
-// dropped only when no record a restart could read again uses it (compaction, below).
+// before any record that references it is appended, so a record never outlives its prefix: only a
+// prefix the file holds has an id to hand out. New prefixes are not written one by one (a durable
+// write costs milliseconds on the main thread, and a start may bring hundreds of containers):
+// acquire() queues them and they are written together at the next yield to the event loop — the
+// end of the source's turn — or, after a failed write, on a backoff timer. Until then their
+// records are stored whole. Ids are never reused (nextId is kept in the file, and after a lost
+// file it starts above every id the ring still holds), so a record can never be spliced onto
+// another file's prefix. A prefix is dropped only when no record a restart could read again uses
+// it (compaction, below).
 //
-// Pure apart from its DurableFiles port and the ring's durable read position it is given.
+// Pure apart from its DurableFiles port, the clock it schedules writes on, and the ring's durable
+// read position it is given.
 import type { Logger } from "../log.ts";
-import type { DurableFiles } from "../platform/types.ts";
+import { systemClock } from "../platform/clock.ts";
+import type { Clock, DurableFiles, Timer } from "../platform/types.ts";
 import { type CompactHead, MAX_PREFIX_ID, readCompactHead } from "./compact-record.ts";
 
 export const PREFIX_TABLE_FILE = "prefixes.json";
 /** Compaction keeps the table within twice its live prefixes, and never bothers below this. */
 const COMPACT_ABOVE = 32;
+/** After a failed write, the queued prefixes are tried again after this, doubling up to the max. */
+const RETRY_MIN_MS = 1000;
+const RETRY_MAX_MS = 30_000;
 
 interface Entry {
   id: number;
@@ -38,6 +48,12 @@ export interface PrefixTableStats {
   writeMs: number;
   /** Unread records at open whose prefix the table does not hold (a damaged or lost table). */
   unknownAtOpen: number;
+}
+
+/** Writes failing since (epoch ms; null: fine, or nothing waits to be written), and why (an errno code). */
+export interface PrefixTableHealth {
+  failingSince: number | null;
+  lastError: string | null;
 }
 
 /** Which prefix a stored record needs (the sink's view of the table). */
@@ -75,8 +91,17 @@ export class PrefixTable implements PrefixLookup {
   private readonly byText = new Map<string, Entry>();
   private nextId = 1;
   private readonly path: string;
-  private warnedWrite = false;
+  /** Prefixes encoders wait for, with how many wait (acquire() returned null; withdraw() ends it). */
+  private readonly claims = new Map<string, number>();
+  /** A write is queued for the next yield to the event loop. */
+  private writeQueued = false;
+  private retry: Timer | null = null;
+  private retryMs = RETRY_MIN_MS;
+  /** Counts writes that added prefixes: an acquire() that returned null may succeed after it changes. */
+  private written = 0;
+  private readonly onWrittenFns: Array<() => void> = [];
   readonly counters: PrefixTableStats = { prefixes: 0, writes: 0, writeFailures: 0, writeMs: 0, unknownAtOpen: 0 };
+  readonly health: PrefixTableHealth = { failingSince: null, lastError: null };
 
   /**
    * Loads the table. A damaged file is kept as `prefixes.json.invalid-<ms>` and an error logged;
@@ -87,7 +112,7 @@ export class PrefixTable implements PrefixLookup {
     private readonly log: Logger,
     /** The read position of the ring's last durable header: a restart reads nothing older. */
     private readonly durableReadSeq: () => number,
-    private readonly now: () => number = Date.now,
+    private readonly clock: Pick<Clock, "now" | "after" | "soon"> = systemClock,
   ) {
     this.path = files.pathOf(PREFIX_TABLE_FILE);
     let text: string | null;
@@ -142,23 +167,82 @@ export class PrefixTable implements PrefixLookup {
 
   /**
    * The id of `prefix` (a full record's bytes up to and including `"timestamp":`), pinned until
-   * release(). A new prefix is first made durable in the file; null when that fails (a full disk):
-   * the caller stores its records whole, which loses nothing.
+   * release(), when the file holds it. Otherwise null — store the records whole — and the prefix is
+   * queued for the next write, claimed by this call until withdraw(prefix); after that write
+   * (generation() changes) withdraw and acquire again.
    */
   acquire(prefix: string): number | null {
-    let e = this.byText.get(prefix);
-    if (!e) {
-      if (this.nextId > MAX_PREFIX_ID) return null;
-      const id = this.nextId;
-      const dropped = new Set(this.byId.size + 1 > Math.max(COMPACT_ABOVE, 2 * this.liveCount()) ? this.unused() : []);
-      const kept = [...this.byId.values()].filter((x) => !dropped.has(x));
-      if (!this.save(id + 1, [...kept, { id, text: prefix }])) return null;
-      this.nextId = id + 1;
-      for (const x of dropped) this.remove(x);
-      e = this.add(id, prefix);
+    const e = this.byText.get(prefix);
+    if (e) {
+      e.pins++;
+      return e.id;
     }
-    e.pins++;
-    return e.id;
+    this.claims.set(prefix, (this.claims.get(prefix) ?? 0) + 1);
+    this.queueWrite();
+    return null;
+  }
+
+  /** Ends a claim of acquire() that returned null. */
+  withdraw(prefix: string): void {
+    const n = this.claims.get(prefix);
+    if (n === undefined) return;
+    if (n > 1) this.claims.set(prefix, n - 1);
+    else this.claims.delete(prefix);
+  }
+
+  /** Changes when a write added prefixes. */
+  generation(): number {
+    return this.written;
+  }
+
+  /**
+   * A write of the queued prefixes runs at the next yield to the event loop (not a retry after a
+   * failure): a file may wait that long for its prefix rather than store its records whole.
+   */
+  writeDue(): boolean {
+    return this.writeQueued;
+  }
+
+  /** Called after each write that added prefixes (the source reads the files that waited for them). */
+  onWritten(fn: () => void): void {
+    this.onWrittenFns.push(fn);
+  }
+
+  /**
+   * Writes the claimed prefixes the file does not hold yet, in one write (the queued write does
+   * this; call it to write now). False when the write failed: it is tried again later.
+   */
+  flush(): boolean {
+    const fresh: string[] = [];
+    for (const text of this.claims.keys()) if (!this.byText.has(text) && this.nextId + fresh.length <= MAX_PREFIX_ID) fresh.push(text);
+    if (fresh.length === 0) {
+      this.health.failingSince = null; // nothing waits for a write
+      this.health.lastError = null;
+      return true;
+    }
+    const firstId = this.nextId;
+    const added = fresh.map((text, i) => ({ id: firstId + i, text }));
+    const dropped = new Set(this.byId.size + added.length > Math.max(COMPACT_ABOVE, 2 * this.liveCount()) ? this.unused() : []);
+    const kept = [...this.byId.values()].filter((x) => !dropped.has(x));
+    if (!this.save(firstId + added.length, [...kept, ...added])) {
+      this.retryLater();
+      return false;
+    }
+    this.nextId = firstId + added.length;
+    for (const x of dropped) this.remove(x);
+    for (const a of added) this.add(a.id, a.text);
+    this.retry?.cancel();
+    this.retry = null;
+    this.retryMs = RETRY_MIN_MS;
+    this.written++;
+    for (const fn of this.onWrittenFns) fn();
+    return true;
+  }
+
+  /** Cancels a pending retry (at shutdown). */
+  close(): void {
+    this.retry?.cancel();
+    this.retry = null;
   }
 
   release(id: number): void {
@@ -184,9 +268,31 @@ export class PrefixTable implements PrefixLookup {
     return { ...this.counters, prefixes: this.byId.size };
   }
 
-  /** In use now, or by a record at or after the durable read position (a restart may read it). */
+  /** Once per turn of the event loop at most; none while a retry is armed (it writes them). */
+  private queueWrite(): void {
+    if (this.writeQueued || this.retry) return;
+    this.writeQueued = true;
+    this.clock.soon(() => {
+      this.writeQueued = false;
+      this.flush();
+    });
+  }
+
+  private retryLater(): void {
+    if (this.retry) return;
+    this.retry = this.clock.after(this.retryMs, () => {
+      this.retry = null;
+      this.flush();
+    });
+    this.retryMs = Math.min(2 * this.retryMs, RETRY_MAX_MS);
+  }
+
+  /**
+   * In use now, waited for by an encoder, or used by a record at or after the durable read
+   * position (a restart may read it).
+   */
   private live(e: Entry, readSeq: number): boolean {
-    return e.pins > 0 || e.appending > 0 || e.lastSeq >= readSeq;
+    return e.pins > 0 || e.appending > 0 || e.lastSeq >= readSeq || this.claims.has(e.text);
   }
 
   private liveCount(): number {
@@ -219,21 +325,24 @@ export class PrefixTable implements PrefixLookup {
       this.files.write(PREFIX_TABLE_FILE, encodePrefixTable(nextId, entries));
     } catch (err) {
       this.counters.writeFailures++;
-      if (!this.warnedWrite) {
-        this.warnedWrite = true;
+      if (this.health.failingSince === null) {
         this.log.warn("cannot write the prefix table; records are stored whole until it can be written (nothing is lost)", { path: this.path, error: err as Error });
       }
+      this.health.failingSince ??= this.clock.now();
+      this.health.lastError = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
       return false;
     } finally {
       this.counters.writeMs += performance.now() - t0;
     }
-    this.warnedWrite = false;
+    if (this.health.failingSince !== null) this.log.info("prefix table written again", { path: this.path });
+    this.health.failingSince = null;
+    this.health.lastError = null;
     this.counters.writes++;
     return true;
   }
 
   private keepAside(text: string, reason: string): void {
-    const aside = `${PREFIX_TABLE_FILE}.invalid-${this.now()}`;
+    const aside = `${PREFIX_TABLE_FILE}.invalid-${this.clock.now()}`;
     try {
       this.files.write(aside, text);
     } catch {

@@ -30,6 +30,7 @@ export interface HealthInputs {
   sender(): Pick<SenderStats, "atOutstandingLimit" | "failingSince" | "healthReasons">;
   metadata(): Pick<MetadataProviderStatus, "provider" | "failing" | "synced" | "lastError">;
   checkpoints(): { failingSince: number | null; lastError: string | null };
+  prefixTable(): { failingSince: number | null; lastError: string | null };
 }
 
 export function healthThresholds(config: Config, stuckAfterMs = DEFAULT_STUCK_AFTER_MS): HealthThresholds {
@@ -79,6 +80,7 @@ export class HealthWatch {
       },
       metadata: { provider: m.provider, failing: m.failing, synced: m.synced, lastError: m.lastError },
       checkpoints: i.checkpoints(),
+      prefixTable: i.prefixTable(),
     });
     this.logChange(v.reasons);
     return v;

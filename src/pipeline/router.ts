@@ -43,22 +43,33 @@ export interface RecordSink {
 
 /**
  * Where each file's constant record prefix is stored once (the prefix table, src/buffer/prefix-table.ts).
- * acquire() makes a new prefix durable before it returns its id; null: store the records whole.
+ * acquire() gives an id only for a prefix that is durable; null: store the records whole, the
+ * prefix is queued for the table's next write and claimed until withdraw().
  */
 export interface PrefixRegistry {
   acquire(prefix: string): number | null;
+  withdraw(prefix: string): void;
+  /** Changes when a write made queued prefixes durable. */
+  generation(): number;
+  /** A write of the queued prefixes is about to run (at the next yield to the event loop). */
+  writeDue(): boolean;
   release(id: number): void;
   appending(id: number): void;
   appended(id: number, seq: number): void;
 }
 
 const NO_METADATA: RecordEncoder = filteredEncoder("no-metadata");
+const WHOLE = { prefixId: 0, waiting: null, generation: 0 };
 
 interface CachedEncoder {
   pod: PodMeta | undefined;
   encoder: RecordEncoder;
   /** The prefix id its records carry; 0: stored whole. */
   prefixId: number;
+  /** The prefix it waits for (claimed in the table) while stored whole; null: none. */
+  waiting: string | null;
+  /** The table's generation when it started waiting: a new one may have made the prefix durable. */
+  generation: number;
 }
 
 export class Router {
@@ -106,7 +117,9 @@ export class Router {
     const decision = decidePod(this.cache.get(file.podUid), this.rules);
     switch (decision.kind) {
       case "select":
-        return "read";
+        // A new prefix is written at the next yield: waiting one turn for it beats storing a
+        // backlog's first slice whole (docs/ring-format.md "Compact records").
+        return this.waitsForPrefixWrite(file) ? "hold" : "read";
       case "not-selected":
         return "skip";
       case "unknown":
@@ -164,11 +177,18 @@ export class Router {
     return seq;
   }
 
-  /** The compiled chain for a file, rebuilt whenever its pod's metadata object changes. */
+  private waitsForPrefixWrite(file: SourceFileInfo): boolean {
+    return this.prefixes !== null && this.encoderFor(file).waiting !== null && this.prefixes.writeDue();
+  }
+
+  /**
+   * The compiled chain for a file, rebuilt whenever its pod's metadata object changes, and once
+   * the prefix it waits for may be durable (then its records are stored compact).
+   */
   private encoderFor(file: SourceFileInfo): CachedEncoder {
     const pod = this.cache.get(file.podUid);
     const cached = this.encoders.get(file.id);
-    if (cached && cached.pod === pod) return cached;
+    if (cached && cached.pod === pod && (cached.waiting === null || cached.generation === this.prefixes?.generation())) return cached;
     this.dropEncoder(file.id);
     const compiled = this.compile(pod, file.container);
     this.encoders.set(file.id, compiled);
@@ -176,10 +196,16 @@ export class Router {
   }
 
   private compile(pod: PodMeta | undefined, container: string): CachedEncoder {
-    if (!pod) return { pod, encoder: NO_METADATA, prefixId: 0 };
+    if (!pod) return { pod, encoder: NO_METADATA, ...WHOLE };
     const identity = transform(pod, container, this.config.pipeline.fields);
-    const prefixId = this.prefixes && missingIdentity(identity) === null ? (this.prefixes.acquire(recordHead(identity)) ?? 0) : 0;
-    return { pod, encoder: compileEncoder(identity, prefixId ? compactHead(prefixId) : null), prefixId };
+    const prefixes = this.prefixes;
+    if (!prefixes || missingIdentity(identity) !== null) return { pod, encoder: compileEncoder(identity, null), ...WHOLE };
+    const head = recordHead(identity);
+    const generation = prefixes.generation();
+    // The only way to a compact head: an id acquire() gives for a durable prefix.
+    const prefixId = prefixes.acquire(head);
+    if (prefixId === null) return { pod, encoder: compileEncoder(identity, null), prefixId: 0, waiting: head, generation };
+    return { pod, encoder: compileEncoder(identity, compactHead(prefixId)), prefixId, waiting: null, generation };
   }
 
   private dropEncoder(fileId: string): void {
@@ -187,6 +213,7 @@ export class Router {
     if (!cached) return;
     this.encoders.delete(fileId);
     if (cached.prefixId) this.prefixes?.release(cached.prefixId);
+    else if (cached.waiting !== null) this.prefixes?.withdraw(cached.waiting);
   }
 }
 

@@ -13,6 +13,7 @@ function sample(now: number, over: Partial<HealthSample> = {}): HealthSample {
     sender: { unread: false, atCapacity: false, lastReadAt: now, failingSince: null, reasons: [] },
     metadata: { provider: "static", failing: false, synced: true, lastError: null },
     checkpoints: { failingSince: null, lastError: null },
+    prefixTable: { failingSince: null, lastError: null },
     ...over,
   };
 }
@@ -129,4 +130,16 @@ test("checkpoints that cannot be written (a full disk) are a reason, not a liven
   expect(full.reasons).toEqual(["checkpoints not written for 3 s (the data dir's disk is full): positions are kept, lines are read again after a restart"]);
   expect(m.evaluate(sample(6000, { checkpoints: { failingSince: 2000, lastError: "EIO" } })).reasons[0]).toContain("(EIO)");
   expect(m.evaluate(sample(7000)).healthy).toBe(true);
+});
+
+test("a prefix table that cannot be written is a reason too (records stored whole), with the checkpoints' when both fail; it goes once written", () => {
+  const m = new HealthMonitor(T);
+  const full = m.evaluate(sample(5000, { prefixTable: { failingSince: 1000, lastError: "ENOSPC" } }));
+  expect(full.live).toBe(true);
+  expect(full.reasons).toEqual(["prefix table not written for 4 s (the data dir's disk is full): new containers' records are stored whole, nothing is lost"]);
+  const both = m.evaluate(sample(6000, { prefixTable: { failingSince: 1000, lastError: "ENOSPC" }, checkpoints: { failingSince: 2000, lastError: "ENOSPC" } }));
+  expect(both.reasons).toHaveLength(2);
+  expect(both.reasons[1]).toStartWith("prefix table not written for 5 s");
+  expect(m.evaluate(sample(7000, { prefixTable: { failingSince: 1000, lastError: "EIO" } })).reasons[0]).toContain("(EIO)");
+  expect(m.evaluate(sample(8000)).healthy).toBe(true);
 });

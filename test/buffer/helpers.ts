@@ -2,6 +2,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { PrefixTable } from "../../src/buffer/prefix-table.ts";
 import type { Ring } from "../../src/buffer/types.ts";
 import { readPayloads } from "../support/ring-payloads.ts";
 
@@ -64,4 +65,16 @@ export function drainCopies(ring: Ring): { seq: number; bytes: Uint8Array }[] {
   const out: { seq: number; bytes: Uint8Array }[] = [];
   for (const b of readAll(ring)) b.payloads.forEach((p, i) => out.push({ seq: b.firstSeq + i, bytes: p }));
   return out;
+}
+
+/**
+ * The id of `prefix`, its table written now if it is new (the collector writes new prefixes at the
+ * next yield to the event loop); null when that write fails.
+ */
+export function acquireNow(t: PrefixTable, prefix: string): number | null {
+  const id = t.acquire(prefix);
+  if (id !== null) return id;
+  t.flush();
+  t.withdraw(prefix);
+  return t.acquire(prefix);
 }

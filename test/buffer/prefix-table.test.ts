@@ -10,7 +10,8 @@ import { COMPACT_TAG, compactHead, compactRecord, expandRecord, MAX_PREFIX_ID, r
 import { decodePrefixTable, PREFIX_TABLE_FILE, PrefixTable } from "../../src/buffer/prefix-table.ts";
 import { dataDirFiles } from "../../src/platform/atomic-file.ts";
 import { captureLogger, type LogLine } from "../sink/harness.ts";
-import { cleanupDirs, tempDir } from "./helpers.ts";
+import { ManualClock } from "../support/manual-clock.ts";
+import { acquireNow, cleanupDirs, tempDir } from "./helpers.ts";
 
 afterEach(cleanupDirs);
 
@@ -63,33 +64,33 @@ test("the compact head: ids round-trip in one to five bytes; malformed heads and
 const prefixOf = (n: number) => `{"orgUUID":"org","runUUID":"run","pipeUUID":"pipe","nodeID":"n","podName":"pod-${n}","containerName":"main","timestamp":`;
 
 function open(dir: string, durableReadSeq = () => 1, logs: LogLine[] = []): PrefixTable {
-  return new PrefixTable(dataDirFiles(dir), captureLogger(logs), durableReadSeq, () => 1234);
+  return new PrefixTable(dataDirFiles(dir), captureLogger(logs), durableReadSeq, new ManualClock(1234));
 }
 
 test("a new prefix is in the file before its id is handed out; the same prefix gets the same id, after a restart too", () => {
   const dir = tempDir("prefixes-");
   const t = open(dir);
-  const a = t.acquire(prefixOf(1)) as number;
+  const a = acquireNow(t, prefixOf(1)) as number;
   expect(a).toBe(1);
   // Durable before acquire returned: the file on disk already holds it.
   expect(decodePrefixTable(readFileSync(join(dir, PREFIX_TABLE_FILE), "utf8")).prefixes).toEqual([[1, prefixOf(1)]]);
-  expect(t.acquire(prefixOf(1))).toBe(1);
-  const b = t.acquire(prefixOf(2)) as number;
+  expect(acquireNow(t, prefixOf(1))).toBe(1);
+  const b = acquireNow(t, prefixOf(2)) as number;
   expect(b).toBe(2);
   expect(new TextDecoder().decode(t.prefix(b))).toBe(prefixOf(2));
   expect(t.stats()).toMatchObject({ prefixes: 2, writes: 2, writeFailures: 0 });
   const again = open(dir);
-  expect(again.acquire(prefixOf(2))).toBe(2);
-  expect(again.acquire(prefixOf(3))).toBe(3);
+  expect(acquireNow(again, prefixOf(2))).toBe(2);
+  expect(acquireNow(again, prefixOf(3))).toBe(3);
   expect(again.stats().writes).toBe(1);
 });
 
 test("when the table cannot be written the id is refused (records are stored whole) and nothing changes", () => {
   const dir = tempDir("prefixes-");
   const logs: LogLine[] = [];
-  const t = new PrefixTable(dataDirFiles(join(dir, "missing-dir")), captureLogger(logs), () => 1);
-  expect(t.acquire(prefixOf(1))).toBeNull();
-  expect(t.acquire(prefixOf(1))).toBeNull();
+  const t = new PrefixTable(dataDirFiles(join(dir, "missing-dir")), captureLogger(logs), () => 1, new ManualClock());
+  expect(acquireNow(t, prefixOf(1))).toBeNull();
+  expect(acquireNow(t, prefixOf(1))).toBeNull();
   expect(t.stats()).toMatchObject({ prefixes: 0, writes: 0, writeFailures: 2 });
   expect(logs.filter((l) => l.level === "warn" && l.msg.includes("cannot write the prefix table"))).toHaveLength(1);
   expect(t.prefix(1)).toBeUndefined();
@@ -101,7 +102,7 @@ test("compaction drops only prefixes no record from the durable read position on
   const t = open(dir, () => durableReadSeq);
   // 40 files come and go; each appended records up to seq 10 × n.
   for (let n = 1; n <= 40; n++) {
-    const id = t.acquire(prefixOf(n)) as number;
+    const id = acquireNow(t, prefixOf(n)) as number;
     expect(id).toBe(n);
     t.appending(id);
     t.appended(id, 10 * n);
@@ -110,7 +111,7 @@ test("compaction drops only prefixes no record from the durable read position on
   t.appending(7); // an append with prefix 7 still waits for room
   expect(t.stats().prefixes).toBe(40);
   durableReadSeq = 301; // records up to 300 are acknowledged and a header on disk says so
-  const id = t.acquire(prefixOf(41)) as number;
+  const id = acquireNow(t, prefixOf(41)) as number;
   expect(id).toBe(41);
   const kept = decodePrefixTable(readFileSync(join(dir, PREFIX_TABLE_FILE), "utf8"));
   const ids = kept.prefixes.map(([i]) => i).sort((a, b) => a - b);
@@ -121,13 +122,13 @@ test("compaction drops only prefixes no record from the durable read position on
   expect(t.prefix(30)).toBeUndefined();
   expect(t.prefix(31)).toBeDefined();
   // A dropped prefix that comes back gets a new id.
-  expect(t.acquire(prefixOf(1))).toBe(42);
+  expect(acquireNow(t, prefixOf(1))).toBe(42);
 });
 
 test("at open, the ring's records say which prefixes are still used; a lost table never hands out an id the ring still holds", () => {
   const dir = tempDir("prefixes-");
   const t = open(dir);
-  for (let n = 1; n <= 3; n++) t.acquire(prefixOf(n));
+  for (let n = 1; n <= 3; n++) acquireNow(t, prefixOf(n));
   const records = [
     { seq: 10, bytes: compactRecord(te.encode(prefixOf(2) + '"t"}'), te.encode(prefixOf(2)), 2) },
     { seq: 11, bytes: te.encode('{"a full record":1}') },
@@ -148,11 +149,11 @@ test("at open, the ring's records say which prefixes are still used; a lost tabl
   expect(lost.stats().unknownAtOpen).toBe(2);
   expect(logs.some((l) => l.level === "error" && l.msg.includes("do not hold"))).toBe(false);
   expect(logs.some((l) => l.level === "error" && l.msg.includes("does not hold"))).toBe(true);
-  expect(lost.acquire(prefixOf(9))).toBe(8);
+  expect(acquireNow(lost, prefixOf(9))).toBe(8);
   // An intact table: the ids in use keep their prefix; nothing unknown.
   const dir2 = tempDir("prefixes-");
   const t2 = open(dir2);
-  for (let n = 1; n <= 7; n++) t2.acquire(prefixOf(n));
+  for (let n = 1; n <= 7; n++) acquireNow(t2, prefixOf(n));
   const reopened = open(dir2);
   reopened.noteRecords(visit);
   expect(reopened.stats().unknownAtOpen).toBe(0);

@@ -92,6 +92,9 @@ test("metrics parsed back: documented, bounded, driven above zero, and the accou
       "pipekit_collector_files_watched",
       "pipekit_collector_files_skipped_total",
       "pipekit_collector_files_rotated_total",
+      "pipekit_collector_prefix_table_prefixes",
+      "pipekit_collector_prefix_table_writes_total",
+      "pipekit_collector_prefix_table_write_seconds_total",
       "pipekit_collector_sink_requests_total",
       "pipekit_collector_sink_request_duration_seconds",
       "pipekit_collector_end_to_end_latency_seconds",
@@ -124,6 +127,11 @@ test("metrics parsed back: documented, bounded, driven above zero, and the accou
       p("events_filtered_total") + p("events_skipped_total") + p("events_in_ring") + p("events_sent_total") + p("events_dead_lettered_total") - p("events_replayed_total"),
     );
     expect(p("events_sent_total")).toBe(env.messenger.stats().eventsReceived);
+    // The prefix table, as /status says it: the containers found at start were written together.
+    const table = (await api.status()).prefixTable;
+    expect(table).toMatchObject({ prefixes: p("prefix_table_prefixes"), writes: p("prefix_table_writes_total"), writeFailures: 0, unknownAtOpen: 0, failingSince: null });
+    expect(table.prefixes).toBeGreaterThan(2);
+    expect(table.writes).toBeLessThan(table.prefixes);
     expect((await api.status()).events.accountingImbalance).toBe(0);
   } finally {
     expect(await stopCollector(c)).toBe(0);

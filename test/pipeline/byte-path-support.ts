@@ -144,6 +144,11 @@ export async function run(
   opts: { fast: boolean; format: "cri" | "docker" | "auto"; maxLineBytes: number; known: boolean; prefixes?: PrefixTable },
 ): Promise<Run & { compact: number }> {
   const { router, records } = capturingRouter(opts.known, opts.prefixes ?? null);
+  // As the source does: decide before reading (a new prefix is written while the file is held).
+  for (let turns = 0; opts.prefixes && router.decide(file, 0) === "hold"; turns++) {
+    if (turns > 100) throw new Error("the file is held for good");
+    await new Promise((resolve) => setImmediate(resolve));
+  }
   const counters: LineReaderCounters = { linesRead: 0, linesMalformed: 0, linesTruncated: 0 };
   const merger = new PartialMerger(opts.maxLineBytes);
   const reader = new LineReader({ partialKey: "u/main/0", fileId: "f1", format: opts.format, maxLineBytes: opts.maxLineBytes, merger, counters, fastPath: opts.fast }, 0);

@@ -1,5 +1,6 @@
-// A full data dir disk (issue 17, defect 3): checkpoint writes fail with ENOSPC. That must be a
-// /status reason and a metric while it lasts, and nothing the log files still hold may be lost:
+// A full data dir disk (issue 17, defect 3): checkpoint writes fail with ENOSPC, and so does the
+// prefix table's write for a container that starts meanwhile (its records are stored whole). Each
+// must be a /status reason and a metric while it lasts, and nothing the log files still hold may be lost:
 // SIGKILL while full, free the space, start again — every line arrives (some twice: positions stayed
 // where they were saved last). The data dir is a small tmpfs, filled to the last byte by a file of
 // the test's own; mounting needs CAP_SYS_ADMIN (tests run as root; without it the test says so).
@@ -13,6 +14,7 @@ import { type Env, makeEnv, sh, stop } from "./support.ts";
 let env: Env;
 let pod: SamplePod;
 let logFile = "";
+let sidecarDir = "";
 const dataDir = () => join(env.dir, "data");
 let mounted = false;
 
@@ -25,6 +27,7 @@ beforeAll(async () => {
     const d = join(root, `${pod.namespace}_${pod.name}_${pod.uid}`, "main");
     mkdirSync(d, { recursive: true });
     logFile = join(d, "0.log");
+    sidecarDir = join(root, `${pod.namespace}_${pod.name}_${pod.uid}`, "sidecar");
     writeFileSync(logFile, "");
     return { root, podsFile };
   });
@@ -62,13 +65,14 @@ function fill(dir: string): string {
 }
 
 const TS = "2026-12-06T12:00:00.000000001Z";
-const lines = (from: number, to: number) => {
+const lines = (from: number, to: number, what = "full") => {
   let s = "";
-  for (let i = from; i < to; i++) s += `${TS} stdout F full ${i}\n`;
+  for (let i = from; i < to; i++) s += `${TS} stdout F ${what} ${i}\n`;
   return s;
 };
+const metric = (text: string, name: string) => Number(new RegExp(`^${name} (\\d+)$`, "m").exec(text)?.[1] ?? 0);
 
-test("checkpoints that cannot be written are a reason and a metric; after SIGKILL and space back, nothing is lost", async () => {
+test("checkpoints and a prefix table that cannot be written are reasons and metrics; after SIGKILL and space back, nothing is lost", async () => {
   if (!mounted) return;
   const config = env.config({ buffer: { maxBytes: "1MiB", syncIntervalMs: 100 }, source: { maxLineBytes: "64KiB" } });
   writeFileSync(logFile, lines(0, 200));
@@ -80,10 +84,15 @@ test("checkpoints that cannot be written are a reason and a metric; after SIGKIL
   writeFileSync(logFile, lines(0, 600)); // 400 more lines while the disk is full
   const full = await waitFor(async () => (await env.status()).pipeline.reasons.some((r: string) => r.includes("disk is full")), 15_000, 100);
   expect(full).toBe(true);
+  // A container starts while the disk is full: its prefix cannot be written, its records are stored whole.
+  mkdirSync(sidecarDir);
+  writeFileSync(join(sidecarDir, "0.log"), lines(0, 50, "sidecar"));
+  const tableReason = await waitFor(async () => (await env.status()).pipeline.reasons.some((r: string) => r.startsWith("prefix table not written")), 15_000, 100);
+  expect(tableReason).toBe(true);
+  expect((await env.status()).prefixTable).toMatchObject({ lastError: "ENOSPC" });
   const metrics = await (await fetch(`http://127.0.0.1:${env.port}/metrics`)).text();
-  const name = "pipekit_collector_checkpoint_write_errors_total";
-  const errors = Number(new RegExp(`^${name} (\\d+)$`, "m").exec(metrics)?.[1] ?? 0);
-  expect(errors).toBeGreaterThan(0);
+  expect(metric(metrics, "pipekit_collector_checkpoint_write_errors_total")).toBeGreaterThan(0);
+  expect(metric(metrics, "pipekit_collector_prefix_table_write_errors_total")).toBeGreaterThan(0);
   expect((await env.status()).live).toBe(true); // a full disk is not a reason to restart the pod
 
   c.proc.kill("SIGKILL");
@@ -92,9 +101,9 @@ test("checkpoints that cannot be written are a reason and a metric; after SIGKIL
   const again = env.start(config);
   try {
     expect(await env.ready()).toBe(true);
-    const want = new Set(Array.from({ length: 600 }, (_, i) => `full ${i}`));
+    const want = new Set([...Array.from({ length: 600 }, (_, i) => `full ${i}`), ...Array.from({ length: 50 }, (_, i) => `sidecar ${i}`)]);
     expect(await waitFor(() => [...want].every((m) => env.messenger.received().some((r) => r.message === m)), 20_000, 200)).toBe(true);
-    expect((await env.status()).pipeline.reasons.filter((r: string) => r.includes("checkpoints"))).toEqual([]);
+    expect((await env.status()).pipeline.reasons.filter((r: string) => r.includes("checkpoints") || r.includes("prefix table"))).toEqual([]);
   } finally {
     expect(await stop(again)).toBe(0);
   }

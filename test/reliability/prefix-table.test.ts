@@ -135,6 +135,10 @@ test("a damaged prefix table: a clear error, the records that needed it dead-let
   expect(await waitFor(freshArrived, 20_000, 200)).toBe(true);
   const st = await env.status();
   expect(JSON.stringify(st.recentErrors)).toContain("prefix table is damaged");
+  expect(st.prefixTable.unknownAtOpen).toBe(waiting);
+  const metrics = await (await fetch(`http://127.0.0.1:${env.port}/metrics`)).text();
+  const unknown = "pipekit_collector_prefix_table_unknown_records_total";
+  expect(Number(new RegExp(`^${unknown} (\\d+)$`, "m").exec(metrics)?.[1])).toBe(waiting);
   expect(readdirSync(dataDir()).some((n) => n.startsWith(`${PREFIX_TABLE_FILE}.invalid-`))).toBe(true);
   const dl = readFileSync(join(dataDir(), "dead-letter.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
   expect(dl.length).toBe(waiting);

@@ -3,6 +3,10 @@
 import { describe, expect, test } from "bun:test";
 import { CrashMeter, RingTraffic, boundOf, crashDuplicates, overBound, pinnedBehindPendingLines } from "./crash-bound.ts";
 import type { Delivered } from "./messenger.ts";
+import { SimDataFiles } from "./sim-edges.ts";
+import { PREFIX_TABLE_FILE } from "../../src/buffer/prefix-table.ts";
+import { POD_SNAPSHOT_FILE } from "../../src/metadata/pod-snapshot.ts";
+import { CHECKPOINTS_FILE } from "../../src/source/checkpoints.ts";
 
 const d = (id: number, gen: number, answerLost = false): Delivered => ({ record: { message: `L${id};x` }, at: 0, gen, answerLost });
 const idOf = (x: Delivered) => Number(/^L(\d+);/.exec(String(x.record.message))?.[1] ?? -1);
@@ -97,5 +101,32 @@ describe("pinnedBehindPendingLines", () => {
     expect(b).toMatchObject({ duplicates: 10, pinnedEvents: 10, wireEvents: 2, bound: 12 });
     expect(overBound(b!, terms)).toBeNull();
     expect(meter.bounds(delivered, idOf, lines.map((l) => ({ ...l, split: false })))[0]).toMatchObject({ pinnedEvents: 0, bound: 2 });
+  });
+});
+
+describe("SimDataFiles.checkpointSaveRefused (a crash's checkpointsStale)", () => {
+  test("follows the checkpoint saves only: a prefix table write, refused or not, says nothing about them", () => {
+    let full = false;
+    const files = new SimDataFiles(() => full);
+    const write = (name: string) => {
+      try {
+        files.write(name, "{}");
+      } catch {
+        // refused: the disk is full
+      }
+    };
+    write(POD_SNAPSHOT_FILE);
+    write(CHECKPOINTS_FILE);
+    full = true;
+    write(PREFIX_TABLE_FILE); // a new container while the disk is full
+    expect(files.checkpointSaveRefused).toBe(false);
+    write(POD_SNAPSHOT_FILE); // the save stops at the snapshot
+    expect(files.checkpointSaveRefused).toBe(true);
+    full = false;
+    write(PREFIX_TABLE_FILE); // the table's retry lands before the next save
+    expect(files.checkpointSaveRefused).toBe(true);
+    write(CHECKPOINTS_FILE);
+    expect(files.checkpointSaveRefused).toBe(false);
+    expect(files.refused).toBe(2);
   });
 });

@@ -145,7 +145,7 @@ export interface CrashTraffic {
   acked: number;
   /** Lines the workload wrote in the window (the source may read faster or slower than that). */
   written: number;
-  /** The crashed process's last data dir write was refused (disk full): its checkpoints are older. */
+  /** The crashed process's last checkpoint save was refused (disk full): its checkpoints are older. */
   checkpointsStale: boolean;
 }
 

@@ -5,16 +5,22 @@ import type { PodCache } from "../../src/metadata/cache.ts";
 import type { MetadataProvider, PodMeta } from "../../src/metadata/types.ts";
 import type { Logger } from "../../src/log.ts";
 import type { Clock, DurableFiles } from "../../src/platform/types.ts";
+import { POD_SNAPSHOT_FILE } from "../../src/metadata/pod-snapshot.ts";
+import { CHECKPOINTS_FILE } from "../../src/source/checkpoints.ts";
+
+/** A checkpoint save writes these, the pod snapshot first: when it is refused the checkpoints are not written. */
+const CHECKPOINT_SAVE_FILES = new Set([POD_SNAPSHOT_FILE, CHECKPOINTS_FILE]);
 
 export class SimDataFiles implements DurableFiles {
   private readonly files = new Map<string, string>();
   writes = 0;
   refused = 0;
   /**
-   * Whether the last write was refused: a process that stops with it so did not save its
-   * checkpoints at the end (the pod snapshot is written first, and may be the one refused).
+   * Whether the last checkpoint save was refused — its last write, of the pod snapshot or of the
+   * checkpoints: a process that stops with it so did not save its checkpoints at the end. Writes
+   * of other files (the prefix table, written on its own schedule) say nothing about it.
    */
-  lastRefused = false;
+  checkpointSaveRefused = false;
   onWrite: (name: string, text: string) => void = () => {};
 
   constructor(private readonly full: () => boolean) {}
@@ -30,11 +36,11 @@ export class SimDataFiles implements DurableFiles {
   write(name: string, text: string): void {
     if (this.full()) {
       this.refused++;
-      this.lastRefused = true;
+      if (CHECKPOINT_SAVE_FILES.has(name)) this.checkpointSaveRefused = true;
       throw Object.assign(new Error(`ENOSPC: no space left on device, write '${this.pathOf(name)}.tmp'`), { code: "ENOSPC" });
     }
     this.files.set(name, text);
-    this.lastRefused = false;
+    if (CHECKPOINT_SAVE_FILES.has(name)) this.checkpointSaveRefused = false;
     this.writes++;
     this.onWrite(name, text);
   }

@@ -139,7 +139,7 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
       return p?.data ? { gen: p.gen, appended: p.data.router.counters.eventsAppended, acked: p.data.tap.counters.ackedOwn + p.data.tap.counters.ackedReplayed } : null;
     },
     () => workload.lines,
-    () => world.dataFiles.lastRefused,
+    () => world.dataFiles.checkpointSaveRefused,
   );
   clock.onStep = () => meter.step(clock.peek());
   // When each process scanned (listed the root) with room on the data dir disk to save what the scan
@@ -242,8 +242,8 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
       for (const f of freed) unfinishedAtStop.files.add(f);
     }
     if (how === "crashed") for (const file of freedThisProcess) deletedWhileDown.add(file);
-    if (how === "stopped" && world.dataFiles.lastRefused) for (const file of [...freedThisProcess, ...freedStopping]) forgotten.add(file);
-    if (how === "stopped" && !world.dataFiles.lastRefused && world.process) savedAtStop.add(world.process.gen);
+    if (how === "stopped" && world.dataFiles.checkpointSaveRefused) for (const file of [...freedThisProcess, ...freedStopping]) forgotten.add(file);
+    if (how === "stopped" && !world.dataFiles.checkpointSaveRefused && world.process) savedAtStop.add(world.process.gen);
     freedThisProcess.clear();
     freedStopping.clear();
   };

@@ -13,7 +13,7 @@ import { dataDirFiles } from "../../src/platform/atomic-file.ts";
 import { BatchBuffer } from "../../src/sink/batch.ts";
 import { RecordExpander, type UnresolvedRecord } from "../../src/sink/record-expander.ts";
 import { recordTimestampMs } from "../../src/sink/ring-tap.ts";
-import { cleanupDirs, payload as v1Payload, tempDir } from "../buffer/helpers.ts";
+import { acquireNow, cleanupDirs, payload as v1Payload, tempDir } from "../buffer/helpers.ts";
 import { bench, type Bench, captureLogger, expectAcksCoverOnce } from "./harness.ts";
 import { makeRecord, waitFor } from "./helpers.ts";
 import { openTestRing } from "./ring.ts";
@@ -47,7 +47,7 @@ function mixed(t: PrefixTable, n: number, message?: (i: number) => string | unde
     if (i % 2 === 1) stored.push(f);
     else {
       const prefix = prefixText(f);
-      stored.push(compactRecord(f, te.encode(prefix), t.acquire(prefix) as number));
+      stored.push(compactRecord(f, te.encode(prefix), acquireNow(t, prefix) as number));
     }
   }
   return { stored, full };

@@ -109,6 +109,8 @@ export class Workload {
   readonly byId = new Map<number, WrittenLine>();
   readonly stats = { rotations: 0, gzipped: 0, deletedRotated: 0, restarts: 0, abandoned: 0, garbage: 0, podsRemoved: 0, bytes: 0 };
   private readonly containers: ContainerState[] = [];
+  /** Restarts scheduled and not started yet, per pod. */
+  private readonly restartsScheduled = new Map<SimPod, number>();
   private nextId = 1;
   private tsCounter = 0;
   private stamps = 0;
@@ -374,8 +376,10 @@ export class Workload {
       // The container restarts: a new file `<restart+1>.log`; now and then its last line was cut short.
       this.stats.restarts++;
       this.active++;
+      this.restartsScheduled.set(c.pod, (this.restartsScheduled.get(c.pod) ?? 0) + 1);
       this.clock.after(this.rng.int(10, 1000), () => {
         this.active--;
+        this.restartsScheduled.set(c.pod, (this.restartsScheduled.get(c.pod) ?? 1) - 1);
         this.startContainer(c.pod, c.name, c.restart + 1);
       });
     }
@@ -384,8 +388,12 @@ export class Workload {
     }
   }
 
+  /**
+   * Whether a container of the pod runs or is about to (a restart scheduled, not started yet): the
+   * kubelet deletes a pod, and later its log directory, only once every container has exited for good.
+   */
   private hasRestartPending(pod: SimPod): boolean {
-    return this.containers.some((o) => o.pod === pod && !o.done);
+    return (this.restartsScheduled.get(pod) ?? 0) > 0 || this.containers.some((o) => o.pod === pod && !o.done);
   }
 
   /** The pod is deleted: its metadata goes, and later its log directory. */

@@ -4,8 +4,10 @@
 // unknown after the restart and filtered as no-metadata.
 //
 // A small JSON file in the data dir, written atomically before every checkpoint save, holds the
-// pods of the files the source has open (live pods and tombstones) with only the fields the chain
-// needs. So a checkpoint never names a position in a file whose pod the snapshot lacks. At start the
+// pods of the files the source has open (live pods and tombstones) and every selected pod of the
+// node, with only the fields the chain needs. So a checkpoint never names a position in a file whose
+// pod the snapshot lacks, and a selected pod whose files were not opened yet (no inotify, a scan
+// still to come) that is deleted while the collector is down keeps its identifiers. At start the
 // snapshot seeds the cache; each seeded pod is pinned (as an open file pins a pod) until the source,
 // once it has scanned, holds no file of it — a relist that lacks the pod then only makes it a
 // tombstone, swept after its files are drained plus deletionGraceSeconds. A damaged snapshot is a
@@ -17,7 +19,7 @@ import { systemClock } from "../platform/clock.ts";
 import type { Clock, DurableFiles } from "../platform/types.ts";
 import { dataDirFiles } from "../platform/atomic-file.ts";
 import { CONFIG_HASH_ANNOTATION, MIRROR_ANNOTATION, type PodCache } from "./cache.ts";
-import { type SelectionRules, selectionRulesFromConfig } from "./selection.ts";
+import { type SelectionRules, decidePod, selectionRulesFromConfig } from "./selection.ts";
 import type { PodMeta } from "./types.ts";
 
 export const POD_SNAPSHOT_FILE = "pod-metadata.json";
@@ -49,6 +51,7 @@ export class PodSnapshot {
   readonly path: string;
   private readonly labelKeys: string[];
   private readonly annotationKeys: string[];
+  private readonly rules: SelectionRules;
   /** Seeded pods still pinned: until the source holds no file of theirs. */
   private readonly pinned = new Set<string>();
   private lastText: string | null = null;
@@ -61,6 +64,7 @@ export class PodSnapshot {
     private readonly clock: Clock,
   ) {
     this.path = files.pathOf(POD_SNAPSHOT_FILE);
+    this.rules = rules;
     this.labelKeys = [rules.selectorLabel, ...rules.requiredLabels];
     this.annotationKeys = [...rules.requiredAnnotations, MIRROR_ANNOTATION, CONFIG_HASH_ANNOTATION];
   }
@@ -109,7 +113,7 @@ export class PodSnapshot {
 
   /**
    * Writes the pods of the files the source holds (their ids: pod UIDs, or a static pod's config
-   * hash, as in the log paths), plus tombstones and pods still pinned. Until the source has
+   * hash, as in the log paths), plus every selected pod, tombstones and pods still pinned. Until the source has
    * scanned, no seeded pod is let go. Throws when the file cannot be written, so that the
    * checkpoints are not saved past it.
    */
@@ -122,7 +126,7 @@ export class PodSnapshot {
     };
     for (const id of open) add(this.cache.get(id), this.cache.isDeleted(id));
     for (const id of this.pinned) add(this.cache.get(id), this.cache.isDeleted(id));
-    for (const { pod, deleted } of this.cache.pods()) if (deleted) add(pod, true);
+    for (const { pod, deleted } of this.cache.pods()) if (deleted || decidePod(pod, this.rules).kind === "select") add(pod, deleted);
     const sorted = [...pods.values()].sort((a, b) => (a.uid < b.uid ? -1 : a.uid > b.uid ? 1 : 0));
     const text = JSON.stringify({ version: 1, pods: sorted });
     if (text === this.lastText) return; // the file already says this

@@ -38,21 +38,22 @@ function previousRun(dataDir: string, pods: K8sPod[], deleted: K8sPod[] = []): v
 }
 
 describe("pod metadata snapshot", () => {
-  test("holds the pods of open files and the tombstones, with only the keys the chain reads; written atomically", () => {
+  test("holds the pods of open files, every selected pod and the tombstones, with only the keys the chain reads; written atomically", () => {
     const dir = h.tmp();
     const cache = new PodCache({ deletionGraceSeconds: 60 });
     const open = makeArgoPod({ workflow: "wf", step: "open", nodeName: NODE });
     open.metadata.labels!["team"] = "not-needed";
     open.metadata.annotations!["kubectl.kubernetes.io/last-applied-configuration"] = "x".repeat(5000);
-    const closed = makeArgoPod({ workflow: "wf", step: "closed", nodeName: NODE });
+    const closed = makeArgoPod({ workflow: "wf", step: "closed", nodeName: NODE }); // selected, its files not opened yet
+    const idle = makePod({ name: "idle", namespace: "default", nodeName: NODE, labels: { app: "x" } }); // not selected, no file open
     const dead = makeArgoPod({ workflow: "wf", step: "dead", nodeName: NODE });
     const dns = makePod({ name: "coredns", namespace: "kube-system", nodeName: NODE, labels: { "k8s-app": "kube-dns" } });
-    for (const p of [open, closed, dead, dns]) cache.upsert(meta(p));
+    for (const p of [open, closed, idle, dead, dns]) cache.upsert(meta(p));
     cache.markDeleted(dead.metadata.uid, Date.now());
     const snap = PodSnapshot.open(config(dir), cache, memoryLogger());
     snap.save([open.metadata.uid, dns.metadata.uid, "uid-the-cache-does-not-know"], true);
     const pods = onDisk(dir);
-    expect(pods.map((p) => p.uid).sort()).toEqual([open.metadata.uid, dead.metadata.uid, dns.metadata.uid].sort());
+    expect(pods.map((p) => p.uid).sort()).toEqual([open.metadata.uid, closed.metadata.uid, dead.metadata.uid, dns.metadata.uid].sort());
     const o = pods.find((p) => p.uid === open.metadata.uid)!;
     expect(Object.keys(o.labels).sort()).toEqual(["workflows.argoproj.io/workflow", "workflows.pipekit.io/org_uuid", "workflows.pipekit.io/pipe_uuid", LABEL_RUN].sort());
     expect(Object.keys(o.annotations)).toEqual(["workflows.argoproj.io/node-id"]);
@@ -75,8 +76,14 @@ describe("pod metadata snapshot", () => {
     Bun.sleepSync(20);
     snap.save([p.metadata.uid], true);
     expect(statSync(file).mtimeMs).toBe(before);
-    snap.save([], true); // the file was drained and closed: the pod leaves the snapshot
-    expect(onDisk(dir)).toEqual([]);
+    snap.save([], true); // its file drained and closed: a selected pod stays while it lives
+    expect(onDisk(dir).map((x) => x.uid)).toEqual([p.metadata.uid]);
+    const other = makePod({ name: "web", namespace: "default", nodeName: NODE, labels: { app: "web" } });
+    cache.upsert(meta(other));
+    snap.save([other.metadata.uid], true); // a pod that is not selected is kept only while its file is open
+    expect(onDisk(dir).map((x) => x.uid).sort()).toEqual([p.metadata.uid, other.metadata.uid].sort());
+    snap.save([], true);
+    expect(onDisk(dir).map((x) => x.uid)).toEqual([p.metadata.uid]);
   });
 
   test("seeds the cache at start; a seeded pod stays (pinned) while the source holds its file, whatever a relist says", () => {

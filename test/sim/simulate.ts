@@ -123,7 +123,10 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
   const { scheduler: clock, messenger } = world;
   messenger.faults = { ...sc.background };
   const workload = new Workload(world.fs, clock, rng.child(), sc.workload);
-  workload.onMetadata = (uid, meta) => world.api.set(uid, meta);
+  workload.onMetadata = (uid, meta) => {
+    if (process.env.SIM_PODS) world.note(`api: pod ${uid} ${meta ? "set" : "deleted"}`);
+    world.api.set(uid, meta);
+  };
   workload.collectorUp = () => world.process !== null;
   const counts: Record<string, number> = {};
   let active = 0; // faults in progress
@@ -311,12 +314,13 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
           if (savedAtStop.has(r.gen) && line.writtenAt < (r.endedAt ?? Infinity)) return true;
           return (scansWithRoom.get(r.gen) ?? []).some((at) => at > line.writtenAt);
         }),
-      // A pod created and deleted while no collector ran: no process could learn its labels. A pod
+      // A pod created and deleted while no collector ran (or one was stopping: its last save may come
+      // before the pod does): no process could learn its labels. A pod
       // deleted before any collector opened a file of the line, its tombstone's grace over: it may
       // be forgotten by then (docs/metadata.md; files not opened yet do not keep it).
       metadataKnowable: (line) => {
         const pod = line.pod;
-        if (!world.processes.some((r) => r.startedAt < pod.deletedAt && (r.endedAt ?? Infinity) > pod.metaAt)) return false;
+        if (!world.processes.some((r) => r.startedAt < pod.deletedAt && (r.stoppingAt ?? r.endedAt ?? Infinity) > pod.metaAt)) return false;
         const forgetAt = pod.deletedAt + sc.config.metadata.deletionGraceSeconds * 1000;
         return line.files.some((f) => (world.fs.firstOpenedAt.get(f) ?? Number.NEGATIVE_INFINITY) < forgetAt);
       },

@@ -28,6 +28,8 @@ export interface ProcessRecord {
   gen: number;
   startedAt: number;
   endedAt: number | null;
+  /** When a graceful stop began (SIGTERM): reading stops, and what the API says from then on may miss the last save. */
+  stoppingAt: number | null;
   how: "running" | "stopped" | "crashed";
   counters: Record<string, number>;
   accounting: { imbalance: number } | null;
@@ -98,7 +100,7 @@ export class World {
     const p = new SimProcess(gen, this.logger(gen));
     this.process = p;
     this.disk = this.disk.crash(() => true, this.diskBehaviour(gen)); // the same disk, seen by this process
-    const record: ProcessRecord = { gen, startedAt: this.scheduler.peek(), endedAt: null, how: "running", counters: {}, accounting: null, problems: p.problems };
+    const record: ProcessRecord = { gen, startedAt: this.scheduler.peek(), endedAt: null, stoppingAt: null, how: "running", counters: {}, accounting: null, problems: p.problems };
     this.processes.push(record);
     this.note(`process ${gen} starts`);
     try {
@@ -153,6 +155,8 @@ export class World {
     if (!p) return;
     this.note(`process ${p.gen} stops`);
     p.stopping = true;
+    const record = this.processes.find((r) => r.gen === p.gen);
+    if (record) record.stoppingAt = this.scheduler.peek();
     this.onStopping();
     const crashed = new Promise<void>((resolve) => (this.crashedWhileStopping = resolve));
     await Promise.race([p.data ? p.data.shutdown.run() : p.cleanups.run(), crashed]);

@@ -334,7 +334,7 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
   );
   violations.push(...verdict.violations);
   // Each crash's duplicates within issue 17's bound (docs/simulation.md, "Crash duplicates").
-  const metered = workload.lines.map((l) => ({ id: l.id, writtenAt: l.writtenAt, source: `${l.pod.uid}/${l.container}/${l.restart}`, split: l.content.length > sc.workload.splitBytes }));
+  const metered = workload.lines.map((l) => ({ id: l.id, writtenAt: l.writtenAt, source: `${l.pod.uid}/${l.container}/${l.restart}`, split: l.content.length > sc.workload.splitBytes, firstWrite: l.firstWrite, lastWrite: l.lastWrite }));
   const crashBounds = meter.bounds(messenger.delivered, (d) => idOf(d.record.message), metered);
   const overBoundCrashes = crashBounds.map((b) => overBound(b, meter.terms)).filter((v): v is string => v !== null);
   violations.push(...overBoundCrashes);

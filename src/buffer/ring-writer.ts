@@ -97,24 +97,35 @@ export class RingWriter {
   }
 
   /**
-   * Writes what fits now; the rest waits for space in order behind earlier waiting appends. The
-   * caller may reuse the records' memory once this returns, so a waiting rest is copied.
+   * Writes the records now if they all fit, else they wait, in order behind earlier waiting
+   * appends, until they all do: an append is in the ring whole or not at all, so the mark its caller
+   * leaves once it resolves covers everything of it a crash could replay (docs/ring-format.md,
+   * "Bounded replay"). Only records that could not all fit even in an empty ring are written as room
+   * frees. The caller may reuse the records' memory once this returns, so waiting ones are copied.
    */
   private appendList(list: RecordList): Promise<number> {
     if (this.p.closed) return Promise.reject(new RingClosedError());
     const D = this.region.D;
+    let total = 0;
+    let largest = 0;
     for (let i = 0; i < list.count; i++) {
       const n = list.lengthOf(i);
-      if (recordSpan(n) > D) return Promise.reject(new RingError(`a record of ${n} bytes cannot fit in a ring of ${D} bytes`));
+      const span = recordSpan(n);
+      if (span > D) return Promise.reject(new RingError(`a record of ${n} bytes cannot fit in a ring of ${D} bytes`));
+      total += span;
+      largest = Math.max(largest, span);
     }
+    // All of it fits in an empty ring, whatever the end of a lap wastes (less than one record).
+    const need = total + largest;
+    const whole = need <= D;
     let start = 0;
-    if (this.pendingAppends === 0) {
+    if (this.pendingAppends === 0 && (!whole || this.fitsNow(list, need))) {
       start = this.writeSome(list, 0);
       if (start === list.count) return Promise.resolve(this.p.nextSeq - 1);
     }
     const rest = copyRest(list, start);
     this.pendingAppends++;
-    const p = this.appendTail.then(() => this.appendBlocking(rest));
+    const p = this.appendTail.then(() => this.appendBlocking(rest, whole ? need : 0));
     const done = p.finally(() => {
       this.pendingAppends--;
     });
@@ -122,14 +133,34 @@ export class RingWriter {
     return done;
   }
 
-  private async appendBlocking(list: RecordList): Promise<number> {
+  /** `need`: the room that surely holds all of `list` (0: it is written as room frees, see appendList). */
+  private async appendBlocking(list: RecordList, need: number): Promise<number> {
     let i = 0;
     for (;;) {
       if (this.p.closed) throw new RingClosedError();
-      i = this.writeSome(list, i);
+      if (need === 0 || this.fitsNow(list, need)) i = this.writeSome(list, i);
       if (i === list.count) return this.p.nextSeq - 1;
       await this.waitForSpace();
     }
+  }
+
+  /**
+   * Whether every record of `list` fits now, laid out as writeSome lays them (a lap's end skipped):
+   * surely when `need` bytes are free, else counted record by record.
+   */
+  private fitsNow(list: RecordList, need: number): boolean {
+    const D = this.region.D;
+    const p = this.p;
+    if (need <= D - (p.writePos - p.durableReadPos)) return true;
+    let pos = p.writePos;
+    for (let i = 0; i < list.count; i++) {
+      const span = recordSpan(list.lengthOf(i));
+      const phys = pos % D;
+      if (phys + span > D) pos += D - phys;
+      if (pos + span - p.durableReadPos > D) return false;
+      pos += span;
+    }
+    return true;
   }
 
   /**

@@ -237,6 +237,51 @@ describe("packed appends", () => {
     await ring.close();
   });
 
+  test("an append that does not fit whole waits whole: none of its records is in the ring before all of them fit", async () => {
+    // The source marks a file once its hand-over resolves, and a crash replays only what was appended
+    // since the last sync: records of a hand-over appended while the rest waited for room were read,
+    // delivered and durable, yet behind the file's checkpoint — sent again after a crash, however long
+    // before it they were appended.
+    const dir = tempDir();
+    const ring = await openRing({ dir, capacityBytes: 64 * KiB, syncIntervalMs: 60_000 });
+    const scratch = new Uint8Array(64 * KiB);
+    const ends = new Uint32Array(64);
+    const size = 1000;
+    for (let i = 1; i <= 50; i++) await ring.appendPacked(pack(scratch, ends, [payload(i, size)])); // ~6 KiB left of a 56 KiB data region
+    const group = ring.appendPacked(pack(scratch, ends, Array.from({ length: 10 }, (_, k) => payload(51 + k, size))));
+    let done = false;
+    void group.then(() => (done = true));
+    await Bun.sleep(20);
+    expect(done).toBe(false);
+    expect(ring.lastSeq()).toBe(50); // not the 6 that would have fitted
+    const first = readPayloads(ring, 100, 1 << 20);
+    expect(first?.payloads.map(indexOf)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    ring.ack(first!.firstSeq, first!.payloads.length);
+    expect(await group).toBe(60);
+    expect(readPayloads(ring, 100, 1 << 20)?.payloads.map(indexOf)).toEqual(Array.from({ length: 10 }, (_, i) => 51 + i));
+    await ring.close();
+  });
+
+  test("records that could not all fit even in an empty ring are written as room frees", async () => {
+    const dir = tempDir();
+    const ring = await openRing({ dir, capacityBytes: 64 * KiB, syncIntervalMs: 60_000 });
+    const scratch = new Uint8Array(128 * KiB);
+    const ends = new Uint32Array(128);
+    const n = 80; // ~80 KiB: more than the data region holds
+    const all = ring.appendPacked(pack(scratch, ends, Array.from({ length: n }, (_, i) => payload(i + 1, 1000))));
+    const got: number[] = [];
+    while (got.length < n) {
+      await ring.waitForData();
+      const b = readPayloads(ring, 16, 1 << 20);
+      if (!b) continue;
+      got.push(...b.payloads.map(indexOf));
+      ring.ack(b.firstSeq, b.payloads.length);
+    }
+    expect(await all).toBe(n);
+    expect(got).toEqual(Array.from({ length: n }, (_, i) => i + 1));
+    await ring.close();
+  });
+
   test("a record that ends exactly at the end of a lap: the next one goes to the lap's start, and both survive a reopen", async () => {
     const dir = tempDir();
     const ring = await openRing({ dir, capacityBytes: 64 * KiB, syncIntervalMs: 60_000 });

@@ -75,7 +75,8 @@ describe("the bound", () => {
 });
 
 describe("pinnedBehindPendingLines", () => {
-  const line = (id: number, writtenAt: number, split = false, source = "pod/main/0") => ({ id, writtenAt, source, split });
+  // Written at writtenAt; a split line ends at `end` (still pending at the crash by default).
+  const line = (id: number, writtenAt: number, split = false, source = "pod/main/0", end = split ? Number.POSITIVE_INFINITY : writtenAt) => ({ id, writtenAt, source, split, firstWrite: writtenAt, lastWrite: end });
 
   test("the lines a crashed process delivered after the head of a split line it did not deliver are read again, in that container only", () => {
     // Line 2 is split and was pending at the crash (at 100): 3 and 4 came after its head and were
@@ -89,6 +90,17 @@ describe("pinnedBehindPendingLines", () => {
     const lines = [line(1, 10), line(2, 20), line(3, 30), line(4, 200, true), line(5, 210)];
     const delivered = [d(1, 1), d(3, 1), d(5, 1)];
     expect(pinnedBehindPendingLines(delivered, 1, idOf, lines, 100).size).toBe(0);
+  });
+
+  test("while the two streams overlap without a break, from the first split line since none was pending", () => {
+    // Line 2 (split, 20..70) ended after line 4 (split, pending at the crash) began at 60: their
+    // pins stay together, and the read begins again at line 2's head — 2 and 3 are sent again too.
+    const lines = [line(1, 10), line(2, 20, true, "pod/main/0", 70), line(3, 40), line(4, 60, true), line(5, 90)];
+    const delivered = [d(1, 1), d(2, 1), d(3, 1), d(5, 1)];
+    expect([...pinnedBehindPendingLines(delivered, 1, idOf, lines, 100)].sort()).toEqual([2, 3, 5]);
+    // Line 2 ended before line 4 began: a break, and only what came after line 4's head is read again.
+    const apart = lines.map((l) => (l.id === 2 ? { ...l, lastWrite: 55 } : l));
+    expect([...pinnedBehindPendingLines(delivered, 1, idOf, apart, 100)].sort()).toEqual([5]);
   });
 
   test("the meter adds them to the bound, as a term of their own", () => {

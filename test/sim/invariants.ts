@@ -31,6 +31,13 @@ export interface LossExcuses {
    * alone (the next process resumes them from checkpoints taken while the line was pending).
    */
   unfinishedAtStop: { lines: ReadonlySet<number>; files: ReadonlySet<number> };
+  /**
+   * Lines a process held in memory when it stopped gracefully — read, handed to the router, waiting
+   * for room in a full ring until the shutdown deadline —, every file of which was freed by the time
+   * it ended (given up over maxDeletedHeldBytes while they waited, or deleted and closed with it): no
+   * later process can read them again. The case of a file still open at the stop, made general.
+   */
+  heldAtStop: ReadonlySet<number>;
   /** Files whose last descriptor closed before they were read to their end, after they were deleted (given up over the cap). */
   givenUp: ReadonlySet<number>;
   /** Whether the collector could have known of a line before it went down (written a while before its last checkpoint save). */
@@ -167,14 +174,16 @@ export function checkRun(workload: Workload, delivered: readonly Delivered[], ma
       continue;
     }
     if (seen.has(line.id)) continue;
-    if (lossy(line) || swallowed.has(line.id) || excuses.unfinishedAtStop.lines.has(line.id)) {
+    const heldAtStop = excuses.heldAtStop.has(line.id);
+    if (lossy(line) || swallowed.has(line.id) || excuses.unfinishedAtStop.lines.has(line.id) || heldAtStop) {
       excused++;
       excusedBytes += line.content.length;
       // Written while a collector ran, in a file it followed, deleted while it was down: it must say so
       // (what was written while it was down into a file deleted before it came back, it cannot know;
       // nor a line that also had fragments in a file it never saw, lost with that file whatever it did).
       const neverSeen = line.files.some((i) => excuses.neverOpened.has(i));
-      if (excuses.knowable(line) && !neverSeen && line.files.some((i) => excuses.deletedWhileDown.has(i))) {
+      // So must a stopped process's held lines: their files' checkpoints stayed before them.
+      if (excuses.knowable(line) && !neverSeen && (heldAtStop || line.files.some((i) => excuses.deletedWhileDown.has(i)))) {
         uncountedBytes += line.content.length;
         uncountedExample ??= `line ${line.id} (${line.pod.name}/${line.container}/${line.restart}, written at ${line.timestamp}, inodes ${line.inodes.join(",")})`;
       }

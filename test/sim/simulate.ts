@@ -8,7 +8,7 @@ import { checkRun, type Verdict } from "./invariants.ts";
 import { HEALTHY, type MessengerFaults } from "./messenger.ts";
 import { Rng } from "./rng.ts";
 import { ROOT, Workload, type WorkloadOptions, type WrittenLine } from "./workload.ts";
-import { World } from "./world.ts";
+import { heldLineIds, World } from "./world.ts";
 
 const START = Date.UTC(2026, 11, 6, 10, 0, 0);
 const KEY = "sim-key";
@@ -226,7 +226,9 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
   const forgotten = new Set<number>();
   const freedThisProcess = new Set<number>();
   const freedStopping = new Set<number>();
+  const freedAt = new Map<number, number>();
   world.fs.onFree = (file) => {
+    freedAt.set(file, clock.peek());
     const p = world.process;
     if (!p?.started || p.stopping) deletedWhileDown.add(file);
     if (p?.stopping) freedStopping.add(file);
@@ -237,7 +239,11 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
   const unfinishedAtStop = { lines: new Set<number>(), files: new Set<number>() };
   let unfinished: WrittenLine[] = [];
   world.onStopping = () => (unfinished = workload.lines.filter((l) => !l.complete));
+  // Lines a process held in memory when it stopped gracefully, the ring never having taken them
+  // (its hand-over waited for room until the shutdown deadline), and when it ended.
+  const heldAtStop: Array<{ ids: number[]; endedAt: number }> = [];
   world.onEnd = (how) => {
+    if (how === "stopped" && world.process) heldAtStop.push({ ids: heldLineIds(world.process), endedAt: clock.peek() });
     for (const l of how === "stopped" ? unfinished : []) {
       const freed = l.files.filter((f) => freedThisProcess.has(f) || freedStopping.has(f));
       if (freed.length === 0) continue;
@@ -303,6 +309,9 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
       neverOpened: world.fs.neverOpenedFreed,
       forgotten,
       unfinishedAtStop,
+      // Held when a process stopped, in files no later process could read (freed by its end: given
+      // up over maxDeletedHeldBytes while the lines waited, or deleted and closed with it).
+      heldAtStop: new Set(heldAtStop.flatMap(({ ids, endedAt }) => ids.filter((id) => workload.byId.get(id)?.files.every((f) => (freedAt.get(f) ?? Infinity) <= endedAt)))),
       bytesLostCounted: bytesLost,
       givenUp: world.fs.closedUnread,
       // Written while a process ran that scanned after it, with room to save (a scan learns the sizes
@@ -329,7 +338,7 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
   );
   violations.push(...verdict.violations);
   // Each crash's duplicates within issue 17's bound (docs/simulation.md, "Crash duplicates").
-  const metered = workload.lines.map((l) => ({ id: l.id, writtenAt: l.writtenAt, source: `${l.pod.uid}/${l.container}/${l.restart}`, split: l.content.length > sc.workload.splitBytes }));
+  const metered = workload.lines.map((l) => ({ id: l.id, writtenAt: l.writtenAt, source: `${l.pod.uid}/${l.container}/${l.restart}`, split: l.content.length > sc.workload.splitBytes, firstWrite: l.firstWrite, lastWrite: l.lastWrite }));
   const crashBounds = meter.bounds(messenger.delivered, (d) => idOf(d.record.message), metered);
   const overBoundCrashes = crashBounds.map((b) => overBound(b, meter.terms)).filter((v): v is string => v !== null);
   violations.push(...overBoundCrashes);

@@ -51,6 +51,12 @@ export interface WrittenLine {
   /** Whether a collector process was running when it was written, and when (virtual ms). */
   writtenWhileUp: boolean;
   writtenAt: number;
+  /**
+   * Its first and last fragment's places in the order of all physical writes (a container's files
+   * are read in that order): while a split line is between the two, it is pending.
+   */
+  firstWrite: number;
+  lastWrite: number;
 }
 
 export interface WorkloadOptions {
@@ -113,6 +119,7 @@ export class Workload {
   private readonly restartsScheduled = new Map<SimPod, number>();
   private nextId = 1;
   private tsCounter = 0;
+  private writes = 0;
   private stamps = 0;
   private active = 0;
   /** Whether a collector process is running (set by the simulation). */
@@ -250,10 +257,13 @@ export class Workload {
     if (!line.inodes.includes(c.ino)) line.inodes.push(c.ino);
     const file = this.fs.fileOf(c.ino);
     if (!line.files.includes(file)) line.files.push(file);
+    if (line.firstWrite < 0) line.firstWrite = this.writes;
+    line.lastWrite = this.writes;
     this.writePhysical(c, bytes);
   }
 
   private writePhysical(c: ContainerState, bytes: Uint8Array): void {
+    this.writes++;
     this.fs.append(c.ino, bytes, c.reopenPending ? null : c.livePath);
     this.stats.bytes += bytes.length;
     if (!c.reopenPending && this.fs.sizeOf(c.ino) >= this.opts.rotateBytes) this.rotate(c);
@@ -277,6 +287,8 @@ export class Workload {
       pausedAt: [],
       writtenWhileUp: this.collectorUp(),
       writtenAt: this.clock.peek(),
+      firstWrite: -1,
+      lastWrite: -1,
     };
     this.lines.push(line);
     this.byId.set(id, line);

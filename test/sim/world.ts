@@ -8,6 +8,7 @@ import { type DataPath, openDataPath, startDataPath } from "../../src/data-path.
 import { Cleanups } from "../../src/lifecycle/cleanups.ts";
 import type { Logger, LogFields } from "../../src/log.ts";
 import type { Fetch } from "../../src/sink/types.ts";
+import type { Lines } from "../../src/source/types.ts";
 import { type DiskBehaviour, MemoryDisk } from "../support/memory-disk.ts";
 import { SimMessenger } from "./messenger.ts";
 import type { Rng } from "./rng.ts";
@@ -43,6 +44,11 @@ export class SimProcess {
   started = false;
   /** A graceful stop is under way. */
   stopping = false;
+  /**
+   * The source's hand-overs to the router not resolved yet (waiting for room in the ring), or that
+   * failed (the ring closed under them at a graceful stop): lines the process holds in memory.
+   */
+  readonly emitsInFlight = new Map<Lines, number[] | null>();
 
   constructor(
     readonly gen: number,
@@ -119,6 +125,7 @@ export class World {
         p.cleanups,
         () => {},
       );
+      watchHandOvers(p);
       await startDataPath(p.data, p.cleanups);
       p.started = true;
     } catch (err) {
@@ -200,6 +207,43 @@ export class World {
     };
     return make({});
   }
+}
+
+/**
+ * Keeps the lines of each hand-over from the source to the router while it waits for room in the
+ * ring (the loop awaits it: the batch is not reused meanwhile), and their ids if it fails (the ring
+ * closed under it at a graceful stop): what a process held in memory when it ended. Only observes;
+ * the router's emit runs unchanged.
+ */
+function watchHandOvers(p: SimProcess): void {
+  const router = p.data?.router;
+  if (!router) return;
+  const emit = router.emit.bind(router);
+  router.emit = async (file, lines) => {
+    p.emitsInFlight.set(lines, null);
+    try {
+      const seq = await emit(file, lines);
+      p.emitsInFlight.delete(lines);
+      return seq;
+    } catch (err) {
+      p.emitsInFlight.set(lines, idsOf(lines)); // the loop may reuse the batch from now on
+      throw err;
+    }
+  };
+}
+
+/** The ids of the lines a process held in hand-overs the ring never completed. */
+export function heldLineIds(p: SimProcess): number[] {
+  return [...p.emitsInFlight].flatMap(([lines, ids]) => ids ?? idsOf(lines));
+}
+
+function idsOf(lines: Lines): number[] {
+  const ids: number[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const m = /^L(\d+);/.exec(lines.line(i).message);
+    if (m) ids.push(Number(m[1]));
+  }
+  return ids;
 }
 
 function safeJson(v: unknown): string {

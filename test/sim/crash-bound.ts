@@ -130,7 +130,11 @@ export function pinnedBehindPendingLines(delivered: readonly Delivered[], gen: n
   const pinned = new Set<number>();
   for (const list of bySource.values()) {
     list.sort((a, b) => a.firstWrite - b.firstWrite || a.id - b.id);
-    for (const l of pinnedBehindPending(list, (x) => sent.has(x.id), (x) => x.writtenAt <= crashAt)) pinned.add(l.id);
+    const sentByCrashed = (x: MeteredLine) => sent.has(x.id);
+    // The simulation's own reading: a line the crashed process did not deliver counts as pending (see the
+    // chaos run's, bench/lib/chaos-report.ts, which excludes lines earlier processes delivered).
+    const at = { sentByCrashed, begunBeforeCrash: (x: MeteredLine) => x.writtenAt <= crashAt, deliveredBeforeCrash: sentByCrashed };
+    for (const l of pinnedBehindPending(list, at)) pinned.add(l.id);
   }
   return pinned;
 }

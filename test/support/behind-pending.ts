@@ -13,19 +13,48 @@ export interface LedgerLine {
   lastWrite: number;
 }
 
+/** Where a crash reads a container's lines again (indexes into its lines in write order). */
+export interface BehindPendingRange {
+  /** The first line of the overlap the head is in: the next process reads again from here. */
+  from: number;
+  /** The oldest split line begun before the crash and not delivered by then, while the crashed process delivered a later one. */
+  head: number;
+  /** The last line the crashed process delivered. */
+  last: number;
+}
+
+/** What the ledger tells of a line at a crash. */
+export interface CrashView<L> {
+  /** Delivered by the crashed process. */
+  sentByCrashed(l: L): boolean;
+  /** Its first fragment was written before the crash. */
+  begunBeforeCrash(l: L): boolean;
+  /**
+   * Delivered before the crash, by the crashed process or an earlier one: such a line is not pending
+   * (a process that started from a checkpoint past it never read it, and delivers later lines).
+   */
+  deliveredBeforeCrash(l: L): boolean;
+}
+
 /**
- * Of one container instance's lines, in write order (by first fragment), those the crashed process
- * delivered and the next one reads again: from the start of the overlap containing the oldest split
- * line begun before the crash that the crashed process did not deliver while it delivered a later
- * one (its head read, its end not yet), to the last line it delivered — that head excepted.
+ * Of one container instance's lines, in write order (by first fragment), the range the next process
+ * reads again: from the start of the overlap containing the oldest split line begun before the crash
+ * and not delivered by then while the crashed process delivered a later one (its head read, its end
+ * not yet), to the last line the crashed process delivered. Null when no such line was pending.
  */
-export function pinnedBehindPending<L extends LedgerLine>(list: readonly L[], sentByCrashed: (l: L) => boolean, begunBeforeCrash: (l: L) => boolean): L[] {
+export function behindPendingRange<L extends LedgerLine>(list: readonly L[], at: CrashView<L>): BehindPendingRange | null {
   let last = -1;
-  for (let i = 0; i < list.length; i++) if (sentByCrashed(list[i] as L)) last = i;
-  const head = list.findIndex((l, i) => i < last && l.split && begunBeforeCrash(l) && !sentByCrashed(l));
-  if (head < 0) return [];
+  for (let i = 0; i < list.length; i++) if (at.sentByCrashed(list[i] as L)) last = i;
+  const head = list.findIndex((l, i) => i < last && l.split && at.begunBeforeCrash(l) && !at.deliveredBeforeCrash(l));
+  return head < 0 ? null : { from: overlapStart(list, head), head, last };
+}
+
+/** The lines of behindPendingRange the crashed process delivered (the head excepted): the next one sends them again. */
+export function pinnedBehindPending<L extends LedgerLine>(list: readonly L[], at: CrashView<L>): L[] {
+  const range = behindPendingRange(list, at);
+  if (!range) return [];
   const pinned: L[] = [];
-  for (let i = overlapStart(list, head); i <= last; i++) if (i !== head && sentByCrashed(list[i] as L)) pinned.push(list[i] as L);
+  for (let i = range.from; i <= range.last; i++) if (i !== range.head && at.sentByCrashed(list[i] as L)) pinned.push(list[i] as L);
   return pinned;
 }
 

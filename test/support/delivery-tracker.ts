@@ -68,6 +68,11 @@ export class DeliveryTracker {
     }
   }
 
+  /** Whether event `seq` of stream `id` had arrived by the end of `epoch` (in it or an earlier one). */
+  deliveredBy(epoch: number, id: number, seq: number): boolean {
+    return this.delivered(id, seq) && this.firstEpoch[id]![seq]! <= Math.min(epoch, 255);
+  }
+
   /** How many times event `seq` of stream `id` arrived in `epoch` (the collector's run). */
   arrivals(epoch: number, id: number, seq: number): number {
     return this.perEpoch[epoch]?.[id]?.[seq] ?? 0;

@@ -48,6 +48,13 @@ export interface BehindPending {
   duplicates: number;
   /** Those lines. */
   lines: number;
+  /**
+   * Of the duplicates, those of containers whose pending line's end the killed process had not read
+   * by the last line it delivered (written after that line's end). The rest lie behind a split line
+   * it had read whole and not delivered — in its ring or on the wire (a hanging request) at the
+   * kill, or pending at its last checkpoint save and completed since: the ledger cannot tell which.
+   */
+  endUnread: number;
   /** The container (stream) that contributed most, with its overlap: first line, the pending head, the last line delivered. */
   widest: null | { stream: number; from: number; head: number; last: number; duplicates: number };
 }
@@ -78,7 +85,7 @@ export interface CrashLedger {
  */
 export function duplicatesBehindPending(c: CrashLedger): BehindPending {
   type Line = LedgerLine & { seq: number };
-  const out: BehindPending = { duplicates: 0, lines: 0, widest: null };
+  const out: BehindPending = { duplicates: 0, lines: 0, endUnread: 0, widest: null };
   c.ledger.forEach((l, stream) => {
     const list: Line[] = [];
     for (let seq = 0; seq < (c.written[stream] ?? 0); seq++) list.push({ seq, split: l.firstWrite[seq] !== l.lastWrite[seq], firstWrite: l.firstWrite[seq]!, lastWrite: l.lastWrite[seq]! });
@@ -93,6 +100,7 @@ export function duplicatesBehindPending(c: CrashLedger): BehindPending {
       duplicates += c.arrivalsAfter(stream, list[i]!.seq);
     }
     out.duplicates += duplicates;
+    if (list[range.head]!.lastWrite > list[range.last]!.lastWrite) out.endUnread += duplicates;
     if (!out.widest || duplicates > out.widest.duplicates) out.widest = { stream, from: list[range.from]!.seq, head: list[range.head]!.seq, last: list[range.last]!.seq, duplicates };
   });
   return out;
@@ -131,7 +139,7 @@ export function describe(r: ChaosResult): string {
 function behindWhere(b: BehindPending): string {
   if (!b.widest) return "";
   const w = b.widest;
-  return ` (${b.lines} lines delivered before the kill; most in c${w.stream}: lines ${w.from}–${w.last}, the overlap from ${w.from}, pending ${w.head}, ${w.duplicates} duplicates)`;
+  return ` (${b.lines} lines delivered before the kill, ${b.endUnread} of the duplicates behind a line whose end it had not read; most in c${w.stream}: lines ${w.from}–${w.last}, the overlap from ${w.from}, pending ${w.head}, ${w.duplicates} duplicates)`;
 }
 
 /** One seed of `npm run chaos`: its phases (kills, outage, SIGKILL during an outage), those that ran. */

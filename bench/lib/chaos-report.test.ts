@@ -21,7 +21,7 @@ test("one sync interval of traffic plus the wire; traffic is what goes into the 
 });
 
 function crash(n: number, duplicates: number, syncBound: number, behind = 0): CrashReport {
-  const behindPending = { duplicates: behind, lines: behind, endUnread: behind, widest: null };
+  const behindPending = { duplicates: behind, lines: behind, widest: null, behindReadWhole: 0 };
   return { n, atMs: 0, uptimeMs: 0, inFlight: 1, lagBytes: 0, ringRecords: 0, appendRate: 0, sendRate: 0, trafficRate: 0, wireEvents: 0, duplicates, duplicatesDeliveredBefore: 0, duplicateSpanSeconds: 0, syncBound, behindPending };
 }
 
@@ -62,7 +62,7 @@ describe("duplicates read again from behind a line pending at the kill", () => {
     expect(b.lines).toBe(4);
     expect(b.duplicates).toBe(4);
     expect(b.widest).toEqual({ stream: 0, from: 1, head: 4, last: 5, duplicates: 4 });
-    expect(b.endUnread).toBe(4); // line 4 ends (place 10) after the last line delivered (5, place 9)
+    expect(b.behindReadWhole).toBe(0); // line 4 ends (place 10) after every line delivered (the last, 5, at place 9)
     // Each arrival after the kill counts: a line sent twice by the next run is two duplicates; one it did not send, none.
     expect(duplicatesBehindPending(ledger(9, (s, q) => (s === 0 && q === 2 ? 2 : s === 0 && q === 5 ? 0 : 1))).duplicates).toBe(4);
   });
@@ -71,22 +71,28 @@ describe("duplicates read again from behind a line pending at the kill", () => {
     expect(duplicatesBehindPending(ledger(5)).duplicates).toBe(0); // line 4 begins at place 6
     // Lines 1 and 2 ended (places 4, 5) before line 4 began (place 7): no overlap reaches back; only 5 counts.
     const apart = ledgerOf([0, 1, 2, 1, 2, 3, 4, 5, 4, 6]);
-    expect(duplicatesBehindPending({ ...ledger(9), ledger: [apart, c1] })).toEqual({ duplicates: 1, lines: 1, endUnread: 1, widest: { stream: 0, from: 4, head: 4, last: 5, duplicates: 1 } });
+    expect(duplicatesBehindPending({ ...ledger(9), ledger: [apart, c1] })).toEqual({ duplicates: 1, lines: 1, widest: { stream: 0, from: 4, head: 4, last: 5, duplicates: 1 }, behindReadWhole: 0 });
   });
 
-  test("a split line an earlier process delivered is not pending: the killed one started past it", () => {
+  test("a split line read whole and not delivered (in the ring, a batch hanging) is not pending, nor one an earlier process delivered: shown apart", () => {
     // Line 0 (split, places 1..3) overlaps line 1; line 3 (split, places 5..6) the killed process read
-    // whole and did not deliver (a hanging request, say), while it delivered 1, 2 and 4; line 0 came
-    // from an earlier process.
+    // whole — it delivered line 4, written after line 3's end — and did not deliver. It delivered 1, 2, 4.
     const c = ledgerOf([0, 1, 0, 2, 3, 3, 4]);
     const killed = new Set([1, 2, 4]);
     const run = (deliveredBefore: Set<number>) =>
       duplicatesBehindPending({ ledger: [c], written: [5], writesAtKill: 7, sentByKilled: (_s, q) => killed.has(q), deliveredBeforeKill: (_s, q) => deliveredBefore.has(q), arrivalsAfter: () => 1 });
-    const b = run(new Set([0, 1, 2, 4]));
-    expect(b.widest).toEqual({ stream: 0, from: 3, head: 3, last: 4, duplicates: 1 });
-    expect(b.endUnread).toBe(0); // line 3 ended (place 6) before line 4 (place 7), which was delivered
-    // Had nobody delivered line 0 (the killed process read its head and not its end), the read begins there.
-    expect(run(killed).widest).toEqual({ stream: 0, from: 0, head: 0, last: 4, duplicates: 3 });
+    // Line 0 from an earlier process: counted from line 3 on, only line 4 would be; it is shown, not bound.
+    expect(run(new Set([0, 1, 2, 4]))).toEqual({ duplicates: 0, lines: 0, widest: null, behindReadWhole: 1 });
+    // Line 0 delivered by nobody (read whole too): from its overlap on, lines 1, 2 and 4.
+    expect(run(killed)).toEqual({ duplicates: 0, lines: 0, widest: null, behindReadWhole: 3 });
+    // Line 3's end written after line 4's (place 8 of [0, 1, 0, 2, 3, 4, 5, 3]): pending at the kill.
+    const unread = ledgerOf([0, 1, 0, 2, 3, 4, 5, 3]);
+    expect(duplicatesBehindPending({ ledger: [unread], written: [6], writesAtKill: 7, sentByKilled: (_s, q) => killed.has(q), deliveredBeforeKill: (_s, q) => q !== 3, arrivalsAfter: () => 1 })).toEqual({
+      duplicates: 1,
+      lines: 1,
+      widest: { stream: 0, from: 3, head: 3, last: 4, duplicates: 1 },
+      behindReadWhole: 0,
+    });
   });
 });
 

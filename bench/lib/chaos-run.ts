@@ -359,7 +359,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       duplicates: 0,
       duplicatesDeliveredBefore: 0,
       duplicateSpanSeconds: 0,
-      behindPending: { duplicates: 0, lines: 0, endUnread: 0, widest: null },
+      behindPending: { duplicates: 0, lines: 0, widest: null, behindReadWhole: 0 },
       ...crashBounds({ writeRate: o.rate, appendRate, sendRate, syncIntervalMs, concurrency, batchMaxEvents }),
     };
     crashes.push(crash);

@@ -1,7 +1,7 @@
 // The chaos summary's judgements: the duplicate bound of a crash, the per-seed verdicts and totals, and
 // where a section lands in bench/RESULTS.md.
-import { expect, test } from "bun:test";
-import { crashBounds, insertIntoSection, type SeedRun, seedTable, summarizeSeed } from "./chaos-report.ts";
+import { describe, expect, test } from "bun:test";
+import { crashBounds, duplicatesBehindPending, insertIntoSection, type SeedRun, seedTable, summarizeSeed } from "./chaos-report.ts";
 import type { ChaosResult, CrashReport } from "./chaos-run.ts";
 
 const rates = { writeRate: 20_000, appendRate: 21_000, sendRate: 18_000, syncIntervalMs: 1000, concurrency: 4, batchMaxEvents: 1024 };
@@ -20,9 +20,81 @@ test("one sync interval of traffic plus the wire; traffic is what goes into the 
   expect(catchingUp.syncBound).toBe(35_500 + 4096);
 });
 
-function crash(n: number, duplicates: number, syncBound: number): CrashReport {
-  return { n, atMs: 0, uptimeMs: 0, inFlight: 1, lagBytes: 0, ringRecords: 0, appendRate: 0, sendRate: 0, trafficRate: 0, wireEvents: 0, duplicates, duplicatesDeliveredBefore: 0, duplicateSpanSeconds: 0, syncBound };
+function crash(n: number, duplicates: number, syncBound: number, behind = 0): CrashReport {
+  const behindPending = { duplicates: behind, lines: behind, widest: null, behindReadWhole: 0 };
+  return { n, atMs: 0, uptimeMs: 0, inFlight: 1, lagBytes: 0, ringRecords: 0, appendRate: 0, sendRate: 0, trafficRate: 0, wireEvents: 0, duplicates, duplicatesDeliveredBefore: 0, duplicateSpanSeconds: 0, syncBound, behindPending };
 }
+
+/**
+ * A ledger of one container's lines from their fragments in the order of writes: each entry a line's
+ * sequence number, a split line's sequence number appearing at each of its fragments.
+ */
+function ledgerOf(writes: number[]): { firstWrite: Uint32Array; lastWrite: Uint32Array } {
+  const n = Math.max(...writes) + 1;
+  const l = { firstWrite: new Uint32Array(n), lastWrite: new Uint32Array(n) };
+  writes.forEach((seq, i) => {
+    if (l.firstWrite[seq] === 0) l.firstWrite[seq] = i + 1;
+    l.lastWrite[seq] = i + 1;
+  });
+  return l;
+}
+
+describe("duplicates read again from behind a line pending at the kill", () => {
+  // Container 0: line 1 (split, stdout) overlaps line 2 (split, stderr), which ends after line 4 (split)
+  // begins; 4 was pending at the kill (written up to place 9: its last fragment came after). The
+  // overlap starts at line 1; the killed process delivered 0, 1, 2, 3 and 5 (of the other stream).
+  const c0 = ledgerOf([0, 1, 2, 1, 3, 4, 2, 1, 5, 4, 6]);
+  // Container 1: no split line; the killed process delivered what it read.
+  const c1 = ledgerOf([0, 1, 2]);
+  const sent = [new Set([0, 1, 2, 3, 5]), new Set([0, 1])];
+  const ledger = (writesAtKill: number, arrivalsAfter = (_s: number, _q: number) => 1) => ({
+    ledger: [c0, c1],
+    written: [7, 3],
+    writesAtKill,
+    sentByKilled: (stream: number, seq: number) => sent[stream]!.has(seq),
+    deliveredBeforeKill: (stream: number, seq: number) => sent[stream]!.has(seq),
+    arrivalsAfter,
+  });
+
+  test("from the start of the overlap that contains the oldest pending line to the last line delivered, counted by arrivals after the kill", () => {
+    const b = duplicatesBehindPending(ledger(9));
+    // Lines 1, 2, 3, 5 (not 0: before the overlap; not 4: the pending head; not 6: after the last delivered).
+    expect(b.lines).toBe(4);
+    expect(b.duplicates).toBe(4);
+    expect(b.widest).toEqual({ stream: 0, from: 1, head: 4, last: 5, duplicates: 4 });
+    expect(b.behindReadWhole).toBe(0); // line 4 ends (place 10) after every line delivered (the last, 5, at place 9)
+    // Each arrival after the kill counts: a line sent twice by the next run is two duplicates; one it did not send, none.
+    expect(duplicatesBehindPending(ledger(9, (s, q) => (s === 0 && q === 2 ? 2 : s === 0 && q === 5 ? 0 : 1))).duplicates).toBe(4);
+  });
+
+  test("a split line begun after the kill pins nothing; without an overlap only what follows the head counts", () => {
+    expect(duplicatesBehindPending(ledger(5)).duplicates).toBe(0); // line 4 begins at place 6
+    // Lines 1 and 2 ended (places 4, 5) before line 4 began (place 7): no overlap reaches back; only 5 counts.
+    const apart = ledgerOf([0, 1, 2, 1, 2, 3, 4, 5, 4, 6]);
+    expect(duplicatesBehindPending({ ...ledger(9), ledger: [apart, c1] })).toEqual({ duplicates: 1, lines: 1, widest: { stream: 0, from: 4, head: 4, last: 5, duplicates: 1 }, behindReadWhole: 0 });
+  });
+
+  test("a split line read whole and not delivered (in the ring, a batch hanging) is not pending, nor one an earlier process delivered: shown apart", () => {
+    // Line 0 (split, places 1..3) overlaps line 1; line 3 (split, places 5..6) the killed process read
+    // whole — it delivered line 4, written after line 3's end — and did not deliver. It delivered 1, 2, 4.
+    const c = ledgerOf([0, 1, 0, 2, 3, 3, 4]);
+    const killed = new Set([1, 2, 4]);
+    const run = (deliveredBefore: Set<number>) =>
+      duplicatesBehindPending({ ledger: [c], written: [5], writesAtKill: 7, sentByKilled: (_s, q) => killed.has(q), deliveredBeforeKill: (_s, q) => deliveredBefore.has(q), arrivalsAfter: () => 1 });
+    // Line 0 from an earlier process: counted from line 3 on, only line 4 would be; it is shown, not bound.
+    expect(run(new Set([0, 1, 2, 4]))).toEqual({ duplicates: 0, lines: 0, widest: null, behindReadWhole: 1 });
+    // Line 0 delivered by nobody (read whole too): from its overlap on, lines 1, 2 and 4.
+    expect(run(killed)).toEqual({ duplicates: 0, lines: 0, widest: null, behindReadWhole: 3 });
+    // Line 3's end written after line 4's (place 8 of [0, 1, 0, 2, 3, 4, 5, 3]): pending at the kill.
+    const unread = ledgerOf([0, 1, 0, 2, 3, 4, 5, 3]);
+    expect(duplicatesBehindPending({ ledger: [unread], written: [6], writesAtKill: 7, sentByKilled: (_s, q) => killed.has(q), deliveredBeforeKill: (_s, q) => q !== 3, arrivalsAfter: () => 1 })).toEqual({
+      duplicates: 1,
+      lines: 1,
+      widest: { stream: 0, from: 3, head: 3, last: 4, duplicates: 1 },
+      behindReadWhole: 0,
+    });
+  });
+});
 
 function result(over: Partial<ChaosResult>): ChaosResult {
   return { seed: 1, command: "bun src/main.ts", events: 1000, distinct: 1000, missing: 0, missingExamples: [], corrupt: 0, corruptSamples: [], piecesOfLostLines: 0, misattributed: 0, duplicates: 0, duplicatesWithoutCrash: 0, crashes: [], writer: { events: 1000, lines: 1000, bytes: 1, rotations: 0, lateWrites: 0, gzipped: 0, deleted: 0, splitAcrossRotation: 0, interleaved: 0 }, wallMs: 10_000, rate: 1000, syncIntervalMs: 1000, partialFlushMs: 300, requests: 0, byStatus: {}, outage: null, finalExit: 0, bytesLost: 0, accountingImbalance: 0, logFile: "", failures: [], ...over };
@@ -41,7 +113,7 @@ test("a seed's summary: loss where none is allowed, corrupt less the pieces of l
   expect(s.missing).toBe(2); // phase 3's loss is inherent: reported apart
   expect(s.corrupt).toBe(0);
   expect(s.crashes.map((c) => c.duplicates)).toEqual([100, 300, 5]);
-  expect(s.withinSyncBound).toBe(2);
+  expect(s.withinBound).toBe(2);
   expect(s.outageCrashLoss).toEqual({ events: 40, bytesCounted: 8000 });
   expect(s.wallMs).toBe(30_000);
   expect(s.failures).toEqual(["seed 8: 2 events missing"]);

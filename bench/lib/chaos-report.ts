@@ -1,6 +1,8 @@
 // The chaos run's figures (issue 17): the duplicate bounds of each crash, the readable account of one
 // run, and the one-table summary of many seeds. Pure: the run (chaos-run.ts) measures, this judges and
 // formats; bench/chaos.ts prints and appends to bench/RESULTS.md.
+import { type BehindPendingRange, behindPendingRange, type LedgerLine } from "../../test/support/behind-pending.ts";
+import type { LineLedger } from "../../test/support/rotating-writer.ts";
 import type { ChaosResult, CrashReport } from "./chaos-run.ts";
 
 export interface CrashRates {
@@ -40,8 +42,97 @@ export function crashBounds(r: CrashRates): CrashBounds {
   };
 }
 
-export function withinSyncBound(c: CrashReport): boolean {
-  return c.duplicates <= c.syncBound;
+/** What a crash sent again from behind a line pending at the kill, and where (the container with the most). */
+export interface BehindPending {
+  /**
+   * Duplicates, in the run after the kill, of the lines the killed process delivered from the start
+   * of the overlap containing a line pending at the kill on (duplicatesBehindPending): in the bound.
+   */
+  duplicates: number;
+  /** Those lines. */
+  lines: number;
+  /** The container (stream) that contributed most, with its overlap: first line, the pending head, the last line delivered. */
+  widest: null | { stream: number; from: number; head: number; last: number; duplicates: number };
+  /**
+   * Not in the bound, shown: what counting from any split line not delivered by the kill would add —
+   * lines behind a split line the killed process had read whole (it delivered a line written after
+   * its end) and not delivered: in its ring, or in a batch retried or hanging, at the kill. Such a
+   * line pins no checkpoint; the duplicates after it are the sync interval's, already in the bound.
+   */
+  behindReadWhole: number;
+}
+
+/** A crash as the ledger tells it: which lines each collector run delivered, and how far the writer had got. */
+export interface CrashLedger {
+  /** Per stream, where each line's fragments were written (RotatingWriter's ledger). */
+  ledger: readonly LineLedger[];
+  /** Lines written per stream by the end of the run. */
+  written: readonly number[];
+  /** The writer's writes (physical lines) when the kill was sent: a line whose first fragment is within them was begun before it. */
+  writesAtKill: number;
+  /** Whether the killed process delivered event `seq` of stream `stream`. */
+  sentByKilled(stream: number, seq: number): boolean;
+  /** Whether it or an earlier process did: a line delivered before the kill was not pending at it. */
+  deliveredBeforeKill(stream: number, seq: number): boolean;
+  /** Its arrivals in the run after the kill. */
+  arrivalsAfter(stream: number, seq: number): number;
+}
+
+/**
+ * The duplicates a crash sends by design from behind a line pending at the kill (docs/ring-format.md,
+ * "Bounded replay"): per container, the lines the killed process delivered that lie, in write order,
+ * between the start of the overlap of both streams' partial lines that contains the oldest pending
+ * line and the last line it delivered. Pending: split, begun before the kill, delivered by no process
+ * before it, its head read (the killed process delivered a later line) and its end not (written after
+ * the end of every line the killed process delivered). The next run reads them again from the files
+ * (a file's checkpoint stays at the overlap's start); each of their arrivals after the kill is a
+ * duplicate, counted from the ledger.
+ */
+export function duplicatesBehindPending(c: CrashLedger): BehindPending {
+  const out: BehindPending = { duplicates: 0, lines: 0, widest: null, behindReadWhole: 0 };
+  c.ledger.forEach((l, stream) => {
+    const list: Line[] = [];
+    for (let seq = 0; seq < (c.written[stream] ?? 0); seq++) list.push({ seq, split: l.firstWrite[seq] !== l.lastWrite[seq], firstWrite: l.firstWrite[seq]!, lastWrite: l.lastWrite[seq]! });
+    list.sort((a, b) => a.firstWrite - b.firstWrite);
+    const sent = (x: Line) => c.sentByKilled(stream, x.seq);
+    let readTo = 0; // the end of the last line the killed process delivered: it had read this far
+    for (const x of list) if (sent(x)) readTo = Math.max(readTo, x.lastWrite);
+    const view = { sentByCrashed: sent, begunBeforeCrash: (x: Line) => x.firstWrite <= c.writesAtKill, deliveredBeforeCrash: (x: Line) => c.deliveredBeforeKill(stream, x.seq) };
+    const pending = behindPendingRange(list, { ...view, deliveredBeforeCrash: (x) => view.deliveredBeforeCrash(x) || x.lastWrite <= readTo });
+    const wider = behindPendingRange(list, view);
+    const counted = pending ? arrivalsIn(list, pending, sent, (x) => c.arrivalsAfter(stream, x.seq)) : { duplicates: 0, lines: 0 };
+    if (wider) out.behindReadWhole += arrivalsIn(list, wider, sent, (x) => c.arrivalsAfter(stream, x.seq)).duplicates - counted.duplicates;
+    if (!pending) return;
+    out.duplicates += counted.duplicates;
+    out.lines += counted.lines;
+    if (!out.widest || counted.duplicates > out.widest.duplicates) {
+      out.widest = { stream, from: list[pending.from]!.seq, head: list[pending.head]!.seq, last: list[pending.last]!.seq, duplicates: counted.duplicates };
+    }
+  });
+  return out;
+}
+
+type Line = LedgerLine & { seq: number };
+
+/** The arrivals after the kill of the lines of `range` the killed process delivered (its head excepted). */
+function arrivalsIn(list: readonly Line[], range: BehindPendingRange, sent: (x: Line) => boolean, arrivalsAfter: (x: Line) => number): { duplicates: number; lines: number } {
+  let duplicates = 0;
+  let lines = 0;
+  for (let i = range.from; i <= range.last; i++) {
+    if (i === range.head || !sent(list[i]!)) continue;
+    lines++;
+    duplicates += arrivalsAfter(list[i]!);
+  }
+  return { duplicates, lines };
+}
+
+/** Issue 17's bound on a crash: one sync interval of traffic and the wire, plus what it read again from behind a pending line. */
+export function boundOf(c: CrashReport): number {
+  return c.syncBound + c.behindPending.duplicates;
+}
+
+export function withinBound(c: CrashReport): boolean {
+  return c.duplicates <= boundOf(c);
 }
 
 /** Human-readable figures of one run. */
@@ -51,10 +142,10 @@ export function describe(r: ChaosResult): string {
     `events written ${r.events} · delivered distinct ${r.distinct} · missing ${r.missing} · corrupt ${r.corrupt}${r.piecesOfLostLines ? ` (${r.piecesOfLostLines} of them pieces of lines lost with their files)` : ""} · duplicates ${r.duplicates} (before any crash: ${r.duplicatesWithoutCrash})`,
     `writer: ${r.writer.rotations} rotations (${r.writer.lateWrites} late writes into renamed files, ${r.writer.splitAcrossRotation} inside a line), ${r.writer.interleaved} stdout/stderr lines interleaved, ${r.writer.gzipped} gzipped, ${r.writer.deleted} deleted, ${(r.writer.bytes / 1e6).toFixed(1)} MB`,
     `messenger: ${r.requests} requests, by status ${JSON.stringify(r.byStatus)}`,
-    `kills ${r.crashes.length}; per crash: duplicates against the bound, one sync interval of traffic in and out of the ring + the wire (issue 17):`,
+    `kills ${r.crashes.length}; per crash: duplicates against the bound, one sync interval of traffic in and out of the ring + the wire + what was read again from behind a pending line (issue 17):`,
     ...r.crashes.map(
       (c) =>
-        `  #${c.n} at ${(c.atMs / 1000).toFixed(1)} s: ${c.duplicates} duplicates, ${withinSyncBound(c) ? "within" : "OVER"} one sync ${c.syncBound} (${c.trafficRate} ev/s in and out × ${r.syncIntervalMs} ms + ${c.wireEvents} on the wire); ` +
+        `  #${c.n} at ${(c.atMs / 1000).toFixed(1)} s: ${c.duplicates} duplicates, ${withinBound(c) ? "within" : "OVER"} ${boundOf(c)} = one sync ${c.syncBound} (${c.trafficRate} ev/s in and out × ${r.syncIntervalMs} ms + ${c.wireEvents} on the wire) + ${c.behindPending.duplicates} behind a pending line${behindWhere(c.behindPending)}; ` +
         `(${c.duplicatesDeliveredBefore} delivered before the crash, spanning ${c.duplicateSpanSeconds} s of a stream; uptime ${(c.uptimeMs / 1000).toFixed(1)} s, ${c.inFlight} in flight, ${c.lagBytes} B lag, ${c.ringRecords} in ring, ${c.appendRate} appended/s, ${c.sendRate} sent/s)`,
     ),
   ];
@@ -62,6 +153,14 @@ export function describe(r: ChaosResult): string {
   lines.push(`wall ${(r.wallMs / 1000).toFixed(1)} s · final exit ${r.finalExit} · bytes lost ${r.bytesLost} · accounting imbalance ${r.accountingImbalance}`);
   lines.push(r.failures.length ? `FAILED: ${r.failures.join("; ")} (collector log: ${r.logFile})` : "PASSED");
   return lines.join("\n");
+}
+
+/** Where the lines read again from behind a pending line came from, briefly. */
+function behindWhere(b: BehindPending): string {
+  const readWhole = b.behindReadWhole ? `; not counted: ${b.behindReadWhole} behind split lines read whole and not delivered` : "";
+  if (!b.widest) return readWhole ? ` (${readWhole.slice(2)})` : "";
+  const w = b.widest;
+  return ` (${b.lines} lines delivered before the kill; most in c${w.stream}: lines ${w.from}–${w.last}, the overlap from ${w.from}, pending ${w.head}, ${w.duplicates} duplicates${readWhole})`;
 }
 
 /** One seed of `npm run chaos`: its phases (kills, outage, SIGKILL during an outage), those that ran. */
@@ -83,7 +182,8 @@ export interface SeedSummary {
   corrupt: number;
   /** Crashes of the kills phase, then the SIGKILL during the outage. */
   crashes: CrashReport[];
-  withinSyncBound: number;
+  /** Crashes within their bound: one sync interval of traffic, the wire, and what was read again from behind a pending line. */
+  withinBound: number;
   /** The SIGKILL during an outage: events lost with the deleted files and the bytes the collector counted. */
   outageCrashLoss: { events: number; bytesCounted: number } | null;
   wallMs: number;
@@ -100,7 +200,7 @@ export function summarizeSeed(run: SeedRun): SeedSummary {
     missing: run.kills.missing + (run.outage?.missing ?? 0),
     corrupt: phases.reduce((a, p) => a + p.corrupt - p.piecesOfLostLines, 0),
     crashes,
-    withinSyncBound: crashes.filter(withinSyncBound).length,
+    withinBound: crashes.filter(withinBound).length,
     outageCrashLoss: run.outageCrash ? { events: run.outageCrash.missing, bytesCounted: run.outageCrash.bytesLost } : null,
     wallMs: phases.reduce((a, p) => a + p.wallMs, 0),
     failures: phases.flatMap((p) => p.failures.map((f) => `seed ${p.seed}: ${f}`)),
@@ -109,16 +209,16 @@ export function summarizeSeed(run: SeedRun): SeedSummary {
 }
 
 const HEADER =
-  "| seed | events written | missing | corrupt | duplicates per crash: n / one-sync bound (✓ within, ✗ over; last: the SIGKILL in an outage) | within one sync | SIGKILL in an outage: lost events (bytes counted lost) | wall | result |\n" +
+  "| seed | events written | missing | corrupt | duplicates per crash: n / one-sync bound [+ read again from behind a pending line] (✓ within, ✗ over; last: the SIGKILL in an outage) | within the bound | SIGKILL in an outage: lost events (bytes counted lost) | wall | result |\n" +
   "| --- | --- | --- | --- | --- | --- | --- | --- | --- |";
 
 /** The summary table of many seeds, with a total row. */
 export function seedTable(rows: SeedSummary[]): string {
   const out = [HEADER];
   for (const r of rows) {
-    const perCrash = r.crashes.map((c) => `${c.duplicates}/${c.syncBound} ${withinSyncBound(c) ? "✓" : "✗"}`).join(", ");
+    const perCrash = r.crashes.map((c) => `${c.duplicates}/${c.syncBound}${c.behindPending.duplicates ? `+${c.behindPending.duplicates}` : ""} ${withinBound(c) ? "✓" : "✗"}`).join(", ");
     const loss = r.outageCrashLoss ? `${r.outageCrashLoss.events} (${r.outageCrashLoss.bytesCounted} B)` : "skipped";
-    out.push(`| ${r.seed} | ${r.events} | ${r.missing} | ${r.corrupt} | ${perCrash || "–"} | ${r.withinSyncBound} of ${r.crashes.length} | ${loss} | ${(r.wallMs / 1000).toFixed(0)} s | ${r.failures.length ? "FAIL" : "pass"} |`);
+    out.push(`| ${r.seed} | ${r.events} | ${r.missing} | ${r.corrupt} | ${perCrash || "–"} | ${r.withinBound} of ${r.crashes.length} | ${loss} | ${(r.wallMs / 1000).toFixed(0)} s | ${r.failures.length ? "FAIL" : "pass"} |`);
   }
   if (rows.length > 1) {
     const sum = (f: (r: SeedSummary) => number) => rows.reduce((a, r) => a + f(r), 0);
@@ -127,7 +227,7 @@ export function seedTable(rows: SeedSummary[]): string {
     const median = dups.length === 0 ? 0 : dups.length % 2 ? dups[mid]! : Math.round((dups[mid - 1]! + dups[mid]!) / 2);
     const failed = rows.filter((r) => r.failures.length).length;
     out.push(
-      `| all ${rows.length} | ${sum((r) => r.events)} | ${sum((r) => r.missing)} | ${sum((r) => r.corrupt)} | median ${median}, max ${dups[dups.length - 1] ?? 0} | ${sum((r) => r.withinSyncBound)} of ${sum((r) => r.crashes.length)} | ${sum((r) => r.outageCrashLoss?.events ?? 0)} | ${(sum((r) => r.wallMs) / 1000).toFixed(0)} s | ${failed ? `${failed} FAILED` : "pass"} |`,
+      `| all ${rows.length} | ${sum((r) => r.events)} | ${sum((r) => r.missing)} | ${sum((r) => r.corrupt)} | median ${median}, max ${dups[dups.length - 1] ?? 0} | ${sum((r) => r.withinBound)} of ${sum((r) => r.crashes.length)} | ${sum((r) => r.outageCrashLoss?.events ?? 0)} | ${(sum((r) => r.wallMs) / 1000).toFixed(0)} s | ${failed ? `${failed} FAILED` : "pass"} |`,
     );
   }
   return out.join("\n");

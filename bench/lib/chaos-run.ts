@@ -11,7 +11,7 @@ import { type MockMessenger, startMockMessenger } from "../../src/dev/mock-messe
 import { prng } from "../../src/dev/sample-node.ts";
 import { DeliveryTracker } from "../../test/support/delivery-tracker.ts";
 import { RotatingWriter } from "../../test/support/rotating-writer.ts";
-import { crashBounds } from "./chaos-report.ts";
+import { type BehindPending, boundOf, crashBounds, duplicatesBehindPending } from "./chaos-report.ts";
 
 const ROOT = join(import.meta.dir, "../..");
 const KEY = "chaos-key";
@@ -76,9 +76,12 @@ export interface CrashReport {
   /** What can be on the wire: batches in flight (messenger.concurrency) × messenger.batchMaxEvents. */
   wireEvents: number;
   /**
-   * Issue 17's bound, asserted: one buffer.syncIntervalMs of traffic plus what was on the wire.
+   * Issue 17's bound, asserted: one buffer.syncIntervalMs of traffic plus what was on the wire
+   * (crashBounds), plus the duplicates read again from behind a line pending at the kill (behindPending).
    */
   syncBound: number;
+  /** Duplicates of lines read again from behind a line pending at the kill (duplicatesBehindPending). */
+  behindPending: BehindPending;
 }
 
 export interface ChaosResult {
@@ -170,6 +173,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     maxFiles: o.maxFiles ?? 5,
     interleaveEvery: o.interleaveEvery ?? 3,
     rotateInsideLineEvery: o.rotateInsideLineEvery ?? 2,
+    ledger: true,
   });
   const tracker = new DeliveryTracker(writer);
   const faults = { failRate: o.failRate ?? 0.2, failStatus: 503, hangRate: o.hangRate ?? 0.02, latencyMs: 2, latencyJitterMs: 20 };
@@ -314,6 +318,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
 
   // The kills: spread over the writing period (and the catch-up after it).
   const crashes: CrashReport[] = [];
+  /** Per crash, the writer's writes when the kill was sent (which lines were begun before it). */
+  const writesAtKill: number[] = [];
   const killMin = o.killAfterMs?.min ?? 1500;
   const killMax = o.killAfterMs?.max ?? 6000;
   for (let k = 1; k <= o.kills; k++) {
@@ -335,6 +341,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     const now = performance.now();
     const p = proc as unknown as { kill(sig: string): void; exited: Promise<number> };
     p.kill("SIGKILL");
+    writesAtKill.push(writer.writes);
     await p.exited;
     const s = st ?? lastStatus;
     const lagBytes = s ? (s.files as Array<{ lag: number }>).reduce((a, f) => a + (f.lag ?? 0), 0) : 0;
@@ -352,6 +359,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       duplicates: 0,
       duplicatesDeliveredBefore: 0,
       duplicateSpanSeconds: 0,
+      behindPending: { duplicates: 0, lines: 0, widest: null, behindReadWhole: 0 },
       ...crashBounds({ writeRate: o.rate, appendRate, sendRate, syncIntervalMs, concurrency, batchMaxEvents }),
     };
     crashes.push(crash);
@@ -405,6 +413,15 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     let span = 0;
     for (const r of d?.streams.values() ?? []) span = Math.max(span, r.max - r.min + 1);
     c.duplicateSpanSeconds = Math.round((span / perStreamRate) * 10) / 10;
+    // The killed process ran in epoch n - 1; what arrived in epoch n is the next one's.
+    c.behindPending = duplicatesBehindPending({
+      ledger: writer.ledger!,
+      written: writer.written(),
+      writesAtKill: writesAtKill[c.n - 1]!,
+      sentByKilled: (stream, seq) => tracker.arrivals(c.n - 1, stream, seq) > 0,
+      deliveredBeforeKill: (stream, seq) => tracker.deliveredBy(c.n - 1, stream, seq),
+      arrivalsAfter: (stream, seq) => tracker.arrivals(c.n, stream, seq),
+    });
   });
   const missing = tracker.missing();
   const result: ChaosResult = {
@@ -439,7 +456,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   if (result.corrupt - result.piecesOfLostLines > 0) failures.push(`${result.corrupt} corrupt or unknown messages (e.g. ${JSON.stringify(result.corruptSamples[0])})`);
   if (result.misattributed > 0) failures.push(`${result.misattributed} records tagged with the wrong pod or container`);
   if (result.duplicatesWithoutCrash > 0) failures.push(`${result.duplicatesWithoutCrash} duplicates before any crash`);
-  for (const c of crashes) if (c.duplicates > c.syncBound) failures.push(`crash ${c.n}: ${c.duplicates} duplicates, above one sync interval of traffic in and out of the ring and the wire (${c.syncBound})`);
+  for (const c of crashes) {
+    if (c.duplicates > boundOf(c)) failures.push(`crash ${c.n}: ${c.duplicates} duplicates, above one sync interval of traffic in and out of the ring and the wire (${c.syncBound}) plus ${c.behindPending.duplicates} read again from behind a pending line`);
+  }
   if (o.lossExpected) {
     // The loss is inherent; what matters is that the collector counted it (bytes_lost_total), about as
     // many bytes as the lost events took in the files.

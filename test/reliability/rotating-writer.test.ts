@@ -100,6 +100,38 @@ test("interleaves split lines of stdout and stderr and rotates inside lines; eac
   expect(endsInsideLine).toBeGreaterThan(w.stats.rotations / 4);
 });
 
+test("the ledger names each line's first and last fragment in the order of writes, as the files hold them", () => {
+  const w = new RotatingWriter({ root: join(dir, "pods4"), podsFile: join(dir, "pods4.json"), seed: 11, pods: 1, containers: ["main"], rotateBytes: 4 * 1024, maxFiles: 1000, partialEvery: 5, interleaveEvery: 2, rotateInsideLineEvery: 2, ledger: true });
+  for (let i = 0; i < 30; i++) w.write(40);
+  w.close();
+  // One container: the writer's order of writes is the order of the physical lines in its files.
+  const places = new Map<number, { first: number; last: number }>();
+  const open = new Map<string, { content: string; first: number }>();
+  let at = 0;
+  for (const { text } of filesOf(w.streams[0]!.dir)) {
+    for (const line of text.split("\n").filter(Boolean)) {
+      at++;
+      const [, stream, tag, ...rest] = line.split(" ");
+      const prev = open.get(stream!) ?? { content: "", first: at };
+      const content = prev.content + rest.join(" ");
+      if (tag === "P") open.set(stream!, { content, first: prev.first });
+      else {
+        open.delete(stream!);
+        places.set(parseMessageId(content)!.seq, { first: prev.first, last: at });
+      }
+    }
+  }
+  const ledger = w.ledger![0]!;
+  expect(w.writes).toBe(at);
+  expect(places.size).toBe(w.written()[0]!);
+  let split = 0;
+  for (const [seq, p] of places) {
+    expect([seq, ledger.firstWrite[seq], ledger.lastWrite[seq]]).toEqual([seq, p.first, p.last]);
+    if (p.first !== p.last) split++;
+  }
+  expect(split).toBeGreaterThan(100);
+});
+
 test("the tracker counts missing, duplicated (per epoch), corrupt and misattributed events", () => {
   const w = new RotatingWriter({ root: join(dir, "pods2"), podsFile: join(dir, "pods2.json"), seed: 9, pods: 2, containers: ["main"], rotateBytes: 1 << 20 });
   w.write(100);
@@ -120,6 +152,11 @@ test("the tracker counts missing, duplicated (per epoch), corrupt and misattribu
   expect(t.missing()).toEqual({ count: 1, examples: ["c1:3"] });
   expect(t.duplicatesByEpoch).toEqual([0, 2, 2]);
   expect(t.duplicateDetail[1]!.fromEarlierEpoch).toBe(2);
+  // Per epoch, each event's arrivals in it (what a crash's accounting needs: who delivered what).
+  expect([t.arrivals(0, 0, 0), t.arrivals(1, 0, 0), t.arrivals(2, 0, 0), t.arrivals(3, 0, 0)]).toEqual([1, 1, 1, 0]);
+  expect(t.arrivals(1, 0, 1)).toBe(1);
+  expect(t.arrivals(2, 0, 1)).toBe(0);
+  expect([0, 1, 2].map((e) => t.arrivals(e, 1, 3))).toEqual([0, 0, 0]); // the missing one
   expect(t.corrupt).toBe(1);
   expect(t.misattributed).toBe(1);
   expect(t.distinct()).toBe(all.length - 1);

@@ -4,6 +4,7 @@
 // sync), what was acknowledged since the last header is sent again — plus what was on the wire
 // (docs/ring-format.md, "Bounded replay"). Measured in virtual time, the clock the ring's sync timer
 // runs on, from the pipeline's own counters sampled after every step of the run.
+import { type LedgerLine, pinnedBehindPending } from "../support/behind-pending.ts";
 import type { Delivered } from "./messenger.ts";
 
 /** What the ring of one process took in and gave out by a time (its counters start at 0). */
@@ -97,17 +98,12 @@ export class CrashMeter {
   }
 }
 
-/** A line written, as the bound needs it: its container instance, when it was begun, whether it was split. */
-export interface MeteredLine {
+/** A line written, as the bound needs it: its container instance, when it was begun, and its fragments' places. */
+export interface MeteredLine extends LedgerLine {
   id: number;
   writtenAt: number;
   /** Its container instance (pod, container, restart): its files are read in the order they were written. */
   source: string;
-  /** Written in more than one fragment (P … F): a line the source holds pending until its last one. */
-  split: boolean;
-  /** Its first and last fragment's places in the order of writes: a split line is pending between them. */
-  firstWrite: number;
-  lastWrite: number;
 }
 
 /**
@@ -119,7 +115,8 @@ export interface MeteredLine {
  * not deliver (its head read — a later line of the container was delivered —, its end not yet).
  * And while lines of the two streams overlap without a break, the pins of those that completed stay
  * with the container (docs/source.md, "Lines of both streams overlapping"): the read begins again at
- * the first split line since the container last had no line pending, delivered or not.
+ * the first split line since the container last had no line pending, delivered or not
+ * (test/support/behind-pending.ts, shared with the chaos run).
  */
 export function pinnedBehindPendingLines(delivered: readonly Delivered[], gen: number, idOf: (d: Delivered) => number, lines: readonly MeteredLine[], crashAt: number): Set<number> {
   const sent = new Set<number>();
@@ -133,29 +130,13 @@ export function pinnedBehindPendingLines(delivered: readonly Delivered[], gen: n
   const pinned = new Set<number>();
   for (const list of bySource.values()) {
     list.sort((a, b) => a.firstWrite - b.firstWrite || a.id - b.id);
-    let last = -1;
-    for (let i = 0; i < list.length; i++) if (sent.has((list[i] as MeteredLine).id)) last = i;
-    const head = list.findIndex((l, i) => i < last && l.split && l.writtenAt <= crashAt && !sent.has(l.id));
-    if (head < 0) continue;
-    const from = overlapStart(list, head);
-    for (let i = from; i <= last; i++) if (i !== head && sent.has((list[i] as MeteredLine).id)) pinned.add((list[i] as MeteredLine).id);
+    const sentByCrashed = (x: MeteredLine) => sent.has(x.id);
+    // The simulation's own reading: a line the crashed process did not deliver counts as pending (see the
+    // chaos run's, bench/lib/chaos-report.ts, which excludes lines earlier processes delivered).
+    const at = { sentByCrashed, begunBeforeCrash: (x: MeteredLine) => x.writtenAt <= crashAt, deliveredBeforeCrash: sentByCrashed };
+    for (const l of pinnedBehindPending(list, at)) pinned.add(l.id);
   }
   return pinned;
-}
-
-/**
- * The first line of the overlap `head` is in (`list` in write order): the last line at or before it
- * begun while no other line of the container was pending (every line begun before it had ended).
- */
-function overlapStart(list: readonly MeteredLine[], head: number): number {
-  let start = 0;
-  let lastEnd = Number.NEGATIVE_INFINITY;
-  for (let i = 0; i <= head; i++) {
-    const l = list[i] as MeteredLine;
-    if (lastEnd < l.firstWrite) start = i;
-    lastEnd = Math.max(lastEnd, l.lastWrite);
-  }
-  return start;
 }
 
 /** One crash: when, which process, and the traffic of its ring over the window before it. */

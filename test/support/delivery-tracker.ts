@@ -21,6 +21,8 @@ export class DeliveryTracker {
   misattributed = 0;
   /** The first 1000 corrupt or unknown messages. */
   corruptSamples: string[] = [];
+  /** Per epoch, per stream: how many times each event arrived in that epoch (at most 255). */
+  private readonly perEpoch: Uint8Array[][] = [];
 
   constructor(private readonly writer: RotatingWriter) {
     for (let i = 0; i < writer.streams.length; i++) {
@@ -33,6 +35,7 @@ export class DeliveryTracker {
     while (this.duplicatesByEpoch.length <= epoch) {
       this.duplicatesByEpoch.push(0);
       this.duplicateDetail.push({ fromEarlierEpoch: 0, streams: new Map() });
+      this.perEpoch.push(this.writer.streams.map(() => new Uint8Array(1024)));
     }
     for (const r of records) {
       this.received++;
@@ -44,18 +47,8 @@ export class DeliveryTracker {
         continue;
       }
       if (r.podName !== s.pod.name || r.containerName !== s.container) this.misattributed++;
-      let c = this.counts[id.id]!;
-      if (id.seq >= c.length) {
-        let n = c.length;
-        while (n <= id.seq) n *= 2;
-        const g = new Uint8Array(n);
-        g.set(c);
-        this.counts[id.id] = c = g;
-        const f = new Uint8Array(n);
-        f.set(this.firstEpoch[id.id]!);
-        this.firstEpoch[id.id] = f;
-      }
-      const first = this.firstEpoch[id.id]!;
+      const c = (this.counts[id.id] = grown(this.counts[id.id]!, id.seq));
+      const first = (this.firstEpoch[id.id] = grown(this.firstEpoch[id.id]!, id.seq));
       if (c[id.seq]! > 0) {
         this.duplicatesByEpoch[epoch]!++;
         const d = this.duplicateDetail[epoch]!;
@@ -69,7 +62,20 @@ export class DeliveryTracker {
         }
       } else first[id.seq] = Math.min(epoch, 255);
       if (c[id.seq]! < 255) c[id.seq]!++;
+      const inEpoch = this.perEpoch[epoch]!;
+      const e = (inEpoch[id.id] = grown(inEpoch[id.id]!, id.seq));
+      if (e[id.seq]! < 255) e[id.seq]!++;
     }
+  }
+
+  /** Whether event `seq` of stream `id` had arrived by the end of `epoch` (in it or an earlier one). */
+  deliveredBy(epoch: number, id: number, seq: number): boolean {
+    return this.delivered(id, seq) && this.firstEpoch[id]![seq]! <= Math.min(epoch, 255);
+  }
+
+  /** How many times event `seq` of stream `id` arrived in `epoch` (the collector's run). */
+  arrivals(epoch: number, id: number, seq: number): number {
+    return this.perEpoch[epoch]?.[id]?.[seq] ?? 0;
   }
 
   /** Distinct events delivered. */
@@ -138,4 +144,14 @@ export class DeliveryTracker {
   duplicates(): number {
     return this.duplicatesByEpoch.reduce((a, b) => a + b, 0);
   }
+}
+
+/** `a`, or a copy of it twice as long as needed, so that index `i` exists. */
+function grown(a: Uint8Array, i: number): Uint8Array {
+  if (i < a.length) return a;
+  let n = a.length;
+  while (n <= i) n *= 2;
+  const g = new Uint8Array(n);
+  g.set(a);
+  return g;
 }

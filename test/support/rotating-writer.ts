@@ -40,6 +40,14 @@ export interface RotatingWriterOptions {
    * split line happens to straddle the limit).
    */
   rotateInsideLineEvery?: number;
+  /** Keep the ledger of each line's fragments in the order of writes (`ledger`), for a crash's accounting. */
+  ledger?: boolean;
+}
+
+/** Per stream, per sequence: the places of a line's first and last fragment in the writer's order of writes (from 1; 0: not written). */
+export interface LineLedger {
+  firstWrite: Uint32Array;
+  lastWrite: Uint32Array;
 }
 
 export interface WriterStats {
@@ -134,6 +142,10 @@ export class RotatingWriter {
   private readonly stderrEvery: number;
   private readonly interleaveEvery: number;
   private readonly rotateInsideLineEvery: number;
+  /** Physical lines written so far (a line's fragments each count): the writer's order of writes. */
+  writes = 0;
+  /** With opts.ledger, per stream: where each line's fragments were written (split: first ≠ last). */
+  readonly ledger: LineLedger[] | null;
   /** The error that stopped run(), if one did. */
   failure: Error | null = null;
   private timer: ReturnType<typeof setInterval> | null = null;
@@ -161,6 +173,7 @@ export class RotatingWriter {
       }
     }
     writeFileSync(opts.podsFile, podListJson(this.pods));
+    this.ledger = opts.ledger ? this.streams.map(() => ({ firstWrite: new Uint32Array(1024), lastWrite: new Uint32Array(1024) })) : null;
   }
 
   /** Events written per stream (sequence numbers 0..n-1 exist). */
@@ -241,25 +254,26 @@ export class RotatingWriter {
         lines.push({ ...other, stream: first.stream === "stdout" ? "stderr" : "stdout", split: other.msg.length > 8 });
         this.stats.interleaved++;
       }
-      const fragments = this.interleave(lines.map((l) => this.fragments(l)));
+      const fragments = this.interleave(lines.map((l) => this.fragments(l).map((text) => ({ text, seq: l.seq }))));
       // The line that reaches the rotation limit may be cut there: its head stays in the renamed file.
-      if (fragments.length === 1 && this.rotationDue(s, out.chunk, fragments[0]!) && this.rotateInsideLineEvery > 0 && this.rand() * this.rotateInsideLineEvery < 1) {
+      if (fragments.length === 1 && this.rotationDue(s, out.chunk, fragments[0]!.text) && this.rotateInsideLineEvery > 0 && this.rand() * this.rotateInsideLineEvery < 1) {
         const cut = fragmentCuts(first.msg.length)[1]!;
-        this.put(s, out, `${criTime()} ${first.stream} P ${first.msg.slice(0, cut)}\n`, false, true);
-        this.put(s, out, `${criTime()} ${first.stream} F ${first.msg.slice(cut)}\n`, true);
+        this.put(s, out, `${criTime()} ${first.stream} P ${first.msg.slice(0, cut)}\n`, first.seq, false, true);
+        this.put(s, out, `${criTime()} ${first.stream} F ${first.msg.slice(cut)}\n`, first.seq, true);
         continue;
       }
-      fragments.forEach((line, k) => this.put(s, out, line, k > 0));
+      fragments.forEach((f, k) => this.put(s, out, f.text, f.seq, k > 0));
     }
     this.flush(s, out.chunk);
   }
 
-  private nextEvent(s: Stream): { msg: string; stream: "stdout" | "stderr"; split: boolean } {
+  private nextEvent(s: Stream): { seq: number; msg: string; stream: "stdout" | "stderr"; split: boolean } {
+    const seq = s.seq;
     const msg = this.message(s.id, s.seq++);
     const stream = this.stderrEvery > 0 && mix(this.seed, s.seq * 7 + s.id) % this.stderrEvery === 0 ? "stderr" : "stdout";
     this.stats.events++;
     const split = this.partialEvery > 0 && mix(s.id, s.seq ^ this.seed) % this.partialEvery === 0 && msg.length > 8;
-    return { msg, stream, split };
+    return { seq, msg, stream, split };
   }
 
   /** The physical lines of one event: one F line, or the runtime's P, P, F fragments of a long one. */
@@ -271,10 +285,10 @@ export class RotatingWriter {
   }
 
   /** A random merge of the lines' fragments, each line's own order kept. */
-  private interleave(lines: string[][]): string[] {
+  private interleave<T>(lines: T[][]): T[] {
     if (lines.length === 1) return lines[0]!;
-    const [a, b] = lines as [string[], string[]];
-    const merged: string[] = [];
+    const [a, b] = lines as [T[], T[]];
+    const merged: T[] = [];
     let i = 0;
     let j = 0;
     while (i < a.length || j < b.length) {
@@ -292,7 +306,7 @@ export class RotatingWriter {
    * Appends one physical line to the pending chunk, rotating first when it would pass the limit (never
    * with `noRotate`). `midLine`: a line is begun and not finished, so no late write may land here.
    */
-  private put(s: Stream, out: { chunk: string }, line: string, midLine: boolean, noRotate = false): void {
+  private put(s: Stream, out: { chunk: string }, line: string, seq: number, midLine: boolean, noRotate = false): void {
     if (!noRotate && this.rotationDue(s, out.chunk, line)) {
       this.flush(s, out.chunk);
       out.chunk = "";
@@ -301,6 +315,26 @@ export class RotatingWriter {
     }
     out.chunk += line;
     this.stats.lines++;
+    this.record(s.id, seq);
+  }
+
+  /** One more physical line of event `seq` of stream `id`, in the order of writes (the ledger's). */
+  private record(id: number, seq: number): void {
+    const at = this.writes++;
+    const l = this.ledger?.[id];
+    if (!l) return;
+    if (seq >= l.firstWrite.length) {
+      let n = l.firstWrite.length;
+      while (n <= seq) n *= 2;
+      const first = new Uint32Array(n);
+      first.set(l.firstWrite);
+      const last = new Uint32Array(n);
+      last.set(l.lastWrite);
+      l.firstWrite = first;
+      l.lastWrite = last;
+    }
+    if (l.firstWrite[seq] === 0) l.firstWrite[seq] = at + 1;
+    l.lastWrite[seq] = at + 1;
   }
 
   private flush(s: Stream, text: string): void {
@@ -320,10 +354,12 @@ export class RotatingWriter {
     renameSync(live, `${live}.${stamp(sec)}`);
     // The runtime keeps writing to the renamed file until it reopens: one late event lands there.
     if (allowLateWrite && this.rand() < 0.5) {
+      const seq = s.seq;
       const msg = this.message(s.id, s.seq++);
       this.stats.events++;
       this.stats.lines++;
       this.stats.lateWrites++;
+      this.record(s.id, seq);
       const text = `${criTime()} stdout F ${msg}\n`;
       writeSync(s.fd, text);
       this.stats.bytes += Buffer.byteLength(text);

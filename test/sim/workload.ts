@@ -400,22 +400,22 @@ export class Workload {
     }
   }
 
-  /**
-   * Whether a container of the pod runs or is about to (a restart scheduled, not started yet): the
-   * kubelet deletes a pod, and later its log directory, only once every container has exited for good.
-   */
   private hasRestartPending(pod: SimPod): boolean {
-    return (this.restartsScheduled.get(pod) ?? 0) > 0 || this.containers.some((o) => o.pod === pod && !o.done);
+    return this.containers.some((o) => o.pod === pod && !o.done);
   }
 
   /** The pod is deleted: its metadata goes, and later its log directory. */
   private removePod(pod: SimPod): void {
     if (pod.deleted || this.hasRestartPending(pod)) return;
+    const removeTreeAfter = this.rng.int(1000, 20_000); // drawn first: a skipped removal shifts no later draw
+    // A restart scheduled and not started yet: the kubelet deletes a pod, and later its log directory,
+    // only once every container has exited for good (the restarted one's end removes it).
+    if ((this.restartsScheduled.get(pod) ?? 0) > 0) return;
     pod.deleted = true;
     pod.deletedAt = this.clock.peek();
     this.stats.podsRemoved++;
     this.onMetadata(pod.uid, null);
-    this.clock.after(this.rng.int(1000, 20_000), () => this.fs.removeTree(`${ROOT}/${pod.namespace}_${pod.name}_${pod.uid}`));
+    this.clock.after(removeTreeAfter, () => this.fs.removeTree(`${ROOT}/${pod.namespace}_${pod.name}_${pod.uid}`));
   }
 
   private stamp(): string {

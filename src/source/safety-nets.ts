@@ -44,8 +44,14 @@ export class SafetyNets {
         maxDeletedHeldBytes: cap,
         deletedForMs: now - f.deletedAt,
       });
+      // Read to its end: closed as a drained file is, and done once its records are durable — a
+      // restart then knows its .gz (else read whole again, from the middle of a line it ends inside of).
+      if (lost === 0) {
+        this.files.retire(f);
+        continue;
+      }
       // A line pending in its container may go on in the bytes lost: it ends there (FileSet.markGap).
-      if (lost > 0) this.files.markGap(f);
+      this.files.markGap(f);
       this.files.forget(f);
       if (this.merger.pinned(f.serial)) this.files.retired.set(f.serial, f);
     }

@@ -355,6 +355,37 @@ test("lines of both streams overlapping across a rotation, with no point in the 
   expect(c.allMessages()).toEqual(["first", "a1|a2", "b1|b2", "a1|a2", "b1|b2", "c1|c2"]);
 });
 
+test("a deleted file given up over maxDeletedHeldBytes after it was read to its end is done once its records are durable: after a restart its .gz is not read again from the middle of a line (simulation seed 12686)", async () => {
+  const c = collector({ maxDeletedHeldBytes: 10, scanIntervalMs: 100 });
+  const live = join(podDir(c.root, "uid-capped"), "0.log");
+  writeFileSync(live, cri("first") + cri("x1|", "stdout", "P"));
+  c.start();
+  c.h.autoDurable = false;
+  expect(await waitFor(() => c.h.received.length === 1, 2000)).toBe(true);
+  c.h.makeDurable();
+  const r1 = `${live}.${rotationStamp()}`;
+  renameSync(live, r1);
+  writeFileSync(live, cri("x2") + cri("y"));
+  expect(await waitFor(() => c.h.received.length === 3 && c.h.source.fileStatus().length === 1, 3000)).toBe(true);
+  // Rotated with no successor yet: held open, draining. The kubelet compresses it: deleted, over the
+  // cap, given up — read to its end, its records not durable yet.
+  const r2 = `${live}.${rotationStamp()}`;
+  renameSync(live, r2);
+  gzipAway(r2);
+  expect(await waitFor(() => c.h.source.counters.filesGivenUp === 1, 2000)).toBe(true);
+  expect(c.h.source.counters.bytesLost).toBe(0);
+  c.h.makeDurable();
+  await c.h.stop();
+  writeFileSync(live, cri("z"));
+  const second = c.next();
+  second.start();
+  running.push(second);
+  expect(await waitFor(() => second.received.length >= 1, 3000)).toBe(true);
+  await Bun.sleep(200);
+  // Its checkpoint used to be dropped with it: the next process read the .gz whole, "x2" alone.
+  expect(c.allMessages()).toEqual(["first", "x1|x2", "y", "z"]);
+});
+
 test("a closed file holding a checkpoint keeps it when an open file has its inode number now: after a restart its .gz is read from that checkpoint, not whole (simulation seed 184)", async () => {
   const c = collector();
   const live = join(podDir(c.root, "uid-renumbered"), "0.log");

@@ -21,7 +21,7 @@ import {
 } from "./line-format.ts";
 import { LineBatch } from "./line-batch.ts";
 import { type PartialMerger, streamKey } from "./partial.ts";
-import type { MergedLine } from "./types.ts";
+import type { MergedLine, ResumeStreams } from "./types.ts";
 
 
 export interface LineReaderCounters {
@@ -68,13 +68,15 @@ const ENVELOPE_SLACK = 4096;
 export class LineReader {
   /** File offset of the first byte not yet consumed into a line (the start of `carry`). */
   lineEnd: number;
+  /** Resumed at a checkpoint that says where each stream stood: applied at the first line (see skip). */
+  private resume: ResumeStreams | null;
   /**
-   * The last line start at which neither stream of this container was inside a partial line. A
-   * checkpoint must not pass it while a stream is: resumed later than that, the reader would meet
-   * the middle fragments of a line it already emitted (its head before the checkpoint) and make a
-   * record of them.
+   * Per stream, fragments beginning before this offset are the rest of a line delivered before the
+   * checkpoint this file was resumed at (the two streams overlapping there): skipped up to that
+   * line's last fragment, or its F (-1: nothing to skip).
    */
-  private cleanAt: number;
+  private skipOut = -1;
+  private skipErr = -1;
   private carry: Uint8Array = new Uint8Array(0);
   private format: LineFormat | null;
   /** True while dropping the rest of an over-long physical line. */
@@ -92,9 +94,10 @@ export class LineReader {
   constructor(
     private readonly opts: LineReaderOptions,
     startOffset: number,
+    resume: ResumeStreams | null = null,
   ) {
     this.lineEnd = startOffset;
-    this.cleanAt = startOffset;
+    this.resume = resume;
     this.format = opts.format === "auto" ? null : opts.format;
     this.keyOut = streamKey(opts.partialKey, "stdout");
     this.keyErr = streamKey(opts.partialKey, "stderr");
@@ -106,14 +109,29 @@ export class LineReader {
     return this.carry.length;
   }
 
-  /** The last line start at which no stream of the container was inside a partial line (see cleanAt). */
-  get lastCleanStart(): number {
-    return this.cleanAt;
+  /**
+   * At the first line of a file resumed at a checkpoint: lines the files before it left pending that
+   * ended before the checkpoint are dropped (PartialMerger.resumed), and a stream inside a line
+   * delivered already skips the rest of it.
+   */
+  private applyResume(resume: ResumeStreams): void {
+    this.resume = null;
+    this.opts.merger.resumed(this.opts.partialKey, resume);
+    if (typeof resume.stdout === "number") this.skipOut = resume.stdout;
+    if (typeof resume.stderr === "number") this.skipErr = resume.stderr;
   }
 
-  private midLine(): boolean {
-    const m = this.opts.merger;
-    return m.isPending(this.keyOut) || m.isPending(this.keyErr);
+  /** Whether the fragment of this stream at `offset` is the rest of a line delivered already (and skipped). */
+  private delivered(stderr: boolean, partial: boolean, offset: number): boolean {
+    const until = stderr ? this.skipErr : this.skipOut;
+    if (until < 0) return false;
+    const skip = offset < until;
+    // Its F ends the delivered line; past its last fragment, the stream's next line has begun.
+    if (!skip || !partial) {
+      if (stderr) this.skipErr = -1;
+      else this.skipOut = -1;
+    }
+    return skip;
   }
 
   /** Consumes a chunk that continues the file at `lineEnd + carryBytes`; appends complete lines to `out`. */
@@ -154,7 +172,8 @@ export class LineReader {
   /** Starts over at `offset` (after a truncation), dropping any unfinished line. */
   reset(offset: number): void {
     this.lineEnd = offset;
-    this.cleanAt = offset;
+    this.resume = null;
+    this.skipOut = this.skipErr = -1;
     this.carry = new Uint8Array(0);
     this.discarding = false;
   }
@@ -191,7 +210,8 @@ export class LineReader {
 
   private line(buf: Uint8Array, start: number, end: number, offset: number, now: number, out: LineSink): void {
     const c = this.opts.counters;
-    if (!this.midLine()) this.cleanAt = offset;
+    if (this.resume !== null) this.applyResume(this.resume);
+    const skipping = this.skipOut >= 0 || this.skipErr >= 0;
     if (end > start && buf[end - 1] === 0x0d) end--; // tolerate CRLF
     // A node that crashed can leave a run of NULs (allocated, never written) in a log file; the runtime's
     // next line then starts right after it, with no newline between: skip the NULs, keep the line.
@@ -199,7 +219,7 @@ export class LineReader {
     // "auto" settles on the format of the first line that parses in either; a malformed first line
     // (garbage starting with "{", NULs) must not lock a CRI file into docker and drop all of it.
     const guess = this.format ?? detectFormat(buf, start, end);
-    if (guess === "docker" && this.fast && out instanceof LineBatch && this.dockerRange(buf, start, end, out)) return;
+    if (guess === "docker" && this.fast && !skipping && out instanceof LineBatch && this.dockerRange(buf, start, end, out)) return;
     let format: LineFormat;
     if (this.parses(guess, buf, start, end)) format = guess;
     else {
@@ -211,6 +231,11 @@ export class LineReader {
       format = other;
     }
     this.format = format;
+    if (skipping) {
+      const stderr = format === "cri" ? this.cri.stderr : (this.docker as LineFragment).stream === "stderr";
+      const partial = format === "cri" ? this.cri.partial : (this.docker as LineFragment).partial;
+      if (this.delivered(stderr, partial, offset)) return;
+    }
     c.linesRead++;
     const merger = this.opts.merger;
     let merged: MergedLine | null;

@@ -274,7 +274,8 @@ export class ReadingLoop {
 
   /** Everything before the file's safe offset is covered by ring records up to `seq`. */
   private mark(f: TailedFile, seq: number, durable: number): void {
-    f.watermark.mark(seq, f.safeOffset(this.merger.pendingStart(f.serial)));
+    const safe = f.safePoint(this.merger);
+    f.watermark.mark(seq, safe.offset, safe.streams);
     if (seq <= durable && f.watermark.advance(durable)) this.parts.checkpoints.markDirty(); // filtered lines: nothing to wait for
   }
 }

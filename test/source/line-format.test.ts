@@ -207,6 +207,22 @@ describe("line reader", () => {
     expect(merger.takeReleased().sort()).toEqual(["new", "old"]);
     expect(merger.size).toBe(0);
   });
+  test("a resume point inside an overlap says where each stream stands: the other stream inside a line emitted since is skipped to its last fragment here", () => {
+    const merger = new PartialMerger(1 << 20);
+    merger.add("k", "stdout", "t1", "a1", true, "f", 0, 0);
+    merger.add("k", "stderr", "t2", "b1", true, "f", 10, 0); // begins inside stdout's line
+    expect(merger.resumeAt("k", "f", 30)).toEqual({ offset: 0, streams: { stdout: "between", stderr: "between" } });
+    expect(merger.add("k", "stdout", "t3", "a2", false, "f", 20, 0)?.message).toBe("a1a2");
+    // stderr's line is pending, stdout's (emitted) went on past its first fragment until offset 20.
+    expect(merger.resumeAt("k", "f", 30)).toEqual({ offset: 10, streams: { stdout: 21, stderr: "between" } });
+    expect(merger.add("k", "stderr", "t4", "b2", true, "g", 0, 0)).toBeNull();
+    // In the successor, stderr's line began in the file before.
+    expect(merger.resumeAt("k", "g", 40)).toEqual({ offset: 0, streams: { stdout: "between", stderr: "inside" } });
+    // Resumed where stderr stood between lines: the line brought from an earlier file is dropped.
+    merger.resumed("k", { stdout: "between", stderr: "between" });
+    expect(merger.size).toBe(0);
+    expect(merger.takeReleased().sort()).toEqual(["f", "g"]);
+  });
   test("lines ended by a gap (a file given up unread) take no more fragments and keep their pins until handed over", () => {
     const merger = new PartialMerger(1 << 20);
     merger.add("uid/main/0", "stdout", "t1", "head ", true, "old", 10, 0);

@@ -274,6 +274,13 @@ export class PartialMerger {
     }
   }
 
+  /** The container instances (uid/container/restart) with a line pending whose head's file `from` says. */
+  containersPendingFrom(from: (fileId: string) => boolean): Set<string> {
+    const keys = new Set<string>();
+    for (const [k, p] of this.pending) if (from((p.pins[0] as LinePin).fileId)) keys.add(k.slice(0, -2));
+    return keys;
+  }
+
   /** Whether a pending line has fragments in this file. */
   pinned(fileId: string): boolean {
     return this.pendingStart(fileId) !== null;

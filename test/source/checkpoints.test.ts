@@ -420,6 +420,31 @@ test("a deleted file given up over maxDeletedHeldBytes after it was read to its 
   expect(c.allMessages()).toEqual(["first", "x1|x2", "y", "z"]);
 });
 
+test("a graceful stop reads on a line whose head's file is deleted, to its end on disk: it arrives whole, not its tail alone from the next process (simulation seed 17183)", async () => {
+  const c = collector();
+  const live = join(podDir(c.root, "uid-orphan"), "0.log");
+  writeFileSync(live, cri("first") + cri("h1|", "stderr", "P"));
+  c.start();
+  expect(await waitFor(() => c.h.received.length === 1, 2000)).toBe(true);
+  const r1 = `${live}.${rotationStamp()}`;
+  renameSync(live, r1);
+  writeFileSync(live, cri("h2|", "stderr", "P") + cri("o"));
+  expect(await waitFor(() => c.h.received.length === 2 && c.h.source.fileStatus().length === 1, 3000)).toBe(true);
+  unlinkSync(r1); // read and closed: the line's head is only in the collector's memory now
+  await Bun.sleep(100);
+  // The line's end is written just as the collector stops: not read yet.
+  appendFileSync(live, cri("h3", "stderr"));
+  await c.h.stop();
+  const second = c.next();
+  second.start();
+  running.push(second);
+  appendFileSync(live, cri("after"));
+  expect(await waitFor(() => second.received.some((r) => r.message === "after"), 3000)).toBe(true);
+  await Bun.sleep(100);
+  // The next process used to resume at the line's fragment in the live file: "h2|h3" alone.
+  expect(c.allMessages()).toEqual(["first", "o", "h1|h2|h3", "after"]);
+});
+
 test("a closed file holding a checkpoint keeps it when an open file has its inode number now: after a restart its .gz is read from that checkpoint, not whole (simulation seed 184)", async () => {
   const c = collector();
   const live = join(podDir(c.root, "uid-renumbered"), "0.log");

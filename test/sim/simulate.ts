@@ -217,12 +217,16 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
     else freedThisProcess.add(file);
   };
   // A line still being written when a process stopped, with fragments in a file it saw deleted: the
-  // line's head lived only in that process's memory, and its next one cannot read it again.
+  // line's head lived only in that process's memory, and its next one cannot read it again. A stop
+  // cut short with the source waiting for room in a full ring is, to the source, a crash: the ring
+  // took nothing more from it, so a line pending in its memory cannot be finished by it however
+  // complete on disk (no room) nor by the next process (its head's file is gone) — any line of the
+  // files it saw deleted may be such a line.
   const unfinishedAtStop = { lines: new Set<number>(), files: new Set<number>() };
   let unfinished: WrittenLine[] = [];
   world.onStopping = () => (unfinished = workload.lines.filter((l) => !l.complete));
   world.onEnd = (how, cutShort) => {
-    for (const l of how === "stopped" ? unfinished : []) {
+    for (const l of how === "stopped" ? (cutShort ? workload.lines : unfinished) : []) {
       const freed = l.files.filter((f) => freedThisProcess.has(f) || freedStopping.has(f));
       if (freed.length === 0) continue;
       unfinishedAtStop.lines.add(l.id);

@@ -68,15 +68,11 @@ const ENVELOPE_SLACK = 4096;
 export class LineReader {
   /** File offset of the first byte not yet consumed into a line (the start of `carry`). */
   lineEnd: number;
-  /** Resumed at a checkpoint that says where each stream stood: applied at the first line (see skip). */
-  private resume: ResumeStreams | null;
   /**
-   * Per stream, fragments beginning before this offset are the rest of a line delivered before the
-   * checkpoint this file was resumed at (the two streams overlapping there): skipped up to that
-   * line's last fragment, or its F (-1: nothing to skip).
+   * Resumed at a checkpoint that says where each stream stood: handed to the merger at the first line,
+   * once the files before this one have been read (PartialMerger.resumed).
    */
-  private skipOut = -1;
-  private skipErr = -1;
+  private resume: ResumeStreams | null;
   private carry: Uint8Array = new Uint8Array(0);
   private format: LineFormat | null;
   /** True while dropping the rest of an over-long physical line. */
@@ -109,29 +105,9 @@ export class LineReader {
     return this.carry.length;
   }
 
-  /**
-   * At the first line of a file resumed at a checkpoint: lines the files before it left pending that
-   * ended before the checkpoint are dropped (PartialMerger.resumed), and a stream inside a line
-   * delivered already skips the rest of it.
-   */
-  private applyResume(resume: ResumeStreams): void {
-    this.resume = null;
-    this.opts.merger.resumed(this.opts.partialKey, resume);
-    if (typeof resume.stdout === "number") this.skipOut = resume.stdout;
-    if (typeof resume.stderr === "number") this.skipErr = resume.stderr;
-  }
-
-  /** Whether the fragment of this stream at `offset` is the rest of a line delivered already (and skipped). */
-  private delivered(stderr: boolean, partial: boolean, offset: number): boolean {
-    const until = stderr ? this.skipErr : this.skipOut;
-    if (until < 0) return false;
-    const skip = offset < until;
-    // Its F ends the delivered line; past its last fragment, the stream's next line has begun.
-    if (!skip || !partial) {
-      if (stderr) this.skipErr = -1;
-      else this.skipOut = -1;
-    }
-    return skip;
+  /** Where each stream stood at the checkpoint this file was resumed at, until its first line is read. */
+  get resumeNotApplied(): ResumeStreams | null {
+    return this.resume;
   }
 
   /** Consumes a chunk that continues the file at `lineEnd + carryBytes`; appends complete lines to `out`. */
@@ -173,7 +149,6 @@ export class LineReader {
   reset(offset: number): void {
     this.lineEnd = offset;
     this.resume = null;
-    this.skipOut = this.skipErr = -1;
     this.carry = new Uint8Array(0);
     this.discarding = false;
   }
@@ -210,8 +185,10 @@ export class LineReader {
 
   private line(buf: Uint8Array, start: number, end: number, offset: number, now: number, out: LineSink): void {
     const c = this.opts.counters;
-    if (this.resume !== null) this.applyResume(this.resume);
-    const skipping = this.skipOut >= 0 || this.skipErr >= 0;
+    if (this.resume !== null) {
+      this.opts.merger.resumed(this.opts.partialKey, this.opts.fileId, this.lineEnd, this.resume, now);
+      this.resume = null;
+    }
     if (end > start && buf[end - 1] === 0x0d) end--; // tolerate CRLF
     // A node that crashed can leave a run of NULs (allocated, never written) in a log file; the runtime's
     // next line then starts right after it, with no newline between: skip the NULs, keep the line.
@@ -219,7 +196,7 @@ export class LineReader {
     // "auto" settles on the format of the first line that parses in either; a malformed first line
     // (garbage starting with "{", NULs) must not lock a CRI file into docker and drop all of it.
     const guess = this.format ?? detectFormat(buf, start, end);
-    if (guess === "docker" && this.fast && !skipping && out instanceof LineBatch && this.dockerRange(buf, start, end, out)) return;
+    if (guess === "docker" && this.fast && out instanceof LineBatch && this.dockerRange(buf, start, end, out)) return;
     let format: LineFormat;
     if (this.parses(guess, buf, start, end)) format = guess;
     else {
@@ -231,11 +208,6 @@ export class LineReader {
       format = other;
     }
     this.format = format;
-    if (skipping) {
-      const stderr = format === "cri" ? this.cri.stderr : (this.docker as LineFragment).stream === "stderr";
-      const partial = format === "cri" ? this.cri.partial : (this.docker as LineFragment).partial;
-      if (this.delivered(stderr, partial, offset)) return;
-    }
     c.linesRead++;
     const merger = this.opts.merger;
     let merged: MergedLine | null;

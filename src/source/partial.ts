@@ -6,7 +6,7 @@
 // first fragment there. The source keeps each such file's checkpoint at or before its pin, so after
 // a crash the whole line is read again: the head from the rotated file (found again by inode, or in
 // its .gz), the rest from its successor. Where the two streams overlap, a checkpoint also says where
-// each stream stood (resumeAt): the reader skips the rest of a line delivered already (LineReader).
+// each stream stood (resumeAt): resumed there, the rest of a line delivered already is skipped (resumed).
 import type { Stream } from "./line-format.ts";
 import type { MergedLine, ResumeStreams, StreamResume } from "./types.ts";
 import { truncateUtf8, utf8ByteLength } from "./utf8.ts";
@@ -39,6 +39,12 @@ interface Pending {
   since: number;
   /** Emitted (completed, flushed or handed over as ended): its pins no longer hold a checkpoint. */
   settled: boolean;
+  /**
+   * The rest of a line delivered before the checkpoint its file was resumed at (resumed): its
+   * fragments are taken and dropped, it pins nothing and is never emitted. It ends at its F, or at
+   * a fragment of its stream at or past `until` in the resumed file (its end was a flush there).
+   */
+  delivered: { fileId: string; until: number } | null;
 }
 
 /** The merger's key of one stream of a container instance (uid/container/restart). */
@@ -94,7 +100,9 @@ export class PartialMerger {
     offset: number,
     now: number,
   ): MergedLine | null {
-    const p = this.pending.size === 0 ? undefined : this.pending.get(k);
+    let p = this.pending.size === 0 ? undefined : this.pending.get(k);
+    if (p?.delivered && this.restOfDelivered(k, p, fileId, offset, partial)) return null;
+    if (p?.delivered) p = undefined; // it ended before this fragment: a line begins here
     if (!p) {
       // A whole line of at most maxLineBytes / 3 UTF-16 units cannot need truncating: not measured.
       if (!partial && contentBytes < 0 && content.length * 3 <= this.maxLineBytes) return { timestamp, stream, message: content, truncated: false };
@@ -109,6 +117,7 @@ export class PartialMerger {
         pins: [{ fileId, offset, last: offset, other: this.otherLine(k) }],
         since: now,
         settled: false,
+        delivered: null,
       });
       return null;
     }
@@ -132,6 +141,25 @@ export class PartialMerger {
     const line = this.finish(p.timestamp, stream, p.parts, p.bytes, p.truncated);
     this.settle(p);
     return line;
+  }
+
+  /**
+   * Whether a fragment is the rest of the delivered line `p` (taken: its F ends it); when it is past
+   * that line's end, the line ends here and the fragment is not taken.
+   */
+  private restOfDelivered(k: string, p: Pending, fileId: string, offset: number, partial: boolean): boolean {
+    const bound = p.delivered as { fileId: string; until: number };
+    const past = bound.fileId === fileId && offset >= bound.until;
+    if (!past) {
+      const pin = p.pins.find((x) => x.fileId === fileId);
+      if (pin) pin.last = Math.max(pin.last, offset);
+      else p.pins.push({ fileId, offset, last: offset, other: null });
+      if (partial) return true;
+    }
+    this.pending.delete(k);
+    this.tails.delete(k);
+    this.settle(p);
+    return !past;
   }
 
   /** The line of the other stream of this stream key's container pending now, or null. */
@@ -199,6 +227,11 @@ export class PartialMerger {
       const p = this.pending.get(k);
       if (!p) continue;
       this.pending.delete(k);
+      if (p.delivered) {
+        this.tails.delete(k);
+        this.settle(p);
+        continue;
+      }
       if (this.tails.delete(k) && !p.truncated) p.parts.push("\uFFFD");
       this.ended.push({ k, p });
     }
@@ -224,6 +257,7 @@ export class PartialMerger {
   private firstPin(fileId: string): { pin: LinePin; line: Pending } | null {
     let first: { pin: LinePin; line: Pending } | null = null;
     const lower = (line: Pending) => {
+      if (line.delivered) return; // needs nothing read again
       for (const pin of line.pins) if (pin.fileId === fileId && (first === null || pin.offset < first.pin.offset)) first = { pin, line };
     };
     for (const p of this.pending.values()) lower(p);
@@ -242,13 +276,18 @@ export class PartialMerger {
   resumeAt(key: string, fileId: string, lineEnd: number): { offset: number; streams: ResumeStreams } {
     const first = this.firstPin(fileId);
     if (first === null) {
-      const at = (s: Stream): StreamResume => (this.isPending(streamKey(key, s)) || this.endedOf(streamKey(key, s)) ? "inside" : "between");
+      const at = (s: Stream): StreamResume => {
+        const k = streamKey(key, s);
+        const p = this.pending.get(k);
+        if (p?.delivered) return WHOLE_FILE; // its rest is not read yet
+        return p || this.tails.has(k) || this.endedOf(k) ? "inside" : "between";
+      };
       return { offset: lineEnd, streams: { stdout: at("stdout"), stderr: at("stderr") } };
     }
     const { pin, line } = first;
     const own: StreamResume = line.pins[0] === pin ? "between" : "inside";
     const o = pin.other;
-    const other: StreamResume = o === null ? "between" : o.settled ? deliveredBefore(o, fileId) : "inside";
+    const other: StreamResume = o === null ? "between" : o.settled ? deliveredBefore(o, fileId) : o.delivered ? WHOLE_FILE : "inside";
     return { offset: pin.offset, streams: line.stream === "stdout" ? { stdout: own, stderr: other } : { stdout: other, stderr: own } };
   }
 
@@ -257,27 +296,43 @@ export class PartialMerger {
   }
 
   /**
-   * A file is resumed from a checkpoint that says where each stream stood: a line pending on a
-   * stream that stood between lines there, or inside a line delivered already, was read again from
-   * an earlier file and ended before that point — delivered, it is dropped (joined to what follows,
-   * it would swallow the next line of its stream).
+   * File `fileId` of container instance `key` is resumed at `offset`, a checkpoint that says where
+   * each stream stood there. A line pending on a stream that stood between lines, or inside a line
+   * delivered already, was read again from an earlier file and ended before that point: delivered,
+   * it is dropped (joined to what follows, it would swallow the next line of its stream). The rest
+   * of a line delivered already is taken as such a line and dropped too (restOfDelivered).
    */
-  resumed(key: string, streams: ResumeStreams): void {
+  resumed(key: string, fileId: string, offset: number, streams: ResumeStreams, now: number): void {
     for (const s of ["stdout", "stderr"] as const) {
-      if (streams[s] === "inside") continue;
+      const at = streams[s];
+      if (at === "inside") continue;
       const k = streamKey(key, s);
       const p = this.pending.get(k);
       this.tails.delete(k);
-      if (!p) continue;
-      this.pending.delete(k);
-      this.settle(p);
+      if (p) {
+        this.pending.delete(k);
+        this.settle(p);
+      }
+      if (at === "between") continue;
+      this.pending.set(k, {
+        timestamp: "",
+        stream: s,
+        parts: [],
+        bytes: 0,
+        truncated: false,
+        // Its fragments here are those before `at`: where a checkpoint taken on the way says it ends.
+        pins: [{ fileId, offset, last: at - 1, other: null }],
+        since: now,
+        settled: false,
+        delivered: { fileId, until: at },
+      });
     }
   }
 
   /** The container instances (uid/container/restart) with a line pending whose head's file `from` says. */
   containersPendingFrom(from: (fileId: string) => boolean): Set<string> {
     const keys = new Set<string>();
-    for (const [k, p] of this.pending) if (from((p.pins[0] as LinePin).fileId)) keys.add(k.slice(0, -2));
+    for (const [k, p] of this.pending) if (!p.delivered && from((p.pins[0] as LinePin).fileId)) keys.add(k.slice(0, -2));
     return keys;
   }
 
@@ -310,6 +365,12 @@ export class PartialMerger {
         continue;
       }
       this.pending.delete(k);
+      if (p.delivered) {
+        // The writer paused inside a line delivered already: its rest, if it comes, is a line of its own.
+        this.tails.delete(k);
+        this.settle(p);
+        continue;
+      }
       // The rest of a cut character will never come: it is replaced, as invalid UTF-8 is.
       if (this.tails.delete(k) && !p.truncated) p.parts.push("\uFFFD");
       out.push(this.asLine(p));

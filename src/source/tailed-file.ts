@@ -108,7 +108,10 @@ export class TailedFile {
    * The first offset not safe yet — the reader's line end, or the first fragment here of a line not
    * emitted — and where each stream stands there (PartialMerger.resumeAt).
    */
-  safePoint(merger: PartialMerger): { offset: number; streams: ResumeStreams } {
+  safePoint(merger: PartialMerger): { offset: number; streams: ResumeStreams | null } {
+    // Resumed at a checkpoint and no line read yet: still there.
+    const resume = this.reader.resumeNotApplied;
+    if (resume) return { offset: this.reader.lineEnd, streams: resume };
     return merger.resumeAt(this.containerKey, this.serial, this.reader.lineEnd);
   }
 

@@ -389,6 +389,31 @@ test("lines of both streams overlapping without a break across rotations, the ol
   expect(c.allMessages()).toEqual(["first", "a1|a2", "b1|b2", "c1|c2", "d1|d2", "e1|e2"]);
 });
 
+test("restarted twice inside an overlap: the second restart still skips the rest of the line delivered before the first one", async () => {
+  const c = collector();
+  const live = join(podDir(c.root, "uid-twice"), "0.log");
+  // stderr's line begins inside stdout's, which ends while stderr's goes on.
+  writeFileSync(live, cri("first") + cri("a1|", "stdout", "P") + cri("b1|", "stderr", "P") + cri("a2"));
+  c.start();
+  expect(await waitFor(() => c.h.received.length === 2, 2000)).toBe(true);
+  await Bun.sleep(100);
+  await c.h.stop();
+  // Resumed at stderr's line, inside stdout's delivered one; stopped again before stderr's ends.
+  const second = c.next();
+  second.start();
+  running.push(second);
+  await Bun.sleep(300);
+  expect(second.received.length).toBe(0);
+  await second.stop();
+  const third = c.next();
+  third.start();
+  running.push(third);
+  appendFileSync(live, cri("b2", "stderr"));
+  expect(await waitFor(() => third.received.length >= 1, 3000)).toBe(true);
+  await Bun.sleep(100);
+  expect(c.allMessages()).toEqual(["first", "a1|a2", "b1|b2"]);
+});
+
 test("a deleted file given up over maxDeletedHeldBytes after it was read to its end is done once its records are durable: after a restart its .gz is not read again from the middle of a line (simulation seed 12686)", async () => {
   const c = collector({ maxDeletedHeldBytes: 10, scanIntervalMs: 100 });
   const live = join(podDir(c.root, "uid-capped"), "0.log");

@@ -235,7 +235,11 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
     else if (p?.started) freedThisProcess.add(file);
   };
   // A line still being written when a process stopped, with fragments in a file it saw deleted: the
-  // line's head lived only in that process's memory, and its next one cannot read it again.
+  // line's head lived only in that process's memory, and its next one cannot read it again. So did a
+  // line the process held, read whole, in a hand-over the ring never took (full until the shutdown
+  // deadline): with fragments in a file freed while it ran and others still on disk, the next process
+  // resumes those at the line's pins and delivers its rest alone, as after a crash (docs/source.md,
+  // "A graceful stop"; seed 13339).
   const unfinishedAtStop = { lines: new Set<number>(), files: new Set<number>() };
   let unfinished: WrittenLine[] = [];
   world.onStopping = () => (unfinished = workload.lines.filter((l) => !l.complete));
@@ -243,9 +247,12 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
   // (its hand-over waited for room until the shutdown deadline), and when it ended.
   const heldAtStop: Array<{ ids: number[]; endedAt: number }> = [];
   world.onEnd = (how) => {
-    if (how === "stopped" && world.process) heldAtStop.push({ ids: heldLineIds(world.process), endedAt: clock.peek() });
-    for (const l of how === "stopped" ? unfinished : []) {
-      const freed = l.files.filter((f) => freedThisProcess.has(f) || freedStopping.has(f));
+    const held = how === "stopped" && world.process ? heldLineIds(world.process) : [];
+    if (how === "stopped") heldAtStop.push({ ids: held, endedAt: clock.peek() });
+    const heldLines = held.map((id) => workload.byId.get(id)).filter((l): l is WrittenLine => l !== undefined);
+    const freedHere = (f: number | undefined) => f !== undefined && (freedThisProcess.has(f) || freedStopping.has(f));
+    for (const l of how === "stopped" ? [...unfinished, ...heldLines] : []) {
+      const freed = l.files.filter(freedHere);
       if (freed.length === 0) continue;
       unfinishedAtStop.lines.add(l.id);
       for (const f of freed) unfinishedAtStop.files.add(f);

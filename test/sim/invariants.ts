@@ -186,8 +186,11 @@ export function checkRun(workload: Workload, delivered: readonly Delivered[], ma
       // (what was written while it was down into a file deleted before it came back, it cannot know;
       // nor a line that also had fragments in a file it never saw, lost with that file whatever it did).
       const neverSeen = line.files.some((i) => excuses.neverOpened.has(i));
-      // So must a stopped process's held lines: their files' checkpoints stayed before them.
-      if (excuses.knowable(line) && !neverSeen && (heldAtStop || line.files.some((i) => excuses.deletedWhileDown.has(i)))) {
+      // So must a stopped process's held lines: their files' checkpoints stayed before them. Not a
+      // line swallowed by another's record: it was read, glued to a line cut by a loss before it,
+      // whatever happened to its files afterwards (seed 162: read, then its files deleted while the
+      // process that had read them ran on, then crashed).
+      if (excuses.knowable(line) && !neverSeen && !swallowed.has(line.id) && (heldAtStop || line.files.some((i) => excuses.deletedWhileDown.has(i)))) {
         uncountedBytes += line.content.length;
         uncountedExample ??= `line ${line.id} (${line.pod.name}/${line.container}/${line.restart}, written at ${line.timestamp}, inodes ${line.inodes.join(",")})`;
       }

@@ -3,12 +3,13 @@
 // the pipeline time to drain (liveness), stops the collector gracefully and checks the invariants.
 import { accountingOf } from "../../src/api/accounting.ts";
 import { type Config, ConfigSchema } from "../../src/config/schema.ts";
+import { POD_SNAPSHOT_FILE } from "../../src/metadata/pod-snapshot.ts";
 import { type CrashBound, CrashMeter, describeCrash, overBound, syncWindowMs } from "./crash-bound.ts";
 import { checkRun, type Verdict } from "./invariants.ts";
 import { HEALTHY, type MessengerFaults } from "./messenger.ts";
 import { Rng } from "./rng.ts";
 import { ROOT, Workload, type WorkloadOptions, type WrittenLine } from "./workload.ts";
-import { heldLineIds, World } from "./world.ts";
+import { heldLineIds, type ProcessRecord, World } from "./world.ts";
 
 const START = Date.UTC(2026, 11, 6, 10, 0, 0);
 const KEY = "sim-key";
@@ -155,6 +156,16 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
     const times = scansWithRoom.get(owner) ?? [];
     times.push(clock.peek());
     scansWithRoom.set(owner, times);
+  };
+
+  // The pods some process saved in its pod snapshot (src/metadata/pod-snapshot.ts): what a crashed
+  // process learned outlives it only there.
+  const snapshotted = new Set<string>();
+  const traceWrite = world.dataFiles.onWrite;
+  world.dataFiles.onWrite = (name, text) => {
+    traceWrite(name, text);
+    if (name !== POD_SNAPSHOT_FILE) return;
+    for (const pod of (JSON.parse(text) as { pods: Array<{ uid: string }> }).pods) snapshotted.add(pod.uid);
   };
 
   clock.after(0, () => void world.launch());
@@ -331,12 +342,15 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
           return (scansWithRoom.get(r.gen) ?? []).some((at) => at > line.writtenAt);
         }),
       // A pod created and deleted while no collector ran (or one was stopping: its last save may come
-      // before the pod does): no process could learn its labels. A pod
+      // before the pod does; or the one that ran crashed before it saved the pod in its snapshot —
+      // seeds 1240, 1702: 31 ms after the pod came, or with the data dir disk full): no process could
+      // learn its labels. A pod
       // deleted before any collector opened a file of the line, its tombstone's grace over: it may
       // be forgotten by then (docs/metadata.md; files not opened yet do not keep it).
       metadataKnowable: (line) => {
         const pod = line.pod;
-        if (!world.processes.some((r) => r.startedAt < pod.deletedAt && (r.stoppingAt ?? r.endedAt ?? Infinity) > pod.metaAt)) return false;
+        const learnt = (r: ProcessRecord) => r.startedAt < pod.deletedAt && (r.stoppingAt ?? r.endedAt ?? Infinity) > pod.metaAt && (r.how !== "crashed" || snapshotted.has(pod.uid));
+        if (!world.processes.some(learnt)) return false;
         const forgetAt = pod.deletedAt + sc.config.metadata.deletionGraceSeconds * 1000;
         return line.files.some((f) => (world.fs.firstOpenedAt.get(f) ?? Number.NEGATIVE_INFINITY) < forgetAt);
       },

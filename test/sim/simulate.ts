@@ -250,7 +250,11 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
   // line the process held, read whole, in a hand-over the ring never took (full until the shutdown
   // deadline): with fragments in a file freed while it ran and others still on disk, the next process
   // resumes those at the line's pins and delivers its rest alone, as after a crash (docs/source.md,
-  // "A graceful stop"; seed 13339).
+  // "A graceful stop"; seed 13339). And when the stop was cut short — the ring closed under a
+  // hand-over still waiting for room at the shutdown deadline —, so may any line begun before the end
+  // whose head's file was freed while the process ran: the source may hold it pending, its end on
+  // disk but not read (the loop waited on the ring, and reading on at the stop needs room too; seed
+  // 37518).
   const unfinishedAtStop = { lines: new Set<number>(), files: new Set<number>() };
   let unfinished: WrittenLine[] = [];
   world.onStopping = () => (unfinished = workload.lines.filter((l) => !l.complete));
@@ -262,7 +266,9 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
     if (how === "stopped") heldAtStop.push({ ids: held, endedAt: clock.peek() });
     const heldLines = held.map((id) => workload.byId.get(id)).filter((l): l is WrittenLine => l !== undefined);
     const freedHere = (f: number | undefined) => f !== undefined && (freedThisProcess.has(f) || freedStopping.has(f));
-    for (const l of how === "stopped" ? [...unfinished, ...heldLines] : []) {
+    const cutShort = how === "stopped" && (world.process?.failedHandOvers.length ?? 0) > 0;
+    const headless = cutShort ? workload.lines.filter((l) => l.writtenAt <= clock.peek() && freedHere(l.files[0])) : [];
+    for (const l of how === "stopped" ? [...unfinished, ...heldLines, ...headless] : []) {
       const freed = l.files.filter(freedHere);
       if (freed.length === 0) continue;
       unfinishedAtStop.lines.add(l.id);

@@ -117,9 +117,8 @@ export interface MeteredLine {
  * emitted after it (lines of the other stream). Per container instance: the lines the crashed process
  * delivered that were written after the head of a split line, begun before the crash, that it did
  * not deliver (its head read — a later line of the container was delivered —, its end not yet).
- * And while lines of the two streams overlap without a break, the pins of those that completed stay
- * with the container (docs/source.md, "Lines of both streams overlapping"): the read begins again at
- * the first split line since the container last had no line pending, delivered or not.
+ * An overlap of both streams adds nothing: a checkpoint says where each stream stands, and each
+ * file's moves with its own pending lines (docs/source.md, "Lines of both streams overlapping").
  */
 export function pinnedBehindPendingLines(delivered: readonly Delivered[], gen: number, idOf: (d: Delivered) => number, lines: readonly MeteredLine[], crashAt: number): Set<number> {
   const sent = new Set<number>();
@@ -137,25 +136,9 @@ export function pinnedBehindPendingLines(delivered: readonly Delivered[], gen: n
     for (let i = 0; i < list.length; i++) if (sent.has((list[i] as MeteredLine).id)) last = i;
     const head = list.findIndex((l, i) => i < last && l.split && l.writtenAt <= crashAt && !sent.has(l.id));
     if (head < 0) continue;
-    const from = overlapStart(list, head);
-    for (let i = from; i <= last; i++) if (i !== head && sent.has((list[i] as MeteredLine).id)) pinned.add((list[i] as MeteredLine).id);
+    for (let i = head; i <= last; i++) if (i !== head && sent.has((list[i] as MeteredLine).id)) pinned.add((list[i] as MeteredLine).id);
   }
   return pinned;
-}
-
-/**
- * The first line of the overlap `head` is in (`list` in write order): the last line at or before it
- * begun while no other line of the container was pending (every line begun before it had ended).
- */
-function overlapStart(list: readonly MeteredLine[], head: number): number {
-  let start = 0;
-  let lastEnd = Number.NEGATIVE_INFINITY;
-  for (let i = 0; i <= head; i++) {
-    const l = list[i] as MeteredLine;
-    if (lastEnd < l.firstWrite) start = i;
-    lastEnd = Math.max(lastEnd, l.lastWrite);
-  }
-  return start;
 }
 
 /** One crash: when, which process, and the traffic of its ring over the window before it. */

@@ -172,7 +172,8 @@ export class Checkpointer {
     const ids = new Set<string>();
     for (const f of [...files.open.values(), ...files.retired.values()]) {
       f.updateFingerprint();
-      const cp = { dev: f.dev, ino: f.ino, fpLen: f.fp.fpLen, fpHash: f.fp.fpHash, path: f.livePath, offset: f.watermark.checkpoint, size: f.size };
+      const cp: FileCheckpoint = { dev: f.dev, ino: f.ino, fpLen: f.fp.fpLen, fpHash: f.fp.fpHash, path: f.livePath, offset: f.watermark.checkpoint, size: f.size };
+      if (f.watermark.streams) cp.streams = f.watermark.streams;
       // A retired file whose inode an open one has now is kept (its .gz may still be read after a
       // restart); only one with the same head too is left out: the open one wins.
       const id = checkpointIdentity(cp);

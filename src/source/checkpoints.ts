@@ -5,6 +5,8 @@ import { dataDirFiles } from "../platform/atomic-file.ts";
 import type { DurableFiles } from "../platform/types.ts";
 import type { CheckpointStorage, SavedCheckpoints } from "./types.ts";
 
+const StreamResumeSchema = z.union([z.literal("between"), z.literal("inside"), z.number().int().nonnegative()]);
+
 const CheckpointFileSchema = z.object({
   version: z.literal(1),
   savedAt: z.number().optional(),
@@ -16,6 +18,7 @@ const CheckpointFileSchema = z.object({
       fpHash: z.number().int(),
       path: z.string(),
       offset: z.number().int().nonnegative(),
+      streams: z.object({ stdout: StreamResumeSchema, stderr: StreamResumeSchema }).optional(),
       size: z.number().int().nonnegative().optional(),
       done: z.boolean().optional(),
     }),

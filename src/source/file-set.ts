@@ -2,6 +2,7 @@
 // and their life: tracked on sight, drained once no live path names them, deleted, skipped, retired
 // (closed, but still holding a checkpoint the ring has not made durable), forgotten.
 import type { Fingerprint } from "./fingerprint.ts";
+import type { ResumeStreams } from "./types.ts";
 import { LineReader } from "./line-reader.ts";
 import type { PartialMerger } from "./partial.ts";
 import type { PodLogPath } from "./paths.ts";
@@ -22,6 +23,8 @@ export interface TrackInit {
   ino: number;
   size: number;
   start: number;
+  /** Where each stream stood at `start` (a checkpoint that says), else absent. */
+  streams?: ResumeStreams;
   fp: Fingerprint;
 }
 
@@ -61,10 +64,11 @@ export class FileSet {
     const reader = new LineReader(
       { partialKey: key, fileId: serial, format: this.config.format, maxLineBytes: this.config.maxLineBytes, merger: this.merger, counters },
       o.start,
+      o.streams ?? null,
     );
     const info = { ...o.parsed, id: `${checkpointKey(o.dev, o.ino)}:${serial}`, path: o.path, firstSeenAt: clock.now() };
     const f = new TailedFile(
-      { serial, info, livePath: o.livePath, containerKey: key, fd: o.fd, mem: o.mem, dev: o.dev, ino: o.ino, size: o.size, start: o.start, fp: o.fp, order: ++this.orders, reader },
+      { serial, info, livePath: o.livePath, containerKey: key, fd: o.fd, mem: o.mem, dev: o.dev, ino: o.ino, size: o.size, start: o.start, streams: o.streams ?? null, fp: o.fp, order: ++this.orders, reader },
       fs,
       this.events,
     );

@@ -21,7 +21,7 @@ import {
 } from "./line-format.ts";
 import { LineBatch } from "./line-batch.ts";
 import { type PartialMerger, streamKey } from "./partial.ts";
-import type { MergedLine } from "./types.ts";
+import type { MergedLine, ResumeStreams } from "./types.ts";
 
 
 export interface LineReaderCounters {
@@ -69,12 +69,10 @@ export class LineReader {
   /** File offset of the first byte not yet consumed into a line (the start of `carry`). */
   lineEnd: number;
   /**
-   * The last line start at which neither stream of this container was inside a partial line. A
-   * checkpoint must not pass it while a stream is: resumed later than that, the reader would meet
-   * the middle fragments of a line it already emitted (its head before the checkpoint) and make a
-   * record of them.
+   * Resumed at a checkpoint that says where each stream stood: handed to the merger at the first line,
+   * once the files before this one have been read (PartialMerger.resumed).
    */
-  private cleanAt: number;
+  private resume: ResumeStreams | null;
   private carry: Uint8Array = new Uint8Array(0);
   private format: LineFormat | null;
   /** True while dropping the rest of an over-long physical line. */
@@ -92,9 +90,10 @@ export class LineReader {
   constructor(
     private readonly opts: LineReaderOptions,
     startOffset: number,
+    resume: ResumeStreams | null = null,
   ) {
     this.lineEnd = startOffset;
-    this.cleanAt = startOffset;
+    this.resume = resume;
     this.format = opts.format === "auto" ? null : opts.format;
     this.keyOut = streamKey(opts.partialKey, "stdout");
     this.keyErr = streamKey(opts.partialKey, "stderr");
@@ -106,14 +105,9 @@ export class LineReader {
     return this.carry.length;
   }
 
-  /** The last line start at which no stream of the container was inside a partial line (see cleanAt). */
-  get lastCleanStart(): number {
-    return this.cleanAt;
-  }
-
-  private midLine(): boolean {
-    const m = this.opts.merger;
-    return m.isPending(this.keyOut) || m.isPending(this.keyErr);
+  /** Where each stream stood at the checkpoint this file was resumed at, until its first line is read. */
+  get resumeNotApplied(): ResumeStreams | null {
+    return this.resume;
   }
 
   /** Consumes a chunk that continues the file at `lineEnd + carryBytes`; appends complete lines to `out`. */
@@ -154,7 +148,7 @@ export class LineReader {
   /** Starts over at `offset` (after a truncation), dropping any unfinished line. */
   reset(offset: number): void {
     this.lineEnd = offset;
-    this.cleanAt = offset;
+    this.resume = null;
     this.carry = new Uint8Array(0);
     this.discarding = false;
   }
@@ -191,7 +185,10 @@ export class LineReader {
 
   private line(buf: Uint8Array, start: number, end: number, offset: number, now: number, out: LineSink): void {
     const c = this.opts.counters;
-    if (!this.midLine()) this.cleanAt = offset;
+    if (this.resume !== null) {
+      this.opts.merger.resumed(this.opts.partialKey, this.opts.fileId, this.lineEnd, this.resume, now);
+      this.resume = null;
+    }
     if (end > start && buf[end - 1] === 0x0d) end--; // tolerate CRLF
     // A node that crashed can leave a run of NULs (allocated, never written) in a log file; the runtime's
     // next line then starts right after it, with no newline between: skip the NULs, keep the line.

@@ -38,17 +38,19 @@ export class Opener {
       return;
     }
     let start = 0;
+    let streams: FileCheckpoint["streams"];
     let fp = NO_FINGERPRINT;
     let fromEnd = false;
     const saved = this.parts.checkpoints.claim(st.dev, st.ino, (cp) => fdHeadMatches(fs, fd, cp));
     if (saved) {
       start = saved.offset <= st.size && !fromFirstByte ? saved.offset : 0;
+      if (start === saved.offset) streams = saved.streams;
       fp = { fpLen: saved.fpLen, fpHash: saved.fpHash };
     } else if (atStart && this.config.readFrom === "end") {
       start = st.size;
       fromEnd = true;
     }
-    const f = this.files.track({ path, livePath: path, parsed, fd, mem: null, dev: st.dev, ino: st.ino, size: st.size, start, fp });
+    const f = this.files.track({ path, livePath: path, parsed, fd, mem: null, dev: st.dev, ino: st.ino, size: st.size, start, streams, fp });
     f.fromEnd = fromEnd;
     this.files.link(path, f);
     this.files.byInode.set(id, f);
@@ -86,12 +88,13 @@ export class Opener {
       size = st.size;
     }
     const start = cp ? Math.min(cp.offset, size) : 0;
+    const streams = cp && start === cp.offset ? cp.streams : undefined;
     if (start >= size && mem) return null; // nothing unread (a plain file may still grow)
     let fp = cp ? { fpLen: cp.fpLen, fpHash: cp.fpHash } : NO_FINGERPRINT;
     // A .gz is not read through a descriptor, so nothing fingerprints it later: its head does now (a
     // checkpoint without one would match any .gz of its container after a restart).
     if (mem && fp.fpLen < Math.min(mem.length, FINGERPRINT_BYTES)) fp = bytesFingerprint(mem);
-    const f = this.files.track({ path, livePath, parsed, fd, mem, dev, ino, size, start, fp });
+    const f = this.files.track({ path, livePath, parsed, fd, mem, dev, ino, size, start, streams, fp });
     f.startDraining(this.parts.clock.now());
     f.final = mem !== null;
     if (fd >= 0) this.files.byInode.set(f.inodeKey, f);

@@ -58,12 +58,49 @@ export class ReadingLoop {
     w?.();
   }
 
-  /** Resolves once the loop is out (an emit waiting on a full ring is waited for). */
-  stop(): Promise<void> {
+  /**
+   * Resolves once the loop is out (an emit waiting on a full ring is waited for) and the lines only
+   * this process can finish are read on (finishOrphans).
+   */
+  async stop(): Promise<void> {
     this.stopping = true;
     this.notify();
     this.cutCoalesce?.();
-    return this.done;
+    await this.done;
+    await this.finishOrphans();
+  }
+
+  /**
+   * At a stop, a pending line whose head's file is closed or deleted lives only in this process's
+   * memory: the next one cannot read that head again, and would make a record of the rest. Its
+   * container is read on, oldest file first as in turns, until no such line is pending or nothing
+   * more is there — a line whose end is on disk is delivered whole. Bounded by the bytes on disk and
+   * the caller's shutdown deadline (an emit waiting on a full ring ends when the ring closes).
+   */
+  private async finishOrphans(): Promise<void> {
+    const orphaned = (fileId: string) => {
+      const f = this.files.bySerial(fileId);
+      return !f || f.gone || f.deleted;
+    };
+    // A line's rest is at most maxLineBytes; lines of the other stream may come between.
+    const counters = this.parts.counters;
+    const until = counters.bytesRead + 4 * this.config.maxLineBytes;
+    try {
+      while (counters.bytesRead < until) {
+        const keys = this.merger.containersPendingFrom(orphaned);
+        if (keys.size === 0) return;
+        const heads = this.files.heads();
+        let progressed = false;
+        for (const key of keys) {
+          const file = heads.get(key);
+          if (file && !file.held && (await this.readOne(file, this.parts.clock.now()))) progressed = true;
+        }
+        if (!progressed) return;
+      }
+    } catch {
+      // The ring closed under a waiting append (the shutdown deadline): what it did not take is read
+      // again after a restart, from the checkpoints.
+    }
   }
 
   private async pump(): Promise<void> {
@@ -274,7 +311,8 @@ export class ReadingLoop {
 
   /** Everything before the file's safe offset is covered by ring records up to `seq`. */
   private mark(f: TailedFile, seq: number, durable: number): void {
-    f.watermark.mark(seq, f.safeOffset(this.merger.pendingStart(f.serial)));
+    const safe = f.safePoint(this.merger);
+    f.watermark.mark(seq, safe.offset, safe.streams);
     if (seq <= durable && f.watermark.advance(durable)) this.parts.checkpoints.markDirty(); // filtered lines: nothing to wait for
   }
 }

@@ -6,7 +6,8 @@ import { checkpointKey } from "./checkpoints.ts";
 import { type Fingerprint, FINGERPRINT_BYTES, readFingerprint } from "./fingerprint.ts";
 import type { LineBatch } from "./line-batch.ts";
 import type { LineReader } from "./line-reader.ts";
-import type { SourceFileInfo, SourceFileStatus, SourceFs } from "./types.ts";
+import type { PartialMerger } from "./partial.ts";
+import type { ResumeStreams, SourceFileInfo, SourceFileStatus, SourceFs } from "./types.ts";
 import { Watermark } from "./watermark.ts";
 
 /** What a read found at the end of a file, for the source to act on. */
@@ -28,6 +29,8 @@ export interface TailedFileInit {
   ino: number;
   size: number;
   start: number;
+  /** Where each stream stood at `start` (resumed at a checkpoint that says), else null. */
+  streams: ResumeStreams | null;
   fp: Fingerprint;
   order: number;
   reader: LineReader;
@@ -95,19 +98,21 @@ export class TailedFile {
     this.inodeKey = checkpointKey(init.dev, init.ino);
     this.size = init.size;
     this.readPos = init.start;
-    this.watermark = new Watermark(init.start);
+    this.watermark = new Watermark(init.start, init.streams);
     this.fp = init.fp;
     this.order = init.order;
     this.reader = init.reader;
   }
 
   /**
-   * The first offset not safe yet: the reader's line end; while a pending line has fragments here,
-   * the earlier of its first fragment and the last point before it where no stream was inside a
-   * partial line — resumed there after a restart, no line is met in its middle.
+   * The first offset not safe yet — the reader's line end, or the first fragment here of a line not
+   * emitted — and where each stream stands there (PartialMerger.resumeAt).
    */
-  safeOffset(pendingStart: number | null): number {
-    return pendingStart === null ? this.reader.lineEnd : Math.min(pendingStart, this.reader.lastCleanStart);
+  safePoint(merger: PartialMerger): { offset: number; streams: ResumeStreams | null } {
+    // Resumed at a checkpoint and no line read yet: still there.
+    const resume = this.reader.resumeNotApplied;
+    if (resume) return { offset: this.reader.lineEnd, streams: resume };
+    return merger.resumeAt(this.containerKey, this.serial, this.reader.lineEnd);
   }
 
   /** Reads one slice into `out` through `buf`; returns the bytes read (0 at the end, or on an error, which is logged). */

@@ -123,6 +123,20 @@ export interface CheckpointHealth {
 }
 
 
+/**
+ * Where one stream of a container stood at a checkpoint's offset (docs/source.md, "Lines of both
+ * streams overlapping"): between two lines; inside a line not delivered yet whose head is in an
+ * earlier file (what the reader brings from that file goes on here); or inside a line delivered
+ * already, whose fragments in this file begin before the number given (skipped when resumed here).
+ */
+export type StreamResume = "between" | "inside" | number;
+
+/** Where both streams stood at a checkpoint's offset. */
+export interface ResumeStreams {
+  stdout: StreamResume;
+  stderr: StreamResume;
+}
+
 /** A file's saved position (the checkpoint of the watermark), with what identifies the file. */
 export interface FileCheckpoint {
   /** The identity of the file: device + inode + fingerprint of its first bytes. */
@@ -133,6 +147,8 @@ export interface FileCheckpoint {
   /** Last live path seen (for status and for finding it rotated after downtime). */
   path: string;
   offset: number;
+  /** Where each stream stood at `offset` (absent: not known, as from an older version). */
+  streams?: ResumeStreams;
   /** Size when last saved. */
   size?: number;
   /** Read to its end and closed: kept a while so that the file is recognised rotated or compressed. */

@@ -1,6 +1,8 @@
 // A file's checkpoint as a watermark (docs/source.md): the lowest offset not yet safe. Each emit
 // leaves a mark — "everything before this offset is covered by ring records up to this sequence
 // number" — and the checkpoint moves over a mark only once the ring says that sequence is durable.
+// With the offset goes where each stream stood there (a line of one may be inside a line of the other).
+import type { ResumeStreams } from "./types.ts";
 
 /** The sequence number of an expected mark: no ring sequence reaches it. */
 const EXPECTED = Number.POSITIVE_INFINITY;
@@ -8,6 +10,8 @@ const EXPECTED = Number.POSITIVE_INFINITY;
 interface Mark {
   seq: number;
   offset: number;
+  /** Where each stream stands at `offset` (null: not known). */
+  streams: ResumeStreams | null;
 }
 
 export class Watermark {
@@ -16,6 +20,8 @@ export class Watermark {
   constructor(
     /** Everything before it is safe (durable in the ring, filtered or skipped). */
     public checkpoint: number,
+    /** Where each stream stands at the checkpoint (null: not known; a file opened at its first byte, say). */
+    public streams: ResumeStreams | null = null,
   ) {}
 
   /** Whether marks wait for the ring to make their records durable. */
@@ -23,13 +29,17 @@ export class Watermark {
     return this.marks.length > 0;
   }
 
-  /** Everything before `safeOffset` is covered by ring records up to `seq` (it takes the place of an expected mark). */
-  mark(seq: number, safeOffset: number): void {
+  /**
+   * Everything before `safeOffset` is covered by ring records up to `seq` (it takes the place of an
+   * expected mark); `streams`: where each stream stands there.
+   */
+  mark(seq: number, safeOffset: number, streams: ResumeStreams | null = null): void {
     const last = this.marks[this.marks.length - 1];
     if (last && (last.seq === seq || last.seq === EXPECTED)) {
       last.seq = seq;
       last.offset = safeOffset;
-    } else this.marks.push({ seq, offset: safeOffset });
+      last.streams = streams;
+    } else this.marks.push({ seq, offset: safeOffset, streams });
   }
 
   /**
@@ -39,7 +49,7 @@ export class Watermark {
    */
   expect(): void {
     const last = this.marks[this.marks.length - 1];
-    if (last?.seq !== EXPECTED) this.marks.push({ seq: EXPECTED, offset: this.checkpoint });
+    if (last?.seq !== EXPECTED) this.marks.push({ seq: EXPECTED, offset: this.checkpoint, streams: this.streams });
   }
 
   /** Moves the checkpoint over the marks durable at `durable`; returns whether it changed. */
@@ -47,10 +57,11 @@ export class Watermark {
     let i = 0;
     while (i < this.marks.length && (this.marks[i] as Mark).seq <= durable) i++;
     if (i === 0) return false;
-    const offset = (this.marks[i - 1] as Mark).offset;
+    const { offset, streams } = this.marks[i - 1] as Mark;
     this.marks.splice(0, i);
-    if (offset === this.checkpoint) return false;
+    if (offset === this.checkpoint && sameStreams(streams, this.streams)) return false;
     this.checkpoint = offset;
+    this.streams = streams;
     return true;
   }
 
@@ -58,5 +69,10 @@ export class Watermark {
   reset(offset: number): void {
     this.marks = [];
     this.checkpoint = offset;
+    this.streams = null;
   }
+}
+
+function sameStreams(a: ResumeStreams | null, b: ResumeStreams | null): boolean {
+  return a === b || (a !== null && b !== null && a.stdout === b.stdout && a.stderr === b.stderr);
 }

@@ -92,13 +92,13 @@ describe("pinnedBehindPendingLines", () => {
     expect(pinnedBehindPendingLines(delivered, 1, idOf, lines, 100).size).toBe(0);
   });
 
-  test("while the two streams overlap without a break, from the first split line since none was pending", () => {
-    // Line 2 (split, 20..70) ended after line 4 (split, pending at the crash) began at 60: their
-    // pins stay together, and the read begins again at line 2's head — 2 and 3 are sent again too.
+  test("an overlap of both streams adds nothing: only what came after the pending line's head is read again", () => {
+    // Line 2 (split, 20..70) ended after line 4 (split, pending at the crash) began at 60: a
+    // checkpoint says where each stream stands, so line 2's pins went with it, and the read begins
+    // again at line 4's head — as when line 2 had ended before line 4 began.
     const lines = [line(1, 10), line(2, 20, true, "pod/main/0", 70), line(3, 40), line(4, 60, true), line(5, 90)];
     const delivered = [d(1, 1), d(2, 1), d(3, 1), d(5, 1)];
-    expect([...pinnedBehindPendingLines(delivered, 1, idOf, lines, 100)].sort()).toEqual([2, 3, 5]);
-    // Line 2 ended before line 4 began: a break, and only what came after line 4's head is read again.
+    expect([...pinnedBehindPendingLines(delivered, 1, idOf, lines, 100)].sort()).toEqual([5]);
     const apart = lines.map((l) => (l.id === 2 ? { ...l, lastWrite: 55 } : l));
     expect([...pinnedBehindPendingLines(delivered, 1, idOf, apart, 100)].sort()).toEqual([5]);
   });

@@ -4,7 +4,7 @@
 // sync), what was acknowledged since the last header is sent again — plus what was on the wire
 // (docs/ring-format.md, "Bounded replay"). Measured in virtual time, the clock the ring's sync timer
 // runs on, from the pipeline's own counters sampled after every step of the run.
-import { type LedgerLine, pinnedBehindPending } from "../support/behind-pending.ts";
+import type { LedgerLine } from "../support/behind-pending.ts";
 import type { Delivered } from "./messenger.ts";
 
 /** What the ring of one process took in and gave out by a time (its counters start at 0). */
@@ -113,10 +113,8 @@ export interface MeteredLine extends LedgerLine {
  * emitted after it (lines of the other stream). Per container instance: the lines the crashed process
  * delivered that were written after the head of a split line, begun before the crash, that it did
  * not deliver (its head read — a later line of the container was delivered —, its end not yet).
- * And while lines of the two streams overlap without a break, the pins of those that completed stay
- * with the container (docs/source.md, "Lines of both streams overlapping"): the read begins again at
- * the first split line since the container last had no line pending, delivered or not
- * (test/support/behind-pending.ts, shared with the chaos run).
+ * An overlap of both streams adds nothing: a checkpoint says where each stream stands, and each
+ * file's moves with its own pending lines (docs/source.md, "Lines of both streams overlapping").
  */
 export function pinnedBehindPendingLines(delivered: readonly Delivered[], gen: number, idOf: (d: Delivered) => number, lines: readonly MeteredLine[], crashAt: number): Set<number> {
   const sent = new Set<number>();
@@ -130,11 +128,11 @@ export function pinnedBehindPendingLines(delivered: readonly Delivered[], gen: n
   const pinned = new Set<number>();
   for (const list of bySource.values()) {
     list.sort((a, b) => a.firstWrite - b.firstWrite || a.id - b.id);
-    const sentByCrashed = (x: MeteredLine) => sent.has(x.id);
-    // The simulation's own reading: a line the crashed process did not deliver counts as pending (see the
-    // chaos run's, bench/lib/chaos-report.ts, which excludes lines earlier processes delivered).
-    const at = { sentByCrashed, begunBeforeCrash: (x: MeteredLine) => x.writtenAt <= crashAt, deliveredBeforeCrash: sentByCrashed };
-    for (const l of pinnedBehindPending(list, at)) pinned.add(l.id);
+    let last = -1;
+    for (let i = 0; i < list.length; i++) if (sent.has((list[i] as MeteredLine).id)) last = i;
+    const head = list.findIndex((l, i) => i < last && l.split && l.writtenAt <= crashAt && !sent.has(l.id));
+    if (head < 0) continue;
+    for (let i = head; i <= last; i++) if (i !== head && sent.has((list[i] as MeteredLine).id)) pinned.add((list[i] as MeteredLine).id);
   }
   return pinned;
 }

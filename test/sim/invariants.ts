@@ -83,7 +83,7 @@ export function checkRun(workload: Workload, delivered: readonly Delivered[], ma
   const lossy = (line: WrittenLine) =>
     line.files.some((i) => excuses.deletedWhileDown.has(i) || excuses.neverOpened.has(i) || excuses.givenUp.has(i)) || acrossGap(line);
   const inLostHead = (line: WrittenLine) => line.files.some((i) => excuses.unfinishedAtStop.files.has(i));
-  const unknown: Array<{ message: string; podName: string; containerName: string; stream: string }> = [];
+  const unknown: Array<{ message: string; podName: string; containerName: string; stream: string; timestamp: string }> = [];
   const swallowed = new Set<number>();
   // A record of such a line cut at maxLineBytes cannot show what it swallowed (whole, or cut before
   // its gap, the rest dropped): the first line of its stream after it in a file that lost nothing —
@@ -129,11 +129,15 @@ export function checkRun(workload: Workload, delivered: readonly Delivered[], ma
   const excusable = (l: WrittenLine) => lossy(l) || headForgotten(l) || inLostHead(l);
   for (const record of unknown) {
     const message = record.message;
-    const paused = workload.lines.find((l) => l.pausedAt.length > 0 && pausePieces(l, maxLineBytes).has(message));
+    // Of the record's own stream: a short piece ("L") may be a piece of lines of other containers too.
+    const ofStream = (l: WrittenLine) => l.pod.name === record.podName && l.container === record.containerName && l.stream === record.stream;
+    const paused = workload.lines.find((l) => l.pausedAt.length > 0 && ofStream(l) && pausePieces(l, maxLineBytes).has(message) && (!l.message.startsWith(message) || l.timestamp === record.timestamp));
     if (paused) {
       fragments++; // the rest of a line whose writer paused for partialFlushMs (its head flushed)
       // Or its head, when the writer paused inside "L<id>;": too short to show the id, it is the
-      // line's record as a head that does show it would be (seed 2647: "L1016", then ";…").
+      // line's record as a head that does show it would be (seed 2647: "L1016", then ";…"); its
+      // timestamp, the line's first fragment's, says which line's (seed 2647 again: an "L" of another
+      // container's line paused there too was credited with it).
       if (paused.message.startsWith(message)) seen.set(paused.id, (seen.get(paused.id) ?? 0) + 1);
       continue;
     }
@@ -182,8 +186,11 @@ export function checkRun(workload: Workload, delivered: readonly Delivered[], ma
       // (what was written while it was down into a file deleted before it came back, it cannot know;
       // nor a line that also had fragments in a file it never saw, lost with that file whatever it did).
       const neverSeen = line.files.some((i) => excuses.neverOpened.has(i));
-      // So must a stopped process's held lines: their files' checkpoints stayed before them.
-      if (excuses.knowable(line) && !neverSeen && (heldAtStop || line.files.some((i) => excuses.deletedWhileDown.has(i)))) {
+      // So must a stopped process's held lines: their files' checkpoints stayed before them. Not a
+      // line swallowed by another's record: it was read, glued to a line cut by a loss before it,
+      // whatever happened to its files afterwards (seed 162: read, then its files deleted while the
+      // process that had read them ran on, then crashed).
+      if (excuses.knowable(line) && !neverSeen && !swallowed.has(line.id) && (heldAtStop || line.files.some((i) => excuses.deletedWhileDown.has(i)))) {
         uncountedBytes += line.content.length;
         uncountedExample ??= `line ${line.id} (${line.pod.name}/${line.container}/${line.restart}, written at ${line.timestamp}, inodes ${line.inodes.join(",")})`;
       }

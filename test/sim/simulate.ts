@@ -3,12 +3,13 @@
 // the pipeline time to drain (liveness), stops the collector gracefully and checks the invariants.
 import { accountingOf } from "../../src/api/accounting.ts";
 import { type Config, ConfigSchema } from "../../src/config/schema.ts";
+import { POD_SNAPSHOT_FILE } from "../../src/metadata/pod-snapshot.ts";
 import { type CrashBound, CrashMeter, describeCrash, overBound, syncWindowMs } from "./crash-bound.ts";
 import { checkRun, type Verdict } from "./invariants.ts";
 import { HEALTHY, type MessengerFaults } from "./messenger.ts";
 import { Rng } from "./rng.ts";
 import { ROOT, Workload, type WorkloadOptions, type WrittenLine } from "./workload.ts";
-import { heldLineIds, World } from "./world.ts";
+import { heldLineIds, type ProcessRecord, World } from "./world.ts";
 
 const START = Date.UTC(2026, 11, 6, 10, 0, 0);
 const KEY = "sim-key";
@@ -157,6 +158,16 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
     scansWithRoom.set(owner, times);
   };
 
+  // The pods some process saved in its pod snapshot (src/metadata/pod-snapshot.ts): what a crashed
+  // process learned outlives it only there.
+  const snapshotted = new Set<string>();
+  const traceWrite = world.dataFiles.onWrite;
+  world.dataFiles.onWrite = (name, text) => {
+    traceWrite(name, text);
+    if (name !== POD_SNAPSHOT_FILE) return;
+    for (const pod of (JSON.parse(text) as { pods: Array<{ uid: string }> }).pods) snapshotted.add(pod.uid);
+  };
+
   clock.after(0, () => void world.launch());
   workload.start();
   for (const f of sc.faults) {
@@ -235,7 +246,15 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
     else if (p?.started) freedThisProcess.add(file);
   };
   // A line still being written when a process stopped, with fragments in a file it saw deleted: the
-  // line's head lived only in that process's memory, and its next one cannot read it again.
+  // line's head lived only in that process's memory, and its next one cannot read it again. So did a
+  // line the process held, read whole, in a hand-over the ring never took (full until the shutdown
+  // deadline): with fragments in a file freed while it ran and others still on disk, the next process
+  // resumes those at the line's pins and delivers its rest alone, as after a crash (docs/source.md,
+  // "A graceful stop"; seed 13339). And when the stop was cut short — the ring closed under a
+  // hand-over still waiting for room at the shutdown deadline —, so may any line begun before the end
+  // whose head's file was freed while the process ran: the source may hold it pending, its end on
+  // disk but not read (the loop waited on the ring, and reading on at the stop needs room too; seed
+  // 37518).
   const unfinishedAtStop = { lines: new Set<number>(), files: new Set<number>() };
   let unfinished: WrittenLine[] = [];
   world.onStopping = () => (unfinished = workload.lines.filter((l) => !l.complete));
@@ -243,9 +262,14 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
   // (its hand-over waited for room until the shutdown deadline), and when it ended.
   const heldAtStop: Array<{ ids: number[]; endedAt: number }> = [];
   world.onEnd = (how) => {
-    if (how === "stopped" && world.process) heldAtStop.push({ ids: heldLineIds(world.process), endedAt: clock.peek() });
-    for (const l of how === "stopped" ? unfinished : []) {
-      const freed = l.files.filter((f) => freedThisProcess.has(f) || freedStopping.has(f));
+    const held = how === "stopped" && world.process ? heldLineIds(world.process) : [];
+    if (how === "stopped") heldAtStop.push({ ids: held, endedAt: clock.peek() });
+    const heldLines = held.map((id) => workload.byId.get(id)).filter((l): l is WrittenLine => l !== undefined);
+    const freedHere = (f: number | undefined) => f !== undefined && (freedThisProcess.has(f) || freedStopping.has(f));
+    const cutShort = how === "stopped" && (world.process?.failedHandOvers.length ?? 0) > 0;
+    const headless = cutShort ? workload.lines.filter((l) => l.writtenAt <= clock.peek() && freedHere(l.files[0])) : [];
+    for (const l of how === "stopped" ? [...unfinished, ...heldLines, ...headless] : []) {
+      const freed = l.files.filter(freedHere);
       if (freed.length === 0) continue;
       unfinishedAtStop.lines.add(l.id);
       for (const f of freed) unfinishedAtStop.files.add(f);
@@ -324,12 +348,15 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
           return (scansWithRoom.get(r.gen) ?? []).some((at) => at > line.writtenAt);
         }),
       // A pod created and deleted while no collector ran (or one was stopping: its last save may come
-      // before the pod does): no process could learn its labels. A pod
+      // before the pod does; or the one that ran crashed before it saved the pod in its snapshot —
+      // seeds 1240, 1702: 31 ms after the pod came, or with the data dir disk full): no process could
+      // learn its labels. A pod
       // deleted before any collector opened a file of the line, its tombstone's grace over: it may
       // be forgotten by then (docs/metadata.md; files not opened yet do not keep it).
       metadataKnowable: (line) => {
         const pod = line.pod;
-        if (!world.processes.some((r) => r.startedAt < pod.deletedAt && (r.stoppingAt ?? r.endedAt ?? Infinity) > pod.metaAt)) return false;
+        const learnt = (r: ProcessRecord) => r.startedAt < pod.deletedAt && (r.stoppingAt ?? r.endedAt ?? Infinity) > pod.metaAt && (r.how !== "crashed" || snapshotted.has(pod.uid));
+        if (!world.processes.some(learnt)) return false;
         const forgetAt = pod.deletedAt + sc.config.metadata.deletionGraceSeconds * 1000;
         return line.files.some((f) => (world.fs.firstOpenedAt.get(f) ?? Number.NEGATIVE_INFINITY) < forgetAt);
       },

@@ -45,10 +45,16 @@ export class SimProcess {
   /** A graceful stop is under way. */
   stopping = false;
   /**
-   * The source's hand-overs to the router not resolved yet (waiting for room in the ring), or that
-   * failed (the ring closed under them at a graceful stop): lines the process holds in memory.
+   * The source's hand-overs to the router not resolved yet (waiting for room in the ring): lines the
+   * process holds in memory.
    */
-  readonly emitsInFlight = new Map<Lines, number[] | null>();
+  readonly emitsInFlight = new Set<Lines>();
+  /**
+   * The ids of the lines of hand-overs that failed (the ring closed under them at a graceful stop),
+   * one entry per hand-over: the source may reuse a failed hand-over's batch for another (a stop
+   * reads on after its loop is out, docs/source.md "A graceful stop"), so they are kept apart from it.
+   */
+  readonly failedHandOvers: number[][] = [];
 
   constructor(
     readonly gen: number,
@@ -220,21 +226,21 @@ function watchHandOvers(p: SimProcess): void {
   if (!router) return;
   const emit = router.emit.bind(router);
   router.emit = async (file, lines) => {
-    p.emitsInFlight.set(lines, null);
+    p.emitsInFlight.add(lines);
     try {
-      const seq = await emit(file, lines);
-      p.emitsInFlight.delete(lines);
-      return seq;
+      return await emit(file, lines);
     } catch (err) {
-      p.emitsInFlight.set(lines, idsOf(lines)); // the loop may reuse the batch from now on
+      p.failedHandOvers.push(idsOf(lines)); // the source may reuse the batch from now on
       throw err;
+    } finally {
+      p.emitsInFlight.delete(lines);
     }
   };
 }
 
 /** The ids of the lines a process held in hand-overs the ring never completed. */
 export function heldLineIds(p: SimProcess): number[] {
-  return [...p.emitsInFlight].flatMap(([lines, ids]) => ids ?? idsOf(lines));
+  return [...[...p.emitsInFlight].flatMap(idsOf), ...p.failedHandOvers.flat()];
 }
 
 function idsOf(lines: Lines): number[] {

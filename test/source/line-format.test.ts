@@ -207,6 +207,41 @@ describe("line reader", () => {
     expect(merger.takeReleased().sort()).toEqual(["new", "old"]);
     expect(merger.size).toBe(0);
   });
+  test("a resume point inside an overlap says where each stream stands: the other stream inside a line emitted since is skipped to its last fragment here", () => {
+    const merger = new PartialMerger(1 << 20);
+    merger.add("k", "stdout", "t1", "a1", true, "f", 0, 0);
+    merger.add("k", "stderr", "t2", "b1", true, "f", 10, 0); // begins inside stdout's line
+    expect(merger.resumeAt("k", "f", 30)).toEqual({ offset: 0, streams: { stdout: "between", stderr: "between" } });
+    expect(merger.add("k", "stdout", "t3", "a2", false, "f", 20, 0)?.message).toBe("a1a2");
+    // stderr's line is pending, stdout's (emitted) went on past its first fragment until offset 20.
+    expect(merger.resumeAt("k", "f", 30)).toEqual({ offset: 10, streams: { stdout: 21, stderr: "between" } });
+    expect(merger.add("k", "stderr", "t4", "b2", true, "g", 0, 0)).toBeNull();
+    // In the successor, stderr's line began in the file before.
+    expect(merger.resumeAt("k", "g", 40)).toEqual({ offset: 0, streams: { stdout: "between", stderr: "inside" } });
+    // Resumed where stderr stood between lines: the line brought from an earlier file is dropped.
+    merger.resumed("k", "g", 0, { stdout: "between", stderr: "between" }, 0);
+    expect(merger.size).toBe(0);
+    expect(merger.takeReleased().sort()).toEqual(["f", "g"]);
+  });
+
+  test("resumed inside a line delivered already: its rest is dropped up to its F, or up to where its fragments here ended (a flush)", () => {
+    const merger = new PartialMerger(1 << 20);
+    merger.resumed("k", "f", 10, { stdout: 21, stderr: "between" }, 0);
+    expect(merger.add("k", "stdout", "t1", "rest ", true, "f", 10, 0)).toBeNull();
+    expect(merger.add("k", "stderr", "t2", "b1", true, "f", 15, 0)).toBeNull();
+    // stderr's line began inside stdout's delivered one: a checkpoint at it skips that line's rest.
+    expect(merger.resumeAt("k", "f", 20)).toEqual({ offset: 15, streams: { stdout: Number.MAX_SAFE_INTEGER, stderr: "between" } });
+    expect(merger.add("k", "stdout", "t3", "end", false, "f", 20, 0)).toBeNull(); // its F: nothing emitted
+    expect(merger.resumeAt("k", "f", 30)).toEqual({ offset: 15, streams: { stdout: 21, stderr: "between" } });
+    expect(merger.add("k", "stdout", "t4", "next", false, "f", 30, 0)?.message).toBe("next");
+    expect(merger.pendingStart("f")).toBe(15);
+    // Its last fragment here was at 20 (a flush ended it there): the next one begins a line.
+    const flushed = new PartialMerger(1 << 20);
+    flushed.resumed("k", "f", 10, { stdout: 21, stderr: "between" }, 0);
+    expect(flushed.add("k", "stdout", "t1", "more of it", true, "f", 20, 0)).toBeNull();
+    expect(flushed.add("k", "stdout", "t2", "after", false, "f", 40, 0)?.message).toBe("after");
+    expect(flushed.size).toBe(0);
+  });
   test("lines ended by a gap (a file given up unread) take no more fragments and keep their pins until handed over", () => {
     const merger = new PartialMerger(1 << 20);
     merger.add("uid/main/0", "stdout", "t1", "head ", true, "old", 10, 0);

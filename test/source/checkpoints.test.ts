@@ -46,6 +46,27 @@ function gzipAway(path: string): void {
   unlinkSync(path);
 }
 
+/**
+ * A first run reads "a" and a line split across a rotation ("head|" in the rotated file, "tail" in
+ * the live one), then "b", and stops; its record of the rotated file is then dropped (as when it was
+ * forgotten, or its last save came before it): only the live file's checkpoint, at its end, is left.
+ * Returns the live file's path.
+ */
+async function splitAcrossRotationRotatedForgotten(c: ReturnType<typeof collector>, uid: string): Promise<string> {
+  const live = join(podDir(c.root, uid), "0.log");
+  writeFileSync(live, cri("a") + cri("head|", "stdout", "P"));
+  c.start();
+  expect(await waitFor(() => c.h.received.length === 1, 2000)).toBe(true);
+  renameSync(live, `${live}.${rotationStamp()}`);
+  writeFileSync(live, cri("tail") + cri("b"));
+  expect(await waitFor(() => c.h.received.length === 3, 3000)).toBe(true);
+  await c.h.stop();
+  const saved = JSON.parse(readFileSync(join(c.h.dataDir, "checkpoints.json"), "utf8"));
+  saved.files = saved.files.filter((f: { ino: number }) => f.ino === statSync(live).ino);
+  writeFileSync(join(c.h.dataDir, "checkpoints.json"), JSON.stringify(saved));
+  return live;
+}
+
 test("the checkpoint is a watermark: it moves only when the ring reports the records durable", async () => {
   const c = collector();
   const h = c.h;
@@ -678,20 +699,7 @@ test("two checkpoints that match the same rotated file after downtime: every rot
 
 test("at start, a rotated file the last run did not know is read whole, and so is the live file after it: a line split between them is not cut at the live file's checkpoint (simulation seeds 148, 4986)", async () => {
   const c = collector({ partialFlushMs: 300 });
-  const live = join(podDir(c.root, "uid-whole"), "0.log");
-  writeFileSync(live, cri("a") + cri("head|", "stdout", "P"));
-  c.start();
-  expect(await waitFor(() => c.h.received.length === 1, 2000)).toBe(true);
-  const rotated = `${live}.${rotationStamp()}`;
-  renameSync(live, rotated);
-  writeFileSync(live, cri("tail") + cri("b"));
-  expect(await waitFor(() => c.h.received.length === 3, 3000)).toBe(true);
-  await c.h.stop();
-  // The last run's record of the rotated file is gone (as when it was forgotten too early): only the
-  // live file's checkpoint, at its end, is left.
-  const saved = JSON.parse(readFileSync(join(c.h.dataDir, "checkpoints.json"), "utf8"));
-  saved.files = saved.files.filter((f: { ino: number }) => f.ino === statSync(live).ino);
-  writeFileSync(join(c.h.dataDir, "checkpoints.json"), JSON.stringify(saved));
+  await splitAcrossRotationRotatedForgotten(c, "uid-whole");
   const second = c.next();
   second.start();
   running.push(second);
@@ -703,19 +711,7 @@ test("at start, a rotated file the last run did not know is read whole, and so i
 
 test("at start, a rotated file read whole before the one the last run was reading: that one is read whole too, and a line split between them arrives whole (simulation seed 8586)", async () => {
   const c = collector({ partialFlushMs: 300 });
-  const live = join(podDir(c.root, "uid-behind"), "0.log");
-  writeFileSync(live, cri("a") + cri("head|", "stdout", "P"));
-  c.start();
-  expect(await waitFor(() => c.h.received.length === 1, 2000)).toBe(true);
-  renameSync(live, `${live}.${rotationStamp()}`);
-  writeFileSync(live, cri("tail") + cri("b"));
-  expect(await waitFor(() => c.h.received.length === 3, 3000)).toBe(true);
-  await c.h.stop();
-  // The last run's record of the rotated file is gone (as when more files than it remembers were
-  // rotated, or its last save came before it): only the live file's checkpoint is left, at its end.
-  const saved = JSON.parse(readFileSync(join(c.h.dataDir, "checkpoints.json"), "utf8"));
-  saved.files = saved.files.filter((f: { ino: number }) => f.ino === statSync(live).ino);
-  writeFileSync(join(c.h.dataDir, "checkpoints.json"), JSON.stringify(saved));
+  const live = await splitAcrossRotationRotatedForgotten(c, "uid-behind");
   // While down, that file is rotated too: the next start finds it at its rotated name, from its checkpoint.
   renameSync(live, `${live}.${rotationStamp()}`);
   writeFileSync(live, cri("c"));

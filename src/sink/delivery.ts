@@ -11,7 +11,7 @@ import { type Batch, type BatchBuffer, recordBytes, sliceBody, splitRange } from
 import type { MessengerClient, Outcome } from "./client.ts";
 import type { BodyCompressor } from "./compress.ts";
 import type { Credentials } from "./credentials.ts";
-import { DeadLetterFile, type DeadLetterStats } from "./dead-letter.ts";
+import { type DeadLetter, DeadLetterFile, type DeadLetterStats } from "./dead-letter.ts";
 import type { UnresolvedRecord } from "./record-expander.ts";
 import { classifyStatus, retryDelay, type Verdict } from "./policy.ts";
 import { type Semaphore, sleep } from "./semaphore.ts";
@@ -174,8 +174,7 @@ export class Delivery {
     const seq = batch.firstSeq + i;
     for (;;) {
       try {
-        this.#deadLetters ??= new DeadLetterFile(o.dataDir, o.cfg.deadLetterMaxBytes);
-        if (o.cfg.deadLetterMaxBytes > 0) this.#deadLetters.write({ seq, status, answer, record: recordBytes(batch, i), time: o.clock.now() });
+        this.#writeDeadLetter({ seq, status, answer, record: recordBytes(batch, i), time: o.clock.now() });
         o.stats.reasons.delete("dead-letter");
         break;
       } catch (err) {
@@ -200,15 +199,21 @@ export class Delivery {
     const { o } = this;
     let file: string | null = null;
     try {
-      this.#deadLetters ??= new DeadLetterFile(o.dataDir, o.cfg.deadLetterMaxBytes);
-      if (o.cfg.deadLetterMaxBytes > 0) this.#deadLetters.write({ seq: u.seq, status: 0, answer: `not sent: ${u.reason}`, record: u.stored, time: o.clock.now() });
-      file = this.#deadLetters.path;
+      file = this.#writeDeadLetter({ seq: u.seq, status: 0, answer: `not sent: ${u.reason}`, record: u.stored, time: o.clock.now() });
     } catch (err) {
       o.log.error("cannot write the dead-letter file", { dir: o.dataDir, error: err as Error });
     }
     o.ring.ack(u.seq, 1);
     o.stats.deadLettered++;
     o.log.error("a ring record cannot be expanded to its full record (corrupt); dead-lettered, not sent", { seq: u.seq, reason: u.reason, file });
+  }
+
+  /** Keeps `d` in the dead-letter file (opened on first use; none kept when its size is 0); returns its path. Throws when it cannot be written. */
+  #writeDeadLetter(d: DeadLetter): string {
+    const { o } = this;
+    this.#deadLetters ??= new DeadLetterFile(o.dataDir, o.cfg.deadLetterMaxBytes);
+    if (o.cfg.deadLetterMaxBytes > 0) this.#deadLetters.write(d);
+    return this.#deadLetters.path;
   }
 
   /** Waits ms as a "waiting" batch (no request slot held); false on shutdown. */

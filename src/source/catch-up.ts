@@ -115,12 +115,16 @@ export class CatchUp {
     // A .gz read to its end already (a done checkpoint has its head) is no other file's.
     const done = (gz: string | null) => gz !== null && checkpoints.readToEnd(livePath, (d) => d.fpLen > 0 && gzMatches(gz, d));
     const plan: Array<{ index: number; cp: FileCheckpoint | null }> = [];
-    for (const cp of cps) {
-      // The file itself (inode and head) before a .gz with its head: a checkpoint taken while its file
-      // was empty has no head, and any .gz has it.
+    const taken = (i: number) => plan.some((p) => p.index === i);
+    // Checkpoints with a head first. One taken while its file was empty has none, and any .gz has it:
+    // that file was the live one at the save, newer than every file with a head, so only a .gz after
+    // theirs can be it (not an older one's .gz, leaving it unclaimed and counted lost).
+    for (const cp of [...cps].sort((a, b) => Number(b.fpLen > 0) - Number(a.fpLen > 0))) {
+      // The file itself (inode and head) before a .gz with its head.
       let index = siblings.findIndex((sib) => this.isFileAt(sib.plain, cp));
-      if (index < 0) index = siblings.findIndex((sib) => gzMatches(sib.gz, cp) && !done(sib.gz));
-      if (index >= 0 && !plan.some((p) => p.index === index)) plan.push({ index, cp });
+      const after = cp.fpLen > 0 ? -1 : Math.max(-1, ...plan.map((p) => p.index));
+      if (index < 0) index = siblings.findIndex((sib, i) => i > after && !taken(i) && gzMatches(sib.gz, cp) && !done(sib.gz));
+      if (index >= 0 && !taken(index)) plan.push({ index, cp });
     }
     if (plan.length === 0) return [];
     // Newer rotated files than the newest one we knew were written entirely during the downtime.

@@ -4,6 +4,7 @@ import { afterAll, afterEach, expect, test } from "bun:test";
 import { appendFileSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
+import { bytesFingerprint } from "../../src/source/fingerprint.ts";
 import { cleanupDirs, cri, criLines, duplicates, expectedMessages, Harness, podDir, rotationStamp, tempDir, waitFor } from "./harness.ts";
 
 const running: Harness[] = [];
@@ -695,6 +696,39 @@ test("two checkpoints that match the same rotated file after downtime: every rot
   expect(await waitFor(() => c.h.received.length >= 30, 3000)).toBe(true);
   await Bun.sleep(200);
   expect(c.h.messages()).toEqual(expectedMessages("t", 0, 30));
+});
+
+test("after downtime, a checkpoint taken while its file was empty, that file and an older one both compressed: the empty one is the .gz after the older one's, not a loss (CI chaos seed 1161994857)", async () => {
+  const c = collector();
+  const live = join(podDir(c.root, "uid-headless"), "0.log");
+  // The last save: an older rotated file half read (ring full), the live file empty (no head yet).
+  const older = Buffer.from(criLines("a", 0, 10));
+  const half = criLines("a", 0, 5).length;
+  writeFileSync(
+    join(c.h.dataDir, "checkpoints.json"),
+    JSON.stringify({
+      version: 1,
+      savedAt: Date.now(),
+      files: [
+        { dev: 1, ino: 999_011, ...bytesFingerprint(older), path: live, offset: half, size: older.length },
+        { dev: 1, ino: 999_012, fpLen: 0, fpHash: 0, path: live, offset: 0, size: 0 },
+      ],
+    }),
+  );
+  // While down: both rotated and compressed, a new live file begun.
+  const r1 = `${live}.${rotationStamp()}`;
+  writeFileSync(r1, older);
+  gzipAway(r1);
+  const r2 = `${live}.${rotationStamp()}`;
+  writeFileSync(r2, criLines("b", 0, 10));
+  gzipAway(r2);
+  writeFileSync(live, criLines("c", 0, 10));
+  c.start();
+  expect(await waitFor(() => c.h.received.length >= 25, 3000)).toBe(true);
+  await Bun.sleep(200);
+  expect(c.h.messages()).toEqual([...expectedMessages("a", 5, 10), ...expectedMessages("b", 0, 10), ...expectedMessages("c", 0, 10)]);
+  expect(c.h.source.counters.bytesLost).toBe(0); // nothing was deleted unread
+  expect(c.h.source.counters.filesGivenUp).toBe(0);
 });
 
 test("at start, a rotated file the last run did not know is read whole, and so is the live file after it: a line split between them is not cut at the live file's checkpoint (simulation seeds 148, 4986)", async () => {

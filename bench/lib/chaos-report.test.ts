@@ -4,7 +4,7 @@ import { describe, expect, test } from "bun:test";
 import { crashBounds, duplicatesBehindPending, insertIntoSection, type SeedRun, seedTable, summarizeSeed } from "./chaos-report.ts";
 import type { ChaosResult, CrashReport } from "./chaos-run.ts";
 
-const rates = { writeRate: 20_000, appendRate: 21_000, sendRate: 18_000, syncIntervalMs: 1000, concurrency: 4, batchMaxEvents: 1024 };
+const rates = { writeRate: 20_000, appendRate: 21_000, sendRate: 18_000, syncIntervalMs: 1000, maxDatasyncMs: 0, concurrency: 4, batchMaxEvents: 1024 };
 
 test("one sync interval of traffic plus the wire; traffic is what goes into the ring plus what comes out", () => {
   const b = crashBounds(rates);
@@ -18,11 +18,15 @@ test("one sync interval of traffic plus the wire; traffic is what goes into the 
   const catchingUp = crashBounds({ ...rates, sendRate: 50_000, syncIntervalMs: 500 });
   expect(catchingUp.trafficRate).toBe(71_000);
   expect(catchingUp.syncBound).toBe(35_500 + 4096);
+  // A slow disk: the timer is armed when a datasync completes, so the window spans two of them more.
+  const slowDisk = crashBounds({ ...rates, maxDatasyncMs: 150 });
+  expect(slowDisk.windowMs).toBe(1300);
+  expect(slowDisk.syncBound).toBe(Math.ceil(39_000 * 1.3) + 4096);
 });
 
 function crash(n: number, duplicates: number, syncBound: number, behind = 0): CrashReport {
   const behindPending = { duplicates: behind, lines: behind, widest: null, behindReadWhole: 0 };
-  return { n, atMs: 0, uptimeMs: 0, inFlight: 1, lagBytes: 0, ringRecords: 0, appendRate: 0, sendRate: 0, trafficRate: 0, wireEvents: 0, duplicates, duplicatesDeliveredBefore: 0, duplicateSpanSeconds: 0, syncBound, behindPending };
+  return { n, atMs: 0, uptimeMs: 0, inFlight: 1, lagBytes: 0, ringRecords: 0, appendRate: 0, sendRate: 0, trafficRate: 0, wireEvents: 0, windowMs: 1000, duplicates, duplicatesDeliveredBefore: 0, duplicateSpanSeconds: 0, syncBound, behindPending };
 }
 
 /**

@@ -3,6 +3,7 @@
 // formats; bench/chaos.ts prints and appends to bench/RESULTS.md.
 import { type BehindPendingRange, behindPendingRange, type LedgerLine } from "../../test/support/behind-pending.ts";
 import type { LineLedger } from "../../test/support/rotating-writer.ts";
+import { syncWindowMs } from "../../test/sim/crash-bound.ts";
 import type { ChaosResult, CrashReport } from "./chaos-run.ts";
 
 export interface CrashRates {
@@ -12,12 +13,14 @@ export interface CrashRates {
   appendRate: number;
   sendRate: number;
   syncIntervalMs: number;
+  /** The longest fdatasync /status showed (ring.lastSyncMs) over the seconds before the kill. */
+  maxDatasyncMs: number;
   /** messenger.concurrency: batches that can be in flight. */
   concurrency: number;
   batchMaxEvents: number;
 }
 
-export type CrashBounds = Pick<CrashReport, "appendRate" | "sendRate" | "trafficRate" | "wireEvents" | "syncBound">;
+export type CrashBounds = Pick<CrashReport, "appendRate" | "sendRate" | "trafficRate" | "wireEvents" | "windowMs" | "syncBound">;
 
 /**
  * What a crash may re-send (issue 17's bound, asserted): one sync interval of the ring's traffic, plus
@@ -28,17 +31,20 @@ export type CrashBounds = Pick<CrashReport, "appendRate" | "sendRate" | "traffic
  * header is sent again. So traffic is what went in (the faster of the writer and the appends sampled
  * before the kill: a collector catching up appends more than is written) plus what went out (the
  * acknowledgements sampled before the kill). An event appended and acknowledged within the interval
- * counts twice, and comes twice more.
+ * counts twice, and comes twice more. The interval is the simulation's window (syncWindowMs): the
+ * sync timer is armed when a datasync completes, so a slow disk widens it by two datasyncs.
  */
 export function crashBounds(r: CrashRates): CrashBounds {
   const wireEvents = r.concurrency * r.batchMaxEvents;
   const trafficRate = Math.max(r.writeRate, r.appendRate) + r.sendRate;
+  const windowMs = Math.round(syncWindowMs(r.syncIntervalMs, r.maxDatasyncMs));
   return {
     appendRate: Math.round(r.appendRate),
     sendRate: Math.round(r.sendRate),
     trafficRate: Math.round(trafficRate),
     wireEvents,
-    syncBound: Math.ceil((trafficRate * r.syncIntervalMs) / 1000) + wireEvents,
+    windowMs,
+    syncBound: Math.ceil((trafficRate * windowMs) / 1000) + wireEvents,
   };
 }
 
@@ -145,7 +151,7 @@ export function describe(r: ChaosResult): string {
     `kills ${r.crashes.length}; per crash: duplicates against the bound, one sync interval of traffic in and out of the ring + the wire + what was read again from behind a pending line (issue 17):`,
     ...r.crashes.map(
       (c) =>
-        `  #${c.n} at ${(c.atMs / 1000).toFixed(1)} s: ${c.duplicates} duplicates, ${withinBound(c) ? "within" : "OVER"} ${boundOf(c)} = one sync ${c.syncBound} (${c.trafficRate} ev/s in and out × ${r.syncIntervalMs} ms + ${c.wireEvents} on the wire) + ${c.behindPending.duplicates} behind a pending line${behindWhere(c.behindPending)}; ` +
+        `  #${c.n} at ${(c.atMs / 1000).toFixed(1)} s: ${c.duplicates} duplicates, ${withinBound(c) ? "within" : "OVER"} ${boundOf(c)} = one sync ${c.syncBound} (${c.trafficRate} ev/s in and out × ${c.windowMs} ms${c.windowMs > r.syncIntervalMs ? ` = ${r.syncIntervalMs} + 2 datasyncs` : ""} + ${c.wireEvents} on the wire) + ${c.behindPending.duplicates} behind a pending line${behindWhere(c.behindPending)}; ` +
         `(${c.duplicatesDeliveredBefore} delivered before the crash, spanning ${c.duplicateSpanSeconds} s of a stream; uptime ${(c.uptimeMs / 1000).toFixed(1)} s, ${c.inFlight} in flight, ${c.lagBytes} B lag, ${c.ringRecords} in ring, ${c.appendRate} appended/s, ${c.sendRate} sent/s)`,
     ),
   ];

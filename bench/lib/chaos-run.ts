@@ -75,6 +75,8 @@ export interface CrashReport {
   trafficRate: number;
   /** What can be on the wire: batches in flight (messenger.concurrency) × messenger.batchMaxEvents. */
   wireEvents: number;
+  /** The sync interval the bound spans: buffer.syncIntervalMs plus two of the slowest recent datasyncs. */
+  windowMs: number;
   /**
    * Issue 17's bound, asserted: one buffer.syncIntervalMs of traffic plus what was on the wire
    * (crashBounds), plus the duplicates read again from behind a line pending at the kill (behindPending).
@@ -283,6 +285,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     const b = recent[recent.length - 1]!;
     return b.t > a.t ? ((b[field] - a[field]) * 1000) / (b.t - a.t) : 0;
   };
+  const maxDatasyncBefore = (now: number) => Math.max(0, ...samples.filter((s) => now - s.t <= 2500).map((s) => s.st.ring?.lastSyncMs ?? 0));
 
   spawn();
   if (!(await waitReady(30_000))) failures.push("the collector did not become ready at start");
@@ -360,7 +363,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       duplicatesDeliveredBefore: 0,
       duplicateSpanSeconds: 0,
       behindPending: { duplicates: 0, lines: 0, widest: null, behindReadWhole: 0 },
-      ...crashBounds({ writeRate: o.rate, appendRate, sendRate, syncIntervalMs, concurrency, batchMaxEvents }),
+      ...crashBounds({ writeRate: o.rate, appendRate, sendRate, syncIntervalMs, maxDatasyncMs: maxDatasyncBefore(now), concurrency, batchMaxEvents }),
     };
     crashes.push(crash);
     samples = [];

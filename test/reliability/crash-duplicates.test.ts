@@ -37,6 +37,7 @@ interface Sample {
   t: number;
   appended: number;
   sent: number;
+  datasyncMs: number;
 }
 
 test(`SIGKILL ×${KILLS} while a request hangs: duplicates per crash within one sync interval of traffic plus what was on the wire`, async () => {
@@ -81,7 +82,7 @@ test(`SIGKILL ×${KILLS} while a request hangs: duplicates per crash within one 
     let samples: Sample[] = [];
     const sample = async () => {
       const st = await status();
-      if (st?.events) samples.push({ t: performance.now(), appended: st.events.appended, sent: st.events.sent });
+      if (st?.events) samples.push({ t: performance.now(), appended: st.events.appended, sent: st.events.sent, datasyncMs: st.ring?.lastSyncMs ?? 0 });
       samples = samples.filter((s) => performance.now() - s.t <= 2500);
     };
     const until = performance.now() + 2500 + Math.random() * 1500;
@@ -110,7 +111,7 @@ test(`SIGKILL ×${KILLS} while a request hangs: duplicates per crash within one 
     await proc.exited;
     drain();
     epoch++;
-    const bound = crashBounds({ writeRate: RATE, appendRate, sendRate, syncIntervalMs: SYNC_MS, concurrency: CONCURRENCY, batchMaxEvents: BATCH }).syncBound;
+    const bound = crashBounds({ writeRate: RATE, appendRate, sendRate, syncIntervalMs: SYNC_MS, maxDatasyncMs: Math.max(0, ...samples.map((s) => s.datasyncMs)), concurrency: CONCURRENCY, batchMaxEvents: BATCH }).syncBound;
     crashes.push({ duplicates: 0, bound, appendRate: Math.round(appendRate), sendRate: Math.round(sendRate), hungMs });
     proc = start();
     expect(await ready()).toBe(true);

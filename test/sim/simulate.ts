@@ -348,14 +348,16 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
           return (scansWithRoom.get(r.gen) ?? []).some((at) => at > line.writtenAt);
         }),
       // A pod created and deleted while no collector ran (or one was stopping: its last save may come
-      // before the pod does; or the one that ran crashed before it saved the pod in its snapshot —
-      // seeds 1240, 1702: 31 ms after the pod came, or with the data dir disk full): no process could
-      // learn its labels. A pod
+      // before the pod does; or the one that ran ended without saving the pod in its snapshot —
+      // crashed 31 ms after the pod came or with the data dir disk full, seeds 1240, 1702; stopped
+      // with the disk full, its save at the stop refused, seed 46090): no process could learn its
+      // labels. A pod
       // deleted before any collector opened a file of the line, its tombstone's grace over: it may
       // be forgotten by then (docs/metadata.md; files not opened yet do not keep it).
       metadataKnowable: (line) => {
         const pod = line.pod;
-        const learnt = (r: ProcessRecord) => r.startedAt < pod.deletedAt && (r.stoppingAt ?? r.endedAt ?? Infinity) > pod.metaAt && (r.how !== "crashed" || snapshotted.has(pod.uid));
+        const outlived = (r: ProcessRecord) => savedAtStop.has(r.gen) || snapshotted.has(pod.uid);
+        const learnt = (r: ProcessRecord) => r.startedAt < pod.deletedAt && (r.stoppingAt ?? r.endedAt ?? Infinity) > pod.metaAt && outlived(r);
         if (!world.processes.some(learnt)) return false;
         const forgetAt = pod.deletedAt + sc.config.metadata.deletionGraceSeconds * 1000;
         return line.files.some((f) => (world.fs.firstOpenedAt.get(f) ?? Number.NEGATIVE_INFINITY) < forgetAt);

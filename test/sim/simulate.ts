@@ -4,6 +4,7 @@
 import { accountingOf } from "../../src/api/accounting.ts";
 import { type Config, ConfigSchema } from "../../src/config/schema.ts";
 import { POD_SNAPSHOT_FILE } from "../../src/metadata/pod-snapshot.ts";
+import { CHECKPOINTS_FILE } from "../../src/source/checkpoints.ts";
 import { type CrashBound, CrashMeter, describeCrash, overBound, syncWindowMs } from "./crash-bound.ts";
 import { checkRun, type Verdict } from "./invariants.ts";
 import { HEALTHY, type MessengerFaults } from "./messenger.ts";
@@ -149,8 +150,10 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
   // When each process scanned (listed the root) with room on the data dir disk to save what the scan
   // saw: the sizes of the files it follows, unread ones too (the loss check).
   const scansWithRoom = new Map<number, number[]>();
-  // The processes that stopped gracefully and saved their checkpoints at the end (sizes refreshed).
-  const savedAtStop = new Set<number>();
+  // The processes that stopped gracefully and saved their checkpoints at the end (sizes refreshed),
+  // and when: what was written after that save, while the stop went on, it cannot know (seed 49462).
+  const savedAtStop = new Map<number, number>();
+  let checkpointsWrittenAt = Number.NEGATIVE_INFINITY;
   world.fs.onListed = (owner, path) => {
     if (path !== ROOT || world.diskFull) return;
     const times = scansWithRoom.get(owner) ?? [];
@@ -164,6 +167,7 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
   const traceWrite = world.dataFiles.onWrite;
   world.dataFiles.onWrite = (name, text) => {
     traceWrite(name, text);
+    if (name === CHECKPOINTS_FILE) checkpointsWrittenAt = clock.peek();
     if (name !== POD_SNAPSHOT_FILE) return;
     for (const pod of (JSON.parse(text) as { pods: Array<{ uid: string }> }).pods) snapshotted.add(pod.uid);
   };
@@ -276,7 +280,7 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
     }
     if (how === "crashed") for (const file of freedThisProcess) deletedWhileDown.add(file);
     if (how === "stopped" && world.dataFiles.checkpointSaveRefused) for (const file of [...freedThisProcess, ...freedStopping]) forgotten.add(file);
-    if (how === "stopped" && !world.dataFiles.checkpointSaveRefused && world.process) savedAtStop.add(world.process.gen);
+    if (how === "stopped" && !world.dataFiles.checkpointSaveRefused && world.process) savedAtStop.set(world.process.gen, checkpointsWrittenAt);
     freedThisProcess.clear();
     freedStopping.clear();
   };
@@ -344,18 +348,20 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
       knowable: (line) =>
         world.processes.some((r) => {
           if (r.startedAt > line.writtenAt) return false;
-          if (savedAtStop.has(r.gen) && line.writtenAt < (r.endedAt ?? Infinity)) return true;
+          if (line.writtenAt < (savedAtStop.get(r.gen) ?? Number.NEGATIVE_INFINITY)) return true;
           return (scansWithRoom.get(r.gen) ?? []).some((at) => at > line.writtenAt);
         }),
       // A pod created and deleted while no collector ran (or one was stopping: its last save may come
-      // before the pod does; or the one that ran crashed before it saved the pod in its snapshot —
-      // seeds 1240, 1702: 31 ms after the pod came, or with the data dir disk full): no process could
-      // learn its labels. A pod
+      // before the pod does; or the one that ran ended without saving the pod in its snapshot —
+      // crashed 31 ms after the pod came or with the data dir disk full, seeds 1240, 1702; stopped
+      // with the disk full, its save at the stop refused, seed 46090): no process could learn its
+      // labels. A pod
       // deleted before any collector opened a file of the line, its tombstone's grace over: it may
       // be forgotten by then (docs/metadata.md; files not opened yet do not keep it).
       metadataKnowable: (line) => {
         const pod = line.pod;
-        const learnt = (r: ProcessRecord) => r.startedAt < pod.deletedAt && (r.stoppingAt ?? r.endedAt ?? Infinity) > pod.metaAt && (r.how !== "crashed" || snapshotted.has(pod.uid));
+        const outlived = (r: ProcessRecord) => savedAtStop.has(r.gen) || snapshotted.has(pod.uid);
+        const learnt = (r: ProcessRecord) => r.startedAt < pod.deletedAt && (r.stoppingAt ?? r.endedAt ?? Infinity) > pod.metaAt && outlived(r);
         if (!world.processes.some(learnt)) return false;
         const forgetAt = pod.deletedAt + sc.config.metadata.deletionGraceSeconds * 1000;
         return line.files.some((f) => (world.fs.firstOpenedAt.get(f) ?? Number.NEGATIVE_INFINITY) < forgetAt);

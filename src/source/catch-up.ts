@@ -147,7 +147,7 @@ export class CatchUp {
           f = this.opener.openRotated(gz, content(gz), livePath, parsed, cp);
           // Read to its end before it was compressed: done, or the scan would take it for a file
           // the last run never read, and read it again whole.
-          if (!f && cp) checkpoints.rememberDone(cp);
+          if (!f && cp) checkpoints.rememberDone(cp, this.files.nextOrder());
         }
       }
       if (!f) continue;

@@ -23,8 +23,12 @@ export interface FileTables {
 interface Done {
   cp: FileCheckpoint;
   at: number;
-  /** The order files were done in (many are done within one millisecond): newer is larger. */
-  seq: number;
+  /**
+   * Its file's place in reading order (FileSet: older first), not when it was done: files held for a
+   * pending line or their marks are done late, all at once, after newer ones that needed nothing
+   * more. The last run's rank before this run's, in the order it saved them.
+   */
+  rank: number;
 }
 
 export class Checkpointer {
@@ -34,7 +38,6 @@ export class Checkpointer {
   lastRunSavedAt: number | null = null;
   /** Files read to their end and closed, by device:inode:head (checkpointIdentity; inodes are reused at once). */
   private readonly done = new Map<string, Done>();
-  private doneSeq = 0;
   private dirty = false;
   /**
    * Each followed file's size in the last save: a file that grew unread (held, or behind a full
@@ -62,8 +65,9 @@ export class Checkpointer {
     // that dies before its first save would leave the next one a first start too, and the rotated
     // files this one saw come and go would be history to it (docs/source.md, "Restart").
     if (saved.savedAt === null) this.dirty = true;
+    let rank = -saved.files.length; // below every file of this run (FileSet's orders start at 1)
     for (const cp of saved.files) {
-      if (cp.done) this.done.set(checkpointIdentity(cp), { cp, at: saved.savedAt ?? this.clock.now(), seq: ++this.doneSeq });
+      if (cp.done) this.done.set(checkpointIdentity(cp), { cp, at: saved.savedAt ?? this.clock.now(), rank: rank++ });
       else this.unclaimed.set(checkpointIdentity(cp), cp);
     }
   }
@@ -114,15 +118,16 @@ export class Checkpointer {
 
   /** A file read to its end, its lines durable: remembered a while, then forgotten. */
   markDone(f: TailedFile): void {
-    this.rememberDone({ dev: f.dev, ino: f.ino, fpLen: f.fp.fpLen, fpHash: f.fp.fpHash, path: f.livePath, offset: f.watermark.checkpoint, size: f.size });
+    this.rememberDone({ dev: f.dev, ino: f.ino, fpLen: f.fp.fpLen, fpHash: f.fp.fpHash, path: f.livePath, offset: f.watermark.checkpoint, size: f.size }, f.order);
   }
 
-  /** A checkpointed file with nothing left to read (found compressed after downtime, say): done. */
-  rememberDone(checkpoint: FileCheckpoint): void {
+  /**
+   * A checkpointed file with nothing left to read (found compressed after downtime, say): done.
+   * `order`: its place in reading order among its container's files (FileSet).
+   */
+  rememberDone(checkpoint: FileCheckpoint, order: number): void {
     const cp: FileCheckpoint = { ...checkpoint, done: true };
-    const key = checkpointIdentity(cp);
-    this.done.delete(key); // re-inserted: the newest last, as saved
-    this.done.set(key, { cp, at: this.clock.now(), seq: ++this.doneSeq });
+    this.done.set(checkpointIdentity(cp), { cp, at: this.clock.now(), rank: order });
     this.dirty = true;
   }
 
@@ -184,7 +189,7 @@ export class Checkpointer {
     }
     // Until the first scan of a readable root, checkpoints not matched yet are kept as they were.
     for (const [id, cp] of this.unclaimed) if (!ids.has(id)) out.push(cp);
-    for (const { cp } of this.recentDone().values()) out.push(cp);
+    for (const { cp } of this.recentDone()) out.push(cp);
     try {
       this.onSaving?.();
       this.storage.save({ files: out, savedAt: this.clock.now() });
@@ -207,16 +212,21 @@ export class Checkpointer {
     return false;
   }
 
-  /** Done files within the retention, the newest DONE_PER_PATH per live path (older ones dropped). */
-  private recentDone(): Map<string, Done> {
+  /**
+   * Done files within the retention, the DONE_PER_PATH newest in reading order per live path (older
+   * ones dropped: the kubelet deletes the oldest files first), oldest first as they are saved.
+   */
+  private recentDone(): Done[] {
     const now = this.clock.now();
     const perPath = new Map<string, number>();
-    const newestFirst = [...this.done.entries()].sort((a, b) => b[1].at - a[1].at || b[1].seq - a[1].seq);
+    const newestFirst = [...this.done.entries()].sort((a, b) => b[1].rank - a[1].rank || b[1].at - a[1].at);
+    const kept: Done[] = [];
     for (const [id, d] of newestFirst) {
       const n = (perPath.get(d.cp.path) ?? 0) + 1;
       perPath.set(d.cp.path, n);
       if (now - d.at > DONE_RETENTION_MS || n > DONE_PER_PATH) this.done.delete(id);
+      else kept.push(d);
     }
-    return this.done;
+    return kept.reverse();
   }
 }

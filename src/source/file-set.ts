@@ -68,7 +68,7 @@ export class FileSet {
     );
     const info = { ...o.parsed, id: `${checkpointKey(o.dev, o.ino)}:${serial}`, path: o.path, firstSeenAt: clock.now() };
     const f = new TailedFile(
-      { serial, info, livePath: o.livePath, containerKey: key, fd: o.fd, mem: o.mem, dev: o.dev, ino: o.ino, size: o.size, start: o.start, streams: o.streams ?? null, fp: o.fp, order: ++this.orders, reader },
+      { serial, info, livePath: o.livePath, containerKey: key, fd: o.fd, mem: o.mem, dev: o.dev, ino: o.ino, size: o.size, start: o.start, streams: o.streams ?? null, fp: o.fp, order: this.nextOrder(), reader },
       fs,
       this.events,
     );
@@ -79,6 +79,11 @@ export class FileSet {
     counters.filesWatched = this.open.size;
     checkpoints.markDirty();
     return f;
+  }
+
+  /** The next place in reading order: a file opened now, or one found read to its end without opening it. */
+  nextOrder(): number {
+    return ++this.orders;
   }
 
   /** `path` names `f` (its first live path, or another link to it). */

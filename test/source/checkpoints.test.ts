@@ -325,6 +325,22 @@ test("a file that grew unread (held, or behind a full ring) before a crash, dele
   expect(second.log.count("deleted before it was read to its end")).toBe(1);
 });
 
+/**
+ * Once the checkpoints say the live file was read to its end, a crash: the next process reads nothing
+ * again (its rotated files, compressed or not, are known as read), and nothing arrived twice.
+ */
+async function crashAtLiveEndReadsNothingAgain(c: ReturnType<typeof collector>, live: string): Promise<void> {
+  const size = statSync(live).size;
+  expect(await waitFor(() => savedCheckpoints(c.h.dataDir).some((cp) => cp.path === live && cp.offset === size), 2000)).toBe(true);
+  await c.h.crash();
+  const second = c.next();
+  second.start();
+  running.push(second);
+  await Bun.sleep(300);
+  expect(second.received.length).toBe(0);
+  expect(duplicates(c.allMessages())).toEqual([]);
+}
+
 test("a file given up over maxDeletedHeldBytes, then gzipped: a restart after a crash knows its .gz as read, and does not read it and the later files of its container whole again (simulation seed 655)", async () => {
   const c = collector({ maxDeletedHeldBytes: 1000, scanIntervalMs: 100 });
   const uid = "uid-cap";
@@ -345,16 +361,48 @@ test("a file given up over maxDeletedHeldBytes, then gzipped: a restart after a 
   renameSync(live, `${live}.${rotationStamp()}`);
   writeFileSync(live, criLines("cap", 100, 150));
   expect(await waitFor(() => c.h.received.length === 100, 2000)).toBe(true);
-  const size = statSync(live).size;
-  expect(await waitFor(() => savedCheckpoints(c.h.dataDir).some((cp) => cp.path === live && cp.offset === size), 2000)).toBe(true);
-  await c.h.crash();
-  const second = c.next();
-  second.start();
-  running.push(second);
-  await Bun.sleep(300);
-  expect(second.received.length).toBe(0);
-  expect(duplicates(c.allMessages())).toEqual([]);
+  await crashAtLiveEndReadsNothingAgain(c, live);
   expect(c.allMessages()).toEqual(expectedMessages("cap", 50, 150));
+});
+
+test("more files of a container done at once than the checkpoints remember, after a newer one given up unread: the newest files are remembered, and a restart after a crash does not read that one's .gz and the live file after it whole again (simulation seed 44052)", async () => {
+  const c = collector({ maxDeletedHeldBytes: 1000, scanIntervalMs: 100 });
+  const uid = "uid-burst";
+  const live = join(podDir(c.root, uid), "0.log");
+  c.h.autoDurable = false; // rotated files read to their end stay closed with their checkpoints (a long line pinned them in the run that found this)
+  writeFileSync(live, criLines("burst", 0, 5));
+  c.start();
+  const rotated: string[] = [];
+  const rotate = () => {
+    rotated.push(`${live}.${rotationStamp()}`);
+    renameSync(live, rotated[rotated.length - 1] as string);
+  };
+  for (let i = 1; i <= 8; i++) {
+    expect(await waitFor(() => c.h.received.length === i * 5, 2000)).toBe(true);
+    rotate();
+    writeFileSync(live, criLines("burst", i * 5, i * 5 + 5));
+  }
+  expect(await waitFor(() => c.h.received.length === 45, 2000)).toBe(true);
+  // The next file is opened and not read (as behind a full ring), rotated and compressed away: over
+  // the cap, given up unread — done at once, before the nine older ones, whose records are not durable.
+  c.h.decisions.set(uid, "hold");
+  rotate();
+  writeFileSync(live, criLines("burst", 45, 75));
+  expect(await waitFor(() => c.h.source.fileStatus().length === 2, 2000)).toBe(true);
+  const givenUp = `${live}.${rotationStamp()}`;
+  renameSync(live, givenUp);
+  gzipAway(givenUp);
+  expect(await waitFor(() => c.h.source.counters.filesGivenUp === 1, 2000)).toBe(true);
+  c.h.decisions.delete(uid);
+  writeFileSync(live, criLines("burst", 75, 80));
+  c.h.source.notify();
+  expect(await waitFor(() => c.h.received.length === 50, 2000)).toBe(true);
+  for (const r of rotated) unlinkSync(r); // the kubelet deletes the oldest; the given-up file's .gz stays
+  c.h.makeDurable(); // the nine older files are done now, all at once
+  // The given-up file's done checkpoint used to be dropped for the nine done after it: its .gz was
+  // read whole as a file rotated while down, and the live file after it again from its first byte.
+  await crashAtLiveEndReadsNothingAgain(c, live);
+  expect(c.allMessages()).toEqual([...expectedMessages("burst", 0, 45), ...expectedMessages("burst", 75, 80)]);
 });
 
 test("a file rotated while down keeps being read until the runtime reopens: its last writes after the restart are not lost (simulation seeds 4385, 3662)", async () => {

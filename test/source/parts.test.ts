@@ -168,6 +168,20 @@ describe("TailedFile", () => {
   });
 });
 
+/** `n` rotated files of one container, each with a line, opened oldest first (as after a downtime). */
+function openRotatedFiles(w: ReturnType<typeof world>, uid: string, n: number): TailedFile[] {
+  const dir = `${ROOT}/argo_p_${uid}/main`;
+  w.fs.mkdirp(dir);
+  const parsed = parsePodLogPath(`argo_p_${uid}/main/0.log`) as PodLogPath;
+  const opened: TailedFile[] = [];
+  for (let i = 0; i < n; i++) {
+    const path = `${dir}/0.log.20261206-00000${i}`;
+    w.fs.append(w.fs.create(path), line(`file ${i}`), null);
+    opened.push(w.opener.openRotated(path, null, `${dir}/0.log`, parsed, null) as TailedFile);
+  }
+  return opened;
+}
+
 describe("Checkpointer", () => {
   test("saves open and retired files' watermarks once something moved, keeps unclaimed ones, counts what was lost", () => {
     const w = world();
@@ -196,21 +210,28 @@ describe("Checkpointer", () => {
 
   test("done files beyond the per-path bound: the oldest are forgotten, also when many are done within one millisecond (simulation seed 4986)", () => {
     const w = world();
-    const dir = `${ROOT}/argo_p_uid6/main`;
-    w.fs.mkdirp(dir);
-    const parsed = parsePodLogPath("argo_p_uid6/main/0.log") as PodLogPath;
-    const inos: number[] = [];
-    for (let i = 0; i < 10; i++) {
-      const path = `${dir}/0.log.20261206-00000${i}`;
-      const ino = w.fs.create(path);
-      w.fs.append(ino, line(`file ${i}`), null);
-      inos.push(ino);
-      const f = w.opener.openRotated(path, null, `${dir}/0.log`, parsed, null) as TailedFile;
-      w.files.retire(f); // read to its end: done, all at the same clock time
-    }
+    const opened = openRotatedFiles(w, "uid6", 10);
+    for (const f of opened) w.files.retire(f); // read to its end: done, all at the same clock time
     w.checkpoints.save(w.files);
     const done = w.storage.saved.filter((c) => c.done).map((c) => c.ino);
-    expect(done.sort()).toEqual(inos.slice(2).sort()); // the newest eight
+    expect(done.sort()).toEqual(opened.slice(2).map((f) => f.ino).sort()); // the newest eight
+  });
+
+  test("done files beyond the per-path bound: the newest in reading order are kept, not the last done — a newer file done before older ones held back (simulation seed 44052)", () => {
+    const w = world();
+    const opened = openRotatedFiles(w, "uid7", 10);
+    // The newest is done first (given up unread); the nine older ones after it (a pending line or
+    // their marks held them).
+    for (const f of [opened[9], ...opened.slice(0, 9)] as TailedFile[]) w.files.retire(f);
+    w.checkpoints.save(w.files);
+    const doneFiles = () => w.storage.saved.filter((c) => c.done).map((c) => opened.findIndex((f) => f.ino === c.ino));
+    expect(doneFiles()).toEqual([2, 3, 4, 5, 6, 7, 8, 9]); // the newest eight, oldest first
+    // The next run ranks them as saved.
+    const next = new Checkpointer(w.storage, w.counters, w.log.logger, w.clock);
+    next.load();
+    next.markDirty();
+    next.save({ open: new Map(), retired: new Map() });
+    expect(doneFiles()).toEqual([2, 3, 4, 5, 6, 7, 8, 9]);
   });
 
   test("a retired file whose inode number a newer file took keeps its checkpoint; after a restart each file claims its own (simulation seed 1730)", () => {

@@ -11,8 +11,14 @@ import type { CheckpointHealth, CheckpointStorage, FileCheckpoint, SourceCounter
 
 /** How long a file read to its end is remembered (kubelet rotates, compresses and deletes within this). */
 const DONE_RETENTION_MS = 60 * 60_000;
-/** At most this many done files remembered per live path (kubelet keeps five files per container). */
+/** At least this many done files remembered per live path (kubelet keeps five files per container by default). */
 const DONE_PER_PATH = 8;
+/**
+ * And this many more than the rotated files its dir last listed (containerLogMaxFiles may keep more
+ * than eight): a file pinned by a pending line is done after newer ones, so the newest done files
+ * may include some of files deleted already.
+ */
+const DONE_BEYOND_ROTATED = 4;
 
 /** The files a checkpoint is kept for: those followed, and those closed but not durable yet (FileSet). */
 export interface FileTables {
@@ -53,6 +59,8 @@ export class Checkpointer {
     private readonly clock: Clock,
     /** Called right before each save (other state that must be durable no later than the checkpoints). */
     private readonly onSaving?: () => void,
+    /** How many rotated files of a live path (plain or compressed) the last listing of its dir showed. */
+    private readonly rotatedOnDisk: (livePath: string) => number = () => 0,
   ) {}
 
   load(): void {
@@ -207,15 +215,20 @@ export class Checkpointer {
     return false;
   }
 
-  /** Done files within the retention, the newest DONE_PER_PATH per live path (older ones dropped). */
+  /**
+   * Done files within the retention, the newest few per live path (older ones dropped): never fewer
+   * than the rotated files still on disk — one forgotten while its file (or .gz) is there is read
+   * again whole after a restart, with every newer file of its container (docs/source.md, "Done files").
+   */
   private recentDone(): Map<string, Done> {
     const now = this.clock.now();
-    const perPath = new Map<string, number>();
+    const perPath = new Map<string, { n: number; keep: number }>();
     const newestFirst = [...this.done.entries()].sort((a, b) => b[1].at - a[1].at || b[1].seq - a[1].seq);
     for (const [id, d] of newestFirst) {
-      const n = (perPath.get(d.cp.path) ?? 0) + 1;
-      perPath.set(d.cp.path, n);
-      if (now - d.at > DONE_RETENTION_MS || n > DONE_PER_PATH) this.done.delete(id);
+      let seen = perPath.get(d.cp.path);
+      if (!seen) perPath.set(d.cp.path, (seen = { n: 0, keep: Math.max(DONE_PER_PATH, this.rotatedOnDisk(d.cp.path) + DONE_BEYOND_ROTATED) }));
+      seen.n++;
+      if (now - d.at > DONE_RETENTION_MS || seen.n > seen.keep) this.done.delete(id);
     }
     return this.done;
   }

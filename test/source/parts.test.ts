@@ -46,7 +46,7 @@ function world(over: Record<string, unknown> = {}) {
   const counters = newSourceCounters();
   const log = new CapturedLog();
   const storage = new MemoryCheckpoints();
-  const checkpoints = new Checkpointer(storage, counters, log.logger, clock);
+  const checkpoints = new Checkpointer(storage, counters, log.logger, clock, undefined, (p) => discovery.rotatedListed.count(p));
   let notified = 0;
   const closed: string[] = [];
   const parts: SourceParts = {
@@ -194,23 +194,41 @@ describe("Checkpointer", () => {
     expect(w.storage.saved.map((c) => c.path)).toEqual([`${dir}/0.log`]);
   });
 
-  test("done files beyond the per-path bound: the oldest are forgotten, also when many are done within one millisecond (simulation seed 4986)", () => {
-    const w = world();
-    const dir = `${ROOT}/argo_p_uid6/main`;
+  /** `n` rotated files of `<uid>/main/0.log`, each read to its end (done), all at one clock time; their paths and inodes. */
+  function doneRotatedFiles(w: ReturnType<typeof world>, uid: string, n: number): { paths: string[]; inos: number[] } {
+    const dir = `${ROOT}/argo_p_${uid}/main`;
     w.fs.mkdirp(dir);
-    const parsed = parsePodLogPath("argo_p_uid6/main/0.log") as PodLogPath;
+    const parsed = parsePodLogPath(`argo_p_${uid}/main/0.log`) as PodLogPath;
+    const paths: string[] = [];
     const inos: number[] = [];
-    for (let i = 0; i < 10; i++) {
-      const path = `${dir}/0.log.20261206-00000${i}`;
+    for (let i = 0; i < n; i++) {
+      const path = `${dir}/0.log.20261206-0000${String(i).padStart(2, "0")}`;
       const ino = w.fs.create(path);
       w.fs.append(ino, line(`file ${i}`), null);
+      paths.push(path);
       inos.push(ino);
-      const f = w.opener.openRotated(path, null, `${dir}/0.log`, parsed, null) as TailedFile;
-      w.files.retire(f); // read to its end: done, all at the same clock time
+      w.files.retire(w.opener.openRotated(path, null, `${dir}/0.log`, parsed, null) as TailedFile);
     }
+    return { paths, inos };
+  }
+
+  test("done files beyond the per-path bound: the oldest are forgotten, also when many are done within one millisecond (simulation seed 4986)", () => {
+    const w = world();
+    const { inos } = doneRotatedFiles(w, "uid6", 10);
     w.checkpoints.save(w.files);
     const done = w.storage.saved.filter((c) => c.done).map((c) => c.ino);
     expect(done.sort()).toEqual(inos.slice(2).sort()); // the newest eight
+  });
+
+  test("done files: never fewer kept than the rotated files of their path the last listing showed, and four more (simulation seed 51279)", () => {
+    const w = world();
+    const { paths, inos } = doneRotatedFiles(w, "uid9", 14);
+    // The kubelet keeps nine rotated files (containerLogMaxFiles: 10): the five oldest are deleted.
+    for (const path of paths.slice(0, 5)) w.fs.unlink(path);
+    w.discovery.scanAll(false);
+    w.checkpoints.save(w.files);
+    const done = w.storage.saved.filter((c) => c.done).map((c) => c.ino);
+    expect(done.sort()).toEqual(inos.slice(1).sort()); // nine on disk, four more: the newest thirteen
   });
 
   test("a retired file whose inode number a newer file took keeps its checkpoint; after a restart each file claims its own (simulation seed 1730)", () => {

@@ -11,8 +11,13 @@ import type { CheckpointHealth, CheckpointStorage, FileCheckpoint, SourceCounter
 
 /** How long a file read to its end is remembered (kubelet rotates, compresses and deletes within this). */
 const DONE_RETENTION_MS = 60 * 60_000;
-/** At most this many done files remembered per live path (kubelet keeps five files per container). */
+/** At least this many done files remembered per live path (kubelet keeps five files per container by default). */
 const DONE_PER_PATH = 8;
+/**
+ * And this many more than the rotated files its dir last listed (containerLogMaxFiles may keep more
+ * than eight; the kubelet may rotate again before the next listing).
+ */
+const DONE_BEYOND_ROTATED = 4;
 
 /** The files a checkpoint is kept for: those followed, and those closed but not durable yet (FileSet). */
 export interface FileTables {
@@ -56,6 +61,8 @@ export class Checkpointer {
     private readonly clock: Clock,
     /** Called right before each save (other state that must be durable no later than the checkpoints). */
     private readonly onSaving?: () => void,
+    /** How many rotated files of a live path (plain or compressed) the last listing of its dir showed. */
+    private readonly rotatedOnDisk: (livePath: string) => number = () => 0,
   ) {}
 
   load(): void {
@@ -213,18 +220,21 @@ export class Checkpointer {
   }
 
   /**
-   * Done files within the retention, the DONE_PER_PATH newest in reading order per live path (older
-   * ones dropped: the kubelet deletes the oldest files first), oldest first as they are saved.
+   * Done files within the retention, the newest in reading order per live path (older ones dropped:
+   * the kubelet deletes the oldest files first), oldest first as they are saved. Never fewer than the
+   * rotated files still on disk — one forgotten while its file (or .gz) is there is read again whole
+   * after a restart, with every newer file of its container (docs/source.md, "Done files").
    */
   private recentDone(): Done[] {
     const now = this.clock.now();
-    const perPath = new Map<string, number>();
+    const perPath = new Map<string, { n: number; keep: number }>();
     const newestFirst = [...this.done.entries()].sort((a, b) => b[1].rank - a[1].rank || b[1].at - a[1].at);
     const kept: Done[] = [];
     for (const [id, d] of newestFirst) {
-      const n = (perPath.get(d.cp.path) ?? 0) + 1;
-      perPath.set(d.cp.path, n);
-      if (now - d.at > DONE_RETENTION_MS || n > DONE_PER_PATH) this.done.delete(id);
+      let seen = perPath.get(d.cp.path);
+      if (!seen) perPath.set(d.cp.path, (seen = { n: 0, keep: Math.max(DONE_PER_PATH, this.rotatedOnDisk(d.cp.path) + DONE_BEYOND_ROTATED) }));
+      seen.n++;
+      if (now - d.at > DONE_RETENTION_MS || seen.n > seen.keep) this.done.delete(id);
       else kept.push(d);
     }
     return kept.reverse();

@@ -12,7 +12,7 @@ import { checkpointKey } from "./checkpoints.ts";
 import { bytesHeadMatches, pathHeadMatches } from "./fingerprint.ts";
 import type { Opener } from "./opener.ts";
 import { containerKey, parsePodLogPath, type PodLogPath } from "./paths.ts";
-import { ROTATED_NAME, readGzip } from "./rotated.ts";
+import { ROTATED_NAME, RotatedListings, readGzip } from "./rotated.ts";
 import type { TailedFile } from "./tailed-file.ts";
 import { DirWatcher } from "./watcher.ts";
 
@@ -45,6 +45,8 @@ export class Discovery {
   private readonly classified = new Map<string, RotatedClass>();
   /** Every path the last scan saw (watch events on them need no scan). */
   private known = new Set<string>();
+  /** How many rotated files of each live path its dir's last listing showed (the checkpointer asks). */
+  readonly rotatedListed = new RotatedListings();
   private readonly watcher: DirWatcher;
   private stopped = false;
   private readonly root: string;
@@ -100,6 +102,7 @@ export class Discovery {
     }
     this.startWatching();
     const seen = new Set<string>();
+    this.rotatedListed.clear(); // every container dir is listed again: removed ones go
     for (const podDir of podDirs) {
       let containers: string[];
       try {
@@ -182,9 +185,11 @@ export class Discovery {
     try {
       names = this.parts.fs.readdir(dir);
     } catch {
+      this.rotatedListed.forget(dir);
       if (!seen) this.unlinkUnder(dir + "/", null);
       return;
     }
+    this.rotatedListed.listed(dir, names);
     const live: Array<[string, PodLogPath]> = [];
     const rotated: Array<{ path: string; liveRel: string; stamp: string; gz: boolean }> = [];
     for (const name of names) {

@@ -37,6 +37,43 @@ export function rotatedSiblings(fs: SourceFs, livePath: string): RotatedSibling[
   return [...byStamp.values()].sort((a, b) => (a.stamp < b.stamp ? -1 : a.stamp > b.stamp ? 1 : 0));
 }
 
+/**
+ * How many rotated files of each live path the last listing of its dir showed (a plain file and its
+ * .gz are one). Kubelet's containerLogMaxFiles decides how many, five by default.
+ */
+export class RotatedListings {
+  /** Container dir → live name → rotated files. */
+  private readonly byDir = new Map<string, Map<string, number>>();
+
+  /** A listing of container dir `dir`. */
+  listed(dir: string, names: readonly string[]): void {
+    const stamps = new Map<string, Set<string>>();
+    for (const name of names) {
+      const m = ROTATED_NAME.exec(name);
+      if (!m) continue;
+      const set = stamps.get(m[1] as string) ?? new Set<string>();
+      set.add(m[2] as string);
+      stamps.set(m[1] as string, set);
+    }
+    if (stamps.size === 0) this.byDir.delete(dir);
+    else this.byDir.set(dir, new Map([...stamps].map(([live, set]) => [live, set.size])));
+  }
+
+  /** The dir is gone. */
+  forget(dir: string): void {
+    this.byDir.delete(dir);
+  }
+
+  /** Every dir is listed again now (a full scan): dirs removed meanwhile go. */
+  clear(): void {
+    this.byDir.clear();
+  }
+
+  count(livePath: string): number {
+    return this.byDir.get(dirname(livePath))?.get(basename(livePath)) ?? 0;
+  }
+}
+
 /** The decompressed content of a rotated `.gz`, or null when it is unreadable or damaged (or still being written). */
 export function readGzip(fs: SourceFs, path: string): Uint8Array | null {
   try {

@@ -62,7 +62,9 @@ export class Source {
     const config = opts.config;
     const log = (opts.log ?? rootLog).child({ stage: "source" });
     const clock = opts.clock ?? systemClock;
-    const checkpoints = new Checkpointer(opts.checkpoints ?? new CheckpointStore(opts.dataDir), this.counters, log, clock, opts.onCheckpointsSaving);
+    const storage = opts.checkpoints ?? new CheckpointStore(opts.dataDir);
+    const rotatedOnDisk = (livePath: string) => this.discovery.rotatedListed.count(livePath);
+    const checkpoints = new Checkpointer(storage, this.counters, log, clock, opts.onCheckpointsSaving, rotatedOnDisk);
     this.parts = {
       fs: opts.fs ?? nodeSourceFs,
       clock,

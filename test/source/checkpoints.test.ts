@@ -882,3 +882,34 @@ test("a run that dies before its first checkpoint save still tells the next one 
   await Bun.sleep(200);
   expect(second.messages()).toEqual(["a", "head|tail", "b"]); // not ["tail", "b"]: the rotated file was history
 });
+
+test("a kubelet keeping more rotated files than the eight done files remembered per path: after a restart the oldest .gz, read to its end, is known — not read whole again, nor the tail it begins with sent alone (simulation seed 51279)", async () => {
+  const c = collector();
+  const live = join(podDir(c.root, "uid-many-rotated"), "0.log");
+  // Each file ends inside a line its successor finishes: file i holds "t<i-1>" then "h<i>|".
+  writeFileSync(live, cri("h0|", "stdout", "P"));
+  c.start();
+  const rotated: string[] = [];
+  for (let i = 1; i <= 10; i++) {
+    const r = `${live}.${rotationStamp()}`;
+    renameSync(live, r);
+    rotated.push(r);
+    writeFileSync(live, cri(`t${i - 1}`) + cri(`h${i}|`, "stdout", "P"));
+    expect(await waitFor(() => c.h.received.length === i && c.h.source.fileStatus().length === 1, 3000)).toBe(true);
+  }
+  // containerLogMaxFiles: 10 — nine rotated files on disk: the oldest deleted, all but the newest compressed.
+  unlinkSync(rotated[0] as string);
+  for (const r of rotated.slice(1, -1)) gzipAway(r);
+  await Bun.sleep(300); // listed, durable, saved
+  await c.h.stop();
+  appendFileSync(live, cri("t10"));
+  const next = c.next();
+  next.start();
+  running.push(next);
+  expect(await waitFor(() => next.received.length >= 1, 3000)).toBe(true);
+  await Bun.sleep(300);
+  // The .gz of the second file had no done checkpoint left: it and every newer file were read whole
+  // again ("t0" alone, its head's file gone, then nine duplicates).
+  expect(next.messages()).toEqual(["h10|t10"]);
+  expect(c.allMessages()).toEqual([...Array.from({ length: 10 }, (_, i) => `h${i}|t${i}`), "h10|t10"]);
+});

@@ -46,7 +46,7 @@ function world(over: Record<string, unknown> = {}) {
   const counters = newSourceCounters();
   const log = new CapturedLog();
   const storage = new MemoryCheckpoints();
-  const checkpoints = new Checkpointer(storage, counters, log.logger, clock);
+  const checkpoints = new Checkpointer(storage, counters, log.logger, clock, undefined, (p) => discovery.rotatedListed.count(p));
   let notified = 0;
   const closed: string[] = [];
   const parts: SourceParts = {
@@ -175,7 +175,7 @@ function openRotatedFiles(w: ReturnType<typeof world>, uid: string, n: number): 
   const parsed = parsePodLogPath(`argo_p_${uid}/main/0.log`) as PodLogPath;
   const opened: TailedFile[] = [];
   for (let i = 0; i < n; i++) {
-    const path = `${dir}/0.log.20261206-00000${i}`;
+    const path = `${dir}/0.log.20261206-0000${String(i).padStart(2, "0")}`;
     w.fs.append(w.fs.create(path), line(`file ${i}`), null);
     opened.push(w.opener.openRotated(path, null, `${dir}/0.log`, parsed, null) as TailedFile);
   }
@@ -232,6 +232,18 @@ describe("Checkpointer", () => {
     next.markDirty();
     next.save({ open: new Map(), retired: new Map() });
     expect(doneFiles()).toEqual([2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+
+  test("done files: never fewer kept than the rotated files of their path the last listing showed, and four more (simulation seed 51279)", () => {
+    const w = world();
+    const opened = openRotatedFiles(w, "uid9", 14);
+    for (const f of opened) w.files.retire(f); // read to its end: done, all at the same clock time
+    // The kubelet keeps nine rotated files (containerLogMaxFiles: 10): the five oldest are deleted.
+    for (const f of opened.slice(0, 5)) w.fs.unlink(f.info.path);
+    w.discovery.scanAll(false);
+    w.checkpoints.save(w.files);
+    const done = w.storage.saved.filter((c) => c.done).map((c) => c.ino);
+    expect(done.sort()).toEqual(opened.slice(1).map((f) => f.ino).sort()); // nine on disk, four more: the newest thirteen
   });
 
   test("a retired file whose inode number a newer file took keeps its checkpoint; after a restart each file claims its own (simulation seed 1730)", () => {

@@ -1,9 +1,11 @@
 // What every simulated run must show, checked against the workload's ledger and what the messenger
 // acknowledged: no record corrupted, split or invented; every line of a selected, labelled pod
-// delivered, or its loss explained by a documented cause and counted; duplicates only after a crash
-// or a lost answer; nothing of pods that are not selected or lack labels.
+// delivered, or its loss explained by a documented cause and counted — and no loss counted that no file
+// gone unread explains; duplicates only after a crash or a lost answer; nothing of pods that are not
+// selected or lack labels.
 import { PipekitRecordSchema } from "../../src/pipeline/record.ts";
 import { truncateUtf8, utf8ByteLength } from "../../src/source/utf8.ts";
+import { type CountedLosses, type GoneUnread, overCounts } from "./loss-bound.ts";
 import type { Delivered } from "./messenger.ts";
 import type { WrittenLine, Workload } from "./workload.ts";
 
@@ -18,6 +20,12 @@ export interface LossExcuses {
   neverOpened: ReadonlySet<number>;
   /** Bytes the collector counted as lost (bytesLost summed over its processes). */
   bytesLostCounted: number;
+  /**
+   * What each process counted lost and where, against the contents of files gone unread (a file of
+   * these sets, or one a graceful stop left unfinished, with its .gz) and the largest file of each
+   * live path: every loss counted must be explained by them (loss-bound.ts).
+   */
+  overCount: { counted: readonly CountedLosses[]; gone: readonly GoneUnread[]; largest: ReadonlyMap<string, number> };
   /**
    * Files deleted while a process ran that stopped without saving its checkpoints (the data dir disk
    * full): the next process starts from older ones, and reads again rotated files the stopped one had
@@ -201,6 +209,7 @@ export function checkRun(workload: Workload, delivered: readonly Delivered[], ma
   }
   if (missing > 5) say(`… ${missing} lines missing in all`);
   if (uncountedBytes > 0 && excuses.bytesLostCounted === 0) say(`${uncountedBytes} B of lines written while the collector ran, in files deleted while it was down, and no loss counted (e.g. ${uncountedExample})`);
+  for (const v of overCounts(excuses.overCount.counted, excuses.overCount.gone, excuses.overCount.largest)) say(v);
   return { violations, delivered: delivered.length, distinct: seen.size, duplicates, missing, excused, truncated, flushedIncomplete, fragments };
 }
 

@@ -60,6 +60,12 @@ export class SimFs {
   readonly neverOpenedFreed = new Set<number>();
   /** Files freed when their last descriptor closed before they were read to their end (a file given up). */
   readonly closedUnread = new Set<number>();
+  /** The files each process read whole into its memory (a .gz): its copy outlives their deletion. */
+  readonly readWhole = new Map<number, Set<number>>();
+  /** The path each file was created at (a rotated file at its live path; a .gz at its own). */
+  readonly createdAs = new Map<number, string>();
+  /** Each file's largest size (what a .gz of it declares, or a rotated sibling's size, is at most this). */
+  readonly peakSize = new Map<number, number>();
   /** Called when a process has listed a directory. */
   onListed: (owner: number, path: string) => void = () => {};
   /** Called when a file is freed (no name, no descriptor). */
@@ -94,7 +100,12 @@ export class SimFs {
         this.onListed(owner, path);
         return names;
       },
-      readFile: (path) => this.readFile(path),
+      readFile: (path) => {
+        const bytes = this.readFile(path);
+        const file = this.fileOf(this.inoAt(path) ?? -1);
+        this.readWhole.set(owner, (this.readWhole.get(owner) ?? new Set()).add(file));
+        return bytes;
+      },
       watch: (root, handlers) => this.watch(root, handlers, owner),
     };
   }
@@ -229,6 +240,7 @@ export class SimFs {
       return existing.ino;
     }
     const ino = this.newInode();
+    this.createdAs.set(this.fileOf(ino), path);
     dir.children.set(name, { kind: "file", ino });
     this.trace(ino, `created as ${path}`);
     this.emit(path, "rename");
@@ -260,6 +272,7 @@ export class SimFs {
     }
     inode.data.set(bytes, inode.size);
     inode.size = need;
+    if (need > (this.peakSize.get(inode.file) ?? 0)) this.peakSize.set(inode.file, need);
     inode.mtimeMs = this.clock.peek();
     if (path !== null && inode.nlink > 0) this.emit(path, "change");
   }
@@ -346,6 +359,13 @@ export class SimFs {
     } catch {
       return false;
     }
+  }
+
+  /** The files on disk (or held open) that this process has not read to their end. */
+  unreadBy(owner: number): Set<number> {
+    const out = new Set<number>();
+    for (const i of this.inodes.values()) if ((i.readBy.get(owner) ?? 0) < i.size) out.add(i.file);
+    return out;
   }
 
   /** Bytes of inodes that have no name but are held open (what `lsof +L1` shows). */

@@ -7,6 +7,7 @@ import { POD_SNAPSHOT_FILE } from "../../src/metadata/pod-snapshot.ts";
 import { CHECKPOINTS_FILE } from "../../src/source/checkpoints.ts";
 import { type CrashBound, CrashMeter, describeCrash, overBound, syncWindowMs } from "./crash-bound.ts";
 import { checkRun, type Verdict } from "./invariants.ts";
+import { goneUnread, leftUnfinished } from "./loss-bound.ts";
 import { HEALTHY, type MessengerFaults } from "./messenger.ts";
 import { Rng } from "./rng.ts";
 import { ROOT, Workload, type WorkloadOptions, type WrittenLine } from "./workload.ts";
@@ -260,6 +261,8 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
   // disk but not read (the loop waited on the ring, and reading on at the stop needs room too; seed
   // 37518).
   const unfinishedAtStop = { lines: new Set<number>(), files: new Set<number>() };
+  // Files freed while a process ran that its graceful stop left unfinished (loss-bound.ts).
+  const stopLeftUnfinished = new Set<number>();
   let unfinished: WrittenLine[] = [];
   world.onStopping = () => (unfinished = workload.lines.filter((l) => !l.complete));
   // Lines a process held in memory when it stopped gracefully, the ring never having taken them
@@ -279,6 +282,7 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
       for (const f of freed) unfinishedAtStop.files.add(f);
     }
     if (how === "crashed") for (const file of freedThisProcess) deletedWhileDown.add(file);
+    if (how === "stopped" && world.process) for (const f of leftUnfinished(world.process.gen, world.fs, workload.lines, freedThisProcess, freedStopping)) stopLeftUnfinished.add(f);
     if (how === "stopped" && world.dataFiles.checkpointSaveRefused) for (const file of [...freedThisProcess, ...freedStopping]) forgotten.add(file);
     if (how === "stopped" && !world.dataFiles.checkpointSaveRefused && world.process) savedAtStop.set(world.process.gen, checkpointsWrittenAt);
     freedThisProcess.clear();
@@ -328,6 +332,7 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
   if (ringLeft > 0) violations.push(`liveness: ${ringLeft} records still in the ring ${LIVENESS_MS / 1000} s after the faults ended`);
   violations.push(...messenger.violations);
   const bytesLost = world.processes.reduce((s, r) => s + (r.counters.bytesLost ?? 0), 0);
+  const gone = goneUnread([deletedWhileDown, forgotten, unfinishedAtStop.files, stopLeftUnfinished], world.fs.closedUnread, { createdAs: world.fs.createdAs, peakSize: world.fs.peakSize, gzOf: workload.gzOf, freedAt });
   const verdict = checkRun(
     workload,
     messenger.delivered,
@@ -341,6 +346,7 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
       // up over maxDeletedHeldBytes while the lines waited, or deleted and closed with it).
       heldAtStop: new Set(heldAtStop.flatMap(({ ids, endedAt }) => ids.filter((id) => workload.byId.get(id)?.files.every((f) => (freedAt.get(f) ?? Infinity) <= endedAt)))),
       bytesLostCounted: bytesLost,
+      overCount: { counted: world.processes.map((r) => ({ gen: r.gen, endedAt: r.endedAt ?? Infinity, bytesLost: r.counters.bytesLost ?? 0, losses: r.losses })), ...gone },
       givenUp: world.fs.closedUnread,
       // Written while a process ran that scanned after it, with room to save (a scan learns the sizes
       // of the files followed, unread ones too, and saves them), or that then stopped and saved its

@@ -113,6 +113,8 @@ export class Workload {
   readonly pods: SimPod[] = [];
   readonly lines: WrittenLine[] = [];
   readonly byId = new Map<number, WrittenLine>();
+  /** The .gz the kubelet made of a rotated file (by SimFs file ids): its content lives on there. */
+  readonly gzOf = new Map<number, number>();
   readonly stats = { rotations: 0, gzipped: 0, deletedRotated: 0, restarts: 0, abandoned: 0, garbage: 0, podsRemoved: 0, bytes: 0 };
   private readonly containers: ContainerState[] = [];
   /** Restarts scheduled and not started yet, per pod. */
@@ -367,7 +369,9 @@ export class Workload {
       const path = c.rotated[i] as string;
       if (path.endsWith(".gz") || !this.fs.exists(path)) continue;
       const gz = `${path}.gz`;
-      this.fs.writeWhole(gz, new Uint8Array(gzipSync(this.fs.readFile(path), { level: 1 }))); // level 1: the reader takes any level, and it is the cheapest
+      const plain = this.fs.fileOf(this.fs.inoAt(path) as number);
+      const gzIno = this.fs.writeWhole(gz, new Uint8Array(gzipSync(this.fs.readFile(path), { level: 1 }))); // level 1: the reader takes any level, and it is the cheapest
+      this.gzOf.set(plain, this.fs.fileOf(gzIno));
       this.fs.unlink(path);
       c.rotated[i] = gz;
       this.stats.gzipped++;

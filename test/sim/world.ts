@@ -33,6 +33,11 @@ export interface ProcessRecord {
   stoppingAt: number | null;
   how: "running" | "stopped" | "crashed";
   counters: Record<string, number>;
+  /**
+   * The losses it counted, as its warnings place them (`path`, and `bytesLost` or `unreadBytes`):
+   * which file, or checkpoint's live path, each came from (the over-count check, loss-bound.ts).
+   */
+  losses: Array<{ path: string; bytes: number }>;
   accounting: { imbalance: number } | null;
   problems: string[];
 }
@@ -109,10 +114,11 @@ export class World {
     if (this.process) throw new Error("a collector is already running");
     const gen = ++this.gen;
     const clock = this.scheduler.clockFor(gen);
-    const p = new SimProcess(gen, this.logger(gen));
+    const losses: ProcessRecord["losses"] = [];
+    const p = new SimProcess(gen, this.logger(gen, losses));
     this.process = p;
     this.disk = this.disk.crash(() => true, this.diskBehaviour(gen)); // the same disk, seen by this process
-    const record: ProcessRecord = { gen, startedAt: this.scheduler.peek(), endedAt: null, stoppingAt: null, how: "running", counters: {}, accounting: null, problems: p.problems };
+    const record: ProcessRecord = { gen, startedAt: this.scheduler.peek(), endedAt: null, stoppingAt: null, how: "running", counters: {}, losses, accounting: null, problems: p.problems };
     this.processes.push(record);
     this.note(`process ${gen} starts`);
     try {
@@ -203,10 +209,13 @@ export class World {
     };
   }
 
-  private logger(gen: number): Logger {
+  private logger(gen: number, losses: ProcessRecord["losses"]): Logger {
     const make = (base: LogFields): Logger => {
       const at = (level: string) => (msg: string, fields: LogFields = {}) => {
-        if (level === "error" || (this.traceOn && (level === "warn" || (level === "info" && VERBOSE)))) this.note(`p${gen} ${level}: ${msg} ${safeJson({ ...base, ...fields })}`);
+        const all = { ...base, ...fields };
+        const bytes = all.bytesLost ?? all.unreadBytes;
+        if (level === "warn" && typeof all.path === "string" && typeof bytes === "number") losses.push({ path: all.path, bytes });
+        if (level === "error" || (this.traceOn && (level === "warn" || (level === "info" && VERBOSE)))) this.note(`p${gen} ${level}: ${msg} ${safeJson(all)}`);
         if (level === "error" && /turn failed/.test(msg)) this.process?.problems.push(`${msg} ${safeJson(fields)}`);
       };
       return { debug: VERBOSE ? at("info") : () => {}, info: at("info"), warn: at("warn"), error: at("error"), child: (f) => make({ ...base, ...f }) };

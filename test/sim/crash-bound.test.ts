@@ -68,7 +68,7 @@ describe("the bound", () => {
   });
 
   test("a crash whose checkpoints could not be saved is not held to it", () => {
-    const b = boundOf({ n: 1, at: 0, gen: 1, appended: 0, acked: 0, written: 0, checkpointsStale: true }, 500, terms);
+    const b = boundOf({ n: 1, at: 0, gen: 1, appended: 0, acked: 0, written: 0, checkpointsStale: true, notDurable: new Set() }, 500, terms);
     expect(b.bound).toBe(32);
     expect(overBound(b, terms)).toBeNull();
   });
@@ -84,6 +84,18 @@ describe("pinnedBehindPendingLines", () => {
     const lines = [line(1, 10), line(2, 20, true), line(3, 30), line(4, 40), line(5, 50), line(6, 25, false, "pod/wait/0")];
     const delivered = [d(1, 1), d(3, 1), d(4, 1), d(6, 1), d(1, 2), d(2, 2), d(3, 2), d(4, 2), d(5, 2), d(6, 2)];
     expect([...pinnedBehindPendingLines(delivered, 1, idOf, lines, 100)].sort()).toEqual([3, 4]);
+  });
+
+  test("a split line the crashed process delivered pins what came after its head while its record was not durable", () => {
+    // Line 2 (split, 20..90) was read whole and delivered before the crash at 100, like 3 and 4,
+    // written after its head (the other stream). Appended after the ring's last sync that completed,
+    // its checkpoints had not moved over it: the next process reads 2 again from its head, and 3 and
+    // 4 with it (seed 2874). Once its record was durable, it pinned nothing.
+    const lines = [line(1, 10), line(2, 20, true, "pod/main/0", 90), line(3, 30), line(4, 40)];
+    const delivered = [d(1, 1), d(2, 1), d(3, 1), d(4, 1), d(2, 2), d(3, 2), d(4, 2)];
+    expect([...pinnedBehindPendingLines(delivered, 1, idOf, lines, 100, new Set([2]))].sort()).toEqual([3, 4]);
+    expect(pinnedBehindPendingLines(delivered, 1, idOf, lines, 100, new Set([3, 4])).size).toBe(0);
+    expect(pinnedBehindPendingLines(delivered, 1, idOf, lines, 100).size).toBe(0);
   });
 
   test("a line not split, or begun after the crash, pins nothing", () => {
@@ -107,12 +119,18 @@ describe("pinnedBehindPendingLines", () => {
     const terms = { windowMs: 1040, concurrency: 1, batchMaxEvents: 2 };
     const meter = new CrashMeter(terms, 0, () => ({ gen: 1, appended: 0, acked: 0 }), () => [], () => false);
     meter.crash(100);
+    const unsynced = new CrashMeter(terms, 0, () => ({ gen: 1, appended: 0, acked: 0 }), () => [], () => false, () => new Set([1]));
+    unsynced.crash(100);
     const lines = [line(1, 10, true), ...Array.from({ length: 10 }, (_, i) => line(i + 2, 20 + i))];
     const delivered = [...lines.slice(1).map((l) => d(l.id, 1)), ...lines.map((l) => d(l.id, 2))];
     const [b] = meter.bounds(delivered, idOf, lines);
     expect(b).toMatchObject({ duplicates: 10, pinnedEvents: 10, wireEvents: 2, bound: 12 });
     expect(overBound(b!, terms)).toBeNull();
     expect(meter.bounds(delivered, idOf, lines.map((l) => ({ ...l, split: false })))[0]).toMatchObject({ pinnedEvents: 0, bound: 2 });
+    // Line 1 delivered too, its record appended after the last sync: the same lines read again.
+    const all = [d(1, 1), ...delivered];
+    expect(meter.bounds(all, idOf, lines)[0]).toMatchObject({ pinnedEvents: 0, bound: 2 });
+    expect(unsynced.bounds(all, idOf, lines)[0]).toMatchObject({ duplicates: 11, pinnedEvents: 10, bound: 12 });
   });
 });
 

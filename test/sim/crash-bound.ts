@@ -63,6 +63,8 @@ export class CrashMeter {
     /** When the workload wrote each line so far. */
     private readonly written: () => ReadonlyArray<{ writtenAt: number }>,
     private readonly checkpointsStale: () => boolean,
+    /** The lines whose records the running process appended after its ring's last completed sync. */
+    private readonly notDurable: () => ReadonlySet<number> = () => new Set(),
   ) {
     this.traffic = new RingTraffic(terms.windowMs + 1000);
   }
@@ -79,14 +81,14 @@ export class CrashMeter {
     if (!r) return;
     const w = this.traffic.within(r.gen, t, this.terms.windowMs, r.appended, r.acked);
     const written = this.written().filter((l) => l.writtenAt > t - this.terms.windowMs && l.writtenAt <= t).length;
-    this.crashes.push({ n: this.crashes.length + 1, at: t - this.startMs, gen: r.gen, ...w, written, checkpointsStale: this.checkpointsStale() });
+    this.crashes.push({ n: this.crashes.length + 1, at: t - this.startMs, gen: r.gen, ...w, written, checkpointsStale: this.checkpointsStale(), notDurable: this.notDurable() });
   }
 
   /** Each crash against its bound, from what the messenger acknowledged over the whole run and the lines written. */
   bounds(delivered: readonly Delivered[], idOf: (d: Delivered) => number, lines: readonly MeteredLine[] = []): CrashBound[] {
     return this.crashes.map((t) => {
       const dups = duplicatesById(delivered, t.gen, idOf);
-      const pinned = pinnedBehindPendingLines(delivered, t.gen, idOf, lines, this.startMs + t.at);
+      const pinned = pinnedBehindPendingLines(delivered, t.gen, idOf, lines, this.startMs + t.at, t.notDurable);
       let total = 0;
       let behind = 0;
       for (const [id, n] of dups) {
@@ -112,11 +114,21 @@ export interface MeteredLine extends LedgerLine {
  * process reads its container's files again from there, and sends again what the crashed one had
  * emitted after it (lines of the other stream). Per container instance: the lines the crashed process
  * delivered that were written after the head of a split line, begun before the crash, that it did
- * not deliver (its head read — a later line of the container was delivered —, its end not yet).
+ * not deliver (its head read — a later line of the container was delivered —, its end not yet), or
+ * that it delivered but had appended to the ring after the last sync that completed (`notDurable`):
+ * the checkpoints move over a line only once the ring has made its record durable, so they were
+ * still at its head (seed 2874).
  * An overlap of both streams adds nothing: a checkpoint says where each stream stands, and each
  * file's moves with its own pending lines (docs/source.md, "Lines of both streams overlapping").
  */
-export function pinnedBehindPendingLines(delivered: readonly Delivered[], gen: number, idOf: (d: Delivered) => number, lines: readonly MeteredLine[], crashAt: number): Set<number> {
+export function pinnedBehindPendingLines(
+  delivered: readonly Delivered[],
+  gen: number,
+  idOf: (d: Delivered) => number,
+  lines: readonly MeteredLine[],
+  crashAt: number,
+  notDurable: ReadonlySet<number> = new Set(),
+): Set<number> {
   const sent = new Set<number>();
   for (const d of delivered) if (d.gen === gen) sent.add(idOf(d));
   const bySource = new Map<string, MeteredLine[]>();
@@ -130,7 +142,7 @@ export function pinnedBehindPendingLines(delivered: readonly Delivered[], gen: n
     list.sort((a, b) => a.firstWrite - b.firstWrite || a.id - b.id);
     let last = -1;
     for (let i = 0; i < list.length; i++) if (sent.has((list[i] as MeteredLine).id)) last = i;
-    const head = list.findIndex((l, i) => i < last && l.split && l.writtenAt <= crashAt && !sent.has(l.id));
+    const head = list.findIndex((l, i) => i < last && l.split && l.writtenAt <= crashAt && (!sent.has(l.id) || notDurable.has(l.id)));
     if (head < 0) continue;
     for (let i = head; i <= last; i++) if (i !== head && sent.has((list[i] as MeteredLine).id)) pinned.add((list[i] as MeteredLine).id);
   }
@@ -148,6 +160,8 @@ export interface CrashTraffic {
   written: number;
   /** The crashed process's last checkpoint save was refused (disk full): its checkpoints are older. */
   checkpointsStale: boolean;
+  /** The lines whose records it appended after its ring's last completed sync: its checkpoints were still behind them. */
+  notDurable: ReadonlySet<number>;
 }
 
 export interface CrashBound extends CrashTraffic {

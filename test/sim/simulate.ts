@@ -11,7 +11,7 @@ import { goneUnread, leftUnfinished } from "./loss-bound.ts";
 import { HEALTHY, type MessengerFaults } from "./messenger.ts";
 import { Rng } from "./rng.ts";
 import { ROOT, Workload, type WorkloadOptions, type WrittenLine } from "./workload.ts";
-import { heldLineIds, type ProcessRecord, World } from "./world.ts";
+import { heldLineIds, linesNotDurable, type ProcessRecord, World } from "./world.ts";
 
 const START = Date.UTC(2026, 11, 6, 10, 0, 0);
 const KEY = "sim-key";
@@ -146,6 +146,7 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
     },
     () => workload.lines,
     () => world.dataFiles.checkpointSaveRefused,
+    () => (world.process ? linesNotDurable(world.process) : new Set()),
   );
   clock.onStep = () => meter.step(clock.peek());
   // When each process scanned (listed the root) with room on the data dir disk to save what the scan

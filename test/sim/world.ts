@@ -60,6 +60,12 @@ export class SimProcess {
    * reads on after its loop is out, docs/source.md "A graceful stop"), so they are kept apart from it.
    */
   readonly failedHandOvers: number[][] = [];
+  /**
+   * The ring sequence number of the hand-over that first took each line, by line id: the source
+   * marks its files' checkpoints with it, and they move over the line only once the ring has made
+   * that number durable (the crash bound's lines pending at a crash).
+   */
+  readonly appendedSeq = new Map<number, number>();
 
   constructor(
     readonly gen: number,
@@ -227,8 +233,9 @@ export class World {
 /**
  * Keeps the lines of each hand-over from the source to the router while it waits for room in the
  * ring (the loop awaits it: the batch is not reused meanwhile), and their ids if it fails (the ring
- * closed under it at a graceful stop): what a process held in memory when it ended. Only observes;
- * the router's emit runs unchanged.
+ * closed under it at a graceful stop): what a process held in memory when it ended; and the ring
+ * sequence number each line's hand-over got (linesNotDurable). Only observes; the router's emit runs
+ * unchanged.
  */
 function watchHandOvers(p: SimProcess): void {
   const router = p.data?.router;
@@ -237,7 +244,9 @@ function watchHandOvers(p: SimProcess): void {
   router.emit = async (file, lines) => {
     p.emitsInFlight.add(lines);
     try {
-      return await emit(file, lines);
+      const seq = await emit(file, lines);
+      for (const id of idsOf(lines)) if (!p.appendedSeq.has(id)) p.appendedSeq.set(id, seq);
+      return seq;
     } catch (err) {
       p.failedHandOvers.push(idsOf(lines)); // the source may reuse the batch from now on
       throw err;
@@ -245,6 +254,14 @@ function watchHandOvers(p: SimProcess): void {
       p.emitsInFlight.delete(lines);
     }
   };
+}
+
+/** The lines whose records the process appended to the ring after its last sync that completed: their checkpoints have not moved over them. */
+export function linesNotDurable(p: SimProcess): Set<number> {
+  const durable = p.data?.ring.durableSeq() ?? Number.POSITIVE_INFINITY;
+  const ids = new Set<number>();
+  for (const [id, seq] of p.appendedSeq) if (seq > durable) ids.add(id);
+  return ids;
 }
 
 /** The ids of the lines a process held in hand-overs the ring never completed. */

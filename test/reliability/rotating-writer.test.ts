@@ -162,6 +162,22 @@ test("the tracker counts missing, duplicated (per epoch), corrupt and misattribu
   expect(t.distinct()).toBe(all.length - 1);
 });
 
+test("the tracker knows by when each event first arrived in an epoch (which lines a killed process delivered a sync window before its kill)", () => {
+  const w = new RotatingWriter({ root: join(dir, "pods6"), podsFile: join(dir, "pods6.json"), seed: 15, pods: 1, containers: ["main"], rotateBytes: 1 << 20 });
+  w.write(10);
+  w.close();
+  const rec = (seq: number) => ({ message: w.message(0, seq), podName: w.streams[0]!.pod.name, containerName: "main" });
+  const t = new DeliveryTracker(w);
+  t.add([rec(0), rec(1)], 0, 1000);
+  t.add([rec(1), rec(2)], 0, 1250); // 1 again: its first arrival in the epoch stays at 1000
+  t.add([rec(3)], 0); // no time given
+  t.add([rec(0)], 1, 4000); // the next epoch keeps its own
+  expect([0, 1, 2].map((q) => t.arrivedBy(0, 0, q))).toEqual([1000, 1000, 1250]);
+  expect(t.arrivedBy(0, 0, 3)).toBe(Number.POSITIVE_INFINITY);
+  expect(t.arrivedBy(0, 0, 4)).toBe(Number.POSITIVE_INFINITY); // never arrived
+  expect([t.arrivedBy(1, 0, 0), t.arrivedBy(1, 0, 1), t.arrivedBy(2, 0, 0)]).toEqual([4000, Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY]);
+});
+
 test("the tracker excuses only pieces of missing events cut where the writer cuts lines (for runs where loss is expected)", () => {
   const w = new RotatingWriter({ root: join(dir, "pods4"), podsFile: join(dir, "pods4.json"), seed: 11, pods: 1, containers: ["main"], rotateBytes: 1 << 20 });
   w.write(20);

@@ -23,6 +23,10 @@ export class DeliveryTracker {
   corruptSamples: string[] = [];
   /** Per epoch, per stream: how many times each event arrived in that epoch (at most 255). */
   private readonly perEpoch: Uint8Array[][] = [];
+  /** Per epoch, the times given to add(), in order. */
+  private readonly addTimes: number[][] = [];
+  /** Per epoch, per stream: which add() of the epoch (from 1; 0: none or no time) first brought each event. */
+  private readonly firstAdd: Uint16Array[][] = [];
 
   constructor(private readonly writer: RotatingWriter) {
     for (let i = 0; i < writer.streams.length; i++) {
@@ -31,12 +35,23 @@ export class DeliveryTracker {
     }
   }
 
-  add(records: Array<{ message: string; podName: string; containerName: string }>, epoch: number): void {
+  /**
+   * Records that arrived in `epoch`; `atMs`, on the caller's clock, a time no earlier than their
+   * arrival (for arrivedBy).
+   */
+  add(records: Array<{ message: string; podName: string; containerName: string }>, epoch: number, atMs?: number): void {
     while (this.duplicatesByEpoch.length <= epoch) {
       this.duplicatesByEpoch.push(0);
       this.duplicateDetail.push({ fromEarlierEpoch: 0, streams: new Map() });
       this.perEpoch.push(this.writer.streams.map(() => new Uint8Array(1024)));
+      this.addTimes.push([]);
+      this.firstAdd.push(this.writer.streams.map(() => new Uint16Array(1024)));
     }
+    // Which add() this is (0: no time given); past 65,534 timed adds in one epoch, 0xffff: a time unknown.
+    const times = this.addTimes[epoch]!;
+    let addIndex = 0;
+    if (atMs !== undefined && times.length < 0xfffe) addIndex = times.push(atMs);
+    else if (atMs !== undefined) addIndex = 0xffff;
     for (const r of records) {
       this.received++;
       const id = parseMessageId(r.message);
@@ -64,8 +79,22 @@ export class DeliveryTracker {
       if (c[id.seq]! < 255) c[id.seq]!++;
       const inEpoch = this.perEpoch[epoch]!;
       const e = (inEpoch[id.id] = grown(inEpoch[id.id]!, id.seq));
+      if (e[id.seq]! === 0) {
+        const firstAdd = this.firstAdd[epoch]!;
+        (firstAdd[id.id] = grown(firstAdd[id.id]!, id.seq))[id.seq] = addIndex;
+      }
       if (e[id.seq]! < 255) e[id.seq]!++;
     }
+  }
+
+  /**
+   * A time by which event `seq` of stream `id` first arrived in `epoch`: the time given to the add()
+   * that brought it (no earlier than its arrival); Infinity when it did not arrive then, or that add()
+   * was given no time.
+   */
+  arrivedBy(epoch: number, id: number, seq: number): number {
+    const index = this.firstAdd[epoch]?.[id]?.[seq] ?? 0;
+    return index === 0 || index === 0xffff ? Number.POSITIVE_INFINITY : this.addTimes[epoch]![index - 1]!;
   }
 
   /** Whether event `seq` of stream `id` had arrived by the end of `epoch` (in it or an earlier one). */
@@ -147,11 +176,11 @@ export class DeliveryTracker {
 }
 
 /** `a`, or a copy of it twice as long as needed, so that index `i` exists. */
-function grown(a: Uint8Array, i: number): Uint8Array {
+function grown<A extends Uint8Array | Uint16Array>(a: A, i: number): A {
   if (i < a.length) return a;
   let n = a.length;
   while (n <= i) n *= 2;
-  const g = new Uint8Array(n);
+  const g = new (a.constructor as new (n: number) => A)(n);
   g.set(a);
   return g;
 }

@@ -25,7 +25,7 @@ test("one sync interval of traffic plus the wire; traffic is what goes into the 
 });
 
 function crash(n: number, duplicates: number, syncBound: number, behind = 0): CrashReport {
-  const behindPending = { duplicates: behind, lines: behind, widest: null, behindReadWhole: 0 };
+  const behindPending = { duplicates: behind, lines: behind, widest: null, afterPendingEnds: 0 };
   return { n, atMs: 0, uptimeMs: 0, inFlight: 1, lagBytes: 0, ringRecords: 0, appendRate: 0, sendRate: 0, trafficRate: 0, wireEvents: 0, windowMs: 1000, duplicates, duplicatesDeliveredBefore: 0, duplicateSpanSeconds: 0, syncBound, behindPending };
 }
 
@@ -51,11 +51,15 @@ describe("duplicates read again from behind a line pending at the kill", () => {
   // Container 1: no split line; the killed process delivered what it read.
   const c1 = ledgerOf([0, 1, 2]);
   const sent = [new Set([0, 1, 2, 3, 5]), new Set([0, 1])];
+  // The kill at 10 s, a sync window of 1 s: everything delivered by 5 s had its record durable at it.
   const ledger = (writesAtKill: number, arrivalsAfter = (_s: number, _q: number) => 1) => ({
     ledger: [c0, c1],
     written: [7, 3],
     writesAtKill,
+    killAtMs: 10_000,
+    windowMs: 1000,
     sentByKilled: (stream: number, seq: number) => sent[stream]!.has(seq),
+    sentByKilledBy: (stream: number, seq: number) => (sent[stream]!.has(seq) ? 5000 : Number.POSITIVE_INFINITY),
     deliveredBeforeKill: (stream: number, seq: number) => sent[stream]!.has(seq),
     arrivalsAfter,
   });
@@ -66,7 +70,7 @@ describe("duplicates read again from behind a line pending at the kill", () => {
     expect(b.lines).toBe(4);
     expect(b.duplicates).toBe(4);
     expect(b.widest).toEqual({ stream: 0, from: 1, head: 4, last: 5, duplicates: 4 });
-    expect(b.behindReadWhole).toBe(0); // line 4 ends (place 10) after every line delivered (the last, 5, at place 9)
+    expect(b.afterPendingEnds).toBe(0); // line 4 ends (place 10) after every line delivered (the last, 5, at place 9)
     // Each arrival after the kill counts: a line sent twice by the next run is two duplicates; one it did not send, none.
     expect(duplicatesBehindPending(ledger(9, (s, q) => (s === 0 && q === 2 ? 2 : s === 0 && q === 5 ? 0 : 1))).duplicates).toBe(4);
   });
@@ -75,28 +79,55 @@ describe("duplicates read again from behind a line pending at the kill", () => {
     expect(duplicatesBehindPending(ledger(5)).duplicates).toBe(0); // line 4 begins at place 6
     // Lines 1 and 2 ended (places 4, 5) before line 4 began (place 7): no overlap reaches back; only 5 counts.
     const apart = ledgerOf([0, 1, 2, 1, 2, 3, 4, 5, 4, 6]);
-    expect(duplicatesBehindPending({ ...ledger(9), ledger: [apart, c1] })).toEqual({ duplicates: 1, lines: 1, widest: { stream: 0, from: 4, head: 4, last: 5, duplicates: 1 }, behindReadWhole: 0 });
+    expect(duplicatesBehindPending({ ...ledger(9), ledger: [apart, c1] })).toEqual({ duplicates: 1, lines: 1, widest: { stream: 0, from: 4, head: 4, last: 5, duplicates: 1 }, afterPendingEnds: 0 });
   });
 
-  test("a split line read whole and not delivered (in the ring, a batch hanging) is not pending, nor one an earlier process delivered: shown apart", () => {
-    // Line 0 (split, places 1..3) overlaps line 1; line 3 (split, places 5..6) the killed process read
-    // whole — it delivered line 4, written after line 3's end — and did not deliver. It delivered 1, 2, 4.
+  test("a split line read whole and not delivered pins the lines that ended before it, not those after; one an earlier process delivered pins nothing", () => {
+    // Line 0 (split, places 1..3) overlaps line 1 (place 2); line 3 (split, places 5..6) the killed
+    // process read whole — it delivered line 4, written after line 3's end — and did not deliver (in
+    // its ring, or a batch retried or hanging at the kill). It delivered 1, 2, 4, long before the kill.
     const c = ledgerOf([0, 1, 0, 2, 3, 3, 4]);
     const killed = new Set([1, 2, 4]);
     const run = (deliveredBefore: Set<number>) =>
-      duplicatesBehindPending({ ledger: [c], written: [5], writesAtKill: 7, sentByKilled: (_s, q) => killed.has(q), deliveredBeforeKill: (_s, q) => deliveredBefore.has(q), arrivalsAfter: () => 1 });
-    // Line 0 from an earlier process: counted from line 3 on, only line 4 would be; it is shown, not bound.
-    expect(run(new Set([0, 1, 2, 4]))).toEqual({ duplicates: 0, lines: 0, widest: null, behindReadWhole: 1 });
-    // Line 0 delivered by nobody (read whole too): from its overlap on, lines 1, 2 and 4.
-    expect(run(killed)).toEqual({ duplicates: 0, lines: 0, widest: null, behindReadWhole: 3 });
+      duplicatesBehindPending({ ledger: [c], written: [5], writesAtKill: 7, killAtMs: 10_000, windowMs: 1000, sentByKilled: (_s, q) => killed.has(q), sentByKilledBy: () => 0, deliveredBeforeKill: (_s, q) => deliveredBefore.has(q), arrivalsAfter: () => 1 });
+    // Line 0 from an earlier process pins nothing; line 3 pins no line that ended before it (4 ended
+    // after: appended after it, so read again only as the sync interval's) — shown, not bound.
+    expect(run(new Set([0, 1, 2, 4]))).toEqual({ duplicates: 0, lines: 0, widest: null, afterPendingEnds: 1 });
+    // Line 0 delivered by nobody: its record not known durable, the checkpoints may stand at its head,
+    // and line 1, appended before it, comes again; 2 and 4 ended after it.
+    expect(run(killed)).toEqual({ duplicates: 1, lines: 1, widest: { stream: 0, from: 0, head: 0, last: 4, duplicates: 1 }, afterPendingEnds: 2 });
     // Line 3's end written after line 4's (place 8 of [0, 1, 0, 2, 3, 4, 5, 3]): pending at the kill.
     const unread = ledgerOf([0, 1, 0, 2, 3, 4, 5, 3]);
-    expect(duplicatesBehindPending({ ledger: [unread], written: [6], writesAtKill: 7, sentByKilled: (_s, q) => killed.has(q), deliveredBeforeKill: (_s, q) => q !== 3, arrivalsAfter: () => 1 })).toEqual({
-      duplicates: 1,
-      lines: 1,
-      widest: { stream: 0, from: 3, head: 3, last: 4, duplicates: 1 },
-      behindReadWhole: 0,
-    });
+    expect(
+      duplicatesBehindPending({ ledger: [unread], written: [6], writesAtKill: 7, killAtMs: 10_000, windowMs: 1000, sentByKilled: (_s, q) => killed.has(q), sentByKilledBy: () => 0, deliveredBeforeKill: (_s, q) => q !== 3, arrivalsAfter: () => 1 }),
+    ).toEqual({ duplicates: 1, lines: 1, widest: { stream: 0, from: 3, head: 3, last: 4, duplicates: 1 }, afterPendingEnds: 0 });
+  });
+
+  test("a split line the killed process delivered within the sync window before the kill pins the lines that ended before it; one delivered before the window does not", () => {
+    // Seed 2874's shape: stderr line 0 begun in the older file (place 1), its rest written after a
+    // rotation behind stdout lines 1..3 (places 2..4); it ended at place 5, line 4 after it (place 6).
+    // The killed process delivered all five.
+    const c = ledgerOf([0, 1, 2, 3, 0, 4]);
+    const at = (deliveredAt: number) =>
+      duplicatesBehindPending({
+        ledger: [c],
+        written: [5],
+        writesAtKill: 6,
+        killAtMs: 10_000,
+        windowMs: 1300,
+        sentByKilled: () => true,
+        sentByKilledBy: (_s, q) => (q === 0 ? deliveredAt : 1000),
+        deliveredBeforeKill: () => true,
+        arrivalsAfter: (_s, q) => (q === 2 ? 2 : 1),
+      });
+    // Delivered 0.3 s before the kill: its record may not have been durable, the checkpoints stood at
+    // its head, and 1..3, appended before it (long before the last sync), come again: 2 twice.
+    expect(at(9700)).toEqual({ duplicates: 4, lines: 3, widest: { stream: 0, from: 0, head: 0, last: 4, duplicates: 4 }, afterPendingEnds: 1 });
+    // Delivered when the window began, or before: durable at the kill, it pins nothing.
+    expect(at(8700)).toEqual({ duplicates: 0, lines: 0, widest: null, afterPendingEnds: 0 });
+    expect(at(2000).duplicates).toBe(0);
+    // Delivered at a time unknown: not known durable.
+    expect(at(Number.POSITIVE_INFINITY).duplicates).toBe(4);
   });
 });
 

@@ -1,7 +1,7 @@
 // The chaos run's figures (issue 17): the duplicate bounds of each crash, the readable account of one
 // run, and the one-table summary of many seeds. Pure: the run (chaos-run.ts) measures, this judges and
 // formats; bench/chaos.ts prints and appends to bench/RESULTS.md.
-import { type BehindPendingRange, behindPendingRange, type LedgerLine } from "../../test/support/behind-pending.ts";
+import { type LedgerLine, pinnedBehindPending } from "../../test/support/behind-pending.ts";
 import type { LineLedger } from "../../test/support/rotating-writer.ts";
 import { syncWindowMs } from "../../test/sim/crash-bound.ts";
 import type { ChaosResult, CrashReport } from "./chaos-run.ts";
@@ -51,21 +51,21 @@ export function crashBounds(r: CrashRates): CrashBounds {
 /** What a crash sent again from behind a line pending at the kill, and where (the container with the most). */
 export interface BehindPending {
   /**
-   * Duplicates, in the run after the kill, of the lines the killed process delivered from the start
-   * of the overlap containing a line pending at the kill on (duplicatesBehindPending): in the bound.
+   * Duplicates, in the run after the kill, of the lines the killed process delivered that a line
+   * pending at the kill pinned (duplicatesBehindPending): in the bound.
    */
   duplicates: number;
   /** Those lines. */
   lines: number;
-  /** The container (stream) that contributed most, with its overlap: first line, the pending head, the last line delivered. */
+  /** The container (stream) that contributed most: the pending line that pins its first such line, its overlap's first line, the last line delivered. */
   widest: null | { stream: number; from: number; head: number; last: number; duplicates: number };
   /**
-   * Not in the bound, shown: what counting from any split line not delivered by the kill would add —
-   * lines behind a split line the killed process had read whole (it delivered a line written after
-   * its end) and not delivered: in its ring, or in a batch retried or hanging, at the kill. Such a
-   * line pins no checkpoint; the duplicates after it are the sync interval's, already in the bound.
+   * Not in the bound, shown: what counting every line delivered behind a pending line's head would
+   * add — lines that ended after it. Their records were appended after its own: were that one not
+   * durable at the kill, neither were theirs, and their duplicates are the sync interval's, in the
+   * bound already.
    */
-  behindReadWhole: number;
+  afterPendingEnds: number;
 }
 
 /** A crash as the ledger tells it: which lines each collector run delivered, and how far the writer had got. */
@@ -76,8 +76,14 @@ export interface CrashLedger {
   written: readonly number[];
   /** The writer's writes (physical lines) when the kill was sent: a line whose first fragment is within them was begun before it. */
   writesAtKill: number;
+  /** When the kill was sent (ms, on the clock of sentByKilledBy). */
+  killAtMs: number;
+  /** The crash's sync window (CrashReport.windowMs): a record appended this long before the kill was durable at it. */
+  windowMs: number;
   /** Whether the killed process delivered event `seq` of stream `stream`. */
   sentByKilled(stream: number, seq: number): boolean;
+  /** A time by which the killed process had first delivered it, no earlier than that delivery (Infinity: unknown or never). */
+  sentByKilledBy(stream: number, seq: number): number;
   /** Whether it or an earlier process did: a line delivered before the kill was not pending at it. */
   deliveredBeforeKill(stream: number, seq: number): boolean;
   /** Its arrivals in the run after the kill. */
@@ -86,51 +92,45 @@ export interface CrashLedger {
 
 /**
  * The duplicates a crash sends by design from behind a line pending at the kill (docs/ring-format.md,
- * "Bounded replay"): per container, the lines the killed process delivered that lie, in write order,
- * between the start of the overlap of both streams' partial lines that contains the oldest pending
- * line and the last line it delivered. Pending: split, begun before the kill, delivered by no process
- * before it, its head read (the killed process delivered a later line) and its end not (written after
- * the end of every line the killed process delivered). The next run reads them again from the files
- * (a file's checkpoint stays at the overlap's start); each of their arrivals after the kill is a
- * duplicate, counted from the ledger.
+ * "Bounded replay"): a file's checkpoint moves over a line only once the ring says its record is
+ * durable, so the next process reads a container's files again from the head of a split line whose
+ * record was not durable at the kill. Pending: split, begun before the kill, its head read (the killed
+ * process delivered a later line), and not known durable: not delivered by the killed process a sync
+ * window before the kill (a record is appended before it is delivered, and durable within the window
+ * after its append — the ring's sequence numbers are not seen from here), nor delivered by an earlier
+ * process only (the killed one started from a checkpoint past it). Per container, a pending line pins
+ * the lines the killed process delivered from the start of the overlap of both streams' partial lines
+ * it is in to the last line it delivered that ended before it did (appended before it, possibly long
+ * before the last sync); each of their arrivals after the kill is a duplicate, counted from the ledger.
  */
 export function duplicatesBehindPending(c: CrashLedger): BehindPending {
-  const out: BehindPending = { duplicates: 0, lines: 0, widest: null, behindReadWhole: 0 };
+  const out: BehindPending = { duplicates: 0, lines: 0, widest: null, afterPendingEnds: 0 };
+  const settledBy = c.killAtMs - c.windowMs;
   c.ledger.forEach((l, stream) => {
     const list: Line[] = [];
     for (let seq = 0; seq < (c.written[stream] ?? 0); seq++) list.push({ seq, split: l.firstWrite[seq] !== l.lastWrite[seq], firstWrite: l.firstWrite[seq]!, lastWrite: l.lastWrite[seq]! });
     list.sort((a, b) => a.firstWrite - b.firstWrite);
     const sent = (x: Line) => c.sentByKilled(stream, x.seq);
-    let readTo = 0; // the end of the last line the killed process delivered: it had read this far
-    for (const x of list) if (sent(x)) readTo = Math.max(readTo, x.lastWrite);
-    const view = { sentByCrashed: sent, begunBeforeCrash: (x: Line) => x.firstWrite <= c.writesAtKill, deliveredBeforeCrash: (x: Line) => c.deliveredBeforeKill(stream, x.seq) };
-    const pending = behindPendingRange(list, { ...view, deliveredBeforeCrash: (x) => view.deliveredBeforeCrash(x) || x.lastWrite <= readTo });
-    const wider = behindPendingRange(list, view);
-    const counted = pending ? arrivalsIn(list, pending, sent, (x) => c.arrivalsAfter(stream, x.seq)) : { duplicates: 0, lines: 0 };
-    if (wider) out.behindReadWhole += arrivalsIn(list, wider, sent, (x) => c.arrivalsAfter(stream, x.seq)).duplicates - counted.duplicates;
-    if (!pending) return;
-    out.duplicates += counted.duplicates;
-    out.lines += counted.lines;
-    if (!out.widest || counted.duplicates > out.widest.duplicates) {
-      out.widest = { stream, from: list[pending.from]!.seq, head: list[pending.head]!.seq, last: list[pending.last]!.seq, duplicates: counted.duplicates };
+    const found = pinnedBehindPending(list, {
+      sentByCrashed: sent,
+      begunBeforeCrash: (x) => x.firstWrite <= c.writesAtKill,
+      settledBeforeCrash: (x) => (sent(x) ? c.sentByKilledBy(stream, x.seq) <= settledBy : c.deliveredBeforeKill(stream, x.seq)),
+    });
+    const arrivals = (i: number) => c.arrivalsAfter(stream, list[i]!.seq);
+    const duplicates = found.pinned.reduce((a, i) => a + arrivals(i), 0);
+    out.afterPendingEnds += found.afterEnds.reduce((a, i) => a + arrivals(i), 0);
+    if (!found.first) return;
+    out.duplicates += duplicates;
+    out.lines += found.pinned.length;
+    if (!out.widest || duplicates > out.widest.duplicates) {
+      const f = found.first;
+      out.widest = { stream, from: list[f.from]!.seq, head: list[f.head]!.seq, last: list[f.last]!.seq, duplicates };
     }
   });
   return out;
 }
 
 type Line = LedgerLine & { seq: number };
-
-/** The arrivals after the kill of the lines of `range` the killed process delivered (its head excepted). */
-function arrivalsIn(list: readonly Line[], range: BehindPendingRange, sent: (x: Line) => boolean, arrivalsAfter: (x: Line) => number): { duplicates: number; lines: number } {
-  let duplicates = 0;
-  let lines = 0;
-  for (let i = range.from; i <= range.last; i++) {
-    if (i === range.head || !sent(list[i]!)) continue;
-    lines++;
-    duplicates += arrivalsAfter(list[i]!);
-  }
-  return { duplicates, lines };
-}
 
 /** Issue 17's bound on a crash: one sync interval of traffic and the wire, plus what it read again from behind a pending line. */
 export function boundOf(c: CrashReport): number {
@@ -163,10 +163,10 @@ export function describe(r: ChaosResult): string {
 
 /** Where the lines read again from behind a pending line came from, briefly. */
 function behindWhere(b: BehindPending): string {
-  const readWhole = b.behindReadWhole ? `; not counted: ${b.behindReadWhole} behind split lines read whole and not delivered` : "";
-  if (!b.widest) return readWhole ? ` (${readWhole.slice(2)})` : "";
+  const afterEnds = b.afterPendingEnds ? `; not counted: ${b.afterPendingEnds} duplicates of lines that ended after the pending ones` : "";
+  if (!b.widest) return afterEnds ? ` (${afterEnds.slice(2)})` : "";
   const w = b.widest;
-  return ` (${b.lines} lines delivered before the kill; most in c${w.stream}: lines ${w.from}–${w.last}, the overlap from ${w.from}, pending ${w.head}, ${w.duplicates} duplicates${readWhole})`;
+  return ` (${b.lines} lines delivered before the kill; most in c${w.stream}: lines ${w.from}–${w.last}, the overlap from ${w.from}, pending ${w.head}, ${w.duplicates} duplicates${afterEnds})`;
 }
 
 /** One seed of `npm run chaos`: its phases (kills, outage, SIGKILL during an outage), those that ran. */

@@ -183,14 +183,17 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   const byStatus: Record<string, number> = {};
   let requests = 0;
   let epoch = 0;
-  // The mock keeps every accepted record; they are moved into the tracker and forgotten regularly.
+  // The mock keeps every accepted record; they are moved into the tracker and forgotten regularly,
+  // stamped with a time no earlier than their arrival (which lines a killed process delivered a sync
+  // window before its kill: duplicatesBehindPending).
   const drain = () => {
     const recs = messenger.received();
+    const receivedBy = performance.now() - t0;
     const st = messenger.stats();
     messenger.reset();
     requests += st.requests;
     for (const [k, v] of Object.entries(st.byStatus)) byStatus[k] = (byStatus[k] ?? 0) + v;
-    tracker.add(recs, epoch);
+    tracker.add(recs, epoch, receivedBy);
   };
   const drainTimer = setInterval(drain, 250);
 
@@ -321,8 +324,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
 
   // The kills: spread over the writing period (and the catch-up after it).
   const crashes: CrashReport[] = [];
-  /** Per crash, the writer's writes when the kill was sent (which lines were begun before it). */
+  /** Per crash, the writer's writes when the kill was sent (which lines were begun before it), and when (ms since t0). */
   const writesAtKill: number[] = [];
+  const killAtMs: number[] = [];
   const killMin = o.killAfterMs?.min ?? 1500;
   const killMax = o.killAfterMs?.max ?? 6000;
   for (let k = 1; k <= o.kills; k++) {
@@ -345,6 +349,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     const p = proc as unknown as { kill(sig: string): void; exited: Promise<number> };
     p.kill("SIGKILL");
     writesAtKill.push(writer.writes);
+    killAtMs.push(now - t0);
     await p.exited;
     const s = st ?? lastStatus;
     const lagBytes = s ? (s.files as Array<{ lag: number }>).reduce((a, f) => a + (f.lag ?? 0), 0) : 0;
@@ -362,7 +367,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       duplicates: 0,
       duplicatesDeliveredBefore: 0,
       duplicateSpanSeconds: 0,
-      behindPending: { duplicates: 0, lines: 0, widest: null, behindReadWhole: 0 },
+      behindPending: { duplicates: 0, lines: 0, widest: null, afterPendingEnds: 0 },
       ...crashBounds({ writeRate: o.rate, appendRate, sendRate, syncIntervalMs, maxDatasyncMs: maxDatasyncBefore(now), concurrency, batchMaxEvents }),
     };
     crashes.push(crash);
@@ -421,7 +426,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       ledger: writer.ledger!,
       written: writer.written(),
       writesAtKill: writesAtKill[c.n - 1]!,
+      killAtMs: killAtMs[c.n - 1]!,
+      windowMs: c.windowMs,
       sentByKilled: (stream, seq) => tracker.arrivals(c.n - 1, stream, seq) > 0,
+      sentByKilledBy: (stream, seq) => tracker.arrivedBy(c.n - 1, stream, seq),
       deliveredBeforeKill: (stream, seq) => tracker.deliveredBy(c.n - 1, stream, seq),
       arrivalsAfter: (stream, seq) => tracker.arrivals(c.n, stream, seq),
     });

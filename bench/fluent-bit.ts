@@ -9,7 +9,7 @@
 // --write appends the table to bench/RESULTS.md.
 import { appendFileSync } from "node:fs";
 import { join } from "node:path";
-import { fluentBitAgent, fluentBitFromEnv, fluentBitVersion } from "./lib/fluent-bit.ts";
+import { fluentBitAgent, fluentBitFromEnv, fluentBitOptimization, fluentBitVersion } from "./lib/fluent-bit.ts";
 import { collectorCommand, collectorVersion, gitCommit, ROOT } from "./lib/harness.ts";
 import { loadAverage, machine } from "./lib/proc.ts";
 import { line, medianOf } from "./lib/results.ts";
@@ -31,6 +31,12 @@ try {
 } catch (err) {
   console.error(`fluent-bit comparison: FLUENT_BIT=${bin} cannot run: ${(err as Error).message}`);
   process.exit(2);
+}
+
+const optimization = fluentBitOptimization(bin);
+version += `, built ${optimization}`;
+if (optimization.startsWith("unoptimised")) {
+  console.warn(`fluent-bit comparison: ${bin} is an unoptimised build (cmake's FLB_DEBUG defaults to On and forces -O0): build it with -DFLB_RELEASE=On -DFLB_DEBUG=Off, or the comparison flatters the collector`);
 }
 
 const size: ScenarioSize = { full: !argv.includes("--quick") };

@@ -6,7 +6,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { API_KEY_HEADER, INGEST_PATH } from "../../src/sink/wire.ts";
-import { fluentBitConfig, fluentBitFromEnv, type FluentBitSetup } from "./fluent-bit.ts";
+import { fluentBitConfig, fluentBitFromEnv, fluentBitOptimization, type FluentBitSetup } from "./fluent-bit.ts";
 
 const ROOT = join(import.meta.dir, "../..");
 const setup: FluentBitSetup = { root: "/tmp/run/pods", dataDir: "/tmp/run/data/fluent-bit", sinkHost: "127.0.0.1", sinkPort: 40123, apiKey: "bench-key", gzip: false };
@@ -61,6 +61,26 @@ function runner(env: Record<string, string | undefined>, args: string[] = []) {
   for (const [k, v] of Object.entries(env)) if (v !== undefined) clean[k] = v;
   return Bun.spawnSync([process.execPath, join(ROOT, "bench/fluent-bit.ts"), ...args], { cwd: ROOT, env: clean, stdout: "pipe", stderr: "pipe" });
 }
+
+// A compiler and readelf (binutils) may be missing on a fresh machine: then there is nothing to read.
+const canCompile = Bun.which("cc") !== null && Bun.which("readelf") !== null;
+
+test.skipIf(!canCompile)("the runner reads how Fluent Bit was compiled: an unoptimised build (FLB_DEBUG's -O0) is told apart from a release one", () => {
+  const dir = mkdtempSync(join(tmpdir(), "fb-opt-"));
+  try {
+    writeFileSync(join(dir, "main.c"), "int main(void) { return 0; }\n");
+    const build = (flags: string[], out: string) => {
+      const r = Bun.spawnSync(["cc", ...flags, "-o", join(dir, out), join(dir, "main.c")], { stderr: "pipe" });
+      expect(r.exitCode).toBe(0);
+      return join(dir, out);
+    };
+    expect(fluentBitOptimization(build(["-g", "-O2"], "release"))).toBe("-O2");
+    expect(fluentBitOptimization(build(["-g"], "debug"))).toBe("unoptimised (no -O)");
+    expect(fluentBitOptimization(build(["-O2"], "stripped"))).toBe("unknown"); // no debug strings to read
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 describe("the side-by-side runner", () => {
   test("without FLUENT_BIT it says it skipped and exits 0, running nothing", () => {

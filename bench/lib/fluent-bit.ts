@@ -92,6 +92,18 @@ export function fluentBitVersion(bin: string): string {
   return r.stdout.toString().split("\n")[0]!.trim();
 }
 
+/**
+ * How the binary was compiled, from the compiler's record in its debug strings (readelf, binutils):
+ * "-O2", "unoptimised (no -O)" — a build made with Fluent Bit's default FLB_DEBUG=On is -O0 and runs
+ * about half as fast as a release one —, or "unknown" (stripped, or no readelf).
+ */
+export function fluentBitOptimization(bin: string): string {
+  const r = Bun.spawnSync(["readelf", "--string-dump=.debug_str", bin], { stdout: "pipe", stderr: "ignore" });
+  const producer = r.exitCode === 0 ? /GNU C[^\n\]]*/.exec(r.stdout.toString())?.[0] : undefined;
+  if (!producer) return "unknown";
+  return /(^|\s)-O[0-9sfz]/.exec(producer)?.[0].trim() ?? "unoptimised (no -O)";
+}
+
 /** Fluent Bit as a benchmark Agent: writes its configuration into the run's directory and starts it. */
 export function fluentBitAgent(bin: string, opts: { gzip: boolean }): Agent {
   return {

@@ -12,17 +12,11 @@ import { checkpointKey } from "./checkpoints.ts";
 import { bytesHeadMatches, pathHeadMatches } from "./fingerprint.ts";
 import type { Opener } from "./opener.ts";
 import { containerKey, parsePodLogPath, type PodLogPath } from "./paths.ts";
-import { ROTATED_NAME, RotatedListings, readGzip } from "./rotated.ts";
+import { historyCheckpoint, LAST_RUN_SLACK_MS, ROTATED_NAME, RotatedListings, readGzip } from "./rotated.ts";
 import type { TailedFile } from "./tailed-file.ts";
 import { DirWatcher } from "./watcher.ts";
 
 type RotatedClass = "history" | "missed" | "ignored";
-
-/**
- * A rotated file modified this long before the last run's final checkpoint save may still hold lines
- * it never read (the file was not open yet): read it if that run did not know it.
- */
-const LAST_RUN_SLACK_MS = 10_000;
 
 /** Decides which live log files to follow: include/exclude globs, excluded containers, our own pod. */
 export function logFileFilter(config: SourceConfig, ownPodUid: string | null): (rel: string) => PodLogPath | null {
@@ -252,7 +246,7 @@ export class Discovery {
       const live = opened.find((f) => f.livePath === join(this.root, r.liveRel));
       if (!live) continue; // not the predecessor of a file opened now: the next look classifies it
       if (live.fromEnd) {
-        this.classify(r.path, "history"); // readFrom end: it was there at start
+        this.history(live.livePath, r.path, r.gz, live.order - 0.5); // readFrom end: it was there at start
         continue;
       }
       if (!this.classifyRotated(r.liveRel, r.path, r.gz, initial, false, true)) continue;
@@ -289,7 +283,7 @@ export class Discovery {
       if (initial && readOn) o.rewind();
       return this.classify(path, "history") || true;
     }
-    if (initial && !readOn && !raced && !this.changedSinceLastRun(path)) return this.classify(path, "history");
+    if (initial && !readOn && !raced && !this.changedSinceLastRun(path)) return this.history(livePath, path, gz, this.files.nextOrder());
     if (gz) {
       mem = readGzip(this.parts.fs, path);
       if (!mem) return false; // still being written, or damaged: look again at the next scan
@@ -328,6 +322,13 @@ export class Discovery {
     this.parts.checkpoints.takeAll(livePath, (cp) =>
       mem ? cp.fpLen > 0 && bytesHeadMatches(mem, cp) : cp.dev === f.dev && cp.ino === f.ino && pathHeadMatches(this.parts.fs, path, cp),
     );
+  }
+
+  /** A rotated file present at start, left unread; remembered as done when its age would not tell the next start (rotated.ts). */
+  private history(livePath: string, path: string, gz: boolean, order: number): false {
+    const cp = historyCheckpoint(this.parts.fs, this.parts.clock.now(), livePath, path, gz);
+    if (cp) this.parts.checkpoints.rememberDone(cp, order);
+    return this.classify(path, "history");
   }
 
   /** Records what a rotated name is; false (not being read). */

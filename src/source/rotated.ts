@@ -1,7 +1,8 @@
 // Rotated siblings of a live log file (kubelet: `N.log` → `N.log.<YYYYMMDD-hhmmss>` → `….gz`).
 import { basename, dirname, join } from "node:path";
 import { gunzipSync } from "node:zlib";
-import type { SourceFs } from "./types.ts";
+import { bytesFingerprint, type Fingerprint, readFingerprint } from "./fingerprint.ts";
+import type { FileCheckpoint, SourceFs } from "./types.ts";
 
 export interface RotatedSibling {
   /** The `YYYYMMDD-hhmmss` stamp: sorts in rotation order. */
@@ -81,4 +82,45 @@ export function readGzip(fs: SourceFs, path: string): Uint8Array | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * A rotated file modified this long before the last run's final checkpoint save may still hold lines
+ * it never read (the file was not open yet): read it at start if that run did not know it.
+ */
+export const LAST_RUN_SLACK_MS = 10_000;
+
+/**
+ * A rotated file found at start and left unread (history), as a done checkpoint — when its age would
+ * not tell the next start so: modified within LAST_RUN_SLACK_MS of now (at a first start, every
+ * rotated file present is history, however young). Unknown to the next start, such a file would be
+ * taken for one rotated before this run could read it: read whole, and every newer file of its
+ * container again with it. Null when its age tells, or it cannot be read.
+ */
+export function historyCheckpoint(fs: SourceFs, now: number, livePath: string, path: string, gz: boolean): FileCheckpoint | null {
+  let st;
+  try {
+    st = fs.stat(path);
+  } catch {
+    return null;
+  }
+  if (st.mtimeMs < now - LAST_RUN_SLACK_MS) return null;
+  let fp: Fingerprint | null = null;
+  if (gz) {
+    const mem = readGzip(fs, path);
+    fp = mem && bytesFingerprint(mem);
+  } else {
+    try {
+      const fd = fs.open(path);
+      try {
+        fp = readFingerprint(fs, fd, st.size);
+      } finally {
+        fs.close(fd);
+      }
+    } catch {
+      return null;
+    }
+  }
+  if (!fp || fp.fpLen === 0) return null; // no head: it would match any file
+  return { dev: st.dev, ino: st.ino, ...fp, path: livePath, offset: st.size, size: st.size };
 }

@@ -18,6 +18,12 @@ export interface LossExcuses {
   deletedWhileDown: ReadonlySet<number>;
   /** Files deleted while a collector was up that it never opened (created and gone between two looks). */
   neverOpened: ReadonlySet<number>;
+  /**
+   * Files under a rotated name when a first start (no checkpoints saved before it) made its first
+   * scan: history, never read (docs/source.md). Their lines may be missing, and a line the newest of
+   * them ends inside of arrives as its rest alone, from the live file's first bytes; no loss is counted.
+   */
+  historyAtFirstStart: ReadonlySet<number>;
   /** Bytes the collector counted as lost (bytesLost summed over its processes). */
   bytesLostCounted: number;
   /**
@@ -89,7 +95,7 @@ export function checkRun(workload: Workload, delivered: readonly Delivered[], ma
   // been in the bytes lost (docs/source.md) — here it was not, and the line arrives split there.
   const acrossGap = gapsInside(workload, excuses.givenUp);
   const lossy = (line: WrittenLine) =>
-    line.files.some((i) => excuses.deletedWhileDown.has(i) || excuses.neverOpened.has(i) || excuses.givenUp.has(i)) || acrossGap(line);
+    line.files.some((i) => excuses.deletedWhileDown.has(i) || excuses.neverOpened.has(i) || excuses.givenUp.has(i) || excuses.historyAtFirstStart.has(i)) || acrossGap(line);
   const inLostHead = (line: WrittenLine) => line.files.some((i) => excuses.unfinishedAtStop.files.has(i));
   const unknown: Array<{ message: string; podName: string; containerName: string; stream: string; timestamp: string }> = [];
   const swallowed = new Set<number>();
@@ -193,7 +199,7 @@ export function checkRun(workload: Workload, delivered: readonly Delivered[], ma
       // Written while a collector ran, in a file it followed, deleted while it was down: it must say so
       // (what was written while it was down into a file deleted before it came back, it cannot know;
       // nor a line that also had fragments in a file it never saw, lost with that file whatever it did).
-      const neverSeen = line.files.some((i) => excuses.neverOpened.has(i));
+      const neverSeen = line.files.some((i) => excuses.neverOpened.has(i) || excuses.historyAtFirstStart.has(i));
       // So must a stopped process's held lines: their files' checkpoints stayed before them. Not a
       // line swallowed by another's record: it was read, glued to a line cut by a loss before it,
       // whatever happened to its files afterwards (seed 162: read, then its files deleted while the

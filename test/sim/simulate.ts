@@ -156,8 +156,16 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
   // and when: what was written after that save, while the stop went on, it cannot know (seed 49462).
   const savedAtStop = new Map<number, number>();
   let checkpointsWrittenAt = Number.NEGATIVE_INFINITY;
+  // The rotated files a first start (no checkpoints saved before it) found at its first scan: history,
+  // never read by it nor, once it remembers the young ones, by any later process (docs/source.md,
+  // "Done files" and "Known limits"). The scan lists the root and every dir at once.
+  const historyAtFirstStart = new Set<number>();
+  const listedRoot = new Set<number>();
   world.fs.onListed = (owner, path) => {
-    if (path !== ROOT || world.diskFull) return;
+    if (path !== ROOT) return;
+    if (!listedRoot.has(owner) && world.dataFiles.read(CHECKPOINTS_FILE) === null) for (const f of workload.rotatedFilesNow()) historyAtFirstStart.add(f);
+    listedRoot.add(owner);
+    if (world.diskFull) return;
     const times = scansWithRoom.get(owner) ?? [];
     times.push(clock.peek());
     scansWithRoom.set(owner, times);
@@ -341,6 +349,7 @@ export async function simulate(seed: number, opts: { trace?: boolean } = {}): Pr
     {
       deletedWhileDown,
       neverOpened: world.fs.neverOpenedFreed,
+      historyAtFirstStart,
       forgotten,
       unfinishedAtStop,
       // Held when a process stopped, in files no later process could read (freed by its end: given

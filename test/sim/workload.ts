@@ -136,6 +136,13 @@ export class Workload {
     private readonly opts: WorkloadOptions,
   ) {}
 
+  /** The files under a rotated name now (a .gz as the file it was made of: the one its lines went to). */
+  rotatedFilesNow(): number[] {
+    const plainOf = new Map([...this.gzOf].map(([plain, gz]) => [gz, plain]));
+    const inodes = this.containers.flatMap((c) => c.rotated.map((path) => this.fs.inoAt(path)));
+    return inodes.filter((ino): ino is number => ino !== null).map((ino) => plainOf.get(this.fs.fileOf(ino)) ?? this.fs.fileOf(ino));
+  }
+
   /** Whether every container has written all it will write. */
   get finished(): boolean {
     return this.active === 0;

@@ -1,0 +1,282 @@
+// Catching up after downtime (issue 4 §3): files rotated and compressed while the collector was down
+// are found by their checkpoints and read once, checkpoints taken while a file was empty included.
+import { afterAll, afterEach, expect, test } from "bun:test";
+import { appendFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+import { bytesFingerprint } from "../../src/source/fingerprint.ts";
+import { cleanupDirs, cri, criLines, expectedMessages, podDir, rotationStamp, waitFor } from "./harness.ts";
+import { collector, gzipAway, running, savedCheckpoints, stopRunning } from "./restarts.ts";
+
+afterEach(stopRunning);
+afterAll(cleanupDirs);
+
+test("downtime across rotations that gzipped unread data: read from the .gz and the newer files, no loss", async () => {
+  const c = collector();
+  const d = podDir(c.root, "uid-down");
+  const live = join(d, "0.log");
+  writeFileSync(live, criLines("d", 0, 500));
+  c.start();
+  expect(await waitFor(() => c.h.received.length === 500, 2000)).toBe(true);
+  await c.h.stop();
+  // While we are down: more lines, rotate, gzip, another file entirely, rotate again, a new live file.
+  appendFileSync(live, criLines("d", 500, 800));
+  const r1 = `${live}.${rotationStamp()}`;
+  renameSync(live, r1);
+  writeFileSync(live, criLines("d", 800, 1100));
+  const r2 = `${live}.${rotationStamp()}`;
+  renameSync(live, r2);
+  gzipAway(r1);
+  writeFileSync(live, criLines("d", 1100, 1200));
+  const second = c.next();
+  second.start();
+  running.push(second);
+  const ok = await waitFor(() => c.allMessages().length >= 1200, 3000);
+  if (!ok) console.log(c.allMessages().length, second.source.counters, second.source.fileStatus(), second.log.lines);
+  expect(ok).toBe(true);
+  await Bun.sleep(100);
+  expect(c.allMessages()).toEqual(expectedMessages("d", 0, 1200)); // exactly once, in order
+  expect(second.source.counters.filesRecovered).toBe(2);
+});
+
+test("a file rotated while down keeps being read until the runtime reopens: its last writes after the restart are not lost (simulation seeds 4385, 3662)", async () => {
+  const c = collector();
+  const live = join(podDir(c.root, "uid-late"), "0.log");
+  writeFileSync(live, criLines("late", 0, 10));
+  c.start();
+  expect(await waitFor(() => c.h.received.length === 10, 2000)).toBe(true);
+  await c.h.stop();
+  // While we are down: more lines, then the kubelet renames the file; the runtime has not reopened.
+  appendFileSync(live, criLines("late", 10, 20));
+  const rotated = `${live}.${rotationStamp()}`;
+  renameSync(live, rotated);
+  const second = c.next();
+  second.start();
+  running.push(second);
+  expect(await waitFor(() => second.received.length === 10, 2000)).toBe(true);
+  await Bun.sleep(100); // read to its end by now
+  // The runtime's last writes into the renamed file, then it reopens the live name.
+  appendFileSync(rotated, criLines("late", 20, 25));
+  await Bun.sleep(100);
+  writeFileSync(live, criLines("late", 25, 30));
+  expect(await waitFor(() => c.allMessages().length >= 30, 3000)).toBe(true);
+  await Bun.sleep(100);
+  expect(c.allMessages()).toEqual(expectedMessages("late", 0, 30)); // exactly once, in order
+});
+
+test("a closed file holding a checkpoint keeps it when an open file has its inode number now: after a restart its .gz is read from that checkpoint, not whole (simulation seed 184)", async () => {
+  const c = collector();
+  const live = join(podDir(c.root, "uid-renumbered"), "0.log");
+  /** The one open file is the live file with these contents, read to its end. */
+  const following = (content: string) => () => {
+    const s = c.h.source.fileStatus();
+    return s.length === 1 && s[0]!.size === content.length && s[0]!.readOffset === content.length && statSync(live).size === content.length;
+  };
+  writeFileSync(live, cri("first") + cri("x1|", "stdout", "P"));
+  c.start();
+  expect(await waitFor(() => c.h.received.length === 1, 2000)).toBe(true);
+  const r1 = `${live}.${rotationStamp()}`;
+  renameSync(live, r1);
+  // The second file: the tail of one line, then the head of a long one that goes on in the next files.
+  const twoContent = cri("x2") + cri("y1-head|", "stdout", "P");
+  writeFileSync(live, twoContent);
+  expect(await waitFor(following(twoContent), 3000)).toBe(true);
+  const r2 = `${live}.${rotationStamp()}`;
+  renameSync(live, r2);
+  const reusedIno = statSync(r2).ino;
+  const threeContent = cri("y2-middle-part|", "stdout", "P");
+  writeFileSync(live, threeContent);
+  // The second file is drained and closed, its checkpoint kept at the long line's head.
+  expect(await waitFor(following(threeContent), 3000)).toBe(true);
+  // The kubelet compresses it and deletes the first; the runtime rotates again, and the new live
+  // file gets the number of the second file's inode (free now: no one holds it open).
+  gzipAway(r2);
+  unlinkSync(r1);
+  const staging = join(c.root, "..", "next.log");
+  const fourContent = cri("y3-longer-still|", "stdout", "P");
+  writeFileSync(staging, fourContent);
+  c.h.fs.reportInode(staging, reusedIno);
+  renameSync(live, `${live}.${rotationStamp()}`);
+  renameSync(staging, live);
+  expect(await waitFor(following(fourContent), 3000)).toBe(true);
+  await Bun.sleep(100); // durable, checkpoints saved
+  await c.h.stop();
+  appendFileSync(live, cri("y4"));
+  const next = c.next();
+  next.fs.reportInode(live, reusedIno);
+  next.start();
+  running.push(next);
+  expect(await waitFor(() => next.received.some((r) => r.message.startsWith("y")), 3000)).toBe(true);
+  await Bun.sleep(100);
+  expect(c.allMessages()).toEqual(["first", "x1|x2", "y1-head|y2-middle-part|y3-longer-still|y4"]);
+});
+
+test("a .gz found rotated before it was read keeps the fingerprint of its content: after a restart its checkpoint finds it, not an older .gz of the container (simulation seed 1588)", async () => {
+  const c = collector();
+  const uid = "uid-gzmissed";
+  const live = join(podDir(c.root, uid), "0.log");
+  writeFileSync(live, criLines("a", 0, 3));
+  c.start();
+  expect(await waitFor(() => c.h.received.length === 3, 2000)).toBe(true);
+  const r1 = `${live}.${rotationStamp()}`;
+  renameSync(live, r1);
+  writeFileSync(live, cri("b0"));
+  expect(await waitFor(() => c.h.received.length === 4 && c.h.source.fileStatus().length === 1, 3000)).toBe(true);
+  gzipAway(r1); // read to its end already: history
+  c.h.decisions.set(uid, "hold"); // its metadata goes missing: files are kept open, not read
+  // A file created and rotated (and compressed) between two looks: found, opened, not read yet.
+  writeFileSync(`${live}.${rotationStamp()}.gz`, gzipSync(criLines("m", 0, 2)));
+  expect(await waitFor(() => c.h.source.fileStatus().length === 2, 3000)).toBe(true);
+  await Bun.sleep(100);
+  await c.h.stop();
+  appendFileSync(live, cri("b1"));
+  const next = c.next();
+  next.start();
+  running.push(next);
+  expect(await waitFor(() => next.received.length >= 3, 3000)).toBe(true);
+  await Bun.sleep(200);
+  // Not the older .gz again from its first byte (and the live file with it).
+  expect(next.messages()).toEqual([...expectedMessages("m", 0, 2), "b1"]);
+});
+
+test("at start, a rotated file of one restart read whole does not make the next restart's rotated files, read already, be read again (simulation seed 913)", async () => {
+  const c = collector();
+  const dir = podDir(c.root, "uid-restarts");
+  const live = join(dir, "1.log");
+  const olderStamp = rotationStamp(); // of a file of the container's first run, written below
+  writeFileSync(live, criLines("r1a", 0, 3));
+  c.start();
+  expect(await waitFor(() => c.h.received.length === 3, 2000)).toBe(true);
+  const r1 = `${live}.${rotationStamp()}`;
+  renameSync(live, r1);
+  writeFileSync(live, criLines("r1b", 0, 2));
+  expect(await waitFor(() => c.h.received.length === 5 && c.h.source.fileStatus().length === 1, 3000)).toBe(true);
+  gzipAway(r1);
+  await Bun.sleep(100);
+  await c.h.stop();
+  // While down: a rotated file of the container's first run turns up, newer than the last save.
+  writeFileSync(join(dir, `0.log.${olderStamp}`), criLines("r0", 0, 2));
+  appendFileSync(live, cri("r1b 2"));
+  const next = c.next();
+  next.start();
+  running.push(next);
+  expect(await waitFor(() => next.received.length >= 3, 3000)).toBe(true);
+  await Bun.sleep(200);
+  expect(next.messages().sort()).toEqual([...expectedMessages("r0", 0, 2), "r1b 2"]);
+});
+
+test("two checkpoints that match the same rotated file after downtime: every rotated file is read once (simulation seed 70)", async () => {
+  const c = collector();
+  const live = join(podDir(c.root, "uid-twice"), "0.log");
+  // Two files of this path the last run opened while they were empty (no fingerprint yet): either
+  // matches any compressed sibling, and a second recovery pass must not open what the first one did.
+  writeFileSync(
+    join(c.h.dataDir, "checkpoints.json"),
+    JSON.stringify({
+      version: 1,
+      savedAt: Date.now(),
+      files: [
+        { dev: 1, ino: 999_001, fpLen: 0, fpHash: 0, path: live, offset: 0, size: 0 },
+        { dev: 1, ino: 999_002, fpLen: 0, fpHash: 0, path: live, offset: 0, size: 0 },
+      ],
+    }),
+  );
+  const r1 = `${live}.${rotationStamp()}`;
+  writeFileSync(r1, criLines("t", 0, 10));
+  gzipAway(r1);
+  writeFileSync(`${live}.${rotationStamp()}`, criLines("t", 10, 20));
+  writeFileSync(live, criLines("t", 20, 30));
+  c.start();
+  expect(await waitFor(() => c.h.received.length >= 30, 3000)).toBe(true);
+  await Bun.sleep(200);
+  expect(c.h.messages()).toEqual(expectedMessages("t", 0, 30));
+});
+
+test("after downtime, a checkpoint taken while its file was empty, that file and an older one both compressed: the empty one is the .gz after the older one's, not a loss (CI chaos seed 1161994857)", async () => {
+  const c = collector();
+  const live = join(podDir(c.root, "uid-headless"), "0.log");
+  // The last save: an older rotated file half read (ring full), the live file empty (no head yet).
+  const older = Buffer.from(criLines("a", 0, 10));
+  const half = criLines("a", 0, 5).length;
+  writeFileSync(
+    join(c.h.dataDir, "checkpoints.json"),
+    JSON.stringify({
+      version: 1,
+      savedAt: Date.now(),
+      files: [
+        { dev: 1, ino: 999_011, ...bytesFingerprint(older), path: live, offset: half, size: older.length },
+        { dev: 1, ino: 999_012, fpLen: 0, fpHash: 0, path: live, offset: 0, size: 0 },
+      ],
+    }),
+  );
+  // While down: both rotated and compressed, a new live file begun.
+  const r1 = `${live}.${rotationStamp()}`;
+  writeFileSync(r1, older);
+  gzipAway(r1);
+  const r2 = `${live}.${rotationStamp()}`;
+  writeFileSync(r2, criLines("b", 0, 10));
+  gzipAway(r2);
+  writeFileSync(live, criLines("c", 0, 10));
+  c.start();
+  expect(await waitFor(() => c.h.received.length >= 25, 3000)).toBe(true);
+  await Bun.sleep(200);
+  expect(c.h.messages()).toEqual([...expectedMessages("a", 5, 10), ...expectedMessages("b", 0, 10), ...expectedMessages("c", 0, 10)]);
+  expect(c.h.source.counters.bytesLost).toBe(0); // nothing was deleted unread
+  expect(c.h.source.counters.filesGivenUp).toBe(0);
+});
+
+for (const compressed of [false, true]) {
+  test(`after downtime, a checkpoint taken while its file was empty finds that file rotated${compressed ? " and compressed" : ""}, not a .gz the last run read to its end (simulation seeds 699, 457, 1113, 1358, 806, 1174)`, async () => {
+    const c = collector();
+    const live = join(podDir(c.root, "uid-empty"), "0.log");
+    writeFileSync(live, criLines("a", 0, 10));
+    c.start();
+    expect(await waitFor(() => c.h.received.length === 10, 2000)).toBe(true);
+    // Rotated, compressed and deleted while followed: read to its end (done); its successor is empty.
+    const first = `${live}.${rotationStamp()}`;
+    renameSync(live, first);
+    writeFileSync(live, "");
+    gzipAway(first);
+    const emptyIno = statSync(live).ino;
+    expect(await waitFor(() => c.h.source.fileStatus().length === 1 && savedCheckpoints(c.h.dataDir).some((f) => f.ino === emptyIno), 3000)).toBe(true);
+    await c.h.stop();
+    // While down: the empty file is written to and rotated (and compressed), and a new live file
+    // begins (before the rotated one is deleted: its inode is not reused at once).
+    appendFileSync(live, criLines("b", 0, 10));
+    const second = `${live}.${rotationStamp()}`;
+    renameSync(live, second);
+    writeFileSync(live, criLines("c", 0, 10));
+    if (compressed) gzipAway(second);
+    const next = c.next();
+    next.start();
+    running.push(next);
+    expect(await waitFor(() => next.received.length >= 20, 3000)).toBe(true);
+    await Bun.sleep(300);
+    expect(next.messages()).toEqual([...expectedMessages("b", 0, 10), ...expectedMessages("c", 0, 10)]);
+  });
+}
+
+test("at start, a rotated file of one restart read on does not make the known rotated files of the next restart read again (simulation seed 913)", async () => {
+  const c = collector();
+  const dir = podDir(c.root, "uid-restarts");
+  const first = join(dir, "0.log");
+  const second = join(dir, "1.log");
+  const olderStamp = rotationStamp(); // 0.log's rotation, later, sorts before 1.log's
+  writeFileSync(first, criLines("a", 0, 5));
+  writeFileSync(second, criLines("b", 0, 5));
+  c.start();
+  expect(await waitFor(() => c.h.received.length === 10, 2000)).toBe(true);
+  renameSync(second, `${second}.${rotationStamp()}`); // read to its end once its successor has bytes: done
+  writeFileSync(second, criLines("c", 0, 5));
+  expect(await waitFor(() => c.h.received.length === 15 && c.h.source.fileStatus().length === 2, 3000)).toBe(true);
+  await c.h.stop();
+  // While down: 0.log takes more lines and is rotated; its checkpoint finds it under the rotated name.
+  appendFileSync(first, criLines("d", 0, 5));
+  renameSync(first, `${first}.${olderStamp}`);
+  const next = c.next();
+  next.start();
+  running.push(next);
+  expect(await waitFor(() => next.received.length >= 5, 3000)).toBe(true);
+  await Bun.sleep(300);
+  expect(next.messages()).toEqual(expectedMessages("d", 0, 5));
+});

@@ -222,16 +222,20 @@ export function rotationStamp(): string {
   return `${d.getUTCFullYear()}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}-${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}`;
 }
 
+const HOOK_TIMEOUT_MS = 30_000;
+
 /**
  * For a test file: a factory of harnesses that are stopped after each test; temp dirs are
  * removed after the file. Call once at the file's top level.
  */
 export function harnessPerTest(): (over?: Record<string, unknown>) => Harness {
   const running: Harness[] = [];
+  // Longer than bun's 5 s default: removing a 2,000-file tree or stopping a source on a loaded
+  // machine can take that long, and a hook timeout fails the file though every test passed.
   afterEach(async () => {
     for (const h of running.splice(0)) await h.stop().catch(() => {});
-  });
-  afterAll(cleanupDirs);
+  }, HOOK_TIMEOUT_MS);
+  afterAll(cleanupDirs, HOOK_TIMEOUT_MS);
   return (over = {}) => {
     const h = Harness.create(over);
     running.push(h);

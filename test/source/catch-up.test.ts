@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { bytesFingerprint } from "../../src/source/fingerprint.ts";
 import { cleanupDirs, cri, criLines, expectedMessages, podDir, rotationStamp, waitFor } from "./harness.ts";
-import { collector, gzipAway, running, savedCheckpoints, stopRunning } from "./restarts.ts";
+import { collector, gzipAway, savedCheckpoints, stopRunning } from "./restarts.ts";
 
 afterEach(stopRunning);
 afterAll(cleanupDirs);
@@ -28,9 +28,7 @@ test("downtime across rotations that gzipped unread data: read from the .gz and 
   renameSync(live, r2);
   gzipAway(r1);
   writeFileSync(live, criLines("d", 1100, 1200));
-  const second = c.next();
-  second.start();
-  running.push(second);
+  const second = c.restart();
   const ok = await waitFor(() => c.allMessages().length >= 1200, 3000);
   if (!ok) console.log(c.allMessages().length, second.source.counters, second.source.fileStatus(), second.log.lines);
   expect(ok).toBe(true);
@@ -50,9 +48,7 @@ test("a file rotated while down keeps being read until the runtime reopens: its 
   appendFileSync(live, criLines("late", 10, 20));
   const rotated = `${live}.${rotationStamp()}`;
   renameSync(live, rotated);
-  const second = c.next();
-  second.start();
-  running.push(second);
+  const second = c.restart();
   expect(await waitFor(() => second.received.length === 10, 2000)).toBe(true);
   await Bun.sleep(100); // read to its end by now
   // The runtime's last writes into the renamed file, then it reopens the live name.
@@ -104,8 +100,7 @@ test("a closed file holding a checkpoint keeps it when an open file has its inod
   appendFileSync(live, cri("y4"));
   const next = c.next();
   next.fs.reportInode(live, reusedIno);
-  next.start();
-  running.push(next);
+  c.start();
   expect(await waitFor(() => next.received.some((r) => r.message.startsWith("y")), 3000)).toBe(true);
   await Bun.sleep(100);
   expect(c.allMessages()).toEqual(["first", "x1|x2", "y1-head|y2-middle-part|y3-longer-still|y4"]);
@@ -130,9 +125,7 @@ test("a .gz found rotated before it was read keeps the fingerprint of its conten
   await Bun.sleep(100);
   await c.h.stop();
   appendFileSync(live, cri("b1"));
-  const next = c.next();
-  next.start();
-  running.push(next);
+  const next = c.restart();
   expect(await waitFor(() => next.received.length >= 3, 3000)).toBe(true);
   await Bun.sleep(200);
   // Not the older .gz again from its first byte (and the live file with it).
@@ -157,9 +150,7 @@ test("at start, a rotated file of one restart read whole does not make the next 
   // While down: a rotated file of the container's first run turns up, newer than the last save.
   writeFileSync(join(dir, `0.log.${olderStamp}`), criLines("r0", 0, 2));
   appendFileSync(live, cri("r1b 2"));
-  const next = c.next();
-  next.start();
-  running.push(next);
+  const next = c.restart();
   expect(await waitFor(() => next.received.length >= 3, 3000)).toBe(true);
   await Bun.sleep(200);
   expect(next.messages().sort()).toEqual([...expectedMessages("r0", 0, 2), "r1b 2"]);
@@ -247,9 +238,7 @@ for (const compressed of [false, true]) {
     renameSync(live, second);
     writeFileSync(live, criLines("c", 0, 10));
     if (compressed) gzipAway(second);
-    const next = c.next();
-    next.start();
-    running.push(next);
+    const next = c.restart();
     expect(await waitFor(() => next.received.length >= 20, 3000)).toBe(true);
     await Bun.sleep(300);
     expect(next.messages()).toEqual([...expectedMessages("b", 0, 10), ...expectedMessages("c", 0, 10)]);
@@ -273,9 +262,7 @@ test("at start, a rotated file of one restart read on does not make the known ro
   // While down: 0.log takes more lines and is rotated; its checkpoint finds it under the rotated name.
   appendFileSync(first, criLines("d", 0, 5));
   renameSync(first, `${first}.${olderStamp}`);
-  const next = c.next();
-  next.start();
-  running.push(next);
+  const next = c.restart();
   expect(await waitFor(() => next.received.length >= 5, 3000)).toBe(true);
   await Bun.sleep(300);
   expect(next.messages()).toEqual(expectedMessages("d", 0, 5));

@@ -4,7 +4,7 @@ import { afterAll, afterEach, expect, test } from "bun:test";
 import { appendFileSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cleanupDirs, cri, criLines, duplicates, expectedMessages, podDir, rotationStamp, waitFor } from "./harness.ts";
-import { collector, gzipAway, running, savedCheckpoints, stopRunning } from "./restarts.ts";
+import { collector, gzipAway, savedCheckpoints, stopRunning } from "./restarts.ts";
 
 afterEach(stopRunning);
 afterAll(cleanupDirs);
@@ -38,9 +38,7 @@ test("graceful restart mid-stream: resumes every file at its checkpoint, no dupl
   await waitFor(() => c.h.received.length > 2000, 3000);
   await c.h.stop(); // mid-stream
   for (const p of paths) appendFileSync(p, criLines(p, 3000, 3500));
-  const second = c.next();
-  second.start();
-  running.push(second);
+  const second = c.restart();
   expect(await waitFor(() => c.allMessages().length >= 10_500, 5000)).toBe(true);
   await Bun.sleep(100);
   expect(duplicates(c.allMessages())).toEqual([]);
@@ -59,9 +57,7 @@ test("crash (no final checkpoint write): restart re-reads only what was not dura
   appendFileSync(path, criLines("c", 1000, 1200));
   expect(await waitFor(() => c.h.received.length === 1200, 2000)).toBe(true);
   await c.h.crash(); // 200 lines read but never durable
-  const second = c.next();
-  second.start();
-  running.push(second);
+  const second = c.restart();
   expect(await waitFor(() => second.received.length === 200, 2000)).toBe(true);
   await Bun.sleep(100);
   expect(second.messages()).toEqual(expectedMessages("c", 1000, 1200)); // the replay is bounded
@@ -81,9 +77,7 @@ test("readFrom: end applies to files present at start without a checkpoint; new 
   // After a restart, checkpointed files resume where they were, whatever readFrom says.
   await c.h.stop();
   appendFileSync(old, cri("old after restart"));
-  const second = c.next();
-  second.start();
-  running.push(second);
+  const second = c.restart();
   expect(await waitFor(() => second.received.length === 1, 2000)).toBe(true);
   await Bun.sleep(100);
   expect(second.messages()).toEqual(["old after restart"]);
@@ -115,9 +109,7 @@ test("checkpoints of files gone for good are pruned at start", async () => {
   await c.h.stop();
   expect(savedCheckpoints(c.h.dataDir).length).toBe(2);
   unlinkSync(gone);
-  const second = c.next();
-  second.start();
-  running.push(second);
+  const second = c.restart();
   await Bun.sleep(200);
   expect(second.source.counters.checkpointsPruned).toBe(1);
   await second.stop();
@@ -149,9 +141,7 @@ test("the checkpointed file deleted while down, its successors on disk (a .gz an
   writeFileSync(live, criLines("g", 400, 450));
   unlinkSync(first);
   gzipAway(second);
-  const next = c.next();
-  next.start();
-  running.push(next);
+  const next = c.restart();
   expect(await waitFor(() => c.allMessages().length >= 400, 3000)).toBe(true);
   await Bun.sleep(100);
   expect(c.allMessages()).toEqual([...expectedMessages("g", 0, 100), ...expectedMessages("g", 150, 450)]);
@@ -174,9 +164,7 @@ test("a file deleted while down with unread bytes (only a crashed process held i
   await c.h.stop();
   expect(savedCheckpoints(c.h.dataDir)).toEqual([expect.objectContaining({ offset: 0, size })]);
   unlinkSync(path); // rotated away and purged while the collector was down
-  const second = c.next();
-  second.start();
-  running.push(second);
+  const second = c.restart();
   expect(await waitFor(() => second.source.counters.checkpointsPruned === 1, 3000)).toBe(true);
   expect(second.source.counters.bytesLost).toBe(size);
   expect(second.source.counters.filesGivenUp).toBe(1);
@@ -201,9 +189,7 @@ test("a file that grew unread (held, or behind a full ring) before a crash, dele
   expect(await waitFor(() => savedCheckpoints(c.h.dataDir)[0]?.size === size, 2000)).toBe(true);
   await c.h.crash();
   rmSync(dir, { recursive: true }); // the pod's directory removed while the collector was down
-  const second = c.next();
-  second.start();
-  running.push(second);
+  const second = c.restart();
   expect(await waitFor(() => second.source.counters.checkpointsPruned === 1, 3000)).toBe(true);
   expect(second.source.counters.bytesLost).toBe(size - read);
   expect(second.log.count("deleted before it was read to its end")).toBe(1);

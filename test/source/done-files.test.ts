@@ -4,7 +4,7 @@ import { afterAll, afterEach, expect, test } from "bun:test";
 import { appendFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cleanupDirs, cri, criLines, expectedMessages, podDir, rotationStamp, waitFor } from "./harness.ts";
-import { collector, crashAtLiveEndReadsNothingAgain, gzipAway, running, stopRunning } from "./restarts.ts";
+import { collector, crashAtLiveEndReadsNothingAgain, gzipAway, stopRunning } from "./restarts.ts";
 
 afterEach(stopRunning);
 afterAll(cleanupDirs);
@@ -95,9 +95,7 @@ test("a deleted file given up over maxDeletedHeldBytes after it was read to its 
   c.h.makeDurable();
   await c.h.stop();
   writeFileSync(live, cri("z"));
-  const second = c.next();
-  second.start();
-  running.push(second);
+  const second = c.restart();
   expect(await waitFor(() => second.received.length >= 1, 3000)).toBe(true);
   await Bun.sleep(200);
   // Its checkpoint used to be dropped with it: the next process read the .gz whole, "x2" alone.
@@ -118,9 +116,7 @@ test("a rotated file read to its end before a stop and compressed while down is 
   await c.h.stop();
   gzipAway(rotated);
   writeFileSync(live, criLines("e", 0, 2));
-  const next = c.next();
-  next.start();
-  running.push(next);
+  const next = c.restart();
   expect(await waitFor(() => next.received.length >= 2, 3000)).toBe(true);
   await Bun.sleep(200);
   expect(next.messages()).toEqual(expectedMessages("e", 0, 2));
@@ -146,9 +142,7 @@ test("a kubelet keeping more rotated files than the eight done files remembered 
   await Bun.sleep(300); // listed, durable, saved
   await c.h.stop();
   appendFileSync(live, cri("t10"));
-  const next = c.next();
-  next.start();
-  running.push(next);
+  const next = c.restart();
   expect(await waitFor(() => next.received.length >= 1, 3000)).toBe(true);
   await Bun.sleep(300);
   // The .gz of the second file had no done checkpoint left: it and every newer file were read whole
@@ -185,9 +179,7 @@ for (const { readFrom, gzip } of youngHistory) {
     await c.h.stop();
     if (gzip === "while down") gzipAway(rotated);
     appendFileSync(live, cri("b"));
-    const next = c.next();
-    next.start();
-    running.push(next);
+    const next = c.restart();
     expect(await waitFor(() => next.messages().includes("b"), 3000)).toBe(true);
     await Bun.sleep(300);
     // Taken for a file the last run never saw, the rotated file was read whole, then the live file

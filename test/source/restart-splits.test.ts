@@ -4,7 +4,7 @@ import { afterAll, afterEach, expect, test } from "bun:test";
 import { appendFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cleanupDirs, cri, podDir, rotationStamp, waitFor } from "./harness.ts";
-import { collector, gzipAway, running, savedCheckpoints, splitAcrossRotationRotatedForgotten, stopRunning } from "./restarts.ts";
+import { collector, gzipAway, savedCheckpoints, splitAcrossRotationRotatedForgotten, stopRunning } from "./restarts.ts";
 
 afterEach(stopRunning);
 afterAll(cleanupDirs);
@@ -28,9 +28,7 @@ test("a partial spanning a rotation survives a crash and a gzip of the head's fi
   // Downtime: the line completes, and the kubelet compresses the rotated file.
   appendFileSync(live, cri("tail") + cri("after"));
   gzipAway(rotated);
-  const second = c.next();
-  second.start();
-  running.push(second);
+  const second = c.restart();
   expect(await waitFor(() => second.received.length === 2, 3000)).toBe(true);
   await Bun.sleep(100);
   expect(c.allMessages()).toEqual(["first", "head|middle|tail", "after"]);
@@ -57,9 +55,7 @@ test("a closed file whose pending line completes in its successor keeps its chec
   c.h.autoDurable = false;
   c.h.ungate();
   await c.h.crash(); // before the record is durable
-  const second = c.next();
-  second.start();
-  running.push(second);
+  const second = c.restart();
   expect(await waitFor(() => second.received.some((r) => r.message.includes("tail")), 3000)).toBe(true);
   await Bun.sleep(100);
   expect(second.messages().filter((m) => m !== "other")).toEqual(["head|tail"]);
@@ -80,9 +76,7 @@ test("lines of both streams overlapping across a rotation, with no point in the 
   await Bun.sleep(100); // durable, checkpoints saved
   await c.h.stop();
   appendFileSync(live, cri("c2"));
-  const second = c.next();
-  second.start();
-  running.push(second);
+  const second = c.restart();
   expect(await waitFor(() => second.received.some((r) => r.message.startsWith("c")), 3000)).toBe(true);
   await Bun.sleep(100);
   // Never "a2" or "b2" alone. (The checkpoint used to stay where the overlap began, and the rotated
@@ -113,9 +107,7 @@ test("lines of both streams overlapping without a break across rotations, the ol
   await Bun.sleep(100); // checkpoints saved
   await c.h.stop();
   appendFileSync(live, cri("d2", "stderr") + cri("e2"));
-  const second = c.next();
-  second.start();
-  running.push(second);
+  const second = c.restart();
   expect(await waitFor(() => second.received.length >= 2, 3000)).toBe(true);
   await Bun.sleep(100);
   // The live file's checkpoint used to stay at its first byte (where the overlap began there), and
@@ -133,15 +125,11 @@ test("restarted twice inside an overlap: the second restart still skips the rest
   await Bun.sleep(100);
   await c.h.stop();
   // Resumed at stderr's line, inside stdout's delivered one; stopped again before stderr's ends.
-  const second = c.next();
-  second.start();
-  running.push(second);
+  const second = c.restart();
   await Bun.sleep(300);
   expect(second.received.length).toBe(0);
   await second.stop();
-  const third = c.next();
-  third.start();
-  running.push(third);
+  const third = c.restart();
   appendFileSync(live, cri("b2", "stderr"));
   expect(await waitFor(() => third.received.length >= 1, 3000)).toBe(true);
   await Bun.sleep(100);
@@ -163,9 +151,7 @@ test("a graceful stop reads on a line whose head's file is deleted, to its end o
   // The line's end is written just as the collector stops: not read yet.
   appendFileSync(live, cri("h3", "stderr"));
   await c.h.stop();
-  const second = c.next();
-  second.start();
-  running.push(second);
+  const second = c.restart();
   appendFileSync(live, cri("after"));
   expect(await waitFor(() => second.received.some((r) => r.message === "after"), 3000)).toBe(true);
   await Bun.sleep(100);
@@ -176,9 +162,7 @@ test("a graceful stop reads on a line whose head's file is deleted, to its end o
 test("at start, a rotated file the last run did not know is read whole, and so is the live file after it: a line split between them is not cut at the live file's checkpoint (simulation seeds 148, 4986)", async () => {
   const c = collector({ partialFlushMs: 300 });
   await splitAcrossRotationRotatedForgotten(c, "uid-whole");
-  const second = c.next();
-  second.start();
-  running.push(second);
+  const second = c.restart();
   expect(await waitFor(() => second.received.length >= 3, 3000)).toBe(true);
   await Bun.sleep(500);
   expect(second.messages()).toEqual(["a", "head|tail", "b"]); // read again whole: duplicates, nothing cut
@@ -191,9 +175,7 @@ test("at start, a rotated file read whole before the one the last run was readin
   // While down, that file is rotated too: the next start finds it at its rotated name, from its checkpoint.
   renameSync(live, `${live}.${rotationStamp()}`);
   writeFileSync(live, cri("c"));
-  const second = c.next();
-  second.start();
-  running.push(second);
+  const second = c.restart();
   expect(await waitFor(() => second.messages().some((m) => m.endsWith("c")), 3000)).toBe(true);
   await Bun.sleep(500);
   expect(second.messages()).toEqual(["a", "head|tail", "b", "c"]); // read again whole: duplicates, nothing glued
@@ -213,9 +195,7 @@ test("a run that dies before its first checkpoint save still tells the next one 
   // While down: the kubelet rotates, the line ends in the new file.
   renameSync(live, `${live}.${rotationStamp()}`);
   writeFileSync(live, cri("tail") + cri("b"));
-  const second = c.next();
-  second.start();
-  running.push(second);
+  const second = c.restart();
   expect(await waitFor(() => second.messages().includes("b"), 3000)).toBe(true);
   await Bun.sleep(200);
   expect(second.messages()).toEqual(["a", "head|tail", "b"]); // not ["tail", "b"]: the rotated file was history

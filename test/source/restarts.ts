@@ -34,6 +34,11 @@ export function collector(over: Record<string, unknown> = {}) {
       h = new Harness(h.root, h.dataDir, h.config);
       return h;
     },
+    /** Restart and start: the next harness, running. */
+    restart() {
+      this.next();
+      return this.start();
+    },
     allMessages: () => [...all, ...h.messages()],
   };
 }
@@ -76,9 +81,7 @@ export async function crashAtLiveEndReadsNothingAgain(c: ReturnType<typeof colle
   const size = statSync(live).size;
   expect(await waitFor(() => savedCheckpoints(c.h.dataDir).some((cp) => cp.path === live && cp.offset === size), 2000)).toBe(true);
   await c.h.crash();
-  const second = c.next();
-  second.start();
-  running.push(second);
+  const second = c.restart();
   await Bun.sleep(300);
   expect(second.received.length).toBe(0);
   expect(duplicates(c.allMessages())).toEqual([]);

@@ -176,14 +176,13 @@ export class Discovery {
   private scanContainer(podDir: string, container: string, initial: boolean, seen: Set<string> | null): void {
     const dir = join(this.root, podDir, container);
     let names: string[];
+    this.rotatedListed.listing(dir);
     try {
       names = this.parts.fs.readdir(dir);
     } catch {
-      this.rotatedListed.forget(dir);
       if (!seen) this.unlinkUnder(dir + "/", null);
       return;
     }
-    this.rotatedListed.listed(dir, names);
     const live: Array<[string, PodLogPath]> = [];
     const rotated: Array<{ path: string; liveRel: string; stamp: string; gz: boolean }> = [];
     for (const name of names) {
@@ -192,6 +191,7 @@ export class Discovery {
       seen?.add(path);
       const m = ROTATED_NAME.exec(name);
       if (m) {
+        this.rotatedListed.add(dir, m[1] as string, m[2] as string);
         if (!this.classified.has(path)) rotated.push({ path, liveRel: `${podDir}/${container}/${m[1]}`, stamp: m[2] as string, gz: m[3] !== undefined });
         continue;
       }

@@ -43,26 +43,21 @@ export function rotatedSiblings(fs: SourceFs, livePath: string): RotatedSibling[
  * .gz are one). Kubelet's containerLogMaxFiles decides how many, five by default.
  */
 export class RotatedListings {
-  /** Container dir → live name → rotated files. */
-  private readonly byDir = new Map<string, Map<string, number>>();
+  /** Container dir → live name → stamps of its rotated files. */
+  private readonly byDir = new Map<string, Map<string, Set<string>>>();
 
-  /** A listing of container dir `dir`. */
-  listed(dir: string, names: readonly string[]): void {
-    const stamps = new Map<string, Set<string>>();
-    for (const name of names) {
-      const m = ROTATED_NAME.exec(name);
-      if (!m) continue;
-      const set = stamps.get(m[1] as string) ?? new Set<string>();
-      set.add(m[2] as string);
-      stamps.set(m[1] as string, set);
-    }
-    if (stamps.size === 0) this.byDir.delete(dir);
-    else this.byDir.set(dir, new Map([...stamps].map(([live, set]) => [live, set.size])));
+  /** A new listing of container dir `dir` begins: what the last one showed goes. */
+  listing(dir: string): void {
+    this.byDir.delete(dir);
   }
 
-  /** The dir is gone. */
-  forget(dir: string): void {
-    this.byDir.delete(dir);
+  /** The listing of `dir` shows a rotated file of `liveName` stamped `stamp` (ROTATED_NAME). */
+  add(dir: string, liveName: string, stamp: string): void {
+    let lives = this.byDir.get(dir);
+    if (!lives) this.byDir.set(dir, (lives = new Map()));
+    let stamps = lives.get(liveName);
+    if (!stamps) lives.set(liveName, (stamps = new Set()));
+    stamps.add(stamp);
   }
 
   /** Every dir is listed again now (a full scan): dirs removed meanwhile go. */
@@ -71,7 +66,7 @@ export class RotatedListings {
   }
 
   count(livePath: string): number {
-    return this.byDir.get(dirname(livePath))?.get(basename(livePath)) ?? 0;
+    return this.byDir.get(dirname(livePath))?.get(basename(livePath))?.size ?? 0;
   }
 }
 

@@ -42,19 +42,7 @@ export function fdHeadMatches(fs: SourceFs, fd: number, fp: Fingerprint): boolea
 
 /** Whether the head of the file at `path` matches (false when it cannot be read). */
 export function pathHeadMatches(fs: SourceFs, path: string, fp: Fingerprint): boolean {
-  let fd: number;
-  try {
-    fd = fs.open(path);
-  } catch {
-    return false;
-  }
-  try {
-    return fdHeadMatches(fs, fd, fp);
-  } catch {
-    return false;
-  } finally {
-    fs.close(fd);
-  }
+  return withOpenFile(fs, path, false, (fd) => fdHeadMatches(fs, fd, fp));
 }
 
 /** The fingerprint of the first min(size, FINGERPRINT_BYTES) bytes of `fd`, or null if it cannot be read whole. */
@@ -67,4 +55,26 @@ export function readFingerprint(fs: SourceFs, fd: number, size: number): Fingerp
     return null;
   }
   return { fpLen: len, fpHash: fingerprint(head) };
+}
+
+/** The fingerprint of the head of the file at `path` (of `size` bytes), or null if it cannot be read. */
+export function pathFingerprint(fs: SourceFs, path: string, size: number): Fingerprint | null {
+  return withOpenFile(fs, path, null, (fd) => readFingerprint(fs, fd, size));
+}
+
+/** `use` of the file at `path` opened for the call, or `failed` when it cannot be opened or read. */
+function withOpenFile<T>(fs: SourceFs, path: string, failed: T, use: (fd: number) => T): T {
+  let fd: number;
+  try {
+    fd = fs.open(path);
+  } catch {
+    return failed;
+  }
+  try {
+    return use(fd);
+  } catch {
+    return failed;
+  } finally {
+    fs.close(fd);
+  }
 }

@@ -1,7 +1,7 @@
 // Rotated siblings of a live log file (kubelet: `N.log` → `N.log.<YYYYMMDD-hhmmss>` → `….gz`).
 import { basename, dirname, join } from "node:path";
 import { gunzipSync } from "node:zlib";
-import { bytesFingerprint, type Fingerprint, readFingerprint } from "./fingerprint.ts";
+import { bytesFingerprint, type Fingerprint, pathFingerprint } from "./fingerprint.ts";
 import type { FileCheckpoint, SourceFs } from "./types.ts";
 
 export interface RotatedSibling {
@@ -100,22 +100,8 @@ export function historyCheckpoint(fs: SourceFs, now: number, livePath: string, p
     return null;
   }
   if (st.mtimeMs < now - LAST_RUN_SLACK_MS) return null;
-  let fp: Fingerprint | null = null;
-  if (gz) {
-    const mem = readGzip(fs, path);
-    fp = mem && bytesFingerprint(mem);
-  } else {
-    try {
-      const fd = fs.open(path);
-      try {
-        fp = readFingerprint(fs, fd, st.size);
-      } finally {
-        fs.close(fd);
-      }
-    } catch {
-      return null;
-    }
-  }
+  const mem = gz ? readGzip(fs, path) : null;
+  const fp: Fingerprint | null = gz ? mem && bytesFingerprint(mem) : pathFingerprint(fs, path, st.size);
   if (!fp || fp.fpLen === 0) return null; // no head: it would match any file
   return { dev: st.dev, ino: st.ino, ...fp, path: livePath, offset: st.size, size: st.size };
 }

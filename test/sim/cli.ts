@@ -131,19 +131,83 @@ if (import.meta.main) {
   }
   const from = Number(value("from") ?? "1");
   const count = Number(value("seeds") ?? "100");
-  const seeds = argv.includes("--regressions") ? regressionSeeds() : Array.from({ length: count }, (_, i) => from + i);
+  const jobs = Math.max(1, Number(value("jobs") ?? "1"));
   const json = argv.includes("--json");
-  const sum = await runSeeds(seeds, json ? () => {} : printFailure, json ? () => {} : printOverBound);
-  if (json) console.log(JSON.stringify(sum));
+  let sum: Summary;
+  if (jobs > 1 && !argv.includes("--regressions")) sum = await runJobs(from, count, jobs);
   else {
-    console.log(
-      `\n${sum.seeds} seeds in ${sum.wallSeconds.toFixed(1)} s (${(sum.seeds / sum.wallSeconds).toFixed(1)} seeds/s), ` +
-        `${(sum.virtualSeconds / 3600).toFixed(1)} h simulated, ${sum.steps} events; faults ${JSON.stringify(sum.faults)}; ` +
-        `${sum.lines} lines delivered (${sum.delivered} records, ${sum.duplicates} duplicates, ${sum.crashes} crashes, at most ${sum.maxDuplicatesPerCrash.toFixed(0)} duplicates per crash; ` +
-        `${sum.crashDuplicates} of them attributed to crashes; against one sync interval of ring traffic and the wire: ${sum.overBound} of ${sum.boundedCrashes} crashes over${sum.overBound ? ` (seeds ${sum.overBoundSeeds.slice(0, 20).join(" ")})` : ""}, ` +
-        `max ratio ${sum.maxBoundRatio.toFixed(2)}${sum.maxBoundRatioSeed === null ? "" : ` (seed ${sum.maxBoundRatioSeed})`}, ${sum.overWhileDiskFull} more over while their checkpoints could not be saved), ` +
-        `${sum.excused} lost to documented causes, ${sum.truncated} truncated; ${sum.failed.length} failed${sum.failed.length ? `: ${sum.failed.slice(0, 20).join(" ")}` : ""}`,
-    );
+    const seeds = argv.includes("--regressions") ? regressionSeeds() : Array.from({ length: count }, (_, i) => from + i);
+    sum = await runSeeds(seeds, json ? () => {} : printFailure, json ? () => {} : printOverBound);
   }
+  if (json) console.log(JSON.stringify(sum));
+  else printSummary(sum);
   process.exit(sum.failed.length ? 1 : 0);
+}
+
+/**
+ * Splits seeds from..from+count-1 into `jobs` contiguous ranges, one child process each (the
+ * simulation is single-threaded), and merges their summaries. Children report in JSON, so a failure
+ * is printed when its range ends, with the command that replays it.
+ */
+async function runJobs(from: number, count: number, jobs: number): Promise<Summary> {
+  const t0 = performance.now();
+  const per = Math.ceil(count / jobs);
+  const ranges = Array.from({ length: jobs }, (_, j) => ({ from: from + j * per, count: Math.min(per, count - j * per) })).filter((r) => r.count > 0);
+  const parts = await Promise.all(
+    ranges.map(async (r) => {
+      const child = Bun.spawn([process.execPath, import.meta.path, "--seeds", String(r.count), "--from", String(r.from), "--json"], { stdout: "pipe", stderr: "inherit" });
+      const out = await new Response(child.stdout).text();
+      await child.exited;
+      let part: Summary;
+      try {
+        part = JSON.parse(out.trim().split("\n").at(-1) ?? "") as Summary;
+      } catch {
+        throw new Error(`seeds ${r.from}..${r.from + r.count - 1} did not report (exit ${child.exitCode}):\n${out.slice(-3000)}`);
+      }
+      for (const seed of part.failed) console.log(`FAILED seed ${seed} — replay: npm run sim -- --seed ${seed}`);
+      return part;
+    }),
+  );
+  const sum = parts.reduce(mergeSummaries);
+  sum.wallSeconds = (performance.now() - t0) / 1000;
+  return sum;
+}
+
+export function mergeSummaries(a: Summary, b: Summary): Summary {
+  const faults = { ...a.faults };
+  for (const [k, n] of Object.entries(b.faults)) faults[k] = (faults[k] ?? 0) + n;
+  const ratioFromB = b.maxBoundRatio > a.maxBoundRatio;
+  return {
+    seeds: a.seeds + b.seeds,
+    failed: [...a.failed, ...b.failed],
+    wallSeconds: Math.max(a.wallSeconds, b.wallSeconds),
+    virtualSeconds: a.virtualSeconds + b.virtualSeconds,
+    steps: a.steps + b.steps,
+    faults,
+    crashes: a.crashes + b.crashes,
+    duplicates: a.duplicates + b.duplicates,
+    delivered: a.delivered + b.delivered,
+    lines: a.lines + b.lines,
+    excused: a.excused + b.excused,
+    truncated: a.truncated + b.truncated,
+    maxDuplicatesPerCrash: Math.max(a.maxDuplicatesPerCrash, b.maxDuplicatesPerCrash),
+    boundedCrashes: a.boundedCrashes + b.boundedCrashes,
+    overBound: a.overBound + b.overBound,
+    overBoundSeeds: [...a.overBoundSeeds, ...b.overBoundSeeds],
+    overWhileDiskFull: a.overWhileDiskFull + b.overWhileDiskFull,
+    maxBoundRatio: ratioFromB ? b.maxBoundRatio : a.maxBoundRatio,
+    maxBoundRatioSeed: ratioFromB ? b.maxBoundRatioSeed : a.maxBoundRatioSeed,
+    crashDuplicates: a.crashDuplicates + b.crashDuplicates,
+  };
+}
+
+function printSummary(sum: Summary): void {
+  console.log(
+    `\n${sum.seeds} seeds in ${sum.wallSeconds.toFixed(1)} s (${(sum.seeds / sum.wallSeconds).toFixed(1)} seeds/s), ` +
+      `${(sum.virtualSeconds / 3600).toFixed(1)} h simulated, ${sum.steps} events; faults ${JSON.stringify(sum.faults)}; ` +
+      `${sum.lines} lines delivered (${sum.delivered} records, ${sum.duplicates} duplicates, ${sum.crashes} crashes, at most ${sum.maxDuplicatesPerCrash.toFixed(0)} duplicates per crash; ` +
+      `${sum.crashDuplicates} of them attributed to crashes; against one sync interval of ring traffic and the wire: ${sum.overBound} of ${sum.boundedCrashes} crashes over${sum.overBound ? ` (seeds ${sum.overBoundSeeds.slice(0, 20).join(" ")})` : ""}, ` +
+      `max ratio ${sum.maxBoundRatio.toFixed(2)}${sum.maxBoundRatioSeed === null ? "" : ` (seed ${sum.maxBoundRatioSeed})`}, ${sum.overWhileDiskFull} more over while their checkpoints could not be saved), ` +
+      `${sum.excused} lost to documented causes, ${sum.truncated} truncated; ${sum.failed.length} failed${sum.failed.length ? `: ${sum.failed.slice(0, 20).join(" ")}` : ""}`,
+  );
 }

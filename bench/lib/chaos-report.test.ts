@@ -22,11 +22,18 @@ test("one sync interval of traffic plus the wire; traffic is what goes into the 
   const slowDisk = crashBounds({ ...rates, maxDatasyncMs: 150 });
   expect(slowDisk.windowMs).toBe(1300);
   expect(slowDisk.syncBound).toBe(Math.ceil(39_000 * 1.3) + 4096);
+  // A sync timer that fired late (a process starved of CPU): the window is the one /status showed.
+  const late = crashBounds({ ...rates, maxDatasyncMs: 20, observedWindowMs: 1130.4 });
+  expect(late.nominalWindowMs).toBe(1040);
+  expect(late.windowMs).toBe(1130);
+  expect(late.syncBound).toBe(Math.ceil(39_000 * 1.13) + 4096);
+  // A kill soon after a sync: never below the nominal window (the rates are averages, not counts).
+  expect(crashBounds({ ...rates, observedWindowMs: 200 }).windowMs).toBe(1000);
 });
 
 function crash(n: number, duplicates: number, syncBound: number, behind = 0): CrashReport {
   const behindPending = { duplicates: behind, lines: behind, widest: null, afterPendingEnds: 0 };
-  return { n, atMs: 0, uptimeMs: 0, inFlight: 1, lagBytes: 0, ringRecords: 0, appendRate: 0, sendRate: 0, trafficRate: 0, wireEvents: 0, windowMs: 1000, duplicates, duplicatesDeliveredBefore: 0, duplicateSpanSeconds: 0, syncBound, behindPending };
+  return { n, atMs: 0, uptimeMs: 0, inFlight: 1, lagBytes: 0, ringRecords: 0, appendRate: 0, sendRate: 0, trafficRate: 0, wireEvents: 0, windowMs: 1000, nominalWindowMs: 1000, duplicates, duplicatesDeliveredBefore: 0, duplicateSpanSeconds: 0, syncBound, behindPending };
 }
 
 /**

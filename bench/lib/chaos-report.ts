@@ -15,12 +15,18 @@ export interface CrashRates {
   syncIntervalMs: number;
   /** The longest fdatasync /status showed (ring.lastSyncMs) over the seconds before the kill. */
   maxDatasyncMs: number;
+  /**
+   * How long before the kill the header of the ring's last completed sync was taken, as far as the
+   * last /status tells (ring.unsyncedMs then, plus the time since): a sync timer that fired late (the
+   * process waiting for a CPU) widens the window beyond syncIntervalMs. Unknown: the nominal window.
+   */
+  observedWindowMs?: number;
   /** messenger.concurrency: batches that can be in flight. */
   concurrency: number;
   batchMaxEvents: number;
 }
 
-export type CrashBounds = Pick<CrashReport, "appendRate" | "sendRate" | "trafficRate" | "wireEvents" | "windowMs" | "syncBound">;
+export type CrashBounds = Pick<CrashReport, "appendRate" | "sendRate" | "trafficRate" | "wireEvents" | "windowMs" | "nominalWindowMs" | "syncBound">;
 
 /**
  * What a crash may re-send (issue 17's bound, asserted): one sync interval of the ring's traffic, plus
@@ -32,18 +38,22 @@ export type CrashBounds = Pick<CrashReport, "appendRate" | "sendRate" | "traffic
  * before the kill: a collector catching up appends more than is written) plus what went out (the
  * acknowledgements sampled before the kill). An event appended and acknowledged within the interval
  * counts twice, and comes twice more. The interval is the simulation's window (syncWindowMs): the
- * sync timer is armed when a datasync completes, so a slow disk widens it by two datasyncs.
+ * sync timer is armed when a datasync completes, so a slow disk widens it by two datasyncs. A process
+ * starved of CPU runs its sync timer late, which no design can help: the window is then the one
+ * /status showed (observedWindowMs) when that is longer.
  */
 export function crashBounds(r: CrashRates): CrashBounds {
   const wireEvents = r.concurrency * r.batchMaxEvents;
   const trafficRate = Math.max(r.writeRate, r.appendRate) + r.sendRate;
-  const windowMs = Math.round(syncWindowMs(r.syncIntervalMs, r.maxDatasyncMs));
+  const nominalWindowMs = Math.round(syncWindowMs(r.syncIntervalMs, r.maxDatasyncMs));
+  const windowMs = Math.max(nominalWindowMs, Math.round(r.observedWindowMs ?? 0));
   return {
     appendRate: Math.round(r.appendRate),
     sendRate: Math.round(r.sendRate),
     trafficRate: Math.round(trafficRate),
     wireEvents,
     windowMs,
+    nominalWindowMs,
     syncBound: Math.ceil((trafficRate * windowMs) / 1000) + wireEvents,
   };
 }
@@ -141,6 +151,12 @@ export function withinBound(c: CrashReport): boolean {
   return c.duplicates <= boundOf(c);
 }
 
+/** The crash's window and where it comes from: the sync interval, the datasyncs, a late sync timer. */
+function windowWhy(c: CrashReport, syncIntervalMs: number): string {
+  if (c.windowMs > c.nominalWindowMs) return `${c.windowMs} ms (the last sync's header that long before the kill: its timer late; nominal ${c.nominalWindowMs})`;
+  return `${c.windowMs} ms${c.windowMs > syncIntervalMs ? ` = ${syncIntervalMs} + 2 datasyncs` : ""}`;
+}
+
 /** Human-readable figures of one run. */
 export function describe(r: ChaosResult): string {
   const lines = [
@@ -151,7 +167,7 @@ export function describe(r: ChaosResult): string {
     `kills ${r.crashes.length}; per crash: duplicates against the bound, one sync interval of traffic in and out of the ring + the wire + what was read again from behind a pending line (issue 17):`,
     ...r.crashes.map(
       (c) =>
-        `  #${c.n} at ${(c.atMs / 1000).toFixed(1)} s: ${c.duplicates} duplicates, ${withinBound(c) ? "within" : "OVER"} ${boundOf(c)} = one sync ${c.syncBound} (${c.trafficRate} ev/s in and out × ${c.windowMs} ms${c.windowMs > r.syncIntervalMs ? ` = ${r.syncIntervalMs} + 2 datasyncs` : ""} + ${c.wireEvents} on the wire) + ${c.behindPending.duplicates} behind a pending line${behindWhere(c.behindPending)}; ` +
+        `  #${c.n} at ${(c.atMs / 1000).toFixed(1)} s: ${c.duplicates} duplicates, ${withinBound(c) ? "within" : "OVER"} ${boundOf(c)} = one sync ${c.syncBound} (${c.trafficRate} ev/s in and out × ${windowWhy(c, r.syncIntervalMs)} + ${c.wireEvents} on the wire) + ${c.behindPending.duplicates} behind a pending line${behindWhere(c.behindPending)}; ` +
         `(${c.duplicatesDeliveredBefore} delivered before the crash, spanning ${c.duplicateSpanSeconds} s of a stream; uptime ${(c.uptimeMs / 1000).toFixed(1)} s, ${c.inFlight} in flight, ${c.lagBytes} B lag, ${c.ringRecords} in ring, ${c.appendRate} appended/s, ${c.sendRate} sent/s)`,
     ),
   ];

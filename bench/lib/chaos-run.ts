@@ -75,8 +75,12 @@ export interface CrashReport {
   trafficRate: number;
   /** What can be on the wire: batches in flight (messenger.concurrency) × messenger.batchMaxEvents. */
   wireEvents: number;
-  /** The sync interval the bound spans: buffer.syncIntervalMs plus two of the slowest recent datasyncs. */
+  /**
+   * The sync interval the bound spans: buffer.syncIntervalMs plus two of the slowest recent datasyncs
+   * (nominalWindowMs), or the time since the last completed sync's header at the kill when longer.
+   */
   windowMs: number;
+  nominalWindowMs: number;
   /**
    * Issue 17's bound, asserted: one buffer.syncIntervalMs of traffic plus what was on the wire
    * (crashBounds), plus the duplicates read again from behind a line pending at the kill (behindPending).
@@ -281,12 +285,20 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     }
     return st;
   };
-  const rateBefore = (field: "appended" | "sent", now: number) => {
+  /** The rate from the last sample at or before `withinMs` before `now` (the earliest within 2.5 s if none) to the last one. */
+  const rateBefore = (field: "appended" | "sent", now: number, withinMs = 2500) => {
     const recent = samples.filter((s) => now - s.t <= 2500);
     if (recent.length < 2) return 0;
-    const a = recent[0]!;
+    const a = recent.findLast((s) => now - s.t >= withinMs) ?? recent[0]!;
     const b = recent[recent.length - 1]!;
     return b.t > a.t ? ((b[field] - a[field]) * 1000) / (b.t - a.t) : 0;
+  };
+  // The last /status said its oldest change not yet durable was at most ring.unsyncedMs old: at `now`
+  // it is at most that plus the time since (a sync completed meanwhile only makes it younger).
+  const unsyncedAt = (now: number) => {
+    const last = samples.at(-1);
+    const ms = last?.st.ring?.unsyncedMs;
+    return last && typeof ms === "number" ? ms + (now - last.t) : undefined;
   };
   const maxDatasyncBefore = (now: number) => Math.max(0, ...samples.filter((s) => now - s.t <= 2500).map((s) => s.st.ring?.lastSyncMs ?? 0));
 
@@ -353,8 +365,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     await p.exited;
     const s = st ?? lastStatus;
     const lagBytes = s ? (s.files as Array<{ lag: number }>).reduce((a, f) => a + (f.lag ?? 0), 0) : 0;
-    const appendRate = rateBefore("appended", now);
-    const sendRate = rateBefore("sent", now);
+    // The faster of the rates over the seconds before the kill and over its last window (catching up
+    // after a restart, the last second may run faster than the average).
+    const lastWindowMs = Math.max(syncIntervalMs + 2 * maxDatasyncBefore(now), unsyncedAt(now) ?? 0);
+    const appendRate = Math.max(rateBefore("appended", now), rateBefore("appended", now, lastWindowMs));
+    const sendRate = Math.max(rateBefore("sent", now), rateBefore("sent", now, lastWindowMs));
     drain();
     epoch++;
     const crash: CrashReport = {
@@ -368,7 +383,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       duplicatesDeliveredBefore: 0,
       duplicateSpanSeconds: 0,
       behindPending: { duplicates: 0, lines: 0, widest: null, afterPendingEnds: 0 },
-      ...crashBounds({ writeRate: o.rate, appendRate, sendRate, syncIntervalMs, maxDatasyncMs: maxDatasyncBefore(now), concurrency, batchMaxEvents }),
+      ...crashBounds({ writeRate: o.rate, appendRate, sendRate, syncIntervalMs, maxDatasyncMs: maxDatasyncBefore(now), observedWindowMs: unsyncedAt(now), concurrency, batchMaxEvents }),
     };
     crashes.push(crash);
     samples = [];

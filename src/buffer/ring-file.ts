@@ -212,6 +212,7 @@ export class RingFile implements Ring {
       blockedMs: writer.totalBlockedMs(),
       full: writer.blocked,
       lastSyncMs: syncer.lastSyncMs,
+      unsyncedMs: syncer.unsyncedMs(),
       syncs: syncer.syncs,
       syncTotalMs: syncer.syncTotalMs,
       fileBytes: this.region.fileBytes,

@@ -50,10 +50,23 @@ export class RingSyncer {
   syncs = 0;
   lastSyncMs = 0;
   syncTotalMs = 0;
+  /** When the header of the last completed sync was taken: every change before it is durable. */
+  private durableAsOf: number;
 
   constructor(private readonly o: RingSyncerOptions) {
     this.p = o.positions;
     this.generation = o.generation;
+    this.durableAsOf = o.clock.now();
+  }
+
+  /**
+   * Milliseconds since the header of the last completed sync was taken, while a change (an append
+   * or an acknowledgement) is not yet durable; 0 when none is. A crash now reads again and sends
+   * again what changed in them: about syncIntervalMs plus a datasync, longer when the disk is slow
+   * or the process waits for a CPU (the timer fires late).
+   */
+  unsyncedMs(): number {
+    return this.dirty() ? Math.max(0, this.o.clock.now() - this.durableAsOf) : 0;
   }
 
   onDurable(listener: (seq: number) => void): () => void {
@@ -139,6 +152,7 @@ export class RingSyncer {
     const readSeq = p.readSeq;
     const ackChanges = p.ackChanges;
     const acked = this.o.ackedRanges();
+    const takenAt = this.o.clock.now();
     this.forceHeader = false;
     this.generation++;
     const kept = writeHeaderSlot(this.o.region.hv, (this.generation % 2) as 0 | 1, {
@@ -171,6 +185,7 @@ export class RingSyncer {
     this.syncs++;
     this.lastSyncMs = ms;
     this.syncTotalMs += ms;
+    this.durableAsOf = takenAt;
     p.syncedReadPos = readPos;
     this.syncedAckChanges = ackChanges;
     if (readPos > p.durableReadPos) {

@@ -58,6 +58,11 @@ export interface RingStats {
   recoveryMovedAsideBytes?: number;
   /** Total milliseconds spent in fdatasync. */
   syncTotalMs?: number;
+  /**
+   * How old the oldest change not yet durable may be: milliseconds since the header of the last
+   * completed sync was taken, 0 when nothing changed since. What a crash now reads and sends again.
+   */
+  unsyncedMs?: number;
   /** Payload bytes appended since open. */
   appendedBytes?: number;
   /** Size of the ring file (capacityBytes is its data region: the file minus the two headers). */

@@ -38,6 +38,8 @@ interface Sample {
   appended: number;
   sent: number;
   datasyncMs: number;
+  /** ring.unsyncedMs: how old the oldest change not yet durable may be. */
+  unsyncedMs: number;
 }
 
 test(`SIGKILL ×${KILLS} while a request hangs: duplicates per crash within one sync interval of traffic plus what was on the wire`, async () => {
@@ -82,7 +84,7 @@ test(`SIGKILL ×${KILLS} while a request hangs: duplicates per crash within one 
     let samples: Sample[] = [];
     const sample = async () => {
       const st = await status();
-      if (st?.events) samples.push({ t: performance.now(), appended: st.events.appended, sent: st.events.sent, datasyncMs: st.ring?.lastSyncMs ?? 0 });
+      if (st?.events) samples.push({ t: performance.now(), appended: st.events.appended, sent: st.events.sent, datasyncMs: st.ring?.lastSyncMs ?? 0, unsyncedMs: st.ring?.unsyncedMs ?? 0 });
       samples = samples.filter((s) => performance.now() - s.t <= 2500);
     };
     const until = performance.now() + 2500 + Math.random() * 1500;
@@ -107,11 +109,13 @@ test(`SIGKILL ×${KILLS} while a request hangs: duplicates per crash within one 
     };
     const appendRate = rate("appended");
     const sendRate = rate("sent");
+    const last = samples[samples.length - 1]!;
+    const observedWindowMs = last.unsyncedMs + (performance.now() - last.t); // a sync timer late on a loaded machine
     proc.proc.kill("SIGKILL");
     await proc.exited;
     drain();
     epoch++;
-    const bound = crashBounds({ writeRate: RATE, appendRate, sendRate, syncIntervalMs: SYNC_MS, maxDatasyncMs: Math.max(0, ...samples.map((s) => s.datasyncMs)), concurrency: CONCURRENCY, batchMaxEvents: BATCH }).syncBound;
+    const bound = crashBounds({ writeRate: RATE, appendRate, sendRate, syncIntervalMs: SYNC_MS, maxDatasyncMs: Math.max(0, ...samples.map((s) => s.datasyncMs)), observedWindowMs, concurrency: CONCURRENCY, batchMaxEvents: BATCH }).syncBound;
     crashes.push({ duplicates: 0, bound, appendRate: Math.round(appendRate), sendRate: Math.round(sendRate), hungMs });
     proc = start();
     expect(await ready()).toBe(true);

@@ -50,13 +50,15 @@ export class RingSyncer {
   syncs = 0;
   lastSyncMs = 0;
   syncTotalMs = 0;
-  /** When the header of the last completed sync was taken: every change before it is durable. */
-  private durableAsOf: number;
+  /**
+   * When the header of the last completed sync was taken (performance.now(), as lastSyncMs is
+   * timed): every change before it is durable. A figure for /status, never a decision.
+   */
+  private durableAsOf = performance.now();
 
   constructor(private readonly o: RingSyncerOptions) {
     this.p = o.positions;
     this.generation = o.generation;
-    this.durableAsOf = o.clock.now();
   }
 
   /**
@@ -66,7 +68,7 @@ export class RingSyncer {
    * or the process waits for a CPU (the timer fires late).
    */
   unsyncedMs(): number {
-    return this.dirty() ? Math.max(0, this.o.clock.now() - this.durableAsOf) : 0;
+    return this.dirty() ? Math.max(0, Math.round(performance.now() - this.durableAsOf)) : 0;
   }
 
   onDurable(listener: (seq: number) => void): () => void {
@@ -152,7 +154,6 @@ export class RingSyncer {
     const readSeq = p.readSeq;
     const ackChanges = p.ackChanges;
     const acked = this.o.ackedRanges();
-    const takenAt = this.o.clock.now();
     this.forceHeader = false;
     this.generation++;
     const kept = writeHeaderSlot(this.o.region.hv, (this.generation % 2) as 0 | 1, {
@@ -185,7 +186,7 @@ export class RingSyncer {
     this.syncs++;
     this.lastSyncMs = ms;
     this.syncTotalMs += ms;
-    this.durableAsOf = takenAt;
+    this.durableAsOf = t0; // the header's fields were taken just before, in this same turn
     p.syncedReadPos = readPos;
     this.syncedAckChanges = ackChanges;
     if (readPos > p.durableReadPos) {

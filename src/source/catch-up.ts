@@ -9,7 +9,7 @@ import { checkpointKey } from "./checkpoints.ts";
 import { bytesHeadMatches, pathHeadMatches } from "./fingerprint.ts";
 import type { Opener } from "./opener.ts";
 import { containerKey, type PodLogPath } from "./paths.ts";
-import { readGzip, type RotatedSibling, rotatedSiblings } from "./rotated.ts";
+import { type GzipFile, readGzip, type RotatedSibling, rotatedSiblings } from "./rotated.ts";
 import type { TailedFile } from "./tailed-file.ts";
 import type { FileCheckpoint } from "./types.ts";
 
@@ -103,14 +103,14 @@ export class CatchUp {
     const { fs, counters, log, checkpoints } = this.parts;
     const siblings = rotatedSiblings(fs, livePath);
     if (siblings.length === 0) return [];
-    const gzCache = new Map<string, Uint8Array | null>();
+    const gzCache = new Map<string, GzipFile | null>();
     const content = (path: string) => {
       if (!gzCache.has(path)) gzCache.set(path, readGzip(fs, path));
       return gzCache.get(path) ?? null;
     };
     const gzMatches = (path: string | null, cp: FileCheckpoint) => {
-      const bytes = path ? content(path) : null;
-      return bytes !== null && bytesHeadMatches(bytes, cp);
+      const gz = path ? content(path) : null;
+      return gz !== null && bytesHeadMatches(gz.bytes, cp);
     };
     // A .gz read to its end already (a done checkpoint has its head) is no other file's.
     const done = (gz: string | null) => gz !== null && checkpoints.readToEnd(livePath, (d) => d.fpLen > 0 && gzMatches(gz, d));
@@ -142,9 +142,11 @@ export class CatchUp {
       let f: TailedFile | null = null;
       if (sib.plain && (!cp || this.isFileAt(sib.plain, cp))) f = this.opener.openRotated(sib.plain, null, livePath, parsed, cp);
       if (!f) {
-        const gz = sib.gz ?? rotatedSiblings(fs, livePath).find((x) => x.stamp === sib.stamp)?.gz ?? null;
-        if (gz && (!cp || gzMatches(gz, cp))) {
-          f = this.opener.openRotated(gz, content(gz), livePath, parsed, cp);
+        const gzPath = sib.gz ?? rotatedSiblings(fs, livePath).find((x) => x.stamp === sib.stamp)?.gz ?? null;
+        // Unreadable (gone, damaged): not opened as a plain file, whose bytes are gzip's.
+        const gz = gzPath ? content(gzPath) : null;
+        if (gz && (!cp || bytesHeadMatches(gz.bytes, cp))) {
+          f = this.opener.openRotated(gzPath as string, gz, livePath, parsed, cp);
           // Read to its end before it was compressed: done, or the scan would take it for a file
           // the last run never read, and read it again whole.
           if (!f && cp) checkpoints.rememberDone(cp, this.files.nextOrder());

@@ -12,7 +12,7 @@ import { checkpointKey } from "./checkpoints.ts";
 import { bytesHeadMatches, pathHeadMatches } from "./fingerprint.ts";
 import type { Opener } from "./opener.ts";
 import { containerKey, parsePodLogPath, type PodLogPath } from "./paths.ts";
-import { historyCheckpoint, LAST_RUN_SLACK_MS, ROTATED_NAME, RotatedListings, readGzip } from "./rotated.ts";
+import { type GzipFile, historyCheckpoint, LAST_RUN_SLACK_MS, ROTATED_NAME, RotatedListings, readGzip } from "./rotated.ts";
 import type { TailedFile } from "./tailed-file.ts";
 import { DirWatcher } from "./watcher.ts";
 
@@ -270,7 +270,7 @@ export class Discovery {
     const livePath = join(this.root, liveRel);
     if (this.skipped.has(livePath)) return this.classify(path, "ignored"); // a pod that is not selected
     const key = containerKey(parsed);
-    let mem: Uint8Array | null = null;
+    let mem: GzipFile | null = null;
     if (gz) {
       const plainClass = this.classified.get(path.slice(0, -3));
       if (plainClass) return this.classify(path, plainClass);
@@ -287,8 +287,8 @@ export class Discovery {
     if (gz) {
       mem = readGzip(this.parts.fs, path);
       if (!mem) return false; // still being written, or damaged: look again at the next scan
-      const bytes = mem;
-      if (this.knownGzip(key, mem) || (initial && !readOn && this.lastRunKnew(livePath, (cp) => bytesHeadMatches(bytes, cp)))) return this.classify(path, "history");
+      const bytes = mem.bytes;
+      if (this.knownGzip(key, bytes) || (initial && !readOn && this.lastRunKnew(livePath, (cp) => bytesHeadMatches(bytes, cp)))) return this.classify(path, "history");
     } else {
       const known = this.knownPlain(key, path, initial && !readOn ? livePath : null);
       if (known === null) return false; // gone meanwhile
@@ -302,7 +302,7 @@ export class Discovery {
     // live file that replaced it is opened after it.
     if (initial) {
       this.recovered.add(key, true); // read whole: the live file came after it, and is read whole too
-      this.takeCheckpointsOf(livePath, path, f, mem);
+      this.takeCheckpointsOf(livePath, path, f, mem?.bytes ?? null);
       this.parts.counters.filesRecovered++;
       this.parts.log.warn("a file was rotated while the collector was down, before it was read; reading it under its rotated name", { path });
     } else {

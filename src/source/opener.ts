@@ -6,6 +6,7 @@ import type { FileSet } from "./file-set.ts";
 import { checkpointKey } from "./checkpoints.ts";
 import { bytesFingerprint, FINGERPRINT_BYTES, type Fingerprint, fdHeadMatches } from "./fingerprint.ts";
 import type { PodLogPath } from "./paths.ts";
+import type { GzipFile } from "./rotated.ts";
 import type { TailedFile } from "./tailed-file.ts";
 import type { FileCheckpoint } from "./types.ts";
 
@@ -59,23 +60,23 @@ export class Opener {
 
   /**
    * Opens a rotated file to read it to its end and close it: from the checkpoint `cp` it had when it
-   * was live, or whole. `mem` is a .gz's decompressed content: final. A plain one may still take the
+   * was live, or whole. `gz` is a .gz, read already: its content is final. A plain one may still take the
    * runtime's last writes (kubelet renames, then asks the runtime to reopen): it is closed like any
    * rotated file, once its successor has bytes or after the grace. Null when it cannot be opened, or
    * a .gz has nothing unread.
    */
-  openRotated(path: string, mem: Uint8Array | null, livePath: string, parsed: PodLogPath, cp: FileCheckpoint | null): TailedFile | null {
+  openRotated(path: string, gz: GzipFile | null, livePath: string, parsed: PodLogPath, cp: FileCheckpoint | null): TailedFile | null {
     const fs = this.parts.fs;
+    const mem = gz?.bytes ?? null;
     let fd = -1;
     let dev: number;
     let ino: number;
     let size: number;
-    if (mem) {
-      size = mem.length;
-      const st = fs.stat(path);
+    if (gz) {
+      size = gz.bytes.length;
       // Keep the identity the checkpoint knew (the .gz is a new inode; its content is the same file).
-      dev = cp?.dev ?? st.dev;
-      ino = cp?.ino ?? st.ino;
+      dev = cp?.dev ?? gz.dev;
+      ino = cp?.ino ?? gz.ino;
     } else {
       try {
         fd = fs.open(path);

@@ -70,10 +70,22 @@ export class RotatedListings {
   }
 }
 
-/** The decompressed content of a rotated `.gz`, or null when it is unreadable or damaged (or still being written). */
-export function readGzip(fs: SourceFs, path: string): Uint8Array | null {
+/** A rotated `.gz`: its decompressed content and the identity of the file it was read from. */
+export interface GzipFile {
+  bytes: Uint8Array;
+  dev: number;
+  ino: number;
+}
+
+/**
+ * A rotated `.gz`, identity and content read together: the kubelet may delete it right after (it
+ * prunes the oldest), and what was read is still delivered under the identity it had. Null when it
+ * is gone, unreadable or damaged (or still being written).
+ */
+export function readGzip(fs: SourceFs, path: string): GzipFile | null {
   try {
-    return new Uint8Array(gunzipSync(fs.readFile(path)));
+    const st = fs.stat(path);
+    return { bytes: new Uint8Array(gunzipSync(fs.readFile(path))), dev: st.dev, ino: st.ino };
   } catch {
     return null;
   }
@@ -100,7 +112,7 @@ export function historyCheckpoint(fs: SourceFs, now: number, livePath: string, p
     return null;
   }
   if (st.mtimeMs < now - LAST_RUN_SLACK_MS) return null;
-  const mem = gz ? readGzip(fs, path) : null;
+  const mem = gz ? (readGzip(fs, path)?.bytes ?? null) : null;
   const fp: Fingerprint | null = gz ? mem && bytesFingerprint(mem) : pathFingerprint(fs, path, st.size);
   if (!fp || fp.fpLen === 0) return null; // no head: it would match any file
   return { dev: st.dev, ino: st.ino, ...fp, path: livePath, offset: st.size, size: st.size };

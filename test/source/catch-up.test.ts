@@ -267,3 +267,55 @@ test("at start, a rotated file of one restart read on does not make the known ro
   await Bun.sleep(300);
   expect(next.messages()).toEqual(expectedMessages("d", 0, 5));
 });
+
+test("a .gz the kubelet deletes right after the catch-up read it: its lines are delivered, the start goes on (chaos seed 1414535315: ENOENT at start, the collector exited)", async () => {
+  const c = collector();
+  const live = join(podDir(c.root, "uid-pruned"), "0.log");
+  writeFileSync(live, criLines("p", 0, 100));
+  c.start();
+  expect(await waitFor(() => c.h.received.length === 100, 2000)).toBe(true);
+  await c.h.stop();
+  // While we are down: the known file rotates and is gzipped, and two newer files rotate after it.
+  appendFileSync(live, criLines("p", 100, 200));
+  const r1 = `${live}.${rotationStamp()}`;
+  renameSync(live, r1);
+  gzipAway(r1);
+  writeFileSync(live, criLines("p", 200, 300));
+  const r2 = `${live}.${rotationStamp()}`;
+  renameSync(live, r2);
+  gzipAway(r2);
+  writeFileSync(live, criLines("p", 300, 400));
+  // The restart reads both .gz; the kubelet prunes each right after its read, before it is opened.
+  const second = c.next();
+  for (const gz of [`${r1}.gz`, `${r2}.gz`]) second.fs.onNextRead(gz, () => unlinkSync(gz));
+  c.start();
+  expect(await waitFor(() => c.allMessages().length >= 400, 3000)).toBe(true);
+  await Bun.sleep(100);
+  expect(c.allMessages()).toEqual(expectedMessages("p", 0, 400)); // exactly once, in order
+  expect(second.source.counters.filesRecovered).toBe(2);
+});
+
+test("a damaged .gz written while down is not read as a plain file (its gzip bytes are no log lines)", async () => {
+  const c = collector();
+  const live = join(podDir(c.root, "uid-damaged"), "0.log");
+  writeFileSync(live, criLines("g", 0, 100));
+  c.start();
+  expect(await waitFor(() => c.h.received.length === 100, 2000)).toBe(true);
+  await c.h.stop();
+  appendFileSync(live, criLines("g", 100, 200));
+  const r1 = `${live}.${rotationStamp()}`;
+  renameSync(live, r1);
+  // A newer file the last run never knew, compressed and then cut short (a full disk, say).
+  writeFileSync(live, criLines("g", 200, 300));
+  const r2 = `${live}.${rotationStamp()}`;
+  renameSync(live, r2);
+  const gz = gzipSync(statSync(r2).size ? Buffer.from(criLines("g", 200, 300)) : Buffer.alloc(0));
+  writeFileSync(`${r2}.gz`, gz.subarray(0, gz.length >> 1));
+  unlinkSync(r2);
+  writeFileSync(live, criLines("g", 300, 400));
+  const second = c.restart();
+  expect(await waitFor(() => c.allMessages().length >= 300, 3000)).toBe(true);
+  await Bun.sleep(200);
+  expect(c.allMessages()).toEqual([...expectedMessages("g", 0, 200), ...expectedMessages("g", 300, 400)]);
+  expect(second.source.counters.linesMalformed).toBe(0);
+});

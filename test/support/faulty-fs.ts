@@ -13,6 +13,7 @@ export class FaultyFs implements SourceFs {
   /** Real inode number → the number stat and fstat report. */
   private readonly inodes = new Map<number, number>();
   private readonly afterListing = new Map<string, () => void>();
+  private readonly afterRead = new Map<string, () => void>();
 
   constructor(private readonly real: SourceFs = nodeSourceFs) {}
 
@@ -84,8 +85,19 @@ export class FaultyFs implements SourceFs {
     this.afterListing.set(dir, change);
   }
 
+  /** Runs `change` once, right after the next whole-file read of `path`: the kubelet pruning a .gz the reader just read. */
+  onNextRead(path: string, change: () => void): void {
+    this.afterRead.set(path, change);
+  }
+
   readFile(path: string): Uint8Array {
-    return this.real.readFile(path);
+    const bytes = this.real.readFile(path);
+    const after = this.afterRead.get(path);
+    if (after) {
+      this.afterRead.delete(path);
+      after();
+    }
+    return bytes;
   }
 
   watch(root: string, handlers: TreeWatchHandlers) {

@@ -116,14 +116,22 @@ export class CatchUp {
     const done = (gz: string | null) => gz !== null && checkpoints.readToEnd(livePath, (d) => d.fpLen > 0 && gzMatches(gz, d));
     const plan: Array<{ index: number; cp: FileCheckpoint | null }> = [];
     const taken = (i: number) => plan.some((p) => p.index === i);
-    // Checkpoints with a head first. One taken while its file was empty has none, and any .gz has it:
-    // that file was the live one at the save, newer than every file with a head, so only a .gz after
-    // theirs can be it (not an older one's .gz, leaving it unclaimed and counted lost).
+    // Checkpoints with a head first. One taken while its file was empty has none, and any .gz has it.
+    // Most often that file was the live one at the save, newer than every file with a head: a .gz
+    // after theirs. Else it was opened empty and never read (held for its pod's metadata, say), its
+    // head never taken however much it grew: a .gz between theirs, which the last run followed
+    // (seed 11851: two such, read whole as missed files and counted lost too). Never an older one's
+    // .gz, which may be a file read long ago (taken, it would be read again and its loss not counted).
+    const claimable = (i: number, sib: RotatedSibling, cp: FileCheckpoint) => !taken(i) && gzMatches(sib.gz, cp) && !done(sib.gz);
     for (const cp of [...cps].sort((a, b) => Number(b.fpLen > 0) - Number(a.fpLen > 0))) {
       // The file itself (inode and head) before a .gz with its head.
       let index = siblings.findIndex((sib) => this.isFileAt(sib.plain, cp));
       const after = cp.fpLen > 0 ? -1 : Math.max(-1, ...plan.map((p) => p.index));
-      if (index < 0) index = siblings.findIndex((sib, i) => i > after && !taken(i) && gzMatches(sib.gz, cp) && !done(sib.gz));
+      if (index < 0) index = siblings.findIndex((sib, i) => i > after && claimable(i, sib, cp));
+      if (index < 0 && cp.fpLen === 0 && plan.length > 0) {
+        const oldestKnown = Math.min(...plan.map((p) => p.index));
+        index = siblings.findIndex((sib, i) => i > oldestKnown && claimable(i, sib, cp));
+      }
       if (index >= 0 && !taken(index)) plan.push({ index, cp });
     }
     if (plan.length === 0) return [];

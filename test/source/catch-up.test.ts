@@ -1,7 +1,7 @@
 // Catching up after downtime (issue 4 §3): files rotated and compressed while the collector was down
 // are found by their checkpoints and read once, checkpoints taken while a file was empty included.
 import { afterAll, afterEach, expect, test } from "bun:test";
-import { appendFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { appendFileSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { bytesFingerprint } from "../../src/source/fingerprint.ts";
@@ -318,4 +318,47 @@ test("a damaged .gz written while down is not read as a plain file (its gzip byt
   await Bun.sleep(200);
   expect(c.allMessages()).toEqual([...expectedMessages("g", 0, 200), ...expectedMessages("g", 300, 400)]);
   expect(second.source.counters.linesMalformed).toBe(0);
+});
+
+test("a file opened empty and never read (held), rotated between files with heads and compressed while down: its checkpoint claims its .gz, no loss is counted (simulation seed 11851)", async () => {
+  const c = collector();
+  const uid = "uid-held-empty";
+  const live = join(podDir(c.root, uid), "0.log");
+  const other = join(podDir(c.root, "uid-read"), "0.log"); // read: its lines make the checkpoints saved
+  writeFileSync(live, criLines("z", 0, 3));
+  writeFileSync(other, criLines("o", 0, 1));
+  c.h.decisions.set(uid, "hold"); // its metadata is not known yet: files are opened, not read
+  c.start();
+  const saved = () => readFileSync(join(c.h.dataDir, "checkpoints.json"), "utf8");
+  const saveNow = async (n: number) => {
+    appendFileSync(other, criLines("o", n, n + 1));
+    const before = saved();
+    expect(await waitFor(() => saved() !== before, 3000)).toBe(true);
+  };
+  expect(await waitFor(() => c.h.source.fileStatus().length === 2 && c.h.received.length === 1, 3000)).toBe(true);
+  const r0 = `${live}.${rotationStamp()}`;
+  renameSync(live, r0);
+  writeFileSync(live, ""); // opened while empty: a checkpoint without a head
+  expect(await waitFor(() => c.h.source.fileStatus().length === 3, 3000)).toBe(true);
+  await saveNow(1);
+  appendFileSync(live, criLines("a", 0, 3));
+  const r1 = `${live}.${rotationStamp()}`;
+  renameSync(live, r1);
+  writeFileSync(live, criLines("b", 0, 3));
+  expect(await waitFor(() => c.h.source.fileStatus().length === 4, 3000)).toBe(true);
+  const r2 = `${live}.${rotationStamp()}`;
+  renameSync(live, r2);
+  writeFileSync(live, criLines("c", 0, 3));
+  expect(await waitFor(() => c.h.source.fileStatus().length === 5, 3000)).toBe(true);
+  await saveNow(2);
+  const ino = statSync(r1).ino;
+  const cps = JSON.parse(saved()).files as Array<{ ino: number; fpLen: number }>;
+  expect(cps.find((f) => f.ino === ino)?.fpLen).toBe(0); // saved before its head was taken
+  await c.h.crash();
+  gzipAway(r1); // while down: the headless one is compressed, between two files with heads
+  const next = c.restart();
+  expect(await waitFor(() => next.received.length >= 12, 3000)).toBe(true);
+  await Bun.sleep(200);
+  expect(next.messages().filter((m) => !m.startsWith("o")).sort()).toEqual([..."zabc"].flatMap((p) => expectedMessages(p, 0, 3)).sort());
+  expect(next.source.counters.bytesLost).toBe(0); // nothing went away: r1's lines are in its .gz
 });

@@ -41,6 +41,13 @@ export class Checkpointer {
   readonly unclaimed = new Map<string, FileCheckpoint>();
   /** When the last run last saved its checkpoints (null: no checkpoint file, or one too old to say). */
   lastRunSavedAt: number | null = null;
+  /**
+   * When the source stopped looking at its directories (a graceful stop): a save after it — the
+   * last one comes once the ring has drained, up to shutdownTimeoutMs later — says the directories
+   * were known as of then. The next start takes a rotated file modified well before savedAt for one
+   * this run knew; one made while the stop drained was never seen (seed 32330).
+   */
+  lookedUntil: number | null = null;
   /** Files read to their end and closed, by device:inode:head (checkpointIdentity; inodes are reused at once). */
   private readonly done = new Map<string, Done>();
   private dirty = false;
@@ -199,7 +206,7 @@ export class Checkpointer {
     for (const { cp } of this.recentDone()) out.push(cp);
     try {
       this.onSaving?.();
-      this.storage.save({ files: out, savedAt: this.clock.now() });
+      this.storage.save({ files: out, savedAt: this.lookedUntil ?? this.clock.now() });
       this.counters.checkpointWrites++;
       if (this.health.failingSince !== null) this.log.info("checkpoints written again", { path: this.storage.path });
       this.health.failingSince = null;

@@ -131,6 +131,7 @@ export class Source {
     this.stopping = true;
     this.discovery.stopWatching();
     this.scanTimer?.cancel();
+    this.parts.checkpoints.lookedUntil ??= this.parts.clock.now();
     // Resolves once the loop is out. If it waits on a full ring, it waits until the ring takes the
     // slice or closes (the caller bounds that with its shutdown deadline); lines of a slice the ring
     // never took are not covered by any checkpoint, so they are read again after a restart.

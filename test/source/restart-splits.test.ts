@@ -1,9 +1,9 @@
 // Lines split around a restart (issue 4 §3): a line pending across a rotation, or lines of both
 // streams overlapping, arrive whole and once after a stop, a crash or a run that never saved.
 import { afterAll, afterEach, expect, test } from "bun:test";
-import { appendFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+import { appendFileSync, renameSync, unlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { cleanupDirs, cri, podDir, rotationStamp, waitFor } from "./harness.ts";
+import { cleanupDirs, cri, criLines, expectedMessages, podDir, rotationStamp, waitFor } from "./harness.ts";
 import { collector, gzipAway, savedCheckpoints, splitAcrossRotationRotatedForgotten, stopRunning } from "./restarts.ts";
 
 afterEach(stopRunning);
@@ -199,4 +199,28 @@ test("a run that dies before its first checkpoint save still tells the next one 
   expect(await waitFor(() => second.messages().includes("b"), 3000)).toBe(true);
   await Bun.sleep(200);
   expect(second.messages()).toEqual(["a", "head|tail", "b"]); // not ["tail", "b"]: the rotated file was history
+});
+
+test("a file rotated while a graceful stop drained the ring is read by the next start: the last save says when the stop stopped looking, not when it was written (simulation seed 32330)", async () => {
+  const c = collector();
+  const live = join(podDir(c.root, "uid-drain"), "0.log");
+  writeFileSync(live, criLines("a", 0, 3));
+  c.start();
+  expect(await waitFor(() => c.h.received.length === 3, 2000)).toBe(true);
+  const stopAt = Date.now();
+  await c.h.source.stop(); // reading stopped; the ring drains (up to shutdownTimeoutMs) before the last save
+  // Meanwhile the container restarts (1.log, a live path the stopping run never saw) and its first
+  // file rotates inside a line.
+  const restarted = join(podDir(c.root, "uid-drain"), "1.log");
+  writeFileSync(restarted, criLines("c", 0, 2) + cri("c2 head|", "stdout", "P"));
+  const unseen = `${restarted}.${rotationStamp()}`;
+  renameSync(restarted, unseen);
+  writeFileSync(restarted, cri("tail") + criLines("d", 0, 2));
+  utimesSync(unseen, new Date(stopAt - 9_700), new Date(stopAt - 9_700)); // as far as its age tells: written just before the stop's last look
+  await Bun.sleep(500);
+  await c.h.stop(); // the last save
+  const next = c.restart();
+  expect(await waitFor(() => next.received.length >= 5, 3000)).toBe(true);
+  await Bun.sleep(200);
+  expect(next.messages()).toEqual([...expectedMessages("c", 0, 2), "c2 head|tail", ...expectedMessages("d", 0, 2)]);
 });

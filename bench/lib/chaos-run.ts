@@ -11,6 +11,7 @@ import { type MockMessenger, startMockMessenger } from "../../src/dev/mock-messe
 import { prng } from "../../src/dev/sample-node.ts";
 import { DeliveryTracker } from "../../test/support/delivery-tracker.ts";
 import { RotatingWriter } from "../../test/support/rotating-writer.ts";
+import { syncWindowMs } from "../../test/sim/crash-bound.ts";
 import { type BehindPending, boundOf, crashBounds, duplicatesBehindPending } from "./chaos-report.ts";
 
 const ROOT = join(import.meta.dir, "../..");
@@ -367,7 +368,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     const lagBytes = s ? (s.files as Array<{ lag: number }>).reduce((a, f) => a + (f.lag ?? 0), 0) : 0;
     // The faster of the rates over the seconds before the kill and over its last window (catching up
     // after a restart, the last second may run faster than the average).
-    const lastWindowMs = Math.max(syncIntervalMs + 2 * maxDatasyncBefore(now), unsyncedAt(now) ?? 0);
+    const maxDatasyncMs = maxDatasyncBefore(now);
+    const observedWindowMs = unsyncedAt(now);
+    const lastWindowMs = Math.max(syncWindowMs(syncIntervalMs, maxDatasyncMs), observedWindowMs ?? 0);
     const appendRate = Math.max(rateBefore("appended", now), rateBefore("appended", now, lastWindowMs));
     const sendRate = Math.max(rateBefore("sent", now), rateBefore("sent", now, lastWindowMs));
     drain();
@@ -383,7 +386,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       duplicatesDeliveredBefore: 0,
       duplicateSpanSeconds: 0,
       behindPending: { duplicates: 0, lines: 0, widest: null, afterPendingEnds: 0 },
-      ...crashBounds({ writeRate: o.rate, appendRate, sendRate, syncIntervalMs, maxDatasyncMs: maxDatasyncBefore(now), observedWindowMs: unsyncedAt(now), concurrency, batchMaxEvents }),
+      ...crashBounds({ writeRate: o.rate, appendRate, sendRate, syncIntervalMs, maxDatasyncMs, observedWindowMs, concurrency, batchMaxEvents }),
     };
     crashes.push(crash);
     samples = [];

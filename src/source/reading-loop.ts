@@ -22,6 +22,12 @@ const TICK_MS = 1000;
  * back, without it.
  */
 const READ_COALESCE_MS = 50;
+/**
+ * Within a turn the loop yields to the event loop once it has read this long: a turn over many busy
+ * files takes tens of milliseconds, and the sink's answers and the gzip worker's results wait for
+ * the yield (bench/RESULTS.md, "Reading and sending together").
+ */
+const TURN_STRETCH_MS = 5;
 
 export class ReadingLoop {
   /** An emit is waiting on the pipeline (backpressure: not a stuck reader). */
@@ -154,15 +160,25 @@ export class ReadingLoop {
 
   /** One round-robin pass: at most one slice per file. Returns whether anything moved. */
   private async turn(): Promise<boolean> {
+    const clock = this.parts.clock;
     let progressed = false;
     let held = 0;
-    const heads = this.files.heads();
+    let heads = this.files.heads();
+    let stretchFrom: number | null = null;
     for (const file of [...this.files.open.values()]) {
       if (this.stopping) break;
       if (file.gone) continue;
       // Read now: an earlier file's emit may have waited for room in the ring (a fragment stamped
       // with the turn's start would look older than it is, and its line be flushed too early).
-      const now = this.parts.clock.now();
+      let now = clock.now();
+      stretchFrom ??= now;
+      if (now - stretchFrom >= TURN_STRETCH_MS) {
+        await new Promise<void>((resolve) => clock.soon(resolve));
+        if (this.stopping) break;
+        if (file.gone) continue;
+        heads = this.files.heads(); // files may have rotated or closed meanwhile
+        now = stretchFrom = clock.now();
+      }
       const decision = this.parts.output.decide(file.info, now);
       if (decision === "skip") {
         this.discovery.skip(file);

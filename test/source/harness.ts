@@ -61,6 +61,10 @@ export class Harness {
   emits = 0;
   autoDurable = true;
   emitDelayMs = 0;
+  /** CPU each emit takes, without yielding (a ring write of a big slice, say). */
+  emitBusyMs = 0;
+  /** Called at the start of each emit (before any wait), with the file's path. */
+  onEmit: ((path: string) => void) | null = null;
   private syncTimer: ReturnType<typeof setTimeout> | null = null;
   private gateP: Promise<void> | null = null;
   private openGate: (() => void) | null = null;
@@ -104,6 +108,11 @@ export class Harness {
 
   private async emit(file: SourceFileInfo, lines: Lines): Promise<number> {
     this.emits++;
+    this.onEmit?.(file.path);
+    if (this.emitBusyMs > 0) {
+      const until = performance.now() + this.emitBusyMs;
+      while (performance.now() < until);
+    }
     if (this.gateP) await this.gateP;
     if (this.emitDelayMs > 0) await Bun.sleep(this.emitDelayMs);
     for (let i = 0; i < lines.length; i++) {

@@ -50,7 +50,7 @@ export class CatchUp {
 
   /** Opens the rotated files that finish unclaimed checkpoints (afterScan: the live files are open already). */
   run(afterScan: boolean): void {
-    for (const [livePath, cps] of this.movedCheckpoints()) {
+    for (const [livePath, cps] of this.unclaimedByPath()) {
       const parsed = this.acceptLive(livePath);
       if (!parsed) continue;
       const opened = this.recoverContainer(livePath, parsed, cps);
@@ -75,12 +75,10 @@ export class CatchUp {
     return size;
   }
 
-  /** Unclaimed checkpoints whose file is no longer at its path, by that path. */
-  private movedCheckpoints(): Map<string, FileCheckpoint[]> {
+  /** Unclaimed checkpoints by their live path. */
+  private unclaimedByPath(): Map<string, FileCheckpoint[]> {
     const byLive = new Map<string, FileCheckpoint[]>();
     for (const cp of this.parts.checkpoints.unclaimed.values()) {
-      // Still live (same inode, same head; inodes are reused quickly): the scan resumes it.
-      if (this.isFileAt(cp.path, cp)) continue;
       const list = byLive.get(cp.path) ?? [];
       list.push(cp);
       byLive.set(cp.path, list);
@@ -99,10 +97,17 @@ export class CatchUp {
   }
 
   /** Opens, oldest first, the rotated files of one live path that hold unread lines. */
-  private recoverContainer(livePath: string, parsed: PodLogPath, cps: FileCheckpoint[]): TailedFile[] {
+  private recoverContainer(livePath: string, parsed: PodLogPath, unclaimed: FileCheckpoint[]): TailedFile[] {
     const { fs, counters, log, checkpoints } = this.parts;
     const siblings = rotatedSiblings(fs, livePath);
     if (siblings.length === 0) return [];
+    // Which files are still live is asked after the listing: one rotated in between is then listed
+    // with its checkpoint. Asked before, it could be listed as a file newer than every checkpointed
+    // one, read whole, its checkpoint left to be counted lost (chaos seed 1429337505). One rotated
+    // after the listing is the scan's. Still live (same inode and head; inodes are reused quickly):
+    // the scan resumes it.
+    const cps = unclaimed.filter((cp) => !this.isFileAt(livePath, cp));
+    if (cps.length === 0) return [];
     const gzCache = new Map<string, GzipFile | null>();
     const content = (path: string) => {
       if (!gzCache.has(path)) gzCache.set(path, readGzip(fs, path));
@@ -142,9 +147,13 @@ export class CatchUp {
     const opened: TailedFile[] = [];
     for (const { index, cp } of plan) {
       const sib = siblings[index] as RotatedSibling;
-      // Opened already (the first pass, or the scan as a file it missed): read once. A checkpoint that
-      // matched it too is another file's that had its inode.
-      if (this.followed(sib)) continue;
+      // Opened already (the first pass, or the scan as a file it missed): read once. A checkpoint
+      // with a head that matched it is its own, read with it, not a loss; one without could be
+      // another file's that had its inode.
+      if (this.followed(sib)) {
+        if (cp && cp.fpLen > 0) checkpoints.take(cp);
+        continue;
+      }
       if (cp) checkpoints.take(cp);
       // The plain file first; if the kubelet compressed it meanwhile, its .gz (listed again).
       let f: TailedFile | null = null;

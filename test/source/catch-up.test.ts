@@ -1,8 +1,8 @@
 // Catching up after downtime (issue 4 §3): files rotated and compressed while the collector was down
 // are found by their checkpoints and read once, checkpoints taken while a file was empty included.
 import { afterAll, afterEach, expect, test } from "bun:test";
-import { appendFileSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { appendFileSync, existsSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { bytesFingerprint } from "../../src/source/fingerprint.ts";
 import { cleanupDirs, cri, criLines, expectedMessages, podDir, rotationStamp, waitFor } from "./harness.ts";
@@ -361,4 +361,75 @@ test("a file opened empty and never read (held), rotated between files with head
   await Bun.sleep(200);
   expect(next.messages().filter((m) => !m.startsWith("o")).sort()).toEqual([..."zabc"].flatMap((p) => expectedMessages(p, 0, 3)).sort());
   expect(next.source.counters.bytesLost).toBe(0); // nothing went away: r1's lines are in its .gz
+});
+
+test("at start, the file live at the crash rotates right after the catch-up found it live: its checkpoint claims it, no loss is counted, every line once (CI chaos seed 1429337505)", async () => {
+  const c = collector();
+  const uid = "uid-rotates-at-start";
+  const live = join(podDir(c.root, uid), "0.log");
+  const other = join(podDir(c.root, "uid-read"), "0.log"); // read: its lines make the checkpoints saved
+  writeFileSync(live, criLines("a", 0, 3));
+  writeFileSync(other, criLines("o", 0, 1));
+  c.h.decisions.set(uid, "hold"); // files opened, not read: checkpoints at offset 0, never done
+  c.start();
+  expect(await waitFor(() => c.h.source.fileStatus().length === 2 && c.h.received.length === 1, 3000)).toBe(true);
+  const r0 = `${live}.${rotationStamp()}`;
+  renameSync(live, r0);
+  writeFileSync(live, criLines("b", 0, 3));
+  expect(await waitFor(() => c.h.source.fileStatus().length === 3, 3000)).toBe(true);
+  const saved = () => readFileSync(join(c.h.dataDir, "checkpoints.json"), "utf8");
+  const before = saved();
+  appendFileSync(other, criLines("o", 1, 2));
+  expect(await waitFor(() => saved() !== before, 3000)).toBe(true);
+  const liveIno = statSync(live).ino;
+  expect(savedCheckpoints(c.h.dataDir).some((cp) => cp.ino === liveIno)).toBe(true);
+  await c.h.crash();
+  // The restart's catch-up looks at the live file (its checkpoint's file is still there), then the
+  // kubelet rotates it before the catch-up lists the rotated files of that path.
+  const r1 = `${live}.${rotationStamp()}`;
+  const next = c.next();
+  next.fs.onNextOpen(live, () => {
+    renameSync(live, r1);
+    writeFileSync(live, criLines("c", 0, 3));
+  });
+  c.start();
+  expect(await waitFor(() => next.received.length >= 10, 3000)).toBe(true);
+  await Bun.sleep(200);
+  expect(existsSync(r1)).toBe(true); // the rotation happened at start
+  expect(next.messages().filter((m) => !m.startsWith("o")).sort()).toEqual([..."abc"].flatMap((p) => expectedMessages(p, 0, 3)).sort());
+  expect(next.source.counters.bytesLost).toBe(0); // nothing went away: the file is read under its rotated name
+});
+
+test("at start, a rotated file the kubelet compresses right after the catch-up listed it: read from its .gz, its checkpoint claims it, no loss is counted", async () => {
+  const c = collector();
+  const uid = "uid-gzipped-at-start";
+  const live = join(podDir(c.root, uid), "0.log");
+  const other = join(podDir(c.root, "uid-read"), "0.log"); // read: its lines make the checkpoints saved
+  writeFileSync(live, criLines("a", 0, 3));
+  writeFileSync(other, criLines("o", 0, 1));
+  c.h.decisions.set(uid, "hold"); // files opened, not read: checkpoints at offset 0, never done
+  c.start();
+  expect(await waitFor(() => c.h.source.fileStatus().length === 2 && c.h.received.length === 1, 3000)).toBe(true);
+  const r0 = `${live}.${rotationStamp()}`;
+  renameSync(live, r0);
+  writeFileSync(live, criLines("b", 0, 3));
+  expect(await waitFor(() => c.h.source.fileStatus().length === 3, 3000)).toBe(true);
+  const saved = () => readFileSync(join(c.h.dataDir, "checkpoints.json"), "utf8");
+  const before = saved();
+  appendFileSync(other, criLines("o", 1, 2));
+  expect(await waitFor(() => saved() !== before, 3000)).toBe(true);
+  await c.h.crash();
+  // While down, the live file rotates; at start the kubelet compresses it right after the catch-up
+  // listed it as a plain file.
+  const r1 = `${live}.${rotationStamp()}`;
+  renameSync(live, r1);
+  writeFileSync(live, criLines("c", 0, 3));
+  const next = c.next();
+  next.fs.onNextListing(dirname(live), () => gzipAway(r1));
+  c.start();
+  expect(await waitFor(() => next.received.length >= 10, 3000)).toBe(true);
+  await Bun.sleep(200);
+  expect(existsSync(`${r1}.gz`) && !existsSync(r1)).toBe(true); // compressed at start
+  expect(next.messages().filter((m) => !m.startsWith("o")).sort()).toEqual([..."abc"].flatMap((p) => expectedMessages(p, 0, 3)).sort());
+  expect(next.source.counters.bytesLost).toBe(0); // its lines were read from the .gz
 });

@@ -14,6 +14,7 @@ export class FaultyFs implements SourceFs {
   private readonly inodes = new Map<number, number>();
   private readonly afterListing = new Map<string, () => void>();
   private readonly afterRead = new Map<string, () => void>();
+  private readonly afterOpen = new Map<string, () => void>();
 
   constructor(private readonly real: SourceFs = nodeSourceFs) {}
 
@@ -48,7 +49,17 @@ export class FaultyFs implements SourceFs {
   open(path: string): number {
     const fd = this.real.open(path);
     this.openFds.set(fd, path);
+    const after = this.afterOpen.get(path);
+    if (after) {
+      this.afterOpen.delete(path);
+      after();
+    }
     return fd;
+  }
+
+  /** Runs `change` once, right after the next open of `path`: a rotation racing a reader that has just looked at the file. */
+  onNextOpen(path: string, change: () => void): void {
+    this.afterOpen.set(path, change);
   }
 
   read(fd: number, buf: Uint8Array, offset: number, length: number, position: number): number {

@@ -153,7 +153,6 @@ export function compileEncoder(id: Identity, compact: Uint8Array | null = null):
   const stderrMidBytes = te.encode('"' + stderrMid + '"');
   const writeBytes = (src: Uint8Array, tsStart: number, tsEnd: number, stderr: boolean, contentStart: number, contentEnd: number, out: RecordBuffer, escaped = false): boolean => {
     if (tsEnd <= tsStart) return false;
-    for (let i = tsStart; i < tsEnd; i++) if (PLAIN_TIMESTAMP_BYTE[src[i] as number] === 0) return false;
     const mid = stderr ? stderrMidBytes : stdoutMidBytes;
     const fixed = headBytes.length + (tsEnd - tsStart) + mid.length + 2;
     const len = contentEnd - contentStart;
@@ -161,13 +160,16 @@ export function compileEncoder(id: Identity, compact: Uint8Array | null = null):
     // (already escaped content never grows).
     out.reserve(fixed + len + 64);
     for (;;) {
+      // Byte loops, not set(): these are a few dozen bytes, where a call to set() costs more.
       const dst = out.bytes;
       let at = out.at;
-      dst.set(headBytes, at);
-      at += headBytes.length;
-      for (let i = tsStart; i < tsEnd; i++) dst[at++] = src[i] as number;
-      dst.set(mid, at);
-      at += mid.length;
+      for (let i = 0; i < headBytes.length; i++) dst[at++] = headBytes[i] as number;
+      for (let i = tsStart; i < tsEnd; i++) {
+        const c = src[i] as number;
+        if (PLAIN_TIMESTAMP_BYTE[c] === 0) return false; // nothing committed: out.at is unchanged
+        dst[at++] = c;
+      }
+      for (let i = 0; i < mid.length; i++) dst[at++] = mid[i] as number;
       const r = escaped ? rewriteJsonStringBody(src, contentStart, contentEnd, dst, at) : writeJsonStringBody(src, contentStart, contentEnd, dst, at);
       if (r === NEEDS_SPACE) {
         out.reserve(fixed + 6 * len);

@@ -47,25 +47,40 @@ export function utf8SequenceLength(src: Uint8Array, i: number, to: number): numb
 
 /**
  * Copies src from i into dst at `at`, byte for byte, up to the first byte JSON escapes (or `to`),
- * checking UTF-8 as it goes; returns where it stopped, or INVALID_UTF8. One loop that copies while
- * it checks: measured faster than scanning first and copying the runs with set(subarray(...)) (a
- * view costs ~60 ns under Bun), and than scanning 4 bytes at a time.
+ * checking UTF-8 as it goes; returns where it stopped, or INVALID_UTF8. Four bytes at a time while
+ * all four are plain ASCII (one branch for four), then byte by byte: measured faster than one byte
+ * at a time, than scanning first and copying the runs with set(subarray(...)) (a view costs ~60 ns
+ * under Bun), and than reading 4 bytes through a Uint32Array.
  */
 function copyUnescaped(src: Uint8Array, i: number, to: number, dst: Uint8Array, at: number): number {
-  while (i < to) {
+  const last4 = to - 3;
+  for (;;) {
+    while (i < last4) {
+      const a = src[i] as number;
+      const b = src[i + 1] as number;
+      const c = src[i + 2] as number;
+      const d = src[i + 3] as number;
+      if (((CLASS[a] as number) | (CLASS[b] as number) | (CLASS[c] as number) | (CLASS[d] as number)) !== 0) break;
+      dst[at] = a;
+      dst[at + 1] = b;
+      dst[at + 2] = c;
+      dst[at + 3] = d;
+      i += 4;
+      at += 4;
+    }
+    if (i >= to) return i;
     const c = src[i] as number;
     const k = CLASS[c] as number;
+    if (k === 1) return i;
     if (k === 0) {
       dst[at++] = c;
       i++;
       continue;
     }
-    if (k === 1) return i;
     const n = utf8SequenceLength(src, i, to);
     if (n === 0) return INVALID_UTF8;
     for (let j = 0; j < n; j++) dst[at++] = src[i++] as number;
   }
-  return i;
 }
 
 function writeEscape(c: number, dst: Uint8Array, at: number): number {

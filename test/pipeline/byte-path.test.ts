@@ -58,6 +58,23 @@ describe("the byte path of one record", () => {
     expect(new TextDecoder().decode(dst.subarray(0, end))).toBe(JSON.stringify(String.fromCharCode(...all)).slice(1, -1));
   });
 
+  test("any bytes at any offsets: JSON.stringify's escaping of the decoded text, or a refusal (the four-bytes-at-a-time copy at every alignment)", () => {
+    const bytes = fc.oneof(
+      fc.uint8Array({ maxLength: 40 }),
+      fc.array(fc.oneof({ weight: 4, arbitrary: fc.constant(te.encode("abcdefg")) }, { weight: 1, arbitrary: fc.uint8Array({ minLength: 1, maxLength: 3 }) }), { maxLength: 10 }).map(concat),
+    );
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 5 }), bytes, fc.uint8Array({ maxLength: 5 }), fc.nat(7), (before, body, after, at) => {
+        const src = concat([before, body, after]);
+        const dst = new Uint8Array(at + 6 * body.length + 1);
+        const end = writeJsonStringBody(src, before.length, before.length + body.length, dst, at);
+        if (!isValidUtf8(body)) return expect(end).toBe(INVALID_UTF8);
+        expect(new TextDecoder().decode(dst.subarray(at, end))).toBe(JSON.stringify(utf8.decode(body)).slice(1, -1));
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
   test("UTF-8 validity is decided exactly as the decoder decides it, for every 1–4 byte sequence start", () => {
     // Each lead byte followed by boundary continuation values; valid iff the strict decoder accepts.
     const tails = [0x00, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xff];

@@ -9,7 +9,7 @@ import { checkpointKey } from "./checkpoints.ts";
 import { bytesHeadMatches, pathHeadMatches } from "./fingerprint.ts";
 import type { Opener } from "./opener.ts";
 import { containerKey, type PodLogPath } from "./paths.ts";
-import { type GzipFile, readGzip, type RotatedSibling, rotatedSiblings } from "./rotated.ts";
+import { type GzipFile, type RotatedSibling, rotatedSiblings } from "./rotated.ts";
 import type { TailedFile } from "./tailed-file.ts";
 import type { FileCheckpoint } from "./types.ts";
 
@@ -110,7 +110,7 @@ export class CatchUp {
     if (cps.length === 0) return [];
     const gzCache = new Map<string, GzipFile | null>();
     const content = (path: string) => {
-      if (!gzCache.has(path)) gzCache.set(path, readGzip(fs, path));
+      if (!gzCache.has(path)) gzCache.set(path, this.parts.gzip.read(path));
       return gzCache.get(path) ?? null;
     };
     const gzMatches = (path: string | null, cp: FileCheckpoint) => {

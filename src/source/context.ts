@@ -4,6 +4,7 @@ import type { Config } from "../config/schema.ts";
 import type { Logger } from "../log.ts";
 import type { Clock } from "../platform/types.ts";
 import type { Checkpointer } from "./checkpointer.ts";
+import type { GzipReader } from "./rotated.ts";
 import type { SourceCounters, SourceFs, SourceOutput } from "./types.ts";
 
 export type SourceConfig = Config["source"];
@@ -15,6 +16,8 @@ export interface SourceParts {
   readonly counters: SourceCounters;
   readonly output: SourceOutput;
   readonly checkpoints: Checkpointer;
+  /** Rotated `.gz` files, read whole (a damaged one warned about once). */
+  readonly gzip: GzipReader;
   /** Something changed: run a reading turn soon. */
   notify(): void;
 }

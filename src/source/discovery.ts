@@ -12,7 +12,7 @@ import { checkpointKey } from "./checkpoints.ts";
 import { bytesHeadMatches, pathHeadMatches } from "./fingerprint.ts";
 import type { Opener } from "./opener.ts";
 import { containerKey, parsePodLogPath, type PodLogPath } from "./paths.ts";
-import { type GzipFile, historyCheckpoint, LAST_RUN_SLACK_MS, ROTATED_NAME, RotatedListings, readGzip } from "./rotated.ts";
+import { type GzipFile, historyCheckpoint, LAST_RUN_SLACK_MS, ROTATED_NAME, RotatedListings } from "./rotated.ts";
 import type { TailedFile } from "./tailed-file.ts";
 import { DirWatcher } from "./watcher.ts";
 
@@ -285,8 +285,8 @@ export class Discovery {
     }
     if (initial && !readOn && !raced && !this.changedSinceLastRun(path)) return this.history(livePath, path, gz, this.files.nextOrder());
     if (gz) {
-      mem = readGzip(this.parts.fs, path);
-      if (!mem) return false; // still being written, or damaged: look again at the next scan
+      mem = this.parts.gzip.read(path);
+      if (!mem) return false; // gone, or damaged (warned): look again at the next scan
       const bytes = mem.bytes;
       if (this.knownGzip(key, bytes) || (initial && !readOn && this.lastRunKnew(livePath, (cp) => bytesHeadMatches(bytes, cp)))) return this.classify(path, "history");
     } else {

@@ -1,6 +1,7 @@
 // Rotated siblings of a live log file (kubelet: `N.log` → `N.log.<YYYYMMDD-hhmmss>` → `….gz`).
 import { basename, dirname, join } from "node:path";
 import { gunzipSync } from "node:zlib";
+import type { Logger } from "../log.ts";
 import { bytesFingerprint, type Fingerprint, pathFingerprint } from "./fingerprint.ts";
 import type { FileCheckpoint, SourceFs } from "./types.ts";
 
@@ -80,14 +81,50 @@ export interface GzipFile {
 /**
  * A rotated `.gz`, identity and content read together: the kubelet may delete it right after (it
  * prunes the oldest), and what was read is still delivered under the identity it had. Null when it
- * is gone, unreadable or damaged (or still being written).
+ * is gone, unreadable or damaged; `damaged` hears why for all but gone.
  */
-export function readGzip(fs: SourceFs, path: string): GzipFile | null {
+export function readGzip(fs: SourceFs, path: string, damaged?: (why: string) => void): GzipFile | null {
+  let st;
+  let raw;
   try {
-    const st = fs.stat(path);
-    return { bytes: new Uint8Array(gunzipSync(fs.readFile(path))), dev: st.dev, ino: st.ino };
-  } catch {
+    st = fs.stat(path);
+    raw = fs.readFile(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== "ENOENT") damaged?.(`cannot read it: ${code ?? (err as Error).message}`);
     return null;
+  }
+  try {
+    return { bytes: new Uint8Array(gunzipSync(raw)), dev: st.dev, ino: st.ino };
+  } catch (err) {
+    damaged?.(`not a whole gzip file: ${(err as Error).message}`);
+    return null;
+  }
+}
+
+/**
+ * Reads rotated `.gz` files for the source. One that cannot be read or decompressed is left unread,
+ * warned about once, and looked at again at later scans (the kubelet renames a `.gz` into place
+ * whole, but another writer may still be writing it); its lines are not delivered until it reads.
+ */
+export class GzipReader {
+  readonly #warned = new Set<string>();
+
+  constructor(
+    private readonly fs: SourceFs,
+    private readonly log: Logger,
+  ) {}
+
+  read(path: string): GzipFile | null {
+    let damaged = false;
+    const gz = readGzip(this.fs, path, (why) => {
+      damaged = true;
+      if (this.#warned.has(path)) return;
+      this.#warned.add(path);
+      this.log.warn("a rotated .gz cannot be read; its lines are not delivered while it stays so", { path, error: why });
+    });
+    if (!damaged) this.#warned.delete(path); // read, or gone
+    return gz;
   }
 }
 

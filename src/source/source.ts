@@ -22,6 +22,7 @@ import { Discovery, logFileFilter } from "./discovery.ts";
 import { FileSet } from "./file-set.ts";
 import { Opener } from "./opener.ts";
 import { PartialMerger } from "./partial.ts";
+import { GzipReader } from "./rotated.ts";
 import { ReadingLoop } from "./reading-loop.ts";
 import { SafetyNets } from "./safety-nets.ts";
 import type { TailedFile } from "./tailed-file.ts";
@@ -65,13 +66,15 @@ export class Source {
     const storage = opts.checkpoints ?? new CheckpointStore(opts.dataDir);
     const rotatedOnDisk = (livePath: string) => this.discovery.rotatedListed.count(livePath);
     const checkpoints = new Checkpointer(storage, this.counters, log, clock, opts.onCheckpointsSaving, rotatedOnDisk);
+    const fs = opts.fs ?? nodeSourceFs;
     this.parts = {
-      fs: opts.fs ?? nodeSourceFs,
+      fs,
       clock,
       log,
       counters: this.counters,
       output: opts.output,
       checkpoints,
+      gzip: new GzipReader(fs, log),
       notify: () => this.notify(),
     };
     this.merger = new PartialMerger(config.maxLineBytes);

@@ -190,3 +190,23 @@ test("the last run's live file rotated while the collector starts, read whole af
   expect(h.source.counters.bytesLost).toBe(0);
   expect(h.log.count("unread bytes are lost")).toBe(0);
 });
+
+test("a damaged .gz found while running: one warning naming it however many scans look at it again, and the other files' lines all delivered", async () => {
+  const h = harness({ scanIntervalMs: 100 });
+  h.start();
+  const live = join(podDir(h.root, "uid-damaged-gz"), "0.log");
+  writeFileSync(live, criLines("d", 0, 20));
+  expect(await waitFor(() => h.received.length === 20, 2000)).toBe(true);
+  // A rotated name never seen, compressed and cut short (a writer that died, a full disk).
+  const gz = gzipSync(Buffer.from(criLines("x", 0, 50)));
+  const damaged = `${live}.${rotationStamp()}.gz`;
+  writeFileSync(damaged, gz.subarray(0, gz.length >> 1));
+  appendFileSync(live, criLines("d", 20, 40));
+  expect(await waitFor(() => h.received.length === 40, 2000)).toBe(true);
+  await Bun.sleep(500); // several scans
+  const warnings = h.log.lines.filter((l) => l.msg.includes("rotated .gz cannot be read"));
+  expect(warnings.length).toBe(1);
+  expect(warnings[0]!.fields.path).toBe(damaged);
+  expect(String(warnings[0]!.fields.error)).toContain("not a whole gzip file");
+  expect(h.messages()).toEqual(expectedMessages("d", 0, 40));
+});

@@ -11,6 +11,7 @@ import { LineBatch } from "../../src/source/line-batch.ts";
 import { Opener } from "../../src/source/opener.ts";
 import { type PodLogPath, parsePodLogPath } from "../../src/source/paths.ts";
 import { PartialMerger } from "../../src/source/partial.ts";
+import { GzipReader } from "../../src/source/rotated.ts";
 import type { TailedFile } from "../../src/source/tailed-file.ts";
 import type { CheckpointStorage, FileCheckpoint, SavedCheckpoints } from "../../src/source/types.ts";
 import { Watermark } from "../../src/source/watermark.ts";
@@ -49,13 +50,15 @@ function world(over: Record<string, unknown> = {}) {
   const checkpoints = new Checkpointer(storage, counters, log.logger, clock, undefined, (p) => discovery.rotatedListed.count(p));
   let notified = 0;
   const closed: string[] = [];
+  const port = fs.port(1);
   const parts: SourceParts = {
-    fs: fs.port(1),
+    fs: port,
     clock,
     log: log.logger,
     counters,
     output: { decide: () => "read", emit: async () => 0, closed: (f) => closed.push(f.path) },
     checkpoints,
+    gzip: new GzipReader(port, log.logger),
     notify: () => notified++,
   };
   const merger = new PartialMerger(config.maxLineBytes);

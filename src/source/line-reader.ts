@@ -110,10 +110,26 @@ export class LineReader {
     return this.resume;
   }
 
-  /** Consumes a chunk that continues the file at `lineEnd + carryBytes`; appends complete lines to `out`. */
-  feed(chunk: Uint8Array, now: number, out: LineSink): void {
+  /**
+   * Copies the unfinished line to the front of `buf`, for a read that follows it there and a
+   * feed(..., true): joining them in fresh memory at every slice cost a slice-sized allocation each
+   * time, which lived on until a full collection. Its length, or -1 when it takes more than half of
+   * `buf` (a very long line; feed joins it then).
+   */
+  carryInto(buf: Uint8Array): number {
+    const c = this.carry.length;
+    if (c > buf.length >> 1) return -1;
+    if (c > 0) buf.set(this.carry, 0);
+    return c;
+  }
+
+  /**
+   * Consumes a chunk that continues the file at `lineEnd + carryBytes` (`carried`: the chunk starts
+   * with the unfinished line already, see carryInto); appends complete lines to `out`.
+   */
+  feed(chunk: Uint8Array, now: number, out: LineSink, carried = false): void {
     let buf: Uint8Array;
-    if (this.carry.length === 0) buf = chunk;
+    if (carried || this.carry.length === 0) buf = chunk;
     else {
       buf = new Uint8Array(this.carry.length + chunk.length);
       buf.set(this.carry, 0);

@@ -126,9 +126,11 @@ export class TailedFile {
       return n;
     }
     if (this.fd < 0) return 0;
+    const carried = this.reader.carryInto(buf);
+    const at = Math.max(0, carried);
     let n: number;
     try {
-      n = this.fs.read(this.fd, buf, 0, buf.length, this.readPos);
+      n = this.fs.read(this.fd, buf, at, buf.length - at, this.readPos);
     } catch (err) {
       log.warn("read failed", { path: this.info.path, error: (err as NodeJS.ErrnoException).code });
       return 0;
@@ -140,7 +142,7 @@ export class TailedFile {
     this.readPos += n;
     if (this.readPos > this.size) this.size = this.readPos;
     this.stuckSince = null;
-    this.reader.feed(buf.subarray(0, n), now, out);
+    this.reader.feed(buf.subarray(0, at + n), now, out, carried >= 0);
     return n;
   }
 

@@ -175,3 +175,16 @@ test("a last line without \\n waits until completed, or until its file is rotate
   expect(await waitFor(() => h.received.length === 6, 3000)).toBe(true);
   expect(h.messages().slice(2)).toEqual(["cut short", ...expectedMessages("new", 0, 3)]);
 });
+
+test("lines cut by every read slice, some longer than half a slice: each arrives whole and once, in order (the unfinished line is carried in the read buffer)", async () => {
+  const h = harness({ readSliceBytes: 4096 });
+  const path = join(podDir(h.root, "uid-slices"), "0.log");
+  // Lengths from 1 byte to ~3 slices: a line's end lands at every offset of a slice; lines longer
+  // than 2 KiB make the carry too large to put in front of the next read (joined the other way).
+  const messages = Array.from({ length: 400 }, (_, i) => `m${i}:` + "abcdefghij".repeat(((i * 7919) % 1200) + (i % 13)));
+  writeFileSync(path, messages.map((m) => cri(m)).join(""));
+  h.start();
+  expect(await waitFor(() => h.received.length === messages.length, 5000)).toBe(true);
+  expect(h.messages()).toEqual(messages);
+  expect(messages.some((m) => m.length > 2048) && messages.some((m) => m.length < 100)).toBe(true);
+});

@@ -364,18 +364,19 @@ test("a file opened empty and never read (held), rotated between files with head
   expect(next.source.counters.bytesLost).toBe(0); // nothing went away: r1's lines are in its .gz
 });
 
-test("at start, the file live at the crash rotates right after the catch-up found it live: its checkpoint claims it, no loss is counted, every line once (CI chaos seed 1429337505)", async () => {
-  const c = collector();
-  const uid = "uid-rotates-at-start";
+/**
+ * A held container (files opened, not read: checkpoints at offset 0, never done) whose first file
+ * ("a") rotated and whose live file ("b") is checkpointed too; then a crash. Returns the live path.
+ */
+async function crashWithHeldRotation(c: ReturnType<typeof collector>, uid: string): Promise<string> {
   const live = join(podDir(c.root, uid), "0.log");
   const other = join(podDir(c.root, "uid-read"), "0.log"); // read: its lines make the checkpoints saved
   writeFileSync(live, criLines("a", 0, 3));
   writeFileSync(other, criLines("o", 0, 1));
-  c.h.decisions.set(uid, "hold"); // files opened, not read: checkpoints at offset 0, never done
+  c.h.decisions.set(uid, "hold");
   c.start();
   expect(await waitFor(() => c.h.source.fileStatus().length === 2 && c.h.received.length === 1, 3000)).toBe(true);
-  const r0 = `${live}.${rotationStamp()}`;
-  renameSync(live, r0);
+  renameSync(live, `${live}.${rotationStamp()}`);
   writeFileSync(live, criLines("b", 0, 3));
   expect(await waitFor(() => c.h.source.fileStatus().length === 3, 3000)).toBe(true);
   const saved = () => readFileSync(join(c.h.dataDir, "checkpoints.json"), "utf8");
@@ -385,6 +386,20 @@ test("at start, the file live at the crash rotates right after the catch-up foun
   const liveIno = statSync(live).ino;
   expect(savedCheckpoints(c.h.dataDir).some((cp) => cp.ino === liveIno)).toBe(true);
   await c.h.crash();
+  return live;
+}
+
+/** After the restart: "a", "b" and the new live file's "c" lines, each once; nothing counted lost. */
+async function expectEveryLineOnceNoLoss(next: ReturnType<ReturnType<typeof collector>["next"]>): Promise<void> {
+  expect(await waitFor(() => next.received.length >= 10, 3000)).toBe(true);
+  await Bun.sleep(200);
+  expect(next.messages().filter((m) => !m.startsWith("o")).sort()).toEqual([..."abc"].flatMap((p) => expectedMessages(p, 0, 3)).sort());
+  expect(next.source.counters.bytesLost).toBe(0);
+}
+
+test("at start, the file live at the crash rotates right after the catch-up found it live: its checkpoint claims it, no loss is counted, every line once (CI chaos seed 1429337505)", async () => {
+  const c = collector();
+  const live = await crashWithHeldRotation(c, "uid-rotates-at-start");
   // The restart's catch-up looks at the live file (its checkpoint's file is still there), then the
   // kubelet rotates it before the catch-up lists the rotated files of that path.
   const r1 = `${live}.${rotationStamp()}`;
@@ -394,32 +409,13 @@ test("at start, the file live at the crash rotates right after the catch-up foun
     writeFileSync(live, criLines("c", 0, 3));
   });
   c.start();
-  expect(await waitFor(() => next.received.length >= 10, 3000)).toBe(true);
-  await Bun.sleep(200);
+  await expectEveryLineOnceNoLoss(next); // nothing went away: the file is read under its rotated name
   expect(existsSync(r1)).toBe(true); // the rotation happened at start
-  expect(next.messages().filter((m) => !m.startsWith("o")).sort()).toEqual([..."abc"].flatMap((p) => expectedMessages(p, 0, 3)).sort());
-  expect(next.source.counters.bytesLost).toBe(0); // nothing went away: the file is read under its rotated name
 });
 
 test("at start, a rotated file the kubelet compresses right after the catch-up listed it: read from its .gz, its checkpoint claims it, no loss is counted", async () => {
   const c = collector();
-  const uid = "uid-gzipped-at-start";
-  const live = join(podDir(c.root, uid), "0.log");
-  const other = join(podDir(c.root, "uid-read"), "0.log"); // read: its lines make the checkpoints saved
-  writeFileSync(live, criLines("a", 0, 3));
-  writeFileSync(other, criLines("o", 0, 1));
-  c.h.decisions.set(uid, "hold"); // files opened, not read: checkpoints at offset 0, never done
-  c.start();
-  expect(await waitFor(() => c.h.source.fileStatus().length === 2 && c.h.received.length === 1, 3000)).toBe(true);
-  const r0 = `${live}.${rotationStamp()}`;
-  renameSync(live, r0);
-  writeFileSync(live, criLines("b", 0, 3));
-  expect(await waitFor(() => c.h.source.fileStatus().length === 3, 3000)).toBe(true);
-  const saved = () => readFileSync(join(c.h.dataDir, "checkpoints.json"), "utf8");
-  const before = saved();
-  appendFileSync(other, criLines("o", 1, 2));
-  expect(await waitFor(() => saved() !== before, 3000)).toBe(true);
-  await c.h.crash();
+  const live = await crashWithHeldRotation(c, "uid-gzipped-at-start");
   // While down, the live file rotates; at start the kubelet compresses it right after the catch-up
   // listed it as a plain file.
   const r1 = `${live}.${rotationStamp()}`;
@@ -428,9 +424,6 @@ test("at start, a rotated file the kubelet compresses right after the catch-up l
   const next = c.next();
   next.fs.onNextListing(dirname(live), () => gzipAway(r1));
   c.start();
-  expect(await waitFor(() => next.received.length >= 10, 3000)).toBe(true);
-  await Bun.sleep(200);
+  await expectEveryLineOnceNoLoss(next); // its lines were read from the .gz
   expect(existsSync(`${r1}.gz`) && !existsSync(r1)).toBe(true); // compressed at start
-  expect(next.messages().filter((m) => !m.startsWith("o")).sort()).toEqual([..."abc"].flatMap((p) => expectedMessages(p, 0, 3)).sort());
-  expect(next.source.counters.bytesLost).toBe(0); // its lines were read from the .gz
 });

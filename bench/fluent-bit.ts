@@ -3,14 +3,14 @@
 // Fluent Bit (tail + CRI multiline parser + filesystem storage + http json; bench/lib/fluent-bit.ts),
 // alternating, one table. Skipped, exit 0, when FLUENT_BIT does not name an executable.
 //
-//   FLUENT_BIT=/usr/bin/fluent-bit bun bench/fluent-bit.ts [--runs 3] [--quick | --events N] [--gzip] [--seed 1] [--write]
+//   FLUENT_BIT=/usr/bin/fluent-bit bun bench/fluent-bit.ts [--runs 3] [--quick | --events N] [--gzip] [--seed 1] [--sink-in-thread] [--write]
 //
 // The collector is what bench/run.ts runs (PIPEKIT_COLLECTOR_BIN, dist/, or bun src/main.ts).
 // --write appends the table to bench/RESULTS.md.
 import { appendFileSync } from "node:fs";
 import { join } from "node:path";
 import { fluentBitAgent, fluentBitFromEnv, fluentBitOptimization, fluentBitVersion } from "./lib/fluent-bit.ts";
-import { collectorCommand, collectorVersion, gitCommit, ROOT } from "./lib/harness.ts";
+import { collectorCommand, collectorVersion, gitCommit, ROOT, sinkMode } from "./lib/harness.ts";
 import { loadAverage, machine } from "./lib/proc.ts";
 import { line, medianOf } from "./lib/results.ts";
 import { drive, type RunResult, type ScenarioSize } from "./lib/scenarios.ts";
@@ -20,6 +20,7 @@ const value = (name: string, def: string) => {
   const i = argv.indexOf(`--${name}`);
   return i >= 0 && argv[i + 1] ? argv[i + 1]! : def;
 };
+if (argv.includes("--sink-in-thread")) process.env.BENCH_SINK_IN_THREAD = "1";
 const bin = fluentBitFromEnv();
 if (!bin) {
   console.log("fluent-bit comparison skipped: FLUENT_BIT is not set (the path of a fluent-bit executable)");
@@ -52,7 +53,7 @@ const fluentBit = fluentBitAgent(bin, { gzip });
 const scenario = gzip ? "gzip" : "throughput";
 
 console.log(`side by side: ${events / 1e6} M events × 200 B, 50 files, ${runs} runs each, alternating${gzip ? ", gzip" : ""}`);
-console.log(`  collector: ${collectorCommand().kind} — ${collectorVersion()}\n  fluent-bit: ${bin} — ${version}\n  load average at start: ${loadAverage()}`);
+console.log(`  collector: ${collectorCommand().kind} — ${collectorVersion()}\n  fluent-bit: ${bin} — ${version}\n  messenger: ${sinkMode()}\n  load average at start: ${loadAverage()}`);
 const mine: RunResult[] = [];
 const theirs: RunResult[] = [];
 for (let i = 0; i < runs; i++) {
@@ -77,6 +78,7 @@ if (argv.includes("--write")) {
     `- machine: ${machine()}`,
     `- collector: ${collectorCommand().kind} — ${collectorVersion()} (commit ${gitCommit()})`,
     `- fluent-bit: ${version} (tail + CRI multiline parser + filesystem storage + http json, 4 workers, flush 1 s; bench/lib/fluent-bit.ts)`,
+    `- messenger: ${sinkMode()}`,
     `- runs: ${runs} each, alternating (median)`,
     `- load average at end: ${loadAverage()}`,
   ];

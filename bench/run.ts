@@ -9,13 +9,14 @@
 //   npm run bench -- chain batch ring          # micro-benchmarks: bench/<name>.bench.ts
 //   npm run bench -- --build                   # compile the current tree into bench/out/bin first
 //   npm run bench -- throughput --set messenger.concurrency=8 --set buffer.syncIntervalMs=200
+//   npm run bench -- throughput gzip --sink-in-thread   # the sink counts before answering (see bench/lib/sink-verifier.ts)
 //
 // The collector is dist/pipekit-log-collector (npm run build) when present, else bun src/main.ts;
 // PIPEKIT_COLLECTOR_BIN names another executable. Work files go to bench/out/work and are removed
 // after each run.
 import { existsSync, readdirSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { addOverride, collectorCommand, collectorVersion, gitCommit, OUT, ROOT } from "./lib/harness.ts";
+import { addOverride, collectorCommand, collectorVersion, gitCommit, OUT, ROOT, sinkMode } from "./lib/harness.ts";
 import { loadAverage, machine } from "./lib/proc.ts";
 import { formatTop } from "./lib/profile.ts";
 import { appendResults, crossVerdicts, HEADER, line, medianOf, row, RULE, targetVerdicts } from "./lib/results.ts";
@@ -35,6 +36,7 @@ const seed = Number(value("seed", "1"));
 const cpuProf = flag("cpu-prof");
 const write = flag("write");
 
+if (flag("sink-in-thread")) process.env.BENCH_SINK_IN_THREAD = "1";
 argv.forEach((a, i) => {
   if (a === "--set" && argv[i + 1]) addOverride(argv[i + 1]!);
 });
@@ -69,6 +71,7 @@ if (chosen.length) {
     machine: machine(),
     collector: `${cmd.kind} — ${cpuProf ? "(profiled)" : collectorVersion()}`,
     runtime: `Bun ${Bun.version}`,
+    messenger: sinkMode(),
     runs: `${runs} per scenario (median)`,
     "load average at start": loadAverage(),
   };

@@ -18,9 +18,20 @@ export interface SinkProcess {
   stop(): Promise<void>;
 }
 
+/** BENCH_SINK_IN_THREAD=1 (`--sink-in-thread`): the sink counts each body in its request thread before answering, at normal priority, as before the seventh session (2026-12-06). */
+const sinkInThread = () => process.env.BENCH_SINK_IN_THREAD === "1";
+
+/** How the counting sink counts, for a run's header. */
+export function sinkMode(): string {
+  return sinkInThread()
+    ? "counting sink, counting each body before answering it, at normal priority (--sink-in-thread)"
+    : "counting sink, counting on a thread at nice 19 after answering, by arrival time (bench/lib/sink-verifier.ts)";
+}
+
 export async function startSink(opts: { port?: number; failRate?: number; latency?: boolean; seed?: number } = {}): Promise<SinkProcess> {
   const args = [process.execPath, join(ROOT, "bench/lib/counting-sink.ts"), "--port", String(opts.port ?? 0), "--api-key", API_KEY, "--fail-rate", String(opts.failRate ?? 0), "--seed", String(opts.seed ?? 1)];
   if (opts.latency) args.push("--latency");
+  if (sinkInThread()) args.push("--in-thread");
   const proc = Bun.spawn(args, { stdout: "pipe", stderr: "inherit" });
   const reader = proc.stdout.getReader();
   let text = "";

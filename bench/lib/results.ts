@@ -107,15 +107,19 @@ Written by \`npm run bench\` (bench/run.ts; harness in bench/lib/). Each section
 the machine, date, commit, the collector binary, and one row per scenario holding the **median of
 the runs** (missing/duplicate counts: the worst run). Sections are appended, never rewritten.
 
-Columns: *wall* = collector spawn → last event acknowledged by the counting sink; *events/s* =
+Columns: *wall* = collector spawn → arrival at the counting sink of the last event missing; *events/s* =
 events / wall; *CPU* = the collector's user+sys seconds (/proc/<pid>/stat) at that moment, with
 the kernel's share in parentheses; *sink CPU* = the counting sink process's own CPU seconds;
 *peak anon/file* = the highest RssAnon / RssFile sampled every 100 ms (/proc/<pid>/status);
-*latency* = acknowledgement time − the line's own timestamp, every event (counting sink);
+*latency* = arrival at the sink − the line's own timestamp, every event (counting sink);
 *idle CPU* = CPU seconds over the idle period / its length; *wire MB* = request bodies as sent
 (after gzip), every attempt; *missing/dup* = sequence numbers the sink never got / got twice.
 The sink does not zod-validate records (src/dev/mock-messenger.ts does, for tests); it checks
-the wire contract (path, key, JSON array, gzip) and scans each record's sequence number.
+the wire contract (path, key, JSON array, gzip) and scans each record's sequence number. Since
+the seventh session (2026-12-06) it counts on a thread at nice 19, after answering, timing every figure by arrival
+(bench/lib/sink-verifier.ts): the real messenger runs elsewhere, and counting a gzip body here took
+~0.45 of a core from the collector on the two shared cores. Earlier sections counted before
+answering, at normal priority (--sink-in-thread runs that way).
 `;
 
 export function appendResults(path: string, meta: Record<string, string>, medians: RunResult[], runs: RunResult[], settings: Map<string, string>, notes: string[]): void {

@@ -205,6 +205,7 @@ export async function drive(o: DriveOptions): Promise<RunResult> {
     sampler.stop();
     await Bun.sleep(200); // late duplicates after shutdown, if any
     const st = await s.stats();
+    if (st.invalidBodies > 0) notes.push(`${st.invalidBodies} bodies answered 200 proved undecodable when counted`);
     const end = st.completeAt ?? Date.now();
     const wallS = (end - c.spawnedAt) / 1000;
     const cpuS = cpuAtEnd || cpuSeconds(sampler.lastCpu);

@@ -3,8 +3,8 @@
 import { closeSync, fstatSync, openSync, readdirSync, readFileSync, readSync, statSync, watch } from "node:fs";
 import type { FileStat, SourceFs, TreeWatch, TreeWatchHandlers } from "./types.ts";
 
-function toStat(st: { dev: number; ino: number; size: number; nlink: number; mtimeMs: number; isFile(): boolean }): FileStat {
-  return { dev: st.dev, ino: st.ino, size: st.size, nlink: st.nlink, isFile: st.isFile(), mtimeMs: st.mtimeMs };
+function toStat(st: { dev: number; ino: number; size: number; nlink: number; mtimeMs: number; ctimeMs: number; isFile(): boolean }): FileStat {
+  return { dev: st.dev, ino: st.ino, size: st.size, nlink: st.nlink, isFile: st.isFile(), mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
 }
 
 export const nodeSourceFs: SourceFs = {

@@ -111,6 +111,8 @@ export interface FileStat {
   isFile: boolean;
   /** Last modification (epoch ms). */
   mtimeMs: number;
+  /** Last change of the inode (epoch ms): a write, or a rename (Linux file systems mark renamed files changed). */
+  ctimeMs: number;
 }
 
 /** A recursive watch of a directory tree; events say "look here soon", never what happened. */

@@ -4,6 +4,9 @@
 //   npm run sim -- --seed 1234             # replay one seed, with its trace
 //   npm run sim -- --seeds 100000 --jobs 2 # several processes
 //   npm run sim -- --regressions           # the seeds that once failed (test/sim/regressions.json)
+//   npm run sim -- --seeds 2000 --kubelet-in-step 0.05
+//                                          # the kubelet may also act between two file-system calls
+//                                          # of one collector step (a chance per call; runs differ)
 //
 // Exits 1 when any seed breaks an invariant, printing the command that replays it.
 import { readFileSync } from "node:fs";
@@ -49,13 +52,17 @@ export function regressionSeeds(): number[] {
   return list.map((e) => e.seed);
 }
 
+/** --kubelet-in-step P (simulate's kubeletInStep), 0 when absent. */
+const kubeletInStep = Number(value("kubelet-in-step") ?? "0");
+const replayFlags = kubeletInStep > 0 ? ` --kubelet-in-step ${kubeletInStep}` : "";
+
 export async function runSeeds(seeds: Iterable<number>, onFail: (r: SimResult) => void, onOverBound: (r: SimResult) => void = () => {}): Promise<Summary> {
   const t0 = performance.now();
   const sum: Summary = { seeds: 0, failed: [], wallSeconds: 0, virtualSeconds: 0, steps: 0, faults: {}, crashes: 0, duplicates: 0, delivered: 0, lines: 0, excused: 0, truncated: 0, maxDuplicatesPerCrash: 0, boundedCrashes: 0, overBound: 0, maxBoundRatio: 0, maxBoundRatioSeed: null, crashDuplicates: 0, overBoundSeeds: [], overWhileDiskFull: 0 };
   for (const seed of seeds) {
     let r: SimResult;
     try {
-      r = await simulate(seed);
+      r = await simulate(seed, { kubeletInStep });
     } catch (err) {
       r = { seed, violations: [`the simulation threw: ${(err as Error).stack ?? err}`], verdict: null, faults: {}, crashes: 0, duplicatesPerCrash: 0, crashBounds: [], maxBoundRatio: 0, overBound: [], virtualSeconds: 0, steps: 0, trace: [] };
     }
@@ -97,18 +104,18 @@ export async function runSeeds(seeds: Iterable<number>, onFail: (r: SimResult) =
 
 /** Crashes over issue 17's bound: a figure, not (yet) an invariant (docs/simulation.md). */
 function printOverBound(r: SimResult): void {
-  for (const v of r.overBound) console.log(`seed ${r.seed}: ${v} — replay: npm run sim -- --seed ${r.seed}`);
+  for (const v of r.overBound) console.log(`seed ${r.seed}: ${v} — replay: npm run sim -- --seed ${r.seed}${replayFlags}`);
 }
 
 function printFailure(r: SimResult): void {
-  console.log(`\nFAILED seed ${r.seed} — replay: npm run sim -- --seed ${r.seed}`);
+  console.log(`\nFAILED seed ${r.seed} — replay: npm run sim -- --seed ${r.seed}${replayFlags}`);
   for (const v of r.violations.slice(0, 12)) console.log(`  ${v}`);
 }
 
 if (import.meta.main) {
   const one = value("seed");
   if (one !== undefined) {
-    const r = await simulate(Number(one), { trace: true }).catch((err) => ({
+    const r = await simulate(Number(one), { trace: true, kubeletInStep }).catch((err) => ({
       seed: Number(one),
       violations: [`the simulation threw: ${(err as Error).stack ?? err}`],
       verdict: null,
@@ -155,7 +162,8 @@ async function runJobs(from: number, count: number, jobs: number): Promise<Summa
   const ranges = Array.from({ length: jobs }, (_, j) => ({ from: from + j * per, count: Math.min(per, count - j * per) })).filter((r) => r.count > 0);
   const parts = await Promise.all(
     ranges.map(async (r) => {
-      const child = Bun.spawn([process.execPath, import.meta.path, "--seeds", String(r.count), "--from", String(r.from), "--json"], { stdout: "pipe", stderr: "inherit" });
+      const args = ["--seeds", String(r.count), "--from", String(r.from), "--json", ...(kubeletInStep > 0 ? ["--kubelet-in-step", String(kubeletInStep)] : [])];
+      const child = Bun.spawn([process.execPath, import.meta.path, ...args], { stdout: "pipe", stderr: "inherit" });
       const out = await new Response(child.stdout).text();
       await child.exited;
       let part: Summary;
@@ -164,7 +172,7 @@ async function runJobs(from: number, count: number, jobs: number): Promise<Summa
       } catch {
         throw new Error(`seeds ${r.from}..${r.from + r.count - 1} did not report (exit ${child.exitCode}):\n${out.slice(-3000)}`);
       }
-      for (const seed of part.failed) console.log(`FAILED seed ${seed} — replay: npm run sim -- --seed ${seed}`);
+      for (const seed of part.failed) console.log(`FAILED seed ${seed} — replay: npm run sim -- --seed ${seed}${replayFlags}`);
       return part;
     }),
   );

@@ -22,6 +22,7 @@ interface Inode {
   /** How far each process has read it (by owner): what one read may never have become durable in another. */
   readBy: Map<number, number>;
   mtimeMs: number;
+  ctimeMs: number;
 }
 
 type Entry = { kind: "dir"; children: Map<string, Entry> } | { kind: "file"; ino: number };
@@ -87,20 +88,30 @@ export class SimFs {
     private readonly rng: Rng,
   ) {}
 
+  /**
+   * Called before each path operation a process makes (open, stat, readdir, readFile): what the
+   * kubelet may do between two calls that the collector makes within one step of its own (the
+   * simulation's --kubelet-in-step). Null: the world acts only between steps.
+   */
+  betweenCalls: (() => void) | null = null;
+
   /** The SourceFs view of one process (its descriptors and watches die with it). */
   port(owner: number): SourceFs {
+    const before = () => this.betweenCalls?.();
     return {
-      open: (path) => this.open(path, owner),
+      open: (path) => (before(), this.open(path, owner)),
       read: (fd, buf, offset, length, position) => this.read(fd, buf, offset, length, position),
       fstat: (fd) => this.fstat(fd),
       close: (fd) => this.close(fd),
-      stat: (path) => this.stat(path),
+      stat: (path) => (before(), this.stat(path)),
       readdir: (path) => {
+        before();
         const names = this.readdir(path);
         this.onListed(owner, path);
         return names;
       },
       readFile: (path) => {
+        before();
         const bytes = this.readFile(path);
         const file = this.fileOf(this.inoAt(path) ?? -1);
         this.readWhole.set(owner, (this.readWhole.get(owner) ?? new Set()).add(file));
@@ -156,7 +167,7 @@ export class SimFs {
 
   fstat(fd: number): FileStat {
     const inode = this.byFd(fd, "fstat");
-    return { dev: DEV, ino: inode.ino, size: inode.size, nlink: inode.nlink, isFile: true, mtimeMs: inode.mtimeMs };
+    return { dev: DEV, ino: inode.ino, size: inode.size, nlink: inode.nlink, isFile: true, mtimeMs: inode.mtimeMs, ctimeMs: inode.ctimeMs };
   }
 
   close(fd: number): void {
@@ -176,9 +187,9 @@ export class SimFs {
 
   stat(path: string): FileStat {
     const e = this.lookup(path, "stat");
-    if (e.kind === "dir") return { dev: DEV, ino: 1, size: 4096, nlink: 2, isFile: false, mtimeMs: 0 };
+    if (e.kind === "dir") return { dev: DEV, ino: 1, size: 4096, nlink: 2, isFile: false, mtimeMs: 0, ctimeMs: 0 };
     const inode = this.inodes.get(e.ino) as Inode;
-    return { dev: DEV, ino: inode.ino, size: inode.size, nlink: inode.nlink, isFile: true, mtimeMs: inode.mtimeMs };
+    return { dev: DEV, ino: inode.ino, size: inode.size, nlink: inode.nlink, isFile: true, mtimeMs: inode.mtimeMs, ctimeMs: inode.ctimeMs };
   }
 
   readdir(path: string): string[] {
@@ -273,7 +284,7 @@ export class SimFs {
     inode.data.set(bytes, inode.size);
     inode.size = need;
     if (need > (this.peakSize.get(inode.file) ?? 0)) this.peakSize.set(inode.file, need);
-    inode.mtimeMs = this.clock.peek();
+    inode.mtimeMs = inode.ctimeMs = this.clock.peek();
     if (path !== null && inode.nlink > 0) this.emit(path, "change");
   }
 
@@ -293,7 +304,10 @@ export class SimFs {
     fromDir.children.delete(basename(from));
     toDir.children.set(basename(to), e);
     if (replaced?.kind === "file") this.unlinkInode(replaced.ino);
-    if (e.kind === "file") this.trace(e.ino, `renamed ${from} -> ${to}`);
+    if (e.kind === "file") {
+      (this.inodes.get(e.ino) as Inode).ctimeMs = this.clock.peek(); // as Linux file systems do
+      this.trace(e.ino, `renamed ${from} -> ${to}`);
+    }
     this.emit(from, "rename");
     this.emit(to, "rename");
   }
@@ -329,7 +343,7 @@ export class SimFs {
     if (e.kind !== "file") throw fsError("EISDIR", "truncate", path);
     const inode = this.inodes.get(e.ino) as Inode;
     inode.size = 0;
-    inode.mtimeMs = this.clock.peek();
+    inode.mtimeMs = inode.ctimeMs = this.clock.peek();
     this.emit(path, "change");
   }
 
@@ -381,7 +395,7 @@ export class SimFs {
     const reused = this.free.pop();
     if (reused !== undefined) this.stats.inodesReused++;
     const ino = reused ?? this.nextIno++;
-    this.inodes.set(ino, { ino, file: this.nextFile++, data: new Uint8Array(0), size: 0, nlink: 1, open: 0, readTo: 0, readBy: new Map(), mtimeMs: this.clock.peek() });
+    this.inodes.set(ino, { ino, file: this.nextFile++, data: new Uint8Array(0), size: 0, nlink: 1, open: 0, readTo: 0, readBy: new Map(), mtimeMs: this.clock.peek(), ctimeMs: this.clock.peek() });
     return ino;
   }
 

@@ -119,13 +119,28 @@ export function scenarioOf(seed: number): Scenario {
   return { seed, config, workload, faults, background };
 }
 
-export async function simulate(seed: number, opts: { trace?: boolean } = {}): Promise<SimResult> {
+/**
+ * kubeletInStep: the chance, before each path operation of the collector (open, stat, readdir,
+ * readFile), that the kubelet rotates or compresses a container's files right then, inside the
+ * collector's step (by default the world acts only between steps, so the catch-up at a start and
+ * a scan each run whole). Drawn from a stream of its own; 0 leaves every seed's run as it was.
+ */
+export async function simulate(seed: number, opts: { trace?: boolean; kubeletInStep?: number } = {}): Promise<SimResult> {
   const sc = scenarioOf(seed);
   const rng = new Rng(seed ^ 0x5eed);
   const world = new World(seed, rng, sc.config, START, opts.trace ?? false);
   const { scheduler: clock, messenger } = world;
   messenger.faults = { ...sc.background };
   const workload = new Workload(world.fs, clock, rng.child(), sc.workload);
+  const inStep = opts.kubeletInStep ?? 0;
+  if (inStep > 0) {
+    const kubeletRng = new Rng(seed ^ 0x6b756265);
+    world.fs.betweenCalls = () => {
+      if (!kubeletRng.chance(inStep)) return;
+      world.note("kubelet acts between two calls of one collector step");
+      workload.kubeletNow(kubeletRng);
+    };
+  }
   workload.onMetadata = (uid, meta) => {
     if (process.env.SIM_PODS) world.note(`api: pod ${uid} ${meta ? "set" : "deleted"}`);
     world.api.set(uid, meta);

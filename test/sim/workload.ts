@@ -346,6 +346,19 @@ export class Workload {
     return `${new Date(t).toISOString().slice(0, 19)}.${ns}Z`;
   }
 
+  /**
+   * The kubelet acts now, whatever else is in progress: rotates a running container's live file, or
+   * compresses and prunes its rotated files. Which, and whose, is drawn from `rng`; what a rotation
+   * then schedules draws from the workload's stream, as any rotation does.
+   */
+  kubeletNow(rng: Rng): void {
+    const running = this.containers.filter((c) => !c.done && this.fs.exists(c.livePath));
+    if (running.length === 0) return;
+    const c = rng.pick(running);
+    if (rng.chance(0.5)) this.rotate(c);
+    else this.compressAndPrune(c);
+  }
+
   /** kubelet: rename the live file; the runtime keeps writing to it until it reopens. */
   private rotate(c: ContainerState): void {
     if (!this.fs.exists(c.livePath)) return; // its pod's directory was removed already

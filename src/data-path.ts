@@ -97,6 +97,7 @@ export async function openDataPath(
   effective: () => Config = () => config,
 ): Promise<DataPath> {
   const { clock } = platform;
+  const startedAt = clock.now();
   const ring = await openRing({
     dir: config.dataDir,
     capacityBytes: config.buffer.maxBytes,
@@ -127,6 +128,7 @@ export async function openDataPath(
     log,
     fs: platform.logs,
     clock,
+    startedAt,
     checkpoints: new CheckpointStore(platform.dataFiles),
     // The source has not scanned yet during its first checkpoint save: the snapshot then keeps every pod it had.
     onCheckpointsSaving: () => podSnapshot.save(source.fileStatus().map((f) => f.podUid), source.ready),

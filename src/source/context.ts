@@ -16,6 +16,8 @@ export interface SourceParts {
   readonly counters: SourceCounters;
   readonly output: SourceOutput;
   readonly checkpoints: Checkpointer;
+  /** When this process started (epoch ms; set by Source.start): at a first start, a file rotated since is no history. */
+  startedAt: number;
   /** Rotated `.gz` files, read whole (a damaged one warned about once). */
   readonly gzip: GzipReader;
   /** Something changed: run a reading turn soon. */

@@ -341,12 +341,14 @@ export class Discovery {
    * At start, whether a rotated file may hold lines the last run never made durable: written since
    * its last checkpoint save (or just before it: the file may not have been open yet then). Rotated
    * files older than that, and those the last run knew (followed, or read to their end), are history.
+   * At a first start they are history unless renamed or written since this process started: live
+   * then, rotated before the first look, the runtime writing on into it until it reopens.
    */
   private changedSinceLastRun(path: string): boolean {
     const savedAt = this.parts.checkpoints.lastRunSavedAt;
-    if (savedAt === null) return false; // a first start: rotated files are history
     try {
-      return this.parts.fs.stat(path).mtimeMs >= savedAt - LAST_RUN_SLACK_MS;
+      const st = this.parts.fs.stat(path);
+      return savedAt === null ? st.ctimeMs > this.parts.startedAt : st.mtimeMs >= savedAt - LAST_RUN_SLACK_MS;
     } catch {
       return false;
     }

@@ -43,6 +43,8 @@ export interface SourceOptions {
   checkpoints?: CheckpointStorage;
   /** Called right before each checkpoint save: state that must be durable no later than the checkpoints. */
   onCheckpointsSaving?: () => void;
+  /** When the process started (epoch ms; default: when start() runs): before the ring opened, which may take seconds. */
+  startedAt?: number;
 }
 
 export class Source {
@@ -74,6 +76,7 @@ export class Source {
       counters: this.counters,
       output: opts.output,
       checkpoints,
+      startedAt: 0,
       gzip: new GzipReader(fs, log),
       notify: () => this.notify(),
     };
@@ -101,6 +104,7 @@ export class Source {
 
   /** Loads checkpoints, finishes files rotated while we were down, scans, starts the watcher and the loop. */
   start(): void {
+    this.parts.startedAt = this.opts.startedAt ?? this.parts.clock.now();
     this.parts.checkpoints.load();
     this.catchUp.run(false);
     this.scan(true);

@@ -2,7 +2,7 @@
 // symlinks, restarts, the collector's own pod, the watcher failing, idle wake-ups, 2,000 files.
 import { expect, test } from "bun:test";
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { cri, criLines, duplicates, expectedMessages, harnessPerTest, podDir, rotationStamp, waitFor } from "./harness.ts";
 
@@ -154,6 +154,28 @@ test("a rotation between the listing and the open of the live name: the file the
   await Bun.sleep(300);
   expect(h.messages()).toEqual([...expectedMessages("before", 0, 3), "head|tail", ...expectedMessages("after", 0, 3)]);
   expect(h.source.counters.partialFlushTimeouts).toBe(0);
+});
+
+test("a first start: a live file rotated after the collector started and before its dir was listed is read whole, not taken for history, with what the runtime writes on into it (simulation --kubelet-in-step 0.01, seed 143)", async () => {
+  const h = harness({ scanIntervalMs: 200, partialFlushMs: 2000 });
+  const dir = podDir(h.root, "uid-first-look");
+  const live = join(dir, "0.log");
+  const rotated = `${live}.${rotationStamp()}`;
+  writeFileSync(live, criLines("before", 0, 3) + cri("head|", "stdout", "P"));
+  // The first scan lists the pod's dir; the kubelet renames the live file before its own dir is listed.
+  h.fs.onNextListing(dirname(dir), () => {
+    const later = Date.now() + 20; // past the start by more than a coarse file-system clock's tick
+    while (Date.now() < later);
+    renameSync(live, rotated);
+  });
+  h.start();
+  // The runtime writes on into the renamed file until it reopens.
+  appendFileSync(rotated, cri("tail") + criLines("late", 0, 2));
+  writeFileSync(live, criLines("after", 0, 2));
+  await waitFor(() => h.received.length >= 8, 3000);
+  await Bun.sleep(300);
+  expect(h.messages()).toEqual([...expectedMessages("before", 0, 3), "head|tail", ...expectedMessages("late", 0, 2), ...expectedMessages("after", 0, 2)]);
+  expect(h.source.counters.bytesLost).toBe(0);
 });
 
 test("the last run's live file rotated while the collector starts, read whole after an older one: its checkpoint is taken, not counted lost (chaos seed 145049126)", async () => {

@@ -58,6 +58,7 @@ function world(over: Record<string, unknown> = {}) {
     counters,
     output: { decide: () => "read", emit: async () => 0, closed: (f) => closed.push(f.path) },
     checkpoints,
+    startedAt: clock.now(),
     gzip: new GzipReader(port, log.logger),
     notify: () => notified++,
   };

@@ -254,6 +254,7 @@ export class Discovery {
       if (f && f.containerKey === live.containerKey) before.set(live, [...(before.get(live) ?? []), f]);
     }
     for (const [live, files] of before) files.forEach((f, i) => (f.order = live.order - 1 + (i + 1) / (files.length + 1)));
+    for (const live of before.keys()) this.files.orderRotatedAmongThemselves(live.containerKey);
   }
 
   /**

@@ -164,9 +164,22 @@ export class FileSet {
    * names), before its other files: the catch-up and the first scan open them in two passes.
    */
   orderByRotation(key: string): void {
-    const mine = [...this.open.values()].filter((f) => f.containerKey === key).sort((a, b) => a.order - b.order);
-    if (mine.length < 2) return;
+    this.#reorder(key, true);
+  }
+
+  /**
+   * Puts the files of a container opened under a rotated name in rotation order among their own
+   * reading slots, the others left where they are: a file found by a second listing (compressed
+   * while a scan opened its siblings) must not be read after a newer one.
+   */
+  orderRotatedAmongThemselves(key: string): void {
+    this.#reorder(key, false);
+  }
+
+  #reorder(key: string, rotatedFirst: boolean): void {
     const stampOf = (f: TailedFile) => ROTATED_NAME.exec(basename(f.info.path))?.[2] ?? null;
+    const mine = [...this.open.values()].filter((f) => f.containerKey === key && (rotatedFirst || stampOf(f) !== null)).sort((a, b) => a.order - b.order);
+    if (mine.length < 2) return;
     const rotated = mine.filter((f) => stampOf(f) !== null).sort((a, b) => ((stampOf(a) as string) < (stampOf(b) as string) ? -1 : 1));
     const rest = mine.filter((f) => stampOf(f) === null);
     const orders = mine.map((f) => f.order); // the same slots, given out again in the new order

@@ -4,6 +4,7 @@ import { expect, test } from "bun:test";
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { gzipSync } from "node:zlib";
+import { gzipAway } from "./restarts.ts";
 import { cri, criLines, duplicates, expectedMessages, harnessPerTest, podDir, rotationStamp, waitFor } from "./harness.ts";
 
 const harness = harnessPerTest();
@@ -176,6 +177,30 @@ test("a first start: a live file rotated after the collector started and before 
   await Bun.sleep(300);
   expect(h.messages()).toEqual([...expectedMessages("before", 0, 3), "head|tail", ...expectedMessages("late", 0, 2), ...expectedMessages("after", 0, 2)]);
   expect(h.source.counters.bytesLost).toBe(0);
+});
+
+test("running: a rotated file compressed while a scan opens its siblings is read in its place, before its newer sibling, and a line split across the two arrives whole (simulation --kubelet-in-step 0.01, seed 1073)", async () => {
+  const h = harness({ scanIntervalMs: 300, partialFlushMs: 2000 });
+  const dir = podDir(h.root, "uid-gz-mid-scan");
+  const live = join(dir, "0.log");
+  writeFileSync(live, cri("first"));
+  h.start();
+  expect(await waitFor(() => h.received.length === 1, 2000)).toBe(true);
+  h.fs.raiseWatchError(Object.assign(new Error("ENOSPC: System limit for number of file watchers reached"), { code: "ENOSPC" }));
+  await Bun.sleep(50);
+  // Between two scans: two files created and rotated unseen, a line split across them, a new live one.
+  renameSync(live, `${live}.${rotationStamp()}`);
+  writeFileSync(live, criLines("b", 0, 3) + cri("head|", "stdout", "P"));
+  const middle = `${live}.${rotationStamp()}`;
+  renameSync(live, middle);
+  writeFileSync(live, cri("tail") + criLines("c", 0, 3));
+  renameSync(live, `${live}.${rotationStamp()}`);
+  writeFileSync(live, cri("last"));
+  // The kubelet compresses the middle one right after the scan listed the dir.
+  h.fs.onNextListing(dir, () => gzipAway(middle));
+  await waitFor(() => h.received.length >= 9, 3000);
+  await Bun.sleep(300);
+  expect(h.messages()).toEqual(["first", ...expectedMessages("b", 0, 3), "head|tail", ...expectedMessages("c", 0, 3), "last"]);
 });
 
 test("the last run's live file rotated while the collector starts, read whole after an older one: its checkpoint is taken, not counted lost (chaos seed 145049126)", async () => {

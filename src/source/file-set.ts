@@ -164,7 +164,7 @@ export class FileSet {
    * names), before its other files: the catch-up and the first scan open them in two passes.
    */
   orderByRotation(key: string): void {
-    this.#reorder(key, true);
+    this.#reorder(key, "after the rotated");
   }
 
   /**
@@ -173,12 +173,13 @@ export class FileSet {
    * while a scan opened its siblings) must not be read after a newer one.
    */
   orderRotatedAmongThemselves(key: string): void {
-    this.#reorder(key, false);
+    this.#reorder(key, "kept");
   }
 
-  #reorder(key: string, rotatedFirst: boolean): void {
+  /** Gives the container's reading slots to its rotated files in stamp order; its other files are put after them, or keep theirs. */
+  #reorder(key: string, others: "after the rotated" | "kept"): void {
     const stampOf = (f: TailedFile) => ROTATED_NAME.exec(basename(f.info.path))?.[2] ?? null;
-    const mine = [...this.open.values()].filter((f) => f.containerKey === key && (rotatedFirst || stampOf(f) !== null)).sort((a, b) => a.order - b.order);
+    const mine = [...this.open.values()].filter((f) => f.containerKey === key && (others === "after the rotated" || stampOf(f) !== null)).sort((a, b) => a.order - b.order);
     if (mine.length < 2) return;
     const rotated = mine.filter((f) => stampOf(f) !== null).sort((a, b) => ((stampOf(a) as string) < (stampOf(b) as string) ? -1 : 1));
     const rest = mine.filter((f) => stampOf(f) === null);
